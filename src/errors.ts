@@ -1,0 +1,35 @@
+/**
+ * ServiceError is the one error type that reaches HTTP. `publicMessage` is what the caller
+ * sees; `cause` stays in the logs. `code` is a stable machine-readable string that callers
+ * and tests can rely on.
+ */
+export class ServiceError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly publicMessage: string;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: string,
+    publicMessage: string,
+    options: { cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(publicMessage, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ServiceError';
+    this.status = status;
+    this.code = code;
+    this.publicMessage = publicMessage;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** 400 for a query parameter whose value is not accepted; the message names the parameter. */
+export function invalidParameter(name: string, value: string, expected: string): ServiceError {
+  const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  return new ServiceError(400, 'invalid_parameter', `${name}: expected ${expected}, got '${shown}'`);
+}
+
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof ServiceError;
+}
