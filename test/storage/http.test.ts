@@ -1,0 +1,397 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
+import { httpSourceSchema } from '../../src/config/schema.ts';
+import { createHttpStorage, isBlockedAddress } from '../../src/storage/http.ts';
+import { ServiceError } from '../../src/errors.ts';
+
+interface Origin {
+  server: http.Server;
+  port: number;
+  url: string;
+  /** Every request the origin received: method, raw URL and headers. */
+  seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[];
+  close(): Promise<void>;
+}
+
+async function startOrigin(host: string, handler: http.RequestListener): Promise<Origin> {
+  const seen: Origin['seen'] = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    port,
+    url: `http://${host}:${port}`,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function source(input: Record<string, unknown>) {
+  return httpSourceSchema.parse({ type: 'http', ...input });
+}
+
+async function rejectsWith(p: Promise<unknown>, status: number, code: string): Promise<ServiceError> {
+  const err = await p.then(
+    () => assert.fail(`expected ${status} ${code}, got a result`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ServiceError, `expected a ServiceError, got ${String(err)}`);
+  assert.equal(err.code, code, err.message);
+  assert.equal(err.status, status);
+  return err;
+}
+
+let jpeg: Buffer;
+let png: Buffer;
+let target: Origin; // a loopback origin that must never be reached when private networks are refused
+let origin: Origin;
+
+before(async () => {
+  jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c04020' } })
+    .jpeg()
+    .toBuffer();
+  png = await sharp({ create: { width: 10, height: 10, channels: 4, background: '#00ff0080' } })
+    .png()
+    .toBuffer();
+  target = await startOrigin('127.0.0.1', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('internal secret');
+  });
+  origin = await startOrigin('127.0.0.1', (req, res) => {
+    const path = decodeURI((req.url ?? '').split('?')[0]);
+    const send = (status: number, headers: http.OutgoingHttpHeaders, body?: Buffer | string) => {
+      res.writeHead(status, headers);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    switch (path) {
+      case '/img/photo.jpg':
+        return send(200, { 'content-type': 'image/jpeg', etag: '"v1-photo"', 'content-length': jpeg.length }, jpeg);
+      case '/img/lm.png':
+        return send(
+          200,
+          { 'content-type': 'image/png', 'last-modified': 'Tue, 03 Mar 2026 10:00:00 GMT', 'content-length': png.length },
+          png,
+        );
+      case '/img/bare.png':
+        // No ETag, no Last-Modified, chunked: the storage must still give a stable identity.
+        res.writeHead(200, { 'content-type': 'image/png' });
+        return res.end(req.method === 'HEAD' ? undefined : png);
+      case '/img/no-head.jpg':
+        if (req.method === 'HEAD') return send(405, {});
+        return send(200, { 'content-type': 'image/jpeg', etag: '"nohead"' }, jpeg);
+      case '/img/missing.jpg':
+        return send(404, { 'content-type': 'text/plain' }, 'not found');
+      case '/img/gone.jpg':
+        return send(410, {}, 'gone');
+      case '/img/broken.jpg':
+        return send(500, {}, 'boom');
+      case '/img/denied.jpg':
+        return send(403, {}, 'denied');
+      case '/img/redirect.jpg':
+        return send(302, { location: '/img/photo.jpg' });
+      case '/img/loop.jpg':
+        return send(302, { location: '/img/loop.jpg' });
+      case '/img/to-file.jpg':
+        return send(302, { location: 'file:///etc/passwd' });
+      case '/img/huge-declared.jpg':
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': 10_000_000 });
+        return res.end(); // the client must give up on the header alone
+      case '/img/endless.jpg': {
+        // Chunked, no length: streams until the client hangs up.
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        const chunk = Buffer.alloc(16 * 1024, 0xab);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        res.on('close', () => res.removeAllListeners('drain'));
+        return pump();
+      }
+      case '/img/hang.jpg':
+        return; // never answers
+      case '/img/slow-body.jpg':
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length });
+        return res.write(jpeg.subarray(0, 10)); // and stalls
+      case '/img/cut.jpg':
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length });
+        res.write(jpeg.subarray(0, 10));
+        return res.destroy();
+      default:
+        return send(404, {}, 'no such path');
+    }
+  });
+});
+
+after(async () => {
+  await origin?.close();
+  await target?.close();
+});
+
+describe('http storage: fetching from an origin', () => {
+  test('get returns the bytes and the origin ETag; head does not download the body', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    const obj = await store.get('photo.jpg');
+    assert.ok(obj);
+    assert.deepEqual(obj.body, jpeg);
+    assert.equal(obj.meta.etag, '"v1-photo"');
+    assert.equal(obj.meta.size, jpeg.length);
+    assert.equal(obj.meta.contentType, 'image/jpeg');
+    const before = origin.seen.length;
+    const meta = await store.head('photo.jpg');
+    assert.deepEqual(meta, { ...obj.meta });
+    assert.equal(origin.seen.at(-1)?.method, 'HEAD');
+    assert.equal(origin.seen.length, before + 1);
+  });
+
+  test('without an ETag the identity comes from Last-Modified and the length, the same for head and get', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img`, allowPrivateNetworks: true }));
+    const obj = await store.get('lm.png');
+    const meta = await store.head('lm.png');
+    assert.ok(obj && meta);
+    assert.match(obj.meta.etag, /^"lm-/);
+    assert.equal(meta.etag, obj.meta.etag);
+    assert.equal(obj.meta.lastModified?.toISOString(), '2026-03-03T10:00:00.000Z');
+  });
+
+  test('an origin that says nothing about identity still gets a stable content ETag', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    const a = await store.get('bare.png');
+    const b = await store.head('bare.png');
+    assert.ok(a && b);
+    assert.match(a.meta.etag, /^"sha1-[0-9a-f]{40}"$/);
+    assert.equal(b.etag, a.meta.etag);
+    assert.deepEqual(a.body, png);
+  });
+
+  test('head falls back to GET when the origin refuses HEAD', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    const meta = await store.head('no-head.jpg');
+    assert.equal(meta?.etag, '"nohead"');
+    assert.equal(meta?.size, jpeg.length);
+  });
+
+  test('404 and 410 are "missing"; 500 and 403 are source errors, never a fake 404', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    assert.equal(await store.get('missing.jpg'), undefined);
+    assert.equal(await store.head('missing.jpg'), undefined);
+    assert.equal(await store.get('gone.jpg'), undefined);
+    await rejectsWith(store.get('broken.jpg'), 502, 'source_error');
+    await rejectsWith(store.head('broken.jpg'), 502, 'source_error');
+    await rejectsWith(store.get('denied.jpg'), 502, 'source_error');
+  });
+
+  test('an origin that is down is a 502, not a 404', async () => {
+    const closed = await startOrigin('127.0.0.1', () => {});
+    const url = closed.url;
+    await closed.close();
+    const store = createHttpStorage(source({ baseUrl: `${url}/`, allowPrivateNetworks: true }));
+    await rejectsWith(store.get('a.jpg'), 502, 'source_error');
+  });
+
+  test('keys are appended segment by segment, encoded; dot segments are refused', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    await store.get('a b/ç?x#y.jpg');
+    assert.equal(origin.seen.at(-1)?.url, '/img/a%20b/%C3%A7%3Fx%23y.jpg');
+    await store.get('..%2F..%2Fetc');
+    assert.equal(origin.seen.at(-1)?.url, '/img/..%252F..%252Fetc');
+    const count = origin.seen.length;
+    await rejectsWith(store.get('../secret'), 400, 'invalid_path');
+    await rejectsWith(store.get('a/./b'), 400, 'invalid_path');
+    await rejectsWith(store.get('a//b'), 400, 'invalid_path');
+    await rejectsWith(store.head('x/..'), 400, 'invalid_path');
+    assert.equal(origin.seen.length, count, 'no request for a refused key');
+  });
+
+  test('base URL query strings are kept', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/?token=abc`, allowPrivateNetworks: true }));
+    const obj = await store.get('photo.jpg');
+    assert.ok(obj);
+    assert.equal(origin.seen.at(-1)?.url, '/img/photo.jpg?token=abc');
+  });
+
+  test('configured headers go to the origin but not to another origin after a redirect', async () => {
+    const other = await startOrigin('127.0.0.2', (req, res) => {
+      res.writeHead(302, { location: `${origin.url}/img/photo.jpg` });
+      res.end();
+    });
+    try {
+      const store = createHttpStorage(
+        source({ baseUrl: `${other.url}/`, allowPrivateNetworks: true, headers: { authorization: 'Bearer t0k' } }),
+      );
+      const obj = await store.get('start.jpg');
+      assert.deepEqual(obj?.body, jpeg);
+      assert.equal(other.seen.at(-1)?.headers.authorization, 'Bearer t0k');
+      assert.equal(origin.seen.at(-1)?.url, '/img/photo.jpg');
+      assert.equal(origin.seen.at(-1)?.headers.authorization, undefined);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('redirects are followed up to maxRedirects, and only to http(s)', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxRedirects: 2 }));
+    assert.deepEqual((await store.get('redirect.jpg'))?.body, jpeg);
+    const count = origin.seen.length;
+    await rejectsWith(store.get('loop.jpg'), 502, 'source_error');
+    assert.equal(origin.seen.length - count, 3, 'the first request and two redirects');
+    await rejectsWith(store.get('to-file.jpg'), 502, 'source_error');
+    const none = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxRedirects: 0 }));
+    await rejectsWith(none.get('redirect.jpg'), 502, 'source_error');
+  });
+});
+
+describe('http storage: limits', () => {
+  test('a declared length over maxBytes is refused without reading the body', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxBytes: 1000 }));
+    await rejectsWith(store.get('huge-declared.jpg'), 502, 'source_too_large');
+    await rejectsWith(store.head('huge-declared.jpg'), 502, 'source_too_large');
+    // Under the cap the same source works.
+    const ok = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxBytes: jpeg.length }));
+    assert.equal((await ok.get('photo.jpg'))?.body.length, jpeg.length);
+  });
+
+  test('an endless chunked body is cut at maxBytes while streaming', async () => {
+    const store = createHttpStorage(
+      source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxBytes: 256 * 1024, timeoutMs: 60_000 }),
+    );
+    await rejectsWith(store.get('endless.jpg'), 502, 'source_too_large');
+  });
+
+  test('an origin that never answers is a 504 after timeoutMs', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, timeoutMs: 200 }));
+    await rejectsWith(store.get('hang.jpg'), 504, 'source_timeout');
+    await rejectsWith(store.head('hang.jpg'), 504, 'source_timeout');
+  });
+
+  test('a body that stalls is a 504; a body cut short is a 502', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, timeoutMs: 200 }));
+    await rejectsWith(store.get('slow-body.jpg'), 504, 'source_timeout');
+    await rejectsWith(store.get('cut.jpg'), 502, 'source_error');
+  });
+
+  test("the caller's abort signal stops the fetch", async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    const ctl = new AbortController();
+    const p = store.get('hang.jpg', ctl.signal);
+    setTimeout(() => ctl.abort(new ServiceError(503, 'deadline_exceeded', 'deadline')), 50);
+    await rejectsWith(p, 503, 'deadline_exceeded');
+  });
+});
+
+describe('http storage: SSRF protection', () => {
+  test('the address policy covers loopback, private, link-local, CGNAT, ULA and mapped forms', () => {
+    for (const a of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '0.0.0.0',
+      '10.0.0.1',
+      '172.16.5.4',
+      '192.168.1.1',
+      '100.64.0.1',
+      '169.254.169.254',
+      '::1',
+      '::',
+      'fe80::1',
+      'fc00::1',
+      'fd00:ec2::254',
+      '::ffff:127.0.0.1',
+      '::ffff:a9fe:a9fe',
+      '::ffff:10.0.0.1',
+      '64:ff9b::127.0.0.1',
+      '224.0.0.1',
+      'not-an-ip',
+    ]) {
+      assert.equal(isBlockedAddress(a), true, a);
+    }
+    for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
+      assert.equal(isBlockedAddress(a), false, a);
+    }
+  });
+
+  test('a loopback origin is refused by default, before any byte is sent', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${target.url}/` }));
+    const count = target.seen.length;
+    await rejectsWith(store.get('secret'), 502, 'source_blocked_address');
+    await rejectsWith(store.head('secret'), 502, 'source_blocked_address');
+    assert.equal(target.seen.length, count);
+  });
+
+  test('numeric and mapped spellings of loopback are refused too', async () => {
+    const count = target.seen.length;
+    for (const base of [
+      `http://2130706433:${target.port}/`,
+      `http://0x7f.1:${target.port}/`,
+      `http://[::ffff:127.0.0.1]:${target.port}/`,
+      `http://0.0.0.0:${target.port}/`,
+    ]) {
+      const store = createHttpStorage(source({ baseUrl: base }));
+      await rejectsWith(store.get('secret'), 502, 'source_blocked_address');
+    }
+    assert.equal(target.seen.length, count);
+  });
+
+  test('a hostname that resolves to loopback is refused at connect time', async () => {
+    const store = createHttpStorage(source({ baseUrl: `http://localhost:${target.port}/` }));
+    const count = target.seen.length;
+    await rejectsWith(store.get('secret'), 502, 'source_blocked_address');
+    assert.equal(target.seen.length, count);
+  });
+
+  describe('redirects from an allowed origin', () => {
+    // The allowed origin listens on 127.0.0.2; the policy below treats that one address as
+    // public, so every other loopback, private or metadata address keeps the default rules.
+    let allowed: Origin;
+    const policy = (a: string) => a !== '127.0.0.2' && isBlockedAddress(a);
+    before(async () => {
+      allowed = await startOrigin('127.0.0.2', (req, res) => {
+        const to: Record<string, string> = {
+          '/to-target.jpg': `${target.url}/secret`,
+          '/to-localhost.jpg': `http://localhost:${target.port}/secret`,
+          '/to-metadata.jpg': 'http://169.254.169.254/latest/meta-data/',
+          '/to-mapped.jpg': `http://[::ffff:127.0.0.1]:${target.port}/secret`,
+          '/to-private.jpg': 'http://10.0.0.1/secret',
+        };
+        if (req.url === '/ok.jpg') {
+          res.writeHead(200, { 'content-type': 'image/jpeg', etag: '"ok"' });
+          return res.end(jpeg);
+        }
+        res.writeHead(302, { location: to[req.url ?? ''] ?? '/ok.jpg' });
+        res.end();
+      });
+    });
+    after(() => allowed?.close());
+
+    test('the allowed origin itself is served', async () => {
+      const store = createHttpStorage(source({ baseUrl: `${allowed.url}/` }), { isBlockedAddress: policy });
+      assert.deepEqual((await store.get('ok.jpg'))?.body, jpeg);
+      assert.deepEqual((await store.get('elsewhere.jpg'))?.body, jpeg, 'a same-origin redirect is followed');
+    });
+
+    test('every redirect hop is re-checked: loopback, localhost, metadata, mapped, private', async () => {
+      const store = createHttpStorage(source({ baseUrl: `${allowed.url}/`, timeoutMs: 5000 }), { isBlockedAddress: policy });
+      const count = target.seen.length;
+      for (const key of ['to-target.jpg', 'to-localhost.jpg', 'to-metadata.jpg', 'to-mapped.jpg', 'to-private.jpg']) {
+        await rejectsWith(store.get(key), 502, 'source_blocked_address');
+        await rejectsWith(store.head(key), 502, 'source_blocked_address');
+      }
+      assert.equal(target.seen.length, count, 'the internal target never saw a request');
+    });
+  });
+
+  test('allowPrivateNetworks: true lifts the refusal (for origins on the same network)', async () => {
+    const store = createHttpStorage(source({ baseUrl: `http://localhost:${target.port}/`, allowPrivateNetworks: true }));
+    const obj = await store.get('secret');
+    assert.equal(obj?.body.toString(), 'internal secret');
+  });
+});
