@@ -1,0 +1,95 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Config, KeyConfig } from '../config/schema.ts';
+import { ConfigError } from '../config/load.ts';
+import type { KeyLookup, KeyRecord } from './types.ts';
+
+export function sha256hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/** Constant-time equality of two hex digests of the same length. */
+export function digestEquals(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+type SecretFetcher = (ref: NonNullable<KeyConfig['secret']>) => Promise<string>;
+
+/** Reads `{"api_key": "…"}`-style JSON secrets from AWS Secrets Manager. */
+export function secretsManagerFetcher(aws: Config['aws']): SecretFetcher {
+  const clients = new Map<string, SecretsManagerClient>();
+  return async (ref) => {
+    const region = ref.region ?? aws.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    const endpoint = ref.endpoint ?? aws.endpoint;
+    const id = `${region}|${endpoint ?? ''}`;
+    let client = clients.get(id);
+    if (!client) {
+      client = new SecretsManagerClient({ region, ...(endpoint ? { endpoint } : {}), maxAttempts: 2 });
+      clients.set(id, client);
+    }
+    const res = await client.send(new GetSecretValueCommand({ SecretId: ref.id }));
+    if (!res.SecretString) throw new Error('secret has no SecretString');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(res.SecretString);
+    } catch {
+      throw new Error('SecretString is not JSON');
+    }
+    const value = (parsed as Record<string, unknown>)[ref.field];
+    if (typeof value !== 'string' || value === '') throw new Error(`SecretString has no string field '${ref.field}'`);
+    return value;
+  };
+}
+
+/**
+ * Resolve every configured key to the SHA-256 of its value, once at start-up: a hash from the
+ * file, a value from the environment, or a value from Secrets Manager. All failures are
+ * collected and reported together, each naming its key; key values are never logged.
+ */
+export async function resolveConfiguredKeys(
+  cfg: Config,
+  fetchSecret: SecretFetcher = secretsManagerFetcher(cfg.aws),
+): Promise<Map<string, KeyRecord>> {
+  const byHash = new Map<string, KeyRecord>();
+  const problems: string[] = [];
+  await Promise.all(
+    cfg.keys.map(async (k, i) => {
+      let hash: string | undefined;
+      try {
+        if (k.sha256) hash = k.sha256.toLowerCase();
+        else if (k.valueFromEnv) {
+          const v = process.env[k.valueFromEnv];
+          if (!v) throw new Error(`environment variable ${k.valueFromEnv} is not set`);
+          hash = sha256hex(v);
+        } else if (k.secret) {
+          hash = sha256hex(await fetchSecret(k.secret));
+        }
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        problems.push(`keys.${i} (${k.id}): ${k.secret ? `secret '${k.secret.id}': ` : ''}${why}`);
+        return;
+      }
+      if (hash) {
+        if (byHash.has(hash)) problems.push(`keys.${i} (${k.id}): same value as key '${byHash.get(hash)!.id}'`);
+        byHash.set(hash, { id: k.id, ...(k.plan ? { plan: k.plan } : {}) });
+      }
+    }),
+  );
+  if (problems.length) throw new ConfigError('keys', problems);
+  return byHash;
+}
+
+/**
+ * Look-up over the configured keys, then the managed key store. Presented keys are compared
+ * only through their SHA-256 digest, so the time taken reveals nothing about how much of a
+ * key value was right.
+ */
+export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyLookup): KeyLookup {
+  return {
+    async findByHash(hash) {
+      return configured.get(hash) ?? (store ? store.findByHash(hash) : undefined);
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export type ParsedCommand =
+  | { exit: number; values?: undefined; positionals?: undefined }
+  | { exit?: undefined; values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
+
+/** parseArgs with the CLI's conventions: `--help` prints help (exit 0); a usage error prints it too (exit 2). */
+export function parseCommandArgs(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  help: string,
+  allowPositionals = false,
+): ParsedCommand {
+  try {
+    const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    if (parsed.values.help) {
+      console.log(help);
+      return { exit: 0 };
+    }
+    return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${help}`);
+    return { exit: 2 };
+  }
+}

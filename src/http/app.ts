@@ -1,0 +1,141 @@
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import os from 'node:os';
+import type { Config } from '../config/schema.ts';
+import { ServiceError } from '../errors.ts';
+import { compileRoutes } from '../routes/match.ts';
+import { createStorages } from '../storage/index.ts';
+import type { Storage } from '../storage/types.ts';
+import { createKeyLookup, resolveConfiguredKeys, sha256hex } from '../auth/keys.ts';
+import type { KeyLookup } from '../auth/types.ts';
+import { createResultCache, SingleFlight, WorkLimiter, type ResultCache } from '../cache/index.ts';
+import { createLogger, redactQuery, type Logger } from '../log.ts';
+import type { AppEnv } from './context.ts';
+import { adminGuard, adminTokenDigest } from './admin.ts';
+import { imageHandler, type ImageDeps } from './image.ts';
+
+export interface AppOptions {
+  /** Replace the storages built from config (tests, wrappers). */
+  storages?: Record<string, Storage>;
+  /** Replace the key look-up built from config. */
+  keys?: KeyLookup;
+  cache?: ResultCache;
+  logger?: Logger;
+  /** Hooks for metrics and tests. */
+  onTransform?: ImageDeps['onTransform'];
+}
+
+export interface ImagegateApp {
+  app: Hono<AppEnv>;
+  config: Config;
+  storages: Record<string, Storage>;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+const FORBIDDEN = { message: 'Forbidden' };
+
+/**
+ * createApp is the only place that wires the modules together. The same app serves the Node
+ * server and every Lambda event shape.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<ImagegateApp> {
+  const logger = options.logger ?? createLogger(config.server.logLevel);
+  const storages = options.storages ?? (await createStorages(config.sources));
+  const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config));
+  const routes = compileRoutes(config.routes);
+  const limits = (config.limits ?? {}) as { concurrency?: number; queue?: number; deadlineMs?: number };
+
+  const signing: ImageDeps['signing'] = {};
+  for (const [name, src] of Object.entries(config.sources)) {
+    if (!src.signing) continue;
+    const token = src.signing.token ?? process.env[src.signing.tokenFromEnv!];
+    if (!token) throw new Error(`sources.${name}.signing.tokenFromEnv: environment variable ${src.signing.tokenFromEnv} is not set`);
+    signing[name] = { token, required: src.signing.required, path: src.signing.path };
+  }
+
+  const app = new Hono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const url = c.req.url;
+    const q = url.indexOf('?');
+    logger.info(
+      {
+        requestId: c.get('requestId'),
+        method: c.req.method,
+        path: q === -1 ? c.req.path : c.req.path,
+        query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        keyId: c.get('apiKey')?.id,
+        cache: c.get('cacheHit'),
+      },
+      'request',
+    );
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ServiceError) {
+      if (err.status >= 500) logger.warn({ requestId: c.get('requestId'), code: err.code, err: err.cause ?? err }, err.publicMessage);
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json(err.status === 403 && err.code === 'forbidden' ? FORBIDDEN : { message: err.publicMessage, code: err.code }, err.status as 400);
+    }
+    logger.error({ requestId: c.get('requestId'), err }, 'unhandled error');
+    return c.json({ message: 'Internal server error', code: 'internal_error' }, 500);
+  });
+
+  app.notFound((c) => c.json({ message: 'Not found', code: 'not_found' }, 404));
+
+  // The service's own endpoints live under /_ at the root, whatever the base path.
+  app.get('/_health', (c) => {
+    c.set('routeLabel', 'health');
+    return c.json({ status: 'ok' });
+  });
+
+  const adminDigest = adminTokenDigest(config.admin);
+  app.use('/_admin/*', adminGuard(adminDigest));
+  app.use('/_admin', adminGuard(adminDigest));
+
+  app.all('/_*', (c) => {
+    c.set('routeLabel', 'reserved');
+    return c.json({ message: `Not found: ${c.req.path}`, code: 'not_found' }, 404);
+  });
+
+  const handler = imageHandler({
+    config,
+    routes,
+    storages,
+    signing,
+    cache: options.cache ?? createResultCache(config.cache),
+    flight: new SingleFlight(),
+    limiter: new WorkLimiter({ concurrency: limits.concurrency ?? os.availableParallelism(), queue: limits.queue ?? 64 }),
+    deadlineMs: limits.deadlineMs ?? 30_000,
+    onTransform: options.onTransform,
+  });
+
+  const auth = async (c: import('hono').Context<AppEnv>, next: () => Promise<void>) => {
+    const presented = c.req.header('x-api-key');
+    if (!presented) throw new ServiceError(403, 'forbidden', 'Forbidden');
+    const rec = await keys.findByHash(sha256hex(presented));
+    if (!rec) throw new ServiceError(403, 'forbidden', 'Forbidden');
+    c.set('apiKey', rec);
+    await next();
+  };
+
+  app.on(['GET', 'HEAD'], '*', auth, handler);
+  app.all('*', (c) => {
+    c.header('Allow', 'GET, HEAD');
+    return c.json({ message: `Method ${c.req.method} not allowed`, code: 'method_not_allowed' }, 405);
+  });
+
+  return {
+    app,
+    config,
+    storages,
+    logger,
+    async close() {},
+  };
+}

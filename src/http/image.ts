@@ -1,0 +1,197 @@
+import { createHash } from 'node:crypto';
+import type { Context } from 'hono';
+import type { Config } from '../config/schema.ts';
+import { ServiceError } from '../errors.ts';
+import type { CompiledRoute } from '../routes/match.ts';
+import { matchRoute } from '../routes/match.ts';
+import { normaliseImagePath } from '../routes/path.ts';
+import { canonicalKey, isIdentity, parseTransform } from '../request/params.ts';
+import { negotiateFormat } from '../request/negotiate.ts';
+import { verifySignature } from '../request/signature.ts';
+import { runPipeline } from '../pipeline/run.ts';
+import { detectContentType } from '../pipeline/detect.ts';
+import type { ObjectMeta, Storage } from '../storage/types.ts';
+import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
+import type { AppEnv } from './context.ts';
+import { requestTarget } from './target.ts';
+
+export interface ImageDeps {
+  config: Config;
+  routes: CompiledRoute[];
+  storages: Record<string, Storage>;
+  /** Signing token per source name, for sources with `signing:`. */
+  signing: Record<string, { token: string; required: boolean; path: 'request' | 'afterBasePath' }>;
+  cache: ResultCache;
+  flight: SingleFlight;
+  limiter: WorkLimiter;
+  /** Per-request deadline for source reads and transformations, milliseconds. */
+  deadlineMs: number;
+  /** Called once per transformation actually run (metrics, tests). */
+  onTransform?: (info: { format: string; ms: number }) => void;
+  /** Called with the time a source read took (metrics). */
+  onSourceFetch?: (info: { source: string; ms: number }) => void;
+}
+
+const notFound = (path: string) => new ServiceError(404, 'not_found', `Invalid image path: ${path}`);
+
+/**
+ * The image route: target → signature → route → options → source identity → conditional →
+ * cache → (single-flight, bounded) transformation → response. Everything that can answer
+ * without reading the source body does so first.
+ */
+export function imageHandler(deps: ImageDeps) {
+  const { config } = deps;
+
+  return async (c: Context<AppEnv>) => {
+    c.set('routeLabel', 'image');
+    const target = requestTarget(c, config.server.basePath);
+    const shownPath = safeForMessage(target.imagePath.replace(/^\/+/, ''));
+    if (!target.inBasePath) throw notFound(shownPath);
+
+    // Find the route on a lenient decoding first, so a signed source checks its signature
+    // before anything else judges the path: a tampered URL is a 403 even if it is also a 400.
+    const lenient = lenientDecode(target.imagePath.replace(/^\/+/, ''));
+    if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
+    const firstMatch = matchRoute(deps.routes, lenient);
+    const signing = firstMatch ? deps.signing[firstMatch.source] : undefined;
+    if (signing) {
+      const signedPath = signing.path === 'afterBasePath' ? `/${target.imagePath.replace(/^\/+/, '')}` : target.clientPath;
+      const hasSignature = target.rawQueries.some((q) => /(^|&)s=/.test(q));
+      if (signing.required || hasSignature) verifyAny(signedPath, target.rawQueries, signing.token);
+    }
+
+    const path = normaliseImagePath(target.imagePath, config.server.maxPathLength);
+    const match = matchRoute(deps.routes, path);
+    if (!match) throw notFound(shownPath);
+    const storage = deps.storages[match.source];
+
+    const query = new URLSearchParams(target.rawQueries[0] ?? '');
+    const opts = parseTransform(query, config.transform);
+    const identity = isIdentity(opts);
+    const negotiated = identity ? { vary: false } : negotiateFormat(opts, c.req.header('accept'));
+
+    const deadline = Date.now() + deps.deadlineMs;
+    const signal = AbortSignal.timeout(deps.deadlineMs);
+    const t0 = performance.now();
+    const meta = await storage.head(match.key, signal);
+    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    if (!meta) throw notFound(shownPath);
+
+    const etag = identity ? meta.etag : derivedEtag(match.source, match.key, meta.etag, canonicalKey(opts), negotiated.format);
+    const headers: Record<string, string> = {
+      ETag: etag,
+      'Cache-Control': meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl,
+      'X-Content-Type-Options': 'nosniff',
+    };
+    if (meta.lastModified) headers['Last-Modified'] = meta.lastModified.toUTCString();
+    if (negotiated.vary) headers.Vary = 'Accept';
+
+    if (notModified(c, etag, meta)) return new Response(null, { status: 304, headers });
+
+    if (identity) {
+      const obj = await storage.get(match.key, signal);
+      if (!obj) throw notFound(shownPath);
+      headers.ETag = obj.meta.etag;
+      headers['Content-Type'] = detectContentType(obj.body) ?? obj.meta.contentType ?? 'application/octet-stream';
+      headers['Content-Length'] = String(obj.body.length);
+      return new Response(c.req.method === 'HEAD' ? null : new Uint8Array(obj.body), { status: 200, headers });
+    }
+
+    const cacheKey = etag;
+    const hit = await deps.cache.get(cacheKey);
+    let result: CachedResult;
+    if (hit) {
+      c.set('cacheHit', hit.tier);
+      result = hit.value;
+    } else {
+      result = await deps.flight.do(cacheKey, () =>
+        deps.limiter.run(async () => {
+          const obj = await storage.get(match.key, signal);
+          if (!obj) throw notFound(shownPath);
+          const started = performance.now();
+          const out = await runPipeline(obj.body, opts, {
+            config: config.transform,
+            format: negotiated.format,
+            deadline,
+            loadMark: (markPath) => loadMark(deps, markPath, signal),
+          });
+          deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
+          const value: CachedResult = { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
+          await deps.cache.set(cacheKey, value);
+          return value;
+        }, signal),
+      );
+      c.set('transformed', true);
+    }
+    Object.assign(headers, result.headers);
+    headers['Content-Type'] = result.contentType;
+    headers['Content-Length'] = String(result.body.length);
+    return new Response(c.req.method === 'HEAD' ? null : new Uint8Array(result.body), { status: 200, headers });
+  };
+}
+
+/** ETag of a derivative: source identity + canonical options + output format. */
+export function derivedEtag(source: string, key: string, sourceEtag: string, canonical: string, format: string | undefined): string {
+  const h = createHash('sha256').update(`${source}\n${key}\n${sourceEtag}\n${canonical}\n${format ?? 'source'}`).digest('base64url');
+  return `"${h.slice(0, 32)}"`;
+}
+
+function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolean {
+  const inm = c.req.header('if-none-match');
+  if (inm !== undefined) {
+    if (inm.trim() === '*') return true;
+    const strip = (t: string) => t.trim().replace(/^W\//, '');
+    return inm.split(',').some((t) => strip(t) === strip(etag));
+  }
+  const ims = c.req.header('if-modified-since');
+  if (ims && meta.lastModified) {
+    const since = Date.parse(ims);
+    return Number.isFinite(since) && Math.floor(meta.lastModified.getTime() / 1000) <= Math.floor(since / 1000);
+  }
+  return false;
+}
+
+function verifyAny(path: string, rawQueries: string[], token: string): void {
+  let firstError: unknown;
+  for (const q of rawQueries.length ? rawQueries : ['']) {
+    try {
+      verifySignature(q ? `${path}?${q}` : path, token);
+      return;
+    } catch (err) {
+      firstError ??= err;
+      if (err instanceof ServiceError && err.code === 'expired_signature') throw err;
+    }
+  }
+  throw firstError;
+}
+
+/** Watermarks come from the same routes and sources as images, never from outside them. */
+async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal): Promise<Buffer | undefined> {
+  let path: string;
+  try {
+    path = normaliseImagePath(markPath.replace(/^\/+/, '').replace(new RegExp(`^${escapeRe(deps.config.server.basePath.replace(/^\//, ''))}/`), ''), deps.config.server.maxPathLength);
+  } catch {
+    return undefined;
+  }
+  const m = matchRoute(deps.routes, path);
+  if (!m) return undefined;
+  const obj = await deps.storages[m.source].get(m.key, signal);
+  return obj?.body;
+}
+
+function escapeRe(s: string): string {
+  return s ? s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : '(?!)';
+}
+
+function lenientDecode(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    return p;
+  }
+}
+
+function safeForMessage(p: string): string {
+  const cleaned = lenientDecode(p).replace(/[\x00-\x1f\x7f]/g, '?');
+  return cleaned.length > 200 ? `${cleaned.slice(0, 200)}…` : cleaned;
+}

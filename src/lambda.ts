@@ -1,0 +1,131 @@
+/**
+ * AWS Lambda entry: the same app as the Node server behind a thin event translation.
+ * Handles API Gateway REST (payload 1.0, `{proxy+}`), HTTP API / function URL (payload 2.0)
+ * and ALB events. Binary bodies go back base64-encoded. The caller's key is always read from
+ * the X-API-Key header; `requestContext.identity` is never trusted.
+ */
+import { loadConfigFile } from './config/load.ts';
+import { createApp, type ImagegateApp } from './http/app.ts';
+import type { LambdaBindings, RequestTarget } from './http/target.ts';
+
+type Headers1 = Record<string, string | undefined> | null | undefined;
+type MultiHeaders = Record<string, string[] | undefined> | null | undefined;
+
+export interface RestApiEvent {
+  httpMethod: string;
+  path: string;
+  resource?: string;
+  headers?: Headers1;
+  multiValueHeaders?: MultiHeaders;
+  queryStringParameters?: Record<string, string | undefined> | null;
+  multiValueQueryStringParameters?: Record<string, string[] | undefined> | null;
+  pathParameters?: Record<string, string | undefined> | null;
+  requestContext?: { stage?: string; path?: string; domainName?: string; elb?: unknown; [k: string]: unknown };
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
+
+export interface HttpApiEvent {
+  version?: string;
+  rawPath: string;
+  rawQueryString?: string;
+  headers?: Headers1;
+  cookies?: string[];
+  requestContext: { stage?: string; domainName?: string; http: { method: string; path?: string }; [k: string]: unknown };
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+export interface LambdaResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  isBase64Encoded: boolean;
+}
+
+function isHttpApi(event: unknown): event is HttpApiEvent {
+  const e = event as HttpApiEvent;
+  return typeof e?.rawPath === 'string' && typeof e?.requestContext?.http === 'object';
+}
+
+/** The query encodings a REST API client could have signed, first the one imgix's libraries write. */
+export function queryCandidates(event: RestApiEvent): string[] {
+  const multi = event.multiValueQueryStringParameters;
+  const pairs: [string, string][] = multi
+    ? Object.entries(multi).flatMap(([k, vs]) => (vs ?? []).map((v) => [k, v] as [string, string]))
+    : Object.entries(event.queryStringParameters ?? {}).map(([k, v]) => [k, v ?? ''] as [string, string]);
+  if (pairs.length === 0) return [''];
+  const out = new Set<string>();
+  for (const enc of [encodeURIComponent, (s: string) => s]) {
+    for (const bareEmpty of [false, true]) {
+      out.add(pairs.map(([k, v]) => (v === '' && bareEmpty ? enc(k) : `${enc(k)}=${enc(v)}`)).join('&'));
+    }
+  }
+  return [...out];
+}
+
+function toRequest(event: RestApiEvent | HttpApiEvent): { request: Request; target: Omit<RequestTarget, 'inBasePath'> } {
+  const headers = new Headers();
+  let method: string;
+  let target: Omit<RequestTarget, 'inBasePath'>;
+  let host: string | undefined;
+  if (isHttpApi(event)) {
+    method = event.requestContext.http.method;
+    for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers.set(k, v);
+    if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
+    const stage = event.requestContext.stage;
+    let imagePath = event.rawPath;
+    if (stage && stage !== '$default' && (imagePath === `/${stage}` || imagePath.startsWith(`/${stage}/`))) {
+      imagePath = imagePath.slice(stage.length + 1) || '/';
+    }
+    target = { imagePath, clientPath: event.rawPath, rawQueries: [event.rawQueryString ?? ''] };
+    host = event.requestContext.domainName;
+  } else {
+    method = event.httpMethod;
+    for (const [k, vs] of Object.entries(event.multiValueHeaders ?? {})) for (const v of vs ?? []) headers.append(k, v);
+    for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined && !headers.has(k)) headers.set(k, v);
+    const stage = event.requestContext?.stage;
+    const clientPath = event.requestContext?.path ?? (stage && !event.requestContext?.elb ? `/${stage}${event.path}` : event.path);
+    target = { imagePath: event.path, clientPath, rawQueries: queryCandidates(event) };
+    host = event.requestContext?.domainName;
+  }
+  host ??= headers.get('host') ?? 'lambda.invalid';
+  const q = target.rawQueries[0];
+  const url = `https://${host}${target.imagePath.startsWith('/') ? '' : '/'}${target.imagePath}${q ? `?${q}` : ''}`;
+  return { request: new Request(url, { method, headers }), target };
+}
+
+const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml)|image\/svg\+xml)/i;
+
+async function toResult(res: Response, method: string): Promise<LambdaResult> {
+  const headers: Record<string, string> = {};
+  res.headers.forEach((v, k) => (headers[k] = v));
+  const bytes = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await res.arrayBuffer());
+  const type = res.headers.get('content-type') ?? '';
+  const binary = bytes.length > 0 && !TEXTUAL.test(type);
+  return {
+    statusCode: res.status,
+    headers,
+    body: binary ? bytes.toString('base64') : bytes.toString('utf8'),
+    isBase64Encoded: binary,
+  };
+}
+
+/** Wrap an app (or its lazy creation) as a Lambda handler. */
+export function createLambdaHandler(getApp: () => Promise<ImagegateApp>) {
+  let ready: Promise<ImagegateApp> | undefined;
+  return async (event: RestApiEvent | HttpApiEvent, lambdaContext?: unknown): Promise<LambdaResult> => {
+    ready ??= getApp().catch((err) => {
+      ready = undefined;
+      throw err;
+    });
+    const { app } = await ready;
+    const { request, target } = toRequest(event);
+    const bindings: LambdaBindings & { event: unknown; lambdaContext: unknown } = { imagegateTarget: target, event, lambdaContext };
+    const res = await app.fetch(request, bindings);
+    return toResult(res, request.method);
+  };
+}
+
+/** The deployed handler: config from the file named by IMAGEGATE_CONFIG (default ./imagegate.yaml). */
+export const handler = createLambdaHandler(async () => createApp(loadConfigFile(process.env.IMAGEGATE_CONFIG ?? 'imagegate.yaml')));

@@ -1,0 +1,117 @@
+import { promises as fsp, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { ServiceError } from '../errors.ts';
+import type { ObjectMeta, Storage, StoredObject } from './types.ts';
+
+/**
+ * A local folder. Keys are relative paths; a key that resolves outside the root — through
+ * `..`, an absolute path or a symlink whose target leaves the root — is treated as missing,
+ * so not a byte outside the root is ever read.
+ */
+export function createFsStorage(cfg: { root: string }): Storage {
+  const root = path.resolve(cfg.root);
+  let realRoot: string | undefined;
+
+  async function resolveInside(key: string): Promise<string | undefined> {
+    if (key.includes('\0') || path.isAbsolute(key)) return undefined;
+    const candidate = path.resolve(root, key);
+    if (candidate !== root && !candidate.startsWith(root + path.sep)) return undefined;
+    let real: string;
+    try {
+      realRoot ??= await fsp.realpath(root);
+      real = await fsp.realpath(candidate);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw storageFailure(err);
+    }
+    if (!real.startsWith(realRoot + path.sep)) return undefined;
+    return real;
+  }
+
+  async function statFile(file: string): Promise<ObjectMeta | undefined> {
+    try {
+      const st = await fsp.stat(file);
+      if (!st.isFile()) return undefined;
+      return metaOf(st);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw storageFailure(err);
+    }
+  }
+
+  return {
+    async head(key) {
+      const file = await resolveInside(key);
+      return file ? statFile(file) : undefined;
+    },
+    async get(key): Promise<StoredObject | undefined> {
+      const file = await resolveInside(key);
+      if (!file) return undefined;
+      let handle: fsp.FileHandle;
+      try {
+        handle = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw storageFailure(err);
+      }
+      try {
+        const st = await handle.stat();
+        if (!st.isFile()) return undefined;
+        const body = await handle.readFile();
+        return { meta: metaOf(st), body };
+      } catch (err) {
+        throw storageFailure(err);
+      } finally {
+        await handle.close();
+      }
+    },
+    async *list(prefix) {
+      const base = await resolveInside(prefix.replace(/\/+$/, '') || '.').catch(() => undefined);
+      const start = prefix === '' || prefix === '.' ? root : base;
+      if (!start) return;
+      yield* walk(root, start);
+    },
+  };
+}
+
+async function* walk(root: string, dir: string): AsyncGenerator<string> {
+  let entries;
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      // A prefix naming a single file lists that file.
+      const st = await fsp.stat(dir).catch(() => undefined);
+      if (st?.isFile()) yield path.relative(root, dir).split(path.sep).join('/');
+      return;
+    }
+    throw err;
+  }
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(root, p);
+    else if (e.isFile()) yield path.relative(root, p).split(path.sep).join('/');
+  }
+}
+
+function metaOf(st: { size: number; mtimeMs: number; mtime: Date }): ObjectMeta {
+  return {
+    etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+    size: st.size,
+    lastModified: st.mtime,
+  };
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG' || code === 'EISDIR';
+}
+
+function storageFailure(err: unknown): ServiceError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new ServiceError(502, 'source_denied', 'Source refused access to the object', { cause: err });
+  }
+  return new ServiceError(502, 'source_error', 'Source failed to read the object', { cause: err });
+}

@@ -1,0 +1,115 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { ServiceError } from '../errors.ts';
+import type { ObjectMeta, Storage } from './types.ts';
+
+export interface S3StorageConfig {
+  bucket: string;
+  prefix: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle: boolean;
+  timeoutMs: number;
+}
+
+/** Build an S3 client from a source's settings; credentials come from the usual AWS chain. */
+export function s3ClientFor(cfg: { region?: string; endpoint?: string; forcePathStyle?: boolean }): S3Client {
+  const opts: S3ClientConfig = {
+    region: cfg.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    forcePathStyle: cfg.forcePathStyle ?? false,
+    maxAttempts: 2,
+  };
+  if (cfg.endpoint) opts.endpoint = cfg.endpoint;
+  return new S3Client(opts);
+}
+
+/**
+ * An S3 bucket (or any S3-compatible store) under a key prefix. Missing objects resolve to
+ * `undefined`; denied, unreachable and slow are distinct 5xx errors, never a fake 404.
+ */
+export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3ClientFor(cfg)): Storage {
+  const full = (key: string) => cfg.prefix + key;
+
+  async function call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T | undefined> {
+    const signal = outer ? AbortSignal.any([outer, AbortSignal.timeout(cfg.timeoutMs)]) : AbortSignal.timeout(cfg.timeoutMs);
+    try {
+      return await fn(signal);
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+      const status = e.$metadata?.httpStatusCode;
+      if (status === 404 || e.name === 'NotFound' || e.name === 'NoSuchKey') return undefined;
+      if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError') {
+        throw new ServiceError(504, 'source_timeout', `Source did not answer in time (${what})`, { cause: err });
+      }
+      if (status === 403 || e.name === 'AccessDenied' || e.name === 'Forbidden') {
+        throw new ServiceError(502, 'source_denied', `Source refused access (${what})`, { cause: err });
+      }
+      if (status === undefined || status >= 500) {
+        throw new ServiceError(503, 'source_unavailable', `Source is unavailable (${what})`, { cause: err });
+      }
+      throw new ServiceError(502, 'source_error', `Source failed (${what}: ${status})`, { cause: err });
+    }
+  }
+
+  return {
+    head(key, signal) {
+      return call(
+        'head',
+        async (abortSignal) => {
+          const r = await client.send(new HeadObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
+          return metaOf(r, r.ContentLength ?? 0);
+        },
+        signal,
+      );
+    },
+    get(key, signal) {
+      return call(
+        'get',
+        async (abortSignal) => {
+          const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
+          const bytes = await r.Body!.transformToByteArray();
+          const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+          return { meta: metaOf(r, body.length), body };
+        },
+        signal,
+      );
+    },
+    async *list(prefix, signal) {
+      let token: string | undefined;
+      do {
+        const page = await call(
+          'list',
+          (abortSignal) =>
+            client.send(
+              new ListObjectsV2Command({ Bucket: cfg.bucket, Prefix: full(prefix), ContinuationToken: token }),
+              { abortSignal },
+            ),
+          signal,
+        );
+        if (!page) return;
+        for (const o of page.Contents ?? []) {
+          if (o.Key && !o.Key.endsWith('/')) yield o.Key.slice(cfg.prefix.length);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    },
+  };
+}
+
+function metaOf(
+  r: { ETag?: string; LastModified?: Date; ContentType?: string; CacheControl?: string; VersionId?: string },
+  size: number,
+): ObjectMeta {
+  return {
+    etag: r.ETag ?? (r.VersionId ? `"v-${r.VersionId}"` : `"${size}-${r.LastModified?.getTime() ?? 0}"`),
+    size,
+    lastModified: r.LastModified,
+    contentType: r.ContentType,
+    cacheControl: r.CacheControl,
+  };
+}
