@@ -1,0 +1,183 @@
+/**
+ * `imagegate check-config <file>`: validate a config file and explain what it will do —
+ * sources, routes in match order, keys by id (never values), plans, cache — with warnings for
+ * settings that are valid but probably not what was meant. Exit 1 lists every problem.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { compileRoutes } from '../routes/match.ts';
+
+export const help = `Usage: imagegate check-config [FILE] [--config FILE] [--json]
+
+Validate a configuration file and explain it: sources, routes (first match wins),
+keys by id (never their values), plans, usage store, cache, and warnings.
+
+  FILE, --config FILE   the YAML file (default: $IMAGEGATE_CONFIG)
+  --json                print {ok, problems, warnings} as JSON
+  -h, --help            this help
+
+Exit codes: 0 valid, 1 invalid (every problem is listed), 2 usage error.`;
+
+export interface ConfigReport {
+  ok: boolean;
+  problems: string[];
+  warnings: string[];
+  /** Human-readable explanation, one line each (empty when invalid). */
+  lines: string[];
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function describeSource(src: Config['sources'][string]): string {
+  switch (src.type) {
+    case 'fs':
+      return `fs folder ${src.root}`;
+    case 's3':
+      return `s3://${src.bucket}/${src.prefix}${src.region ? ` (${src.region})` : ''}${src.endpoint ? ` via ${src.endpoint}` : ''}`;
+    case 'http':
+      return `http origin ${src.baseUrl}`;
+  }
+}
+
+function describePlan(plan: unknown): string {
+  if (!plan || typeof plan !== 'object') return String(plan);
+  const p = plan as { rate?: number; burst?: number; quota?: { limit?: number; period?: string } };
+  const parts: string[] = [];
+  if (p.rate !== undefined) parts.push(`${p.rate} req/s`);
+  if (p.burst !== undefined) parts.push(`burst ${p.burst}`);
+  if (p.quota?.limit !== undefined) parts.push(`quota ${p.quota.limit} per ${p.quota.period ?? 'period'}`);
+  return parts.join(', ') || 'no limits';
+}
+
+/** Validate and explain an already-loaded config; `problems` holds checks beyond the schema. */
+export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): ConfigReport {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const lines: string[] = [];
+
+  const s = cfg.server;
+  lines.push(`server: listens on ${s.host}:${s.port}${s.basePath ? `, stage prefix ${s.basePath} stripped` : ''}; Cache-Control "${s.cacheControl}"`);
+
+  lines.push(`sources (${Object.keys(cfg.sources).length}):`);
+  const usedSources = new Set(cfg.routes.map((r) => r.source));
+  for (const [name, src] of Object.entries(cfg.sources)) {
+    const signing = src.signing
+      ? `; signed URLs ${src.signing.required ? 'required' : 'accepted'} (token from ${src.signing.token ? 'config' : `$${src.signing.tokenFromEnv}`}, path ${src.signing.path})`
+      : '';
+    lines.push(`  ${name}: ${describeSource(src)}${signing}`);
+    if (src.type === 'fs' && !existsSync(src.root)) warnings.push(`sources.${name}.root: folder ${src.root} does not exist`);
+    else if (src.type === 'fs' && !statSync(src.root).isDirectory()) problems.push(`sources.${name}.root: ${src.root} is not a folder`);
+    if (src.signing?.tokenFromEnv && !env[src.signing.tokenFromEnv]) {
+      warnings.push(`sources.${name}.signing.tokenFromEnv: $${src.signing.tokenFromEnv} is not set here`);
+    }
+    if (src.type === 'http' && src.allowPrivateNetworks) warnings.push(`sources.${name}.allowPrivateNetworks: SSRF protection is off`);
+    if (!usedSources.has(name)) warnings.push(`sources.${name}: no route uses this source`);
+  }
+
+  lines.push(`routes (first match wins):`);
+  try {
+    compileRoutes(cfg.routes);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  let catchAll = -1;
+  cfg.routes.forEach((r, i) => {
+    lines.push(`  ${i + 1}. ${r.match} → ${r.source}${r.key ? ` key "${r.key}"` : ' (key = the path)'}`);
+    if (catchAll >= 0) warnings.push(`routes.${i}: never reached, routes.${catchAll} ('${cfg.routes[catchAll].match}') matches every path first`);
+    if (catchAll < 0 && r.match.replace(/^\/+/, '') === '*') catchAll = i;
+  });
+
+  const plans = (cfg.plans ?? {}) as Record<string, unknown>;
+  lines.push(`keys (${cfg.keys.length}${cfg.keyStore ? ` + managed keys in the ${cfg.keyStore.type} key store` : ''}):`);
+  for (const k of cfg.keys) {
+    const from = k.sha256 ? 'sha256 in config' : k.valueFromEnv ? `$${k.valueFromEnv}` : `secret ${k.secret!.id} field ${k.secret!.field}`;
+    lines.push(`  ${k.id}: value from ${from}; plan ${k.plan ?? '(none: unlimited)'}`);
+    if (k.valueFromEnv && !env[k.valueFromEnv]) warnings.push(`keys.${k.id}.valueFromEnv: $${k.valueFromEnv} is not set here (start-up would fail)`);
+  }
+  if (cfg.keys.length === 0 && !cfg.keyStore) warnings.push('keys: none configured and no keyStore — every image request will be answered 403');
+
+  const planNames = Object.keys(plans);
+  lines.push(`plans (${planNames.length}):`);
+  const usedPlans = new Set(cfg.keys.map((k) => k.plan).filter(Boolean));
+  for (const name of planNames) {
+    lines.push(`  ${name}: ${describePlan(plans[name])}`);
+    if (!usedPlans.has(name) && !cfg.keyStore) warnings.push(`plans.${name}: no key uses this plan`);
+  }
+  const usage = cfg.usage as { store?: string; url?: string; onStoreError?: string; failOpen?: boolean } | undefined;
+  if (usage?.store) lines.push(`usage store: ${usage.store}${usage.url ? ` (${usage.url.replace(/\/\/[^@/]*@/, '//***@')})` : ''}`);
+
+  const cache = cfg.cache as { enabled?: boolean; memory?: { enabled?: boolean; maxBytes?: number }; persistent?: { type: string; dir?: string; bucket?: string } } | undefined;
+  if (cache) {
+    if (cache.enabled === false) lines.push('cache: off (every request renders)');
+    else {
+      const mem = cache.memory?.enabled === false ? 'no memory tier' : `memory ${Math.round((cache.memory?.maxBytes ?? 0) / 1048576)} MiB`;
+      const per = cache.persistent ? `, persistent ${cache.persistent.type} ${cache.persistent.dir ?? cache.persistent.bucket}` : ', no persistent tier';
+      lines.push(`cache: ${mem}${per}`);
+    }
+  }
+  const limits = cfg.limits as { concurrency?: number; queue?: number; deadlineMs?: number } | undefined;
+  if (limits?.concurrency) lines.push(`limits: ${plural(limits.concurrency, 'transformation')} at once, queue ${limits.queue}, deadline ${limits.deadlineMs} ms`);
+
+  if (!cfg.admin) warnings.push('admin: no admin token — /_admin/ (usage, dashboard) is disabled');
+  else {
+    const from = cfg.admin.token ? 'config' : cfg.admin.tokenFromEnv ? `$${cfg.admin.tokenFromEnv}` : cfg.admin.tokenSha256 ? 'sha256 in config' : undefined;
+    if (!from) problems.push('admin: set one of token, tokenFromEnv or tokenSha256');
+    else lines.push(`admin: token from ${from}`);
+    if (cfg.admin.tokenFromEnv && !env[cfg.admin.tokenFromEnv]) warnings.push(`admin.tokenFromEnv: $${cfg.admin.tokenFromEnv} is not set here`);
+  }
+  return { ok: problems.length === 0, problems, warnings, lines };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    console.error(`check-config: ${(err as Error).message}\n\n${help}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(help);
+    return 0;
+  }
+  if (parsed.positionals.length > 1) {
+    console.error(`check-config: one file at a time\n\n${help}`);
+    return 2;
+  }
+  const file = parsed.positionals[0] ?? parsed.values.config ?? process.env.IMAGEGATE_CONFIG;
+  if (!file) {
+    console.error(`check-config: name a config file (or set IMAGEGATE_CONFIG)\n\n${help}`);
+    return 2;
+  }
+  let report: ConfigReport;
+  try {
+    report = explainConfig(loadConfigFile(file));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report = { ok: false, problems: err.problems, warnings: [], lines: [] };
+  }
+  if (parsed.values.json) {
+    console.log(JSON.stringify({ ok: report.ok, file, problems: report.problems, warnings: report.warnings }, null, 2));
+    return report.ok ? 0 : 1;
+  }
+  if (!report.ok) {
+    console.error(`${file}: ${plural(report.problems.length, 'problem')}`);
+    for (const p of report.problems) console.error(`  ✗ ${p}`);
+    return 1;
+  }
+  console.log(`${file}: valid`);
+  for (const l of report.lines) console.log(l);
+  if (report.warnings.length) {
+    console.log(`warnings (${report.warnings.length}):`);
+    for (const w of report.warnings) console.log(`  ! ${w}`);
+  }
+  return 0;
+}
