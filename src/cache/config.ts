@@ -1,6 +1,80 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
-/** `cache:` — placeholder owned by the cache module. */
-export const cacheConfigSchema = z.any().optional();
-/** `limits:` — placeholder owned by the cache module (concurrency, queue, deadline). */
-export const limitsConfigSchema = z.any().optional();
+const nonEmpty = z.string().min(1);
+const MiB = 1024 * 1024;
+
+/** A folder on local disk: survives a restart of the process; one per machine. */
+export const fsCacheTierSchema = z
+  .object({
+    type: z.literal('fs'),
+    /** Folder for rendered derivatives; created when missing. Relative paths resolve against the config file. */
+    dir: nonEmpty,
+  })
+  .strict();
+
+/** An S3 bucket (or any S3-compatible store): shared by every replica and by Lambda. */
+export const s3CacheTierSchema = z
+  .object({
+    type: z.literal('s3'),
+    bucket: nonEmpty,
+    prefix: z.string().default('imagegate-cache/'),
+    region: nonEmpty.optional(),
+    endpoint: z.url().optional(),
+    forcePathStyle: z.boolean().default(false),
+    /** Longest wait for one S3 call; past it the lookup counts as a miss (or the write as not stored). */
+    timeoutMs: z.number().int().positive().default(2_000),
+  })
+  .strict();
+
+/**
+ * `cache:` — the result cache. Memory tier on by default; the persistent tier is opt-in.
+ * Keys already carry the source's identity (key + ETag), so a changed source is a new entry;
+ * `ttlSeconds` bounds how long an unchanged one is kept.
+ */
+export const cacheConfigSchema = z
+  .object({
+    /** Master switch; `false` turns off both tiers (every request renders). */
+    enabled: z.boolean().default(true),
+    /** Entries older than this are treated as missing, in every tier. */
+    ttlSeconds: z.number().int().positive().default(7 * 24 * 3600),
+    memory: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Byte budget of the in-memory LRU (sum of body sizes plus a small per-entry overhead). */
+        maxBytes: z.number().int().positive().default(128 * MiB),
+        /** Derivatives larger than this skip the memory tier (they still go to the persistent tier). */
+        maxEntryBytes: z.number().int().positive().default(8 * MiB),
+      })
+      .strict()
+      .prefault({}),
+    /** Optional second tier, read after a memory miss and written after every render. */
+    persistent: z.discriminatedUnion('type', [fsCacheTierSchema, s3CacheTierSchema]).optional(),
+    /** After a persistent-tier failure, skip that tier for this long instead of paying its timeout on every request. */
+    persistentBackoffMs: z.number().int().min(0).default(5_000),
+  })
+  .strict()
+  .prefault({});
+
+/**
+ * `limits:` — bounded work. At most `concurrency` transformations in flight, `queue` more
+ * waiting in FIFO order, anything past that answered at once with 503 + Retry-After.
+ */
+export const limitsConfigSchema = z
+  .object({
+    /** Transformations in flight; default: the number of cores. */
+    concurrency: z.number().int().positive().default(() => availableParallelism()),
+    /** Transformations waiting behind those in flight; past it requests are shed (503). */
+    queue: z.number().int().min(0).default(64),
+    /** Whole-request budget for a transformation (queue wait + fetch + render), milliseconds. */
+    deadlineMs: z.number().int().positive().default(30_000),
+    /** `Retry-After` sent with 503 `overloaded` and `deadline_exceeded`, seconds. */
+    retryAfterSeconds: z.number().int().min(0).default(1),
+  })
+  .strict()
+  .prefault({});
+
+export type CacheConfig = z.infer<typeof cacheConfigSchema>;
+export type CacheConfigInput = z.input<typeof cacheConfigSchema>;
+export type PersistentTierConfig = NonNullable<CacheConfig['persistent']>;
+export type LimitsConfig = z.infer<typeof limitsConfigSchema>;

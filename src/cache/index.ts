@@ -1,36 +1,39 @@
-// CONTRACT STUB — replaced by the real result cache, single-flight and limiter (issue 6).
-import type { Config } from '../config/schema.ts';
+/**
+ * Result cache (memory LRU + optional fs/S3 tier), request coalescing and bounded work.
+ * The caller builds the cache key from the source identity (key + ETag), the canonical options
+ * and the negotiated format; the response ETag derives from that key (see `etagFor`).
+ */
+import { createHash } from 'node:crypto';
 
-/** A rendered derivative as stored in the result cache. */
-export interface CachedResult {
-  body: Buffer;
-  contentType: string;
-  /** Headers that belong to the derivative (Content-Disposition, Vary, …). */
-  headers: Record<string, string>;
-  /** Epoch ms when it was rendered. */
-  createdAt: number;
+export type { CachedResult, CacheObserver, CacheLogger, CacheTier, PersistentTier } from './types.ts';
+export { createResultCache, type ResultCache, type ResultCacheOptions } from './result-cache.ts';
+export { SingleFlight } from './single-flight.ts';
+export { WorkLimiter, abortError, deadlineSignal, type WorkLimiterOptions, type LimiterObserver } from './limiter.ts';
+export { FsTier } from './fs-tier.ts';
+export { S3Tier, type S3TierOptions } from './s3-tier.ts';
+export { cacheConfigSchema, limitsConfigSchema, type CacheConfig, type LimitsConfig } from './config.ts';
+
+/**
+ * The cache key for one derivative. Parts are joined with a separator that cannot appear in
+ * them unescaped, so different inputs never collide.
+ */
+export function cacheKey(parts: { source: string; key: string; etag: string; options: string; format: string }): string {
+  return [parts.source, parts.key, parts.etag, parts.options, parts.format].map((p) => encodeURIComponent(p)).join('|');
 }
 
-export interface ResultCache {
-  get(key: string): Promise<{ value: CachedResult; tier: 'memory' | 'persistent' } | undefined>;
-  set(key: string, value: CachedResult): Promise<void>;
+/** A strong ETag derived from the cache key: equal key ⇔ equal ETag, so If-None-Match can be answered first. */
+export function etagFor(key: string): string {
+  return `"${createHash('sha256').update(key).digest('base64url').slice(0, 27)}"`;
 }
 
-export function createResultCache(_cfg: Config['cache']): ResultCache {
-  return { get: async () => undefined, set: async () => {} };
-}
-
-/** Concurrent calls with the same key share one execution. */
-export class SingleFlight {
-  do<T>(_key: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
+/** True when an If-None-Match header value matches `etag` (weak comparison, `*`, lists). */
+export function matchesIfNoneMatch(header: string | undefined | null, etag: string): boolean {
+  if (!header) return false;
+  const bare = etag.replace(/^W\//, '');
+  for (const raw of header.split(',')) {
+    const t = raw.trim();
+    if (t === '*') return true;
+    if (t.replace(/^W\//, '') === bare) return true;
   }
-}
-
-/** At most `concurrency` tasks at once and a bounded queue; past it → ServiceError 503 `overloaded`. */
-export class WorkLimiter {
-  constructor(_opts: { concurrency: number; queue: number }) {}
-  run<T>(fn: () => Promise<T>, _signal?: AbortSignal): Promise<T> {
-    return fn();
-  }
+  return false;
 }

@@ -1,0 +1,225 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheObserver, LimiterObserver, ResultCache } from './cache/index.ts';
+import type { AppEnv } from './http/context.ts';
+
+/** Latency buckets (seconds) from a memory hit (~0.1 ms) to a slow AVIF render. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'route' | 'status' | 'cache'>;
+  httpDuration: Histogram<'route' | 'cache'>;
+  transformations: Counter<'format'>;
+  transformDuration: Histogram<'format'>;
+  cacheLookups: Counter<'tier' | 'result'>;
+  cacheErrors: Counter<'tier' | 'op'>;
+  queueDepth: Gauge;
+  inFlight: Gauge;
+  shed: Counter<'reason'>;
+  coalesced: Counter;
+  sourceFetchDuration: Histogram<'source'>;
+  /** Give to `createResultCache(cfg, { observer })`. */
+  cacheObserver: CacheObserver;
+  /** Give to `new WorkLimiter({ …, observer })`. */
+  limiterObserver: LimiterObserver;
+  /** Give to `new SingleFlight({ onShared })`. */
+  onShared: () => void;
+  /** One transformation that ran (`format` may be a MIME type like `image/webp`). */
+  onTransform(info: { format: string; ms: number }): void;
+  /** One source read or head. */
+  onSourceFetch(info: { source: string; ms: number }): void;
+  /** Report a request refused before it ran (`reason`: overloaded, deadline_exceeded, …). */
+  onShed(reason: string): void;
+  /** Exposes the memory tier's size as gauges. */
+  trackCache(cache: ResultCache): void;
+  /** Transformations counted so far (all formats); handy for tests and the benchmark. */
+  transformCount(): Promise<number>;
+}
+
+export interface MetricsOptions {
+  /** Process metrics (RSS, CPU, event-loop lag, GC) from prom-client; default true. */
+  defaultMetrics?: boolean;
+  prefix?: string;
+}
+
+/** `image/webp` → `webp`; `jpg` → `jpeg`; anything odd → `other` (labels stay a small fixed set). */
+export function formatLabel(format: string): string {
+  const f = format.toLowerCase().replace(/^image\//, '').replace(/;.*$/, '').trim();
+  if (f === 'jpg' || f === 'pjpg' || f === 'jpeg') return 'jpeg';
+  if (f === 'svg+xml') return 'svg';
+  if (f === 'application/json' || f === 'json') return 'json';
+  if (f === 'text/plain' || f === 'blurhash') return 'blurhash';
+  if (/^(png|webp|avif|gif|tiff|svg)$/.test(f)) return f;
+  return 'other';
+}
+
+function statusLabel(status: number): string {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'other';
+}
+
+/**
+ * One Prometheus registry per app (no global state, so several apps can live in one process —
+ * tests, the benchmark). Names follow Prometheus conventions: `_total` counters, `_seconds`.
+ */
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const p = opts.prefix ?? 'imagegate_';
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: p });
+
+  const httpRequests = new Counter({
+    name: `${p}http_requests_total`,
+    help: 'HTTP requests by route label, status code and cache outcome (memory, persistent, miss, none)',
+    labelNames: ['route', 'status', 'cache'] as const,
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: `${p}http_request_duration_seconds`,
+    help: 'Time from request to response headers, by route label and cache outcome',
+    labelNames: ['route', 'cache'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const transformations = new Counter({
+    name: `${p}transformations_total`,
+    help: 'Transformations that ran (cache misses that were rendered), by output format',
+    labelNames: ['format'] as const,
+    registers,
+  });
+  const transformDuration = new Histogram({
+    name: `${p}transform_duration_seconds`,
+    help: 'Time spent rendering one derivative (decode to encode), by output format',
+    labelNames: ['format'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const cacheLookups = new Counter({
+    name: `${p}cache_lookups_total`,
+    help: 'Result cache lookups by tier (memory, persistent) and result (hit, miss)',
+    labelNames: ['tier', 'result'] as const,
+    registers,
+  });
+  const cacheErrors = new Counter({
+    name: `${p}cache_errors_total`,
+    help: 'Persistent cache failures turned into a miss (op=get) or a skipped write (op=set)',
+    labelNames: ['tier', 'op'] as const,
+    registers,
+  });
+  const queueDepth = new Gauge({
+    name: `${p}work_queue_depth`,
+    help: 'Transformations waiting for a slot',
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: `${p}work_in_flight`,
+    help: 'Transformations running now',
+    registers,
+  });
+  const shed = new Counter({
+    name: `${p}shed_requests_total`,
+    help: 'Requests refused with 503 before they ran, by reason (overloaded = queue full, deadline_exceeded)',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const coalesced = new Counter({
+    name: `${p}coalesced_requests_total`,
+    help: 'Requests that joined a transformation of the same derivative already running',
+    registers,
+  });
+  const sourceFetchDuration = new Histogram({
+    name: `${p}source_fetch_duration_seconds`,
+    help: 'Time spent reading from a source (head or get), by source name',
+    labelNames: ['source'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+
+  const tracked: ResultCache[] = [];
+  new Gauge({
+    name: `${p}cache_memory_bytes`,
+    help: 'Bytes held by the in-memory result cache',
+    registers,
+    collect() {
+      this.set(tracked.reduce((n, c) => n + c.stats().memoryBytes, 0));
+    },
+  });
+  new Gauge({
+    name: `${p}cache_memory_entries`,
+    help: 'Entries held by the in-memory result cache',
+    registers,
+    collect() {
+      this.set(tracked.reduce((n, c) => n + c.stats().memoryEntries, 0));
+    },
+  });
+
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    transformations,
+    transformDuration,
+    cacheLookups,
+    cacheErrors,
+    queueDepth,
+    inFlight,
+    shed,
+    coalesced,
+    sourceFetchDuration,
+    cacheObserver: {
+      lookup: (tier, result) => cacheLookups.inc({ tier, result }),
+      error: (tier, op) => cacheErrors.inc({ tier, op }),
+    },
+    limiterObserver: {
+      changed: ({ active, queued }) => {
+        inFlight.set(active);
+        queueDepth.set(queued);
+      },
+      shed: (reason) => shed.inc({ reason }),
+    },
+    onShared: () => coalesced.inc(),
+    onTransform: ({ format, ms }) => {
+      const label = formatLabel(format);
+      transformations.inc({ format: label });
+      transformDuration.observe({ format: label }, ms / 1000);
+    },
+    onSourceFetch: ({ source, ms }) => sourceFetchDuration.observe({ source }, ms / 1000),
+    onShed: (reason) => shed.inc({ reason }),
+    trackCache: (cache) => {
+      tracked.push(cache);
+    },
+    transformCount: async () => {
+      const m = await transformations.get();
+      return m.values.reduce((n, v) => n + v.value, 0);
+    },
+  };
+}
+
+/**
+ * Counts every request and its latency. Reads what the handlers left on the context:
+ * `routeLabel` (default `other`) and `cacheHit` (memory | persistent; `miss` when a
+ * transformation ran; `none` otherwise). Register it first so it sees every response.
+ */
+export function metricsMiddleware(metrics: Metrics): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = c.get('routeLabel') ?? 'other';
+      const cache = c.get('cacheHit') ?? (c.get('transformed') ? 'miss' : 'none');
+      const status = c.error && c.res.status < 400 ? 500 : c.res.status;
+      metrics.httpRequests.inc({ route, status: statusLabel(status), cache });
+      metrics.httpDuration.observe({ route, cache }, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+/** `GET /_metrics`: the registry in Prometheus text format. */
+export function metricsHandler(metrics: Metrics) {
+  return async (c: Context<AppEnv>) => {
+    c.set('routeLabel', 'metrics');
+    const body = await metrics.registry.metrics();
+    return c.body(body, 200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' });
+  };
+}
