@@ -40,7 +40,7 @@ function persistedSecret(dir: string, name: string): string {
  * path, in-memory usage counters, and a development key and admin token that are generated
  * once and kept in `.imagegate/` (ignored by git) so they survive restarts.
  */
-export function devConfig(stateDir = path.join(packageRoot, '.imagegate')): { config: Config; devKey: string; adminToken: string } {
+export function devConfig(stateDir = process.env.IMAGEGATE_STATE_DIR ?? path.join(packageRoot, '.imagegate')): { config: Config; devKey: string; adminToken: string } {
   const devKey = persistedSecret(stateDir, 'dev-key');
   const adminToken = persistedSecret(stateDir, 'admin-token');
   const config = parseConfig(

@@ -4,7 +4,7 @@ import os from 'node:os';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
-import { createStorages } from '../storage/index.ts';
+import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { createKeyLookup, resolveConfiguredKeys, sha256hex } from '../auth/keys.ts';
 import type { KeyLookup } from '../auth/types.ts';
@@ -41,7 +41,9 @@ const FORBIDDEN = { message: 'Forbidden' };
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<ImagegateApp> {
   const logger = options.logger ?? createLogger(config.server.logLevel);
-  const storages = options.storages ?? (await createStorages(config.sources));
+  const storages = Object.fromEntries(
+    Object.entries(options.storages ?? (await createStorages(config.sources))).map(([name, s]) => [name, guardStorage(s)]),
+  );
   const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config));
   const routes = compileRoutes(config.routes);
   const limits = (config.limits ?? {}) as { concurrency?: number; queue?: number; deadlineMs?: number };

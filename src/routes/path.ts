@@ -8,7 +8,7 @@ import { ServiceError } from '../errors.ts';
  */
 export function normaliseImagePath(rawPath: string, maxLength: number): string {
   if (rawPath.length > maxLength) {
-    throw new ServiceError(414, 'path_too_long', `Invalid image path: longer than ${maxLength} bytes`);
+    throw new ServiceError(400, 'path_too_long', `Invalid image path: longer than ${maxLength} bytes`);
   }
   const trimmed = rawPath.replace(/^\/+/, '');
   if (trimmed === '') throw new ServiceError(400, 'missing_path', 'Missing image path');

@@ -2,6 +2,7 @@ import type { SourceConfig } from '../config/schema.ts';
 import { createFsStorage } from './fs.ts';
 import { createS3Storage } from './s3.ts';
 import type { Storage } from './types.ts';
+import { ServiceError } from '../errors.ts';
 
 /** One Storage per configured source. */
 export async function createStorages(sources: Record<string, SourceConfig>): Promise<Record<string, Storage>> {
@@ -12,4 +13,20 @@ export async function createStorages(sources: Record<string, SourceConfig>): Pro
     else out[name] = (await import('./http.ts')).createHttpStorage(src);
   }
   return out;
+}
+
+/**
+ * Any failure a source throws that is not already a ServiceError becomes a 502
+ * `source_error`: a broken source is never a 500 and never a fake 404.
+ */
+export function guardStorage(storage: Storage): Storage {
+  const wrap = (err: unknown): never => {
+    if (err instanceof ServiceError) throw err;
+    throw new ServiceError(502, 'source_error', 'Source failed to read the object', { cause: err });
+  };
+  return {
+    head: (key, signal) => storage.head(key, signal).catch(wrap),
+    get: (key, signal) => storage.get(key, signal).catch(wrap),
+    ...(storage.list ? { list: storage.list.bind(storage) } : {}),
+  };
 }

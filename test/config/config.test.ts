@@ -1,0 +1,72 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.ts';
+
+describe('configuration', () => {
+  test('the issue example validates, with defaults filled in', () => {
+    const cfg = parseConfig(
+      {
+        server: { port: 8080, basePath: '/dev' },
+        sources: {
+          local: { type: 'fs', root: './examples/images' },
+          partner: { type: 's3', bucket: 'images-bucket', prefix: 'originals/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:5000', forcePathStyle: true },
+        },
+        routes: [
+          { match: 'partnerimages/:a/:b/:id.:ext', source: 'partner', key: '{id}.{ext}' },
+          { match: '*', source: 'local' },
+        ],
+        keys: [
+          { id: 'dev', sha256: 'a'.repeat(64) },
+          { id: 'ci', valueFromEnv: 'IMAGEGATE_CI_KEY' },
+          { id: 'prod', secret: { id: 'global--api-key--prod', field: 'api_key' } },
+        ],
+      },
+      { baseDir: '/srv/app' },
+    );
+    assert.equal(cfg.server.host, '0.0.0.0');
+    assert.equal(cfg.server.basePath, '/dev');
+    assert.equal(cfg.sources.local.type === 'fs' && cfg.sources.local.root, path.resolve('/srv/app', 'examples/images'));
+    assert.equal(cfg.keys[2].secret?.field, 'api_key');
+    assert.equal(cfg.transform.maxPixels, 100_000_000);
+  });
+
+  test('a bad config lists every problem, each naming its setting', () => {
+    let err: ConfigError | undefined;
+    try {
+      parseConfig({
+        server: { port: 70000, basePath: 'no-slash', bogus: 1 },
+        sources: { local: { type: 'ftp', root: '/x' }, s3src: { type: 's3' } },
+        routes: [{ match: '*', source: 'missing' }],
+        keys: [{ id: 'a' }, { id: 'bad id!', sha256: 'xyz' }],
+      });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    assert.ok(err instanceof ConfigError);
+    const text = err.problems.join('\n');
+    for (const setting of ['server.port', 'server.basePath', 'server', 'sources.local.type', 'sources.s3src.bucket', 'keys.0', 'keys.1.id', 'keys.1.sha256']) {
+      assert.ok(err.problems.some((p) => p.startsWith(`${setting}:`)), `missing problem for ${setting} in:\n${text}`);
+    }
+    assert.ok(err.problems.length >= 8);
+  });
+
+  test('routes must name a defined source and keys a defined plan', () => {
+    assert.throws(
+      () => parseConfig({ sources: { a: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 'b' }], keys: [{ id: 'k', sha256: 'a'.repeat(64), plan: 'gold' }] }),
+      (e: ConfigError) => e.problems.some((p) => p.startsWith("routes.0.source: unknown source 'b'")) && e.problems.some((p) => p.startsWith("keys.0.plan: unknown plan 'gold'")),
+    );
+  });
+
+  test('files: unreadable and non-YAML files name the file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-cfg-'));
+    assert.throws(() => loadConfigFile(path.join(dir, 'none.yaml')), /cannot read file/);
+    writeFileSync(path.join(dir, 'bad.yaml'), 'server: [unclosed');
+    assert.throws(() => loadConfigFile(path.join(dir, 'bad.yaml')), /not valid YAML/);
+    writeFileSync(path.join(dir, 'ok.yaml'), 'sources: { local: { type: fs, root: ./img } }\nroutes: [{ match: "*", source: local }]\n');
+    const cfg = loadConfigFile(path.join(dir, 'ok.yaml'));
+    assert.equal(cfg.sources.local.type === 'fs' && cfg.sources.local.root, path.join(dir, 'img'));
+  });
+});
