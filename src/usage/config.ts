@@ -1,6 +1,112 @@
 import { z } from 'zod';
 
-/** `plans:` — placeholder owned by the usage module. */
-export const plansConfigSchema = z.record(z.string(), z.any()).default({});
-/** `usage:` — placeholder owned by the usage module. */
-export const usageConfigSchema = z.any().optional();
+/**
+ * Usage plans (`plans:`) and the usage store (`usage:`). A plan throttles one key with a token
+ * bucket (`rate` requests per second, bucket of `burst`) and caps it with a quota per UTC day,
+ * week or calendar month, the way API Gateway usage plans do.
+ */
+
+const planName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'plan names use letters, digits, _ . - (1 to 64)');
+
+export const quotaSchema = z
+  .object({
+    /** Requests allowed per period. */
+    limit: z
+      .number({ error: 'expected a whole number of requests' })
+      .int('expected a whole number of requests')
+      .positive('must be at least 1'),
+    /** UTC day; week (starting `weekStart`, 00:00 UTC); calendar month in UTC. */
+    period: z.enum(['day', 'week', 'month'], { error: "expected 'day', 'week' or 'month'" }),
+    /** First day of a `week` period; API Gateway's offset 0 is Sunday. */
+    weekStart: z.enum(['sunday', 'monday'], { error: "expected 'sunday' or 'monday'" }).default('sunday'),
+  })
+  .strict();
+
+export const planSchema = z
+  .object({
+    /** Sustained requests per second (token refill rate). Omit for no throttling. */
+    rate: z.number({ error: 'expected requests per second (a number)' }).positive('must be above 0').optional(),
+    /** Token bucket size: the most requests accepted at once. Default: the rate rounded up. */
+    burst: z
+      .number({ error: 'expected a whole number of requests' })
+      .int('expected a whole number of requests')
+      .positive('must be at least 1')
+      .optional(),
+    quota: quotaSchema.optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.burst !== undefined && p.rate === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['burst'], message: 'needs a rate (requests per second) to refill the bucket' });
+    }
+  })
+  .transform((p) => ({
+    ...p,
+    burst: p.rate === undefined ? undefined : (p.burst ?? Math.max(1, Math.ceil(p.rate))),
+  }));
+
+/** `plans:` — plan name → limits. Keys name their plan with `plan:`. */
+export const plansConfigSchema = z
+  .record(planName, planSchema, {
+    error: (iss) =>
+      iss.code === 'invalid_key'
+        ? `plan name '${String(iss.input)}': use letters, digits, _ . - (1 to 64)`
+        : 'expected a map of plan name → { rate, burst, quota }',
+  })
+  .default({});
+
+const usageCommon = {
+  /**
+   * Rate-limit headers on keyed responses: `draft` = `RateLimit-Policy` + `RateLimit` (current
+   * IETF draft); `legacy` = `RateLimit-Limit`/`-Remaining`/`-Reset`; `both`; `none`.
+   */
+  headers: z.enum(['draft', 'legacy', 'both', 'none'], { error: "expected 'draft', 'legacy', 'both' or 'none'" }).default('both'),
+  /** Days that daily usage records are kept. */
+  retentionDays: z
+    .number({ error: 'expected a whole number of days' })
+    .int('expected a whole number of days')
+    .min(1, 'at least 1')
+    .max(3660, 'at most 3660')
+    .default(400),
+};
+
+export const memoryUsageSchema = z.object({ store: z.literal('memory'), ...usageCommon }).strict();
+
+export const redisUsageSchema = z
+  .object({
+    store: z.literal('redis'),
+    url: z.string({ error: 'expected redis://host:port/db or rediss://…' }).regex(/^rediss?:\/\/.+/, 'expected redis://host:port/db or rediss://…'),
+    /** Prefix of every Redis key this service writes. */
+    prefix: z.string().max(100, 'at most 100 characters').default('imagegate:'),
+    /** Redis unreachable: `failOpen` serves (counting in this process, logging loudly); `failClosed` answers 503. */
+    onUnavailable: z.enum(['failOpen', 'failClosed'], { error: "expected 'failOpen' or 'failClosed'" }).default('failOpen'),
+    /** A Redis command slower than this counts as Redis being unavailable, milliseconds. */
+    commandTimeoutMs: z
+      .number({ error: 'expected milliseconds' })
+      .int('expected whole milliseconds')
+      .min(10, 'at least 10')
+      .max(60_000, 'at most 60000')
+      .default(500),
+    /** Usage records are summed in memory and written every this many milliseconds (0: on every request). */
+    flushIntervalMs: z
+      .number({ error: 'expected milliseconds' })
+      .int('expected whole milliseconds')
+      .min(0, 'at least 0')
+      .max(60_000, 'at most 60000')
+      .default(1000),
+    ...usageCommon,
+  })
+  .strict();
+
+/** `usage:` — where throttle state, quota counters and usage records live. Default: memory. */
+export const usageConfigSchema = z
+  .discriminatedUnion('store', [memoryUsageSchema, redisUsageSchema], {
+    error: "expected 'memory' or 'redis'",
+  })
+  .prefault({ store: 'memory' });
+
+export type PlanConfig = z.infer<typeof planSchema>;
+export type PlansConfig = z.infer<typeof plansConfigSchema>;
+export type QuotaConfig = z.infer<typeof quotaSchema>;
+export type UsageConfig = z.infer<typeof usageConfigSchema>;
+export type RedisUsageConfig = z.infer<typeof redisUsageSchema>;

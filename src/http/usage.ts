@@ -1,0 +1,154 @@
+import type { Context, Handler, MiddlewareHandler } from 'hono';
+import { isServiceError } from '../errors.ts';
+import type { PlanConfig, PlansConfig, UsageConfig } from '../usage/config.ts';
+import type { Decision, UsageService } from '../usage/index.ts';
+import { parseUsageQuery, usageReport } from '../usage/report.ts';
+import type { UsageCounters } from '../usage/types.ts';
+import type { AppEnv } from './context.ts';
+
+type HeaderMode = UsageConfig['headers'];
+
+/** Seconds as rate-limit headers state them: whole, at least 0. */
+const secs = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
+
+/**
+ * The IETF draft rate-limit fields for a decision. `draft`: `RateLimit-Policy` lists the
+ * plan's policies (`"burst"` for the token bucket, `"day"`/`"week"`/`"month"` for the quota) and
+ * `RateLimit` their remaining units and seconds until reset; `legacy`: `RateLimit-Limit`,
+ * `-Remaining`, `-Reset` for the tightest policy.
+ */
+export function rateLimitHeaders(d: Decision, now: number, mode: HeaderMode): Record<string, string> {
+  if (mode === 'none') return {};
+  const items: { name: string; q: number; w: number; r: number; t: number }[] = [];
+  if (d.rate) items.push({ name: 'burst', q: d.rate.limit, w: d.rate.windowSeconds, r: d.rate.remaining, t: d.rate.fullInSeconds });
+  if (d.quota) {
+    items.push({ name: d.quota.period, q: d.quota.limit, w: d.quota.windowSeconds, r: d.quota.remaining, t: secs(d.quota.resetAt - now) });
+  }
+  if (items.length === 0) return {};
+  const h: Record<string, string> = {};
+  if (mode === 'draft' || mode === 'both') {
+    h['RateLimit-Policy'] = items.map((i) => `"${i.name}";q=${i.q};w=${i.w}`).join(', ');
+    h['RateLimit'] = items.map((i) => `"${i.name}";r=${i.r};t=${i.t}`).join(', ');
+  }
+  if (mode === 'legacy' || mode === 'both') {
+    const tight = items.reduce((a, b) => (b.r < a.r || (b.r === a.r && b.t > a.t) ? b : a));
+    h['RateLimit-Limit'] = String(tight.q);
+    h['RateLimit-Remaining'] = String(tight.r);
+    h['RateLimit-Reset'] = String(tight.t);
+  }
+  return h;
+}
+
+function statusClass(status: number): Partial<UsageCounters> {
+  if (status >= 500) return { s5xx: 1 };
+  if (status >= 400) return { s4xx: 1 };
+  if (status >= 300) return { s3xx: 1 };
+  return { s2xx: 1 };
+}
+
+function setHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
+  const names = Object.keys(headers);
+  if (names.length === 0) return;
+  try {
+    for (const n of names) c.res.headers.set(n, headers[n]!);
+  } catch {
+    // A response with immutable headers (e.g. passed through from fetch): copy it once.
+    const res = new Response(c.res.body, c.res);
+    for (const n of names) res.headers.set(n, headers[n]!);
+    c.res = res;
+  }
+}
+
+function rejection(d: Decision, now: number): { code: string; message: string; details: Record<string, unknown> } {
+  if (d.reason === 'quota') {
+    const q = d.quota!;
+    const resetAt = new Date(q.resetAt).toISOString();
+    return {
+      code: 'quota_exceeded',
+      message: `Limit Exceeded: quota of ${q.limit} requests per ${q.period} (UTC) used up; it resets at ${resetAt}`,
+      details: { quota: { limit: q.limit, period: q.period, used: q.used, resetAt, resetInSeconds: secs(q.resetAt - now) } },
+    };
+  }
+  const r = d.rate!;
+  const retry = secs(d.retryAfterMs);
+  return {
+    code: 'rate_limited',
+    message: `Too Many Requests: rate of ${r.perSecond} requests per second (burst ${r.limit}) exceeded; retry after ${retry} s`,
+    details: { rate: { perSecond: r.perSecond, burst: r.limit }, retryAfterSeconds: retry },
+  };
+}
+
+/**
+ * Usage plans for keyed requests; mount after auth. Before the handler: the key's token bucket
+ * (429 + Retry-After) and quota (429, the body says the quota and when it resets); on every keyed
+ * response the rate-limit headers; after the handler, one usage record update per request
+ * (requests, status class, Content-Length bytes, transformation, cache hit). Requests without
+ * `apiKey` pass untouched. A key whose plan is not configured is refused (403 `unknown_plan`).
+ */
+export function usageMiddleware(
+  usage: UsageService,
+  plans: PlansConfig,
+  options: { headers?: HeaderMode } = {},
+): MiddlewareHandler<AppEnv> {
+  const mode: HeaderMode = options.headers ?? usage.config.headers;
+  const noLimits: PlanConfig = { burst: undefined };
+  return async (c, next) => {
+    const key = c.get('apiKey');
+    if (!key) return next();
+    const record = (status: number, extra: Partial<UsageCounters> = {}, bytes = 0) =>
+      usage.record(key.id, { requests: 1, bytes, ...statusClass(status), ...extra });
+
+    let plan = noLimits;
+    if (key.plan !== undefined) {
+      const p = plans[key.plan];
+      if (!p) {
+        record(403);
+        return c.json({ message: `Forbidden: the key's plan '${key.plan}' is not configured`, code: 'unknown_plan' }, 403);
+      }
+      plan = p;
+    }
+
+    let decision: Decision;
+    try {
+      decision = await usage.check(key.id, plan);
+    } catch (err) {
+      if (!isServiceError(err)) throw err;
+      record(err.status);
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json({ message: err.publicMessage, code: err.code }, err.status as 503);
+    }
+    const now = usage.now();
+    const headers = rateLimitHeaders(decision, now, mode);
+
+    if (!decision.allowed) {
+      const { code, message, details } = rejection(decision, now);
+      const body = JSON.stringify({ message, code, ...details });
+      record(429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(body));
+      return new Response(body, {
+        status: 429,
+        headers: { 'Content-Type': 'application/json', 'Retry-After': String(Math.max(1, secs(decision.retryAfterMs))), ...headers },
+      });
+    }
+
+    await next();
+    setHeaders(c, headers);
+    const status = c.res.status;
+    const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : Number(c.res.headers.get('content-length') ?? 0) || 0;
+    record(status, { transformations: c.get('transformed') ? 1 : 0, cacheHits: c.get('cacheHit') ? 1 : 0 }, len);
+  };
+}
+
+/**
+ * `GET /_admin/usage?key=dev&from=YYYY-MM-DD&to=YYYY-MM-DD` (UTC days, both included; default
+ * this month; no key = every key). Mount behind the admin guard.
+ */
+export function adminUsageHandler(usage: UsageService): Handler<AppEnv> {
+  return async (c) => {
+    c.set('routeLabel', 'admin');
+    const q = parseUsageQuery({ key: c.req.query('key'), from: c.req.query('from'), to: c.req.query('to') }, usage.now());
+    return c.json(await usageReport(usage, q));
+  };
+}
+
+/** Alias: the admin usage route handler. */
+export const adminUsageRoute = adminUsageHandler;

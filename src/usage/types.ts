@@ -1,0 +1,75 @@
+import type { PlanConfig } from './config.ts';
+
+/** Counters kept per key per UTC day. */
+export interface UsageCounters {
+  requests: number;
+  s2xx: number;
+  s3xx: number;
+  s4xx: number;
+  s5xx: number;
+  /** Response body bytes, from Content-Length (HEAD and bodiless responses count 0). */
+  bytes: number;
+  transformations: number;
+  cacheHits: number;
+  /** Requests answered 429 by the token bucket. */
+  rateLimited: number;
+  /** Requests answered 429 because the quota was used up. */
+  quotaExceeded: number;
+}
+
+export const COUNTER_NAMES: readonly (keyof UsageCounters)[] = [
+  'requests',
+  's2xx',
+  's3xx',
+  's4xx',
+  's5xx',
+  'bytes',
+  'transformations',
+  'cacheHits',
+  'rateLimited',
+  'quotaExceeded',
+];
+
+export function emptyCounters(): UsageCounters {
+  return { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, bytes: 0, transformations: 0, cacheHits: 0, rateLimited: 0, quotaExceeded: 0 };
+}
+
+export function addCounters(into: UsageCounters, delta: Partial<UsageCounters>): UsageCounters {
+  for (const name of COUNTER_NAMES) {
+    const v = delta[name];
+    if (v) into[name] += v;
+  }
+  return into;
+}
+
+/** One usage record: one key, one UTC day. */
+export interface UsageDay extends UsageCounters {
+  key: string;
+  date: string;
+}
+
+export interface UsageDelta {
+  key: string;
+  day: string;
+  delta: Partial<UsageCounters>;
+}
+
+/** What a store answers for one request: 0 allowed, 1 over the rate, 2 over the quota. */
+export interface ConsumeResult {
+  outcome: 0 | 1 | 2;
+  /** Tokens left in the bucket after this request (fractional); -1 when the plan has no rate. */
+  tokens: number;
+  /** Requests counted in the current quota period after this request; 0 when the plan has no quota. */
+  quotaUsed: number;
+}
+
+/** The shared state behind usage plans. Every method is atomic per key. */
+export interface UsageStore {
+  readonly kind: 'memory' | 'redis';
+  /** Take one token and one unit of quota if both are available; otherwise take nothing. */
+  consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult>;
+  addUsage(entries: UsageDelta[], now: number): Promise<void>;
+  /** Records for the given keys (all keys when undefined) on the given days; days without traffic are left out. */
+  readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]>;
+  close(): Promise<void>;
+}
