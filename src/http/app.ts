@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
-import os from 'node:os';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
@@ -10,6 +9,7 @@ import { createKeyLookup, resolveConfiguredKeys, sha256hex } from '../auth/keys.
 import type { KeyLookup } from '../auth/types.ts';
 import { createResultCache, SingleFlight, WorkLimiter, type ResultCache } from '../cache/index.ts';
 import { createLogger, redactQuery, type Logger } from '../log.ts';
+import { createMetrics, metricsHandler, metricsMiddleware, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard, adminTokenDigest } from './admin.ts';
 import { imageHandler, type ImageDeps } from './image.ts';
@@ -21,6 +21,7 @@ export interface AppOptions {
   keys?: KeyLookup;
   cache?: ResultCache;
   logger?: Logger;
+  metrics?: Metrics;
   /** Hooks for metrics and tests. */
   onTransform?: ImageDeps['onTransform'];
 }
@@ -30,6 +31,7 @@ export interface ImagegateApp {
   config: Config;
   storages: Record<string, Storage>;
   logger: Logger;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config));
   const routes = compileRoutes(config.routes);
-  const limits = (config.limits ?? {}) as { concurrency?: number; queue?: number; deadlineMs?: number };
+  const limits = config.limits;
+  const metrics = options.metrics ?? createMetrics();
+  const cache = options.cache ?? createResultCache(config.cache, { observer: metrics.cacheObserver, logger });
+  metrics.trackCache(cache);
 
   const signing: ImageDeps['signing'] = {};
   for (const [name, src] of Object.entries(config.sources)) {
@@ -58,6 +63,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const app = new Hono<AppEnv>();
 
+  app.use('*', metricsMiddleware(metrics));
   app.use('*', requestId());
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -97,6 +103,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return c.json({ status: 'ok' });
   });
 
+  app.get('/_metrics', metricsHandler(metrics));
+
   const adminDigest = adminTokenDigest(config.admin);
   app.use('/_admin/*', adminGuard(adminDigest));
   app.use('/_admin', adminGuard(adminDigest));
@@ -111,11 +119,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     routes,
     storages,
     signing,
-    cache: options.cache ?? createResultCache(config.cache),
-    flight: new SingleFlight(),
-    limiter: new WorkLimiter({ concurrency: limits.concurrency ?? os.availableParallelism(), queue: limits.queue ?? 64 }),
-    deadlineMs: limits.deadlineMs ?? 30_000,
-    onTransform: options.onTransform,
+    cache,
+    flight: new SingleFlight({ onShared: metrics.onShared }),
+    limiter: new WorkLimiter({
+      concurrency: limits.concurrency,
+      queue: limits.queue,
+      retryAfterSeconds: limits.retryAfterSeconds,
+      observer: metrics.limiterObserver,
+    }),
+    deadlineMs: limits.deadlineMs,
+    onTransform: (info) => {
+      metrics.onTransform(info);
+      options.onTransform?.(info);
+    },
+    onSourceFetch: metrics.onSourceFetch,
   });
 
   const auth = async (c: import('hono').Context<AppEnv>, next: () => Promise<void>) => {
@@ -138,6 +155,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     config,
     storages,
     logger,
-    async close() {},
+    metrics,
+    async close() {
+      await cache.close();
+    },
   };
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
@@ -11,6 +10,7 @@ import { verifySignature } from '../request/signature.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { detectContentType } from '../pipeline/detect.ts';
 import type { ObjectMeta, Storage } from '../storage/types.ts';
+import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
 import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import type { AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
@@ -71,13 +71,16 @@ export function imageHandler(deps: ImageDeps) {
     const negotiated = identity ? { vary: false } : negotiateFormat(opts, c.req.header('accept'));
 
     const deadline = Date.now() + deps.deadlineMs;
-    const signal = AbortSignal.timeout(deps.deadlineMs);
+    const signal = deadlineSignal(deps.deadlineMs, c.req.raw.signal);
     const t0 = performance.now();
     const meta = await storage.head(match.key, signal);
     deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
     if (!meta) throw notFound(shownPath);
 
-    const etag = identity ? meta.etag : derivedEtag(match.source, match.key, meta.etag, canonicalKey(opts), negotiated.format);
+    const key = identity
+      ? undefined
+      : cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: canonicalKey(opts), format: negotiated.format ?? 'source' });
+    const etag = key ? etagFor(key) : meta.etag;
     const headers: Record<string, string> = {
       ETag: etag,
       'Cache-Control': meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl,
@@ -97,14 +100,13 @@ export function imageHandler(deps: ImageDeps) {
       return new Response(c.req.method === 'HEAD' ? null : new Uint8Array(obj.body), { status: 200, headers });
     }
 
-    const cacheKey = etag;
-    const hit = await deps.cache.get(cacheKey);
+    const hit = await deps.cache.get(key!);
     let result: CachedResult;
     if (hit) {
       c.set('cacheHit', hit.tier);
       result = hit.value;
     } else {
-      result = await deps.flight.do(cacheKey, () =>
+      result = await deps.flight.do(key!, () =>
         deps.limiter.run(async () => {
           const obj = await storage.get(match.key, signal);
           if (!obj) throw notFound(shownPath);
@@ -117,7 +119,7 @@ export function imageHandler(deps: ImageDeps) {
           });
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
           const value: CachedResult = { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
-          await deps.cache.set(cacheKey, value);
+          await deps.cache.set(key!, value);
           return value;
         }, signal),
       );
@@ -130,19 +132,9 @@ export function imageHandler(deps: ImageDeps) {
   };
 }
 
-/** ETag of a derivative: source identity + canonical options + output format. */
-export function derivedEtag(source: string, key: string, sourceEtag: string, canonical: string, format: string | undefined): string {
-  const h = createHash('sha256').update(`${source}\n${key}\n${sourceEtag}\n${canonical}\n${format ?? 'source'}`).digest('base64url');
-  return `"${h.slice(0, 32)}"`;
-}
-
 function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolean {
   const inm = c.req.header('if-none-match');
-  if (inm !== undefined) {
-    if (inm.trim() === '*') return true;
-    const strip = (t: string) => t.trim().replace(/^W\//, '');
-    return inm.split(',').some((t) => strip(t) === strip(etag));
-  }
+  if (inm !== undefined) return matchesIfNoneMatch(inm, etag);
   const ims = c.req.header('if-modified-since');
   if (ims && meta.lastModified) {
     const since = Date.parse(ims);
