@@ -102,7 +102,7 @@ async function prepareOriginals(dir: string): Promise<string[]> {
   for (let i = 0; i < Math.min(maxImages, 4); i++) {
     const name = `g${i}.jpg`;
     const noise = await sharp({
-      create: { width: 2400, height: 1600, channels: 3, noise: { type: 'gaussian', mean: 120 + i * 10, sigma: 40 } },
+      create: { width: 2400, height: 1600, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 120 + i * 10, sigma: 40 } },
     })
       .jpeg({ quality: 90 })
       .toBuffer();
