@@ -1,0 +1,186 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
+import { usageConfigSchema } from '../../src/usage/config.ts';
+import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
+import { plansConfigSchema } from '../../src/usage/config.ts';
+import { usageBehaviour } from './behaviour.ts';
+import { buildTestApp, mapLookup } from './app.ts';
+
+const skip = requireCommand('redis-server');
+const quiet: UsageLogger = { info() {}, warn() {}, error() {} };
+
+let redis: RunningService;
+const services: UsageService[] = [];
+
+function redisUsage(extra: Record<string, unknown> = {}, clock?: () => number, logger: UsageLogger = quiet): UsageService {
+  const cfg = usageConfigSchema.parse({
+    store: 'redis',
+    url: redis.url,
+    prefix: `t${randomBytes(4).toString('hex')}:`,
+    commandTimeoutMs: 300,
+    ...extra,
+  });
+  const s = createUsageService(cfg, { clock, logger });
+  services.push(s);
+  return s;
+}
+
+/** Polls `check` until it is true; generous, so a slow machine never fails the test. */
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await sleep(100);
+  }
+  assert.fail(`${what}: not within ${timeoutMs} ms`);
+}
+
+describe('usage plans, Redis store', { skip }, () => {
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(services.map((s) => s.close().catch(() => {})));
+    await redis?.stop();
+  });
+
+  describe('behaviour suite', () => {
+    usageBehaviour(async (clock) => {
+      const s = redisUsage({}, clock);
+      assert.equal(await s.ready(10_000), true);
+      return s;
+    });
+  });
+
+  test('two server processes, one key with quota N: of 3N requests spread over both, exactly N succeed', async () => {
+    const N = 40;
+    const prefix = `mp${randomBytes(4).toString('hex')}:`;
+    const settings = {
+      usage: { store: 'redis', url: redis.url, prefix },
+      plans: { limited: { quota: { limit: N, period: 'day' } } },
+      keys: { 'shared-key': { id: 'shared', plan: 'limited' } },
+      adminToken: 'adm',
+    };
+    const procs = await Promise.all([startServer(settings), startServer(settings)]);
+    try {
+      let next = 0;
+      const statuses: number[] = [];
+      // 8 clients at once, alternating between the two processes
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < 3 * N) {
+            const i = next++;
+            const res = await fetch(`http://127.0.0.1:${procs[i % 2]!.port}/img?size=${100 + (i % 3)}`, {
+              headers: { 'X-API-Key': 'shared-key' },
+            });
+            await res.arrayBuffer();
+            statuses.push(res.status);
+          }
+        }),
+      );
+      assert.equal(statuses.length, 3 * N);
+      assert.equal(statuses.filter((s) => s === 200).length, N);
+      assert.equal(statuses.filter((s) => s === 429).length, 2 * N);
+    } finally {
+      // graceful stop writes each process's pending usage records
+      await Promise.all(procs.map((p) => p.stop()));
+    }
+    const reader = redisUsage({ prefix });
+    const day = new Date().toISOString().slice(0, 10);
+    const recs = await reader.read({ key: 'shared', days: [day] });
+    assert.equal(recs.length, 1);
+    assert.equal(recs[0]!.requests, 3 * N);
+    assert.equal(recs[0]!.s2xx, N);
+    assert.equal(recs[0]!.s4xx, 2 * N);
+    assert.equal(recs[0]!.quotaExceeded, 2 * N);
+    // bytes: the N successful bodies (100–102 bytes each) plus the 2N JSON 429 bodies
+    assert.ok(recs[0]!.bytes >= N * 100);
+  });
+
+  test('Redis killed mid-run: failOpen serves and counts locally, failClosed answers 503; both recover when Redis returns', async () => {
+    const plans = plansConfigSchema.parse({ p: { rate: 1000, burst: 1000, quota: { limit: 1000, period: 'day' } } });
+    const logged: string[] = [];
+    const logger: UsageLogger = { info() {}, warn: (_o, m) => logged.push(`warn ${m}`), error: (_o, m) => logged.push(`error ${m}`) };
+    const open = redisUsage({ onUnavailable: 'failOpen', flushIntervalMs: 0 }, undefined, logger);
+    const closed = redisUsage({ onUnavailable: 'failClosed' });
+    assert.equal(await open.ready(10_000), true);
+    assert.equal(await closed.ready(10_000), true);
+    const keys = mapLookup({ k: { id: 'kk', plan: 'p' } });
+    const openApp = buildTestApp({ usage: open, plans, keys });
+    const closedApp = buildTestApp({ usage: closed, plans, keys });
+    const get = (app: typeof openApp) => app.request('/img?size=10', { headers: { 'X-API-Key': 'k' } });
+
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await get(openApp)).status, 200);
+      assert.equal((await get(closedApp)).status, 200);
+    }
+    await open.flush();
+
+    const port = redis.port;
+    await redis.stop();
+    const t0 = Date.now();
+    const down = await get(closedApp);
+    assert.equal(down.status, 503);
+    assert.equal(((await down.json()) as { code: string }).code, 'usage_store_unavailable');
+    assert.equal(down.headers.get('Retry-After'), '1');
+    const served = await get(openApp);
+    assert.equal(served.status, 200);
+    assert.ok(served.headers.get('RateLimit'), 'limits still stated while degraded');
+    assert.ok(Date.now() - t0 < 5000, 'fails fast while Redis is down');
+    assert.equal(open.available(), false);
+    assert.ok(logged.some((l) => l.startsWith('error usage store (Redis) unavailable')), 'logged loudly');
+    for (let i = 0; i < 4; i++) assert.equal((await get(openApp)).status, 200);
+
+    redis = await startRedis(port);
+    await eventually(async () => (await get(closedApp)).status === 200, 'failClosed serves again after Redis returns');
+    await eventually(async () => {
+      await get(openApp);
+      return open.available();
+    }, 'failOpen back on Redis');
+    assert.ok(logged.some((l) => l === 'warn usage store (Redis) available again'));
+    // Redis restarted empty: records counted while it was down reach it after recovery
+    await eventually(async () => {
+      await open.flush();
+      const recs = await open.read({ key: 'kk', days: [new Date().toISOString().slice(0, 10)] });
+      return (recs[0]?.requests ?? 0) >= 5;
+    }, 'usage records written after recovery');
+  });
+});
+
+interface Server {
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(settings: unknown): Promise<Server> {
+  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
+  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, IG_TEST: JSON.stringify(settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`test server exited (${code}) before listening`)));
+  });
+  return {
+    port,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const done = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
