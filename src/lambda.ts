@@ -7,6 +7,7 @@
 import { loadConfigFile } from './config/load.ts';
 import { createApp, type ImagegateApp } from './http/app.ts';
 import type { LambdaBindings, RequestTarget } from './http/target.ts';
+import { wrapLargeResponses, type LargeResponseOptions } from './lambda-large.ts';
 
 type Headers1 = Record<string, string | undefined> | null | undefined;
 type MultiHeaders = Record<string, string[] | undefined> | null | undefined;
@@ -111,20 +112,25 @@ async function toResult(res: Response, method: string): Promise<LambdaResult> {
   };
 }
 
-/** Wrap an app (or its lazy creation) as a Lambda handler. */
-export function createLambdaHandler(getApp: () => Promise<ImagegateApp>) {
+/**
+ * Wrap an app (or its lazy creation) as a Lambda handler. Responses over Lambda's 6 MB payload
+ * limit are stored in `lambda.largeResponseBucket` and answered with a presigned redirect.
+ */
+export function createLambdaHandler(getApp: () => Promise<ImagegateApp>, largeResponses: LargeResponseOptions = {}) {
   let ready: Promise<ImagegateApp> | undefined;
-  return async (event: RestApiEvent | HttpApiEvent, lambdaContext?: unknown): Promise<LambdaResult> => {
+  let current: ImagegateApp | undefined;
+  const inner = async (event: RestApiEvent | HttpApiEvent, lambdaContext?: unknown): Promise<LambdaResult> => {
     ready ??= getApp().catch((err) => {
       ready = undefined;
       throw err;
     });
-    const { app } = await ready;
+    current = await ready;
     const { request, target } = toRequest(event);
     const bindings: LambdaBindings & { event: unknown; lambdaContext: unknown } = { imagegateTarget: target, event, lambdaContext };
-    const res = await app.fetch(request, bindings);
+    const res = await current.app.fetch(request, bindings);
     return toResult(res, request.method);
   };
+  return wrapLargeResponses(inner, () => current?.config.lambda, largeResponses);
 }
 
 /** The deployed handler: config from the file named by IMAGEGATE_CONFIG (default ./imagegate.yaml). */
