@@ -1,0 +1,72 @@
+/**
+ * Optional CloudFront distribution in front of a stage (`-c imagegate:cloudfront=true`).
+ *
+ * The cache key holds only what changes the image: the query string and a normalised Accept
+ * header. A CloudFront Function rewrites Accept to one of three values (AVIF-capable,
+ * WebP-capable, other) before the cache lookup, so the thousands of distinct browser Accept
+ * strings collapse to three cache entries per URL. No cookies, no other headers.
+ *
+ * CloudFront calls API Gateway with the environment's API key as an origin custom header, so the
+ * distribution is public: protect it with imagegate's signed URLs when that matters.
+ */
+import { Duration, SecretValue, type Stack } from 'aws-cdk-lib';
+import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+
+/** The viewer-request function (cloudfront-js-2.0). Exported for tests. */
+export const NORMALISE_ACCEPT_SOURCE = `function handler(event) {
+  var request = event.request;
+  var header = request.headers['accept'];
+  var accept = header && header.value ? header.value.toLowerCase() : '';
+  var value = '*/*';
+  if (accept.indexOf('image/avif') !== -1) value = 'image/avif,image/webp,*/*';
+  else if (accept.indexOf('image/webp') !== -1) value = 'image/webp,*/*';
+  request.headers['accept'] = { value: value };
+  return request;
+}
+`;
+
+export interface CdnOptions {
+  api: apigateway.RestApi;
+  keySecretArn: string;
+  prefix: string;
+}
+
+export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distribution {
+  const normaliseAccept = new cloudfront.Function(stack, 'NormaliseAccept', {
+    functionName: `${opts.prefix}-normalise-accept`,
+    comment: 'Collapse Accept to avif / webp / other before the cache lookup',
+    runtime: cloudfront.FunctionRuntime.JS_2_0,
+    code: cloudfront.FunctionCode.fromInline(NORMALISE_ACCEPT_SOURCE),
+  });
+
+  const cachePolicy = new cloudfront.CachePolicy(stack, 'ImageCachePolicy', {
+    cachePolicyName: `${opts.prefix}-images`,
+    comment: 'imagegate: query string + normalised Accept',
+    queryStringBehavior: cloudfront.CacheQueryStringBehavior.all(),
+    headerBehavior: cloudfront.CacheHeaderBehavior.allowList('Accept'),
+    cookieBehavior: cloudfront.CacheCookieBehavior.none(),
+    enableAcceptEncodingGzip: false,
+    enableAcceptEncodingBrotli: false,
+    minTtl: Duration.seconds(0),
+    defaultTtl: Duration.days(1),
+    maxTtl: Duration.days(365),
+  });
+
+  const apiKey = SecretValue.secretsManager(opts.keySecretArn, { jsonField: 'api_key' }).unsafeUnwrap();
+  return new cloudfront.Distribution(stack, 'Cdn', {
+    comment: `imagegate ${opts.prefix}`,
+    priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+    httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+    defaultBehavior: {
+      origin: new origins.RestApiOrigin(opts.api, { customHeaders: { 'x-api-key': apiKey } }),
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+      cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,
+      compress: false,
+      cachePolicy,
+      functionAssociations: [{ function: normaliseAccept, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
+    },
+  });
+}
