@@ -59,7 +59,7 @@ export interface SignRequest {
 /** The signed URL, or throws an Error whose message says why it cannot be signed. */
 export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.ProcessEnv = process.env): string {
   const { origin, path: rawPath, query: rawQuery } = splitTarget(req.url);
-  const basePath = cfg?.server.basePath ?? '';
+  const basePath = cfg?.server?.basePath ?? '';
   let path = rawPath;
   if (basePath && path !== basePath && !path.startsWith(`${basePath}/`)) path = basePath + path;
   let query = withoutSignature(rawQuery);
@@ -71,7 +71,7 @@ export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.P
     if (!cfg) throw new Error('no config: pass --config FILE (or set IMAGEGATE_CONFIG), or --token');
     let sourceName = req.source;
     if (!sourceName) {
-      const imagePath = normaliseImagePath(path.slice(basePath.length), cfg.server.maxPathLength);
+      const imagePath = normaliseImagePath(path.slice(basePath.length), cfg.server?.maxPathLength ?? 1024);
       const match = matchRoute(compileRoutes(cfg.routes), imagePath);
       if (!match) throw new Error(`no route matches '${imagePath}'; name the source with --source`);
       sourceName = match.source;

@@ -129,7 +129,7 @@ const errorBody = (description: string) => ({
 /** The OpenAPI 3.1 document for a given configuration (base path, signing, admin). */
 export function openApiDocument(config: Config, version = '0.1.0'): Record<string, unknown> {
   const signed = Object.entries(config.sources).filter(([, s]) => s.signing);
-  const basePath = config.server.basePath;
+  const basePath = config.server?.basePath ?? '';
   const imageOp = (method: 'get' | 'head') => ({
     operationId: method === 'get' ? 'getImage' : 'headImage',
     summary: method === 'get' ? 'An image, transformed by the query parameters' : 'Headers of the image, without the body',
