@@ -1,0 +1,187 @@
+/**
+ * `imagegate keys create|list|revoke|rotate`: API keys in the configured key store
+ * (`keyStore:`). A key's value is printed once, on creation or rotation; only its SHA-256 is kept.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { KEY_ID_PATTERN, KeyStoreError, openKeyStore, type KeyInfo } from '../auth/store.ts';
+
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+export const defaultIO: CliIO = { out: (l) => console.log(l), err: (l) => console.error(l), env: process.env };
+
+export const help = `Usage: imagegate keys create --id ID [--plan PLAN] [--json]
+       imagegate keys list [--json]
+       imagegate keys revoke --id ID
+       imagegate keys rotate --id ID [--grace 24h] [--json]
+
+Manage API keys in the key store named by the config's keyStore: (a file or Redis). Keys
+written in the config's keys: list are shown by list but managed in the config file.
+
+  create   make a key; its value is printed once on stdout (only its SHA-256 is stored)
+  list     ids, plans, created, last used, status — never key values
+  revoke   stop every value of the key at once, on every server
+  rotate   print a new value; the old one keeps working until --grace ends
+
+  --id ID         key id: letters, digits, _ . - (1 to 64); also accepted as the first argument
+  --plan PLAN     a plan from the config's plans:
+  --grace TIME    rotate: how long the old value keeps working (0, 90s, 30m, 24h, 7d; default 24h)
+  --json          machine-readable output
+  --config FILE   the YAML config (default: $IMAGEGATE_CONFIG)
+  -h, --help      this help
+
+Exit codes: 0 done, 1 failed (unknown key, store unreachable, bad config), 2 usage error.`;
+
+/** `90s`, `30m`, `24h`, `7d`, `1w`, `500ms`, `0` → milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  if (value.trim() === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(value.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Loads `--config FILE` or $IMAGEGATE_CONFIG; prints the problem and returns an exit code on failure. */
+export function loadCliConfig(file: string | undefined, io: CliIO): Config | number {
+  const path = file ?? io.env.IMAGEGATE_CONFIG;
+  if (!path) {
+    io.err('no config file: pass --config FILE or set IMAGEGATE_CONFIG');
+    return 2;
+  }
+  try {
+    return loadConfigFile(path);
+  } catch (err) {
+    io.err(err instanceof ConfigError ? err.message : String(err));
+    return 1;
+  }
+}
+
+/** Aligned columns, header first. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+function status(k: KeyInfo): string {
+  if (k.revoked) return `revoked ${k.revoked}`;
+  if (k.graceUntil) return `rotating: old value works until ${k.graceUntil}`;
+  return 'active';
+}
+
+export async function run(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        id: { type: 'string' },
+        plan: { type: 'string' },
+        grace: { type: 'string' },
+        json: { type: 'boolean' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    io.err(`${(err as Error).message}\n\n${help}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(help);
+    return 0;
+  }
+  const [action, idArg, ...extra] = positionals;
+  const usage = (msg: string) => {
+    io.err(`imagegate keys: ${msg}\n\n${help}`);
+    return 2;
+  };
+  if (!action) return usage('name an action: create, list, revoke or rotate');
+  if (!['create', 'list', 'revoke', 'rotate'].includes(action)) return usage(`unknown action '${action}'`);
+  if (extra.length) return usage(`unexpected argument '${extra[0]}'`);
+  const id = values.id ?? idArg;
+  if (action !== 'list') {
+    if (!id) return usage('--id is required');
+    if (!KEY_ID_PATTERN.test(id)) return usage(`--id: expected letters, digits, _ . - (1 to 64), got '${id}'`);
+  }
+  let graceMs = 86_400_000;
+  if (values.grace !== undefined) {
+    if (action !== 'rotate') return usage('--grace applies to rotate only');
+    const g = parseDuration(values.grace);
+    if (g === undefined) return usage(`--grace: expected a duration like 0, 90s, 30m, 24h or 7d, got '${values.grace}'`);
+    graceMs = g;
+  }
+  if (values.plan !== undefined && action !== 'create') return usage('--plan applies to create only');
+
+  const cfg = loadCliConfig(values.config, io);
+  if (typeof cfg === 'number') return cfg;
+  if (!cfg.keyStore) {
+    io.err('imagegate keys: the config has no keyStore: — add e.g. keyStore: { type: file, path: ./keys.json }');
+    return 1;
+  }
+  if (values.plan !== undefined && !(values.plan in cfg.plans)) {
+    const known = Object.keys(cfg.plans);
+    io.err(`imagegate keys: --plan: unknown plan '${values.plan}' (defined: ${known.join(', ') || 'none'})`);
+    return 1;
+  }
+
+  const store = openKeyStore(cfg.keyStore);
+  try {
+    switch (action) {
+      case 'create': {
+        if (cfg.keys.some((k) => k.id === id)) {
+          io.err(`imagegate keys: key '${id}' is defined in the config's keys: list; choose another id`);
+          return 1;
+        }
+        const created = await store.create({ id: id!, plan: values.plan });
+        if (values.json) io.out(JSON.stringify({ id: created.id, plan: values.plan ?? null, key: created.key }));
+        else {
+          io.err(`Created key '${created.id}'${values.plan ? ` on plan '${values.plan}'` : ' (no plan: unlimited)'}. Its value is shown only this once; send it as X-API-Key:`);
+          io.out(created.key);
+        }
+        return 0;
+      }
+      case 'list': {
+        const keys = await store.list();
+        const fromConfig = cfg.keys.map((k) => ({ id: k.id, plan: k.plan }));
+        if (values.json) {
+          io.out(JSON.stringify({ store: keys, config: fromConfig }, null, 2));
+          return 0;
+        }
+        const rows = [['ID', 'PLAN', 'CREATED', 'LAST USED', 'STATUS']];
+        for (const k of keys) rows.push([k.id, k.plan ?? '-', k.created, k.lastUsed ?? 'never', status(k)]);
+        for (const k of fromConfig) rows.push([k.id, k.plan ?? '-', '-', '-', 'in config file']);
+        if (rows.length === 1) io.err('no keys');
+        else io.out(table(rows));
+        return 0;
+      }
+      case 'revoke': {
+        await store.revoke(id!);
+        io.err(`Revoked key '${id}': every value stops working within a second on every server.`);
+        return 0;
+      }
+      case 'rotate': {
+        const r = await store.rotate(id!, graceMs);
+        if (values.json) io.out(JSON.stringify({ id: r.id, key: r.key, previousValidUntil: r.previousValidUntil }));
+        else {
+          io.err(`New value for key '${r.id}' (shown only this once); the previous value works until ${r.previousValidUntil}:`);
+          io.out(r.key);
+        }
+        return 0;
+      }
+    }
+    return 2;
+  } catch (err) {
+    io.err(`imagegate keys ${action}: ${err instanceof KeyStoreError ? err.message : (err as Error).message}`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}

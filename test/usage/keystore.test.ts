@@ -1,0 +1,235 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes, createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
+import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
+import { run as keysCli, parseDuration } from '../../src/cli/keys.ts';
+import type { Config } from '../../src/config/schema.ts';
+
+const sha = (v: string) => createHash('sha256').update(v).digest('hex');
+const skipRedis = requireCommand('redis-server');
+let redis: RunningService | undefined;
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {} as NodeJS.ProcessEnv }, out, err };
+}
+
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  assert.fail(`${what}: not within ${timeoutMs} ms`);
+}
+
+type StoreCfg = NonNullable<Config['keyStore']>;
+
+function storeBehaviour(makeCfg: () => StoreCfg) {
+  test('create stores only the hash; list shows ids, plans and dates, never values', async () => {
+    const cfg = makeCfg();
+    const store = openKeyStore(cfg);
+    try {
+      const { id, key } = await store.create({ id: 'alice', plan: 'internal' });
+      assert.equal(id, 'alice');
+      assert.match(key, /^ig_[A-Za-z0-9_-]{43}$/);
+      assert.deepEqual(await store.findByHash(sha(key)), { id: 'alice', plan: 'internal' });
+      assert.equal(await store.findByHash(sha(key + 'x')), undefined);
+      await assert.rejects(store.create({ id: 'alice' }), /already exists/);
+      await store.create({ id: 'bob' });
+      const list = await store.list();
+      assert.deepEqual(list.map((k) => [k.id, k.plan, k.activeValues]), [['alice', 'internal', 1], ['bob', undefined, 1]]);
+      assert.ok(!Number.isNaN(Date.parse(list[0]!.created)));
+      const text = JSON.stringify(list);
+      assert.ok(!text.includes(key) && !text.includes(sha(key)), 'list never carries values or hashes');
+      if (cfg.type === 'file') {
+        const file = readFileSync(cfg.path, 'utf8');
+        assert.ok(!file.includes(key), 'the file holds no key value');
+        assert.ok(file.includes(sha(key)));
+        assert.equal(statSync(cfg.path).mode & 0o777, 0o600);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('revoke stops the key; rotate keeps the old value only until the grace ends', async () => {
+    const clock = { now: Date.parse('2026-11-26T12:00:00.000Z') };
+    const store = openKeyStore(makeCfg(), { clock: () => clock.now });
+    try {
+      const a = await store.create({ id: 'carol', plan: 'internal' });
+      const r = await store.rotate('carol', 3_600_000);
+      assert.equal(r.previousValidUntil, '2026-11-26T13:00:00.000Z');
+      assert.notEqual(r.key, a.key);
+      assert.equal((await store.findByHash(sha(a.key)))?.id, 'carol');
+      assert.equal((await store.findByHash(sha(r.key)))?.id, 'carol');
+      const during = (await store.list()).find((k) => k.id === 'carol')!;
+      assert.equal(during.activeValues, 2);
+      assert.equal(during.graceUntil, '2026-11-26T13:00:00.000Z');
+      clock.now += 3_600_000 + 1;
+      await sleep(600); // past the look-up cache
+      assert.equal(await store.findByHash(sha(a.key)), undefined, 'old value stops after the grace');
+      assert.equal((await store.findByHash(sha(r.key)))?.id, 'carol');
+      assert.equal((await store.list()).find((k) => k.id === 'carol')!.activeValues, 1);
+
+      const r0 = await store.rotate('carol', 0);
+      await sleep(600);
+      assert.equal(await store.findByHash(sha(r.key)), undefined, 'grace 0 stops the old value at once');
+      assert.equal((await store.findByHash(sha(r0.key)))?.id, 'carol');
+
+      await store.revoke('carol');
+      await sleep(600);
+      assert.equal(await store.findByHash(sha(r0.key)), undefined);
+      const listed = (await store.list()).find((k) => k.id === 'carol')!;
+      assert.ok(listed.revoked);
+      assert.equal(listed.activeValues, 0);
+      await assert.rejects(store.rotate('carol', 0), /revoked/);
+      await assert.rejects(store.revoke('nobody'), /no key 'nobody'/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('last used is recorded by look-ups', async () => {
+    const store = openKeyStore(makeCfg());
+    const { key } = await store.create({ id: 'dave' });
+    assert.equal((await store.list())[0]!.lastUsed, undefined);
+    await store.findByHash(sha(key));
+    await store.close(); // writes pending last-used times
+    const again = openKeyStore(lastCfg!);
+    try {
+      await eventually(async () => !!(await again.list()).find((k) => k.id === 'dave')?.lastUsed, 'lastUsed written', 5000);
+    } finally {
+      await again.close();
+    }
+  });
+
+  test('CLI: create (value once on stdout), list, rotate, revoke — revoked key stops working in a second server process', async () => {
+    const cfg = makeCfg();
+    const dir = mkdtempSync(path.join(tmpdir(), 'ig-keys-'));
+    const configFile = path.join(dir, 'imagegate.yaml');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        sources: { local: { type: 'fs', root: dir } },
+        routes: [{ match: '*', source: 'local' }],
+        plans: { internal: { rate: 100 } },
+        keys: [{ id: 'configured', sha256: sha('configured-value'), plan: 'internal' }],
+        keyStore: cfg,
+      }),
+    );
+    const server = await startServer({ keyStore: cfg, plans: { internal: { rate: 1000 } }, usage: { store: 'memory' } });
+    const call = (key: string) =>
+      fetch(`http://127.0.0.1:${server.port}/img`, { headers: { 'X-API-Key': key } }).then(async (r) => (await r.arrayBuffer(), r.status));
+    try {
+      const c = capture();
+      assert.equal(await keysCli(['create', '--id', 'erin', '--plan', 'internal', '--config', configFile], c.io), 0, c.err.join('\n'));
+      assert.equal(c.out.length, 1);
+      const value = c.out[0]!;
+      assert.match(value, /^ig_/);
+      assert.match(c.err.join('\n'), /shown only this once/);
+      await eventually(async () => (await call(value)) === 200, 'new key accepted by the server');
+
+      const bad = capture();
+      assert.equal(await keysCli(['create', '--id', 'x', '--plan', 'nope', '--config', configFile], bad.io), 1);
+      assert.match(bad.err.join('\n'), /unknown plan 'nope'/);
+      assert.equal(await keysCli(['create', '--config', configFile], capture().io), 2);
+      assert.equal(await keysCli(['frobnicate', '--config', configFile], capture().io), 2);
+      assert.equal(await keysCli(['rotate', 'erin', '--grace', 'soon', '--config', configFile], capture().io), 2);
+      const dup = capture();
+      assert.equal(await keysCli(['create', '--id', 'configured', '--config', configFile], dup.io), 1);
+
+      const l = capture();
+      assert.equal(await keysCli(['list', '--config', configFile], l.io), 0);
+      const listing = l.out.join('\n');
+      assert.match(listing, /^ID\s+PLAN\s+CREATED\s+LAST USED\s+STATUS/);
+      assert.match(listing, /erin\s+internal\s+\S+\s+\S+\s+active/);
+      assert.match(listing, /configured\s+internal/);
+      assert.ok(!listing.includes(value) && !listing.includes(sha(value)));
+
+      const rot = capture();
+      assert.equal(await keysCli(['rotate', 'erin', '--grace', '1h', '--json', '--config', configFile], rot.io), 0);
+      const rotated = JSON.parse(rot.out[0]!) as { key: string; previousValidUntil: string };
+      await eventually(async () => (await call(rotated.key)) === 200, 'rotated value accepted');
+      assert.equal(await call(value), 200, 'old value works during the grace');
+
+      assert.equal(await keysCli(['revoke', '--id', 'erin', '--config', configFile], capture().io), 0);
+      await eventually(async () => (await call(rotated.key)) === 403 && (await call(value)) === 403, 'revocation seen by the other process', 5000);
+      assert.equal(await keysCli(['revoke', '--id', 'ghost', '--config', configFile], capture().io), 1);
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+let lastCfg: StoreCfg | undefined;
+
+describe('key store: file', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ig-store-'));
+  });
+  let n = 0;
+  storeBehaviour(() => {
+    // a fresh file per test, except that the second open in a test reuses it
+    lastCfg = { type: 'file', path: path.join(dir, `keys-${++n}.json`) };
+    return lastCfg;
+  });
+});
+
+describe('key store: redis', { skip: skipRedis }, () => {
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  storeBehaviour(() => {
+    lastCfg = { type: 'redis', url: redis!.url, prefix: `ks${randomBytes(4).toString('hex')}:` };
+    return lastCfg;
+  });
+});
+
+test('durations for --grace', () => {
+  assert.equal(parseDuration('24h'), 86_400_000);
+  assert.equal(parseDuration('90s'), 90_000);
+  assert.equal(parseDuration('0'), 0);
+  assert.equal(parseDuration('7d'), 7 * 86_400_000);
+  assert.equal(parseDuration('soon'), undefined);
+});
+
+async function startServer(settings: unknown): Promise<{ port: number; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
+  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, IG_TEST: JSON.stringify(settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`test server exited (${code}) before listening`)));
+  });
+  return {
+    port,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const done = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
