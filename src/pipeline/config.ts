@@ -5,14 +5,24 @@ export const transformConfigSchema = z
   .object({
     /** Largest source accepted, in pixels (width × height × frames for animations), checked on the header. */
     maxPixels: z.number().int().positive().default(100_000_000),
-    /** Most frames kept from an animated source. */
+    /** Most frames kept from an animated source; later frames are dropped. */
     maxFrames: z.number().int().positive().default(200),
     /** Largest output side; larger requests are clamped keeping the aspect ratio. */
-    maxOutputSize: z.number().int().positive().default(8192),
+    maxOutputSize: z.number().int().positive().max(16384).default(8192),
     /** Default quality when the URL has no `q`. */
     defaultQuality: z.number().int().min(1).max(100).default(75),
+    /** Quality used by `auto=compress` when the URL has no `q`. */
+    compressQuality: z.number().int().min(1).max(100).default(45),
+    /** AVIF encoder effort 0 (fastest) – 9 (smallest). */
+    avifEffort: z.number().int().min(0).max(9).default(4),
+    /** WebP encoder effort 0 (fastest) – 6 (smallest). */
+    webpEffort: z.number().int().min(0).max(6).default(4),
+    /** libvips decode strictness: 'error' tolerates harmless warnings (truncated tails render grey). */
+    failOn: z.enum(['none', 'truncated', 'error', 'warning']).default('error'),
+    /** BlurHash components (x, y) for fm=blurhash. */
+    blurhashComponents: z.tuple([z.number().int().min(1).max(9), z.number().int().min(1).max(9)]).default([4, 3]),
   })
   .strict()
-  .default({} as never);
+  .prefault({});
 
 export type TransformConfig = z.infer<typeof transformConfigSchema>;

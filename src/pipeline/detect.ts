@@ -1,29 +1,33 @@
 /**
- * Content type from the first bytes of a file (magic numbers), never from the file name:
- * a `.jpeg` that holds a PNG is served as image/png.
+ * Content-Type of an image from its first bytes (magic numbers), without decoding it. Used for
+ * originals served untouched and to refuse what the pipeline cannot read before it tries.
+ * Returns undefined when the bytes are not a known image format.
  */
 export function detectContentType(buf: Buffer): string | undefined {
   if (buf.length < 4) return undefined;
-  const ascii = (start: number, end: number) => buf.subarray(start, end).toString('latin1');
-  if (buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'image/jpeg';
-  if (ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'image/png';
-  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'image/gif';
-  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'image/webp';
-  if (ascii(4, 8) === 'ftyp') {
-    const brand = ascii(8, 12);
-    if (brand === 'avif' || brand === 'avis') return 'image/avif';
-    if (['heic', 'heix', 'hevc', 'hevx', 'mif1', 'msf1'].includes(brand)) {
-      // mif1 files may still be AVIF: look for the avif compatible brand.
-      return ascii(8, Math.min(buf.length, 64)).includes('avif') ? 'image/avif' : 'image/heic';
+  const b = buf;
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
+  if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'image/png';
+  if (b.toString('latin1', 0, 4) === 'GIF8') return 'image/gif';
+  if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') return 'image/webp';
+  if (b.length >= 12 && b.toString('latin1', 4, 8) === 'ftyp') {
+    const brands = b.toString('latin1', 8, Math.min(b.length, 64));
+    const major = brands.slice(0, 4);
+    if (major === 'avif' || major === 'avis') return 'image/avif';
+    if (['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1'].includes(major)) {
+      return brands.includes('avif') ? 'image/avif' : 'image/heic';
     }
+    return undefined;
   }
-  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'image/tiff';
-  if (buf[0] === 0xff && buf[1] === 0x0a) return 'image/jxl';
-  if (ascii(0, 12) === '\0\0\0\x0cJXL \r\n\x87\n') return 'image/jxl';
-  if (ascii(0, 2) === 'BM') return 'image/bmp';
-  if (buf[0] === 0 && buf[1] === 0 && buf[2] === 1 && buf[3] === 0) return 'image/x-icon';
-  if (ascii(0, 4) === '%PDF') return 'application/pdf';
-  const head = ascii(0, Math.min(buf.length, 1024)).replace(/^\uFEFF/, '').trimStart();
-  if (/^(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE svg[^>]*>\s*)?<svg[\s>]/i.test(head)) return 'image/svg+xml';
+  if ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0x00) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0x00 && b[3] === 0x2a)) return 'image/tiff';
+  if (b[0] === 0x42 && b[1] === 0x4d && b.length >= 14) return 'image/bmp';
+  if (b[0] === 0x00 && b[1] === 0x00 && b[2] === 0x01 && b[3] === 0x00) return 'image/x-icon';
+  if ((b[0] === 0xff && b[1] === 0x0a) || (b.length >= 12 && b.toString('latin1', 4, 8) === 'JXL ' && b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0x0c)) return 'image/jxl';
+  // SVG: text, possibly after a BOM, an XML declaration, comments or a doctype.
+  const head = b.toString('utf8', 0, Math.min(b.length, 4096)).replace(/^\uFEFF/, '').trimStart();
+  if (head.startsWith('<')) {
+    const stripped = head.replace(/<\?xml[\s\S]*?\?>/g, '').replace(/<!--[\s\S]*?-->/g, '').replace(/<!DOCTYPE[^>]*>/gi, '').trimStart();
+    if (/^<svg[\s>]/i.test(stripped)) return 'image/svg+xml';
+  }
   return undefined;
 }

@@ -1,7 +1,23 @@
-// CONTRACT STUB — replaced by the full sharp pipeline (issue 3).
+import sharp, { type Metadata } from 'sharp';
+import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
-import type { OutputFormat } from '../request/negotiate.ts';
+import { FORMAT_CONTENT_TYPE, type OutputFormat } from '../request/negotiate.ts';
+import { checkDeadline, type PipelineState } from './context.ts';
+import { detectContentType } from './detect.ts';
+import { probe } from './steps/probe.ts';
+import { orient } from './steps/orient.ts';
+import { trim } from './steps/trim.ts';
+import { background } from './steps/background.ts';
+import { resize } from './steps/resize.ts';
+import { rotate } from './steps/rotate.ts';
+import { adjust } from './steps/adjust.ts';
+import { stylize } from './steps/stylize.ts';
+import { pad } from './steps/pad.ts';
+import { watermark } from './steps/watermark.ts';
+import { text } from './steps/text.ts';
+import { radius } from './steps/radius.ts';
+import { encode, jsonMetadata } from './steps/encode.ts';
 
 export interface PipelineContext {
   config: TransformConfig;
@@ -22,7 +38,94 @@ export interface PipelineResult {
   headers: Record<string, string>;
 }
 
-/** One decode, fixed steps, one encode. Bad input → ServiceError 4xx, never a plain Error. */
-export async function runPipeline(input: Buffer, _opts: TransformOptions, _ctx: PipelineContext): Promise<PipelineResult> {
-  return { body: input, contentType: 'application/octet-stream', headers: {} };
+/** The fixed order of steps; each returns at once when its parameters are absent. */
+const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, rotate, adjust, stylize, pad, watermark, text, radius];
+
+/** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
+function keepFormat(meta: Metadata): OutputFormat {
+  switch (meta.format) {
+    case 'jpeg':
+      return 'jpeg';
+    case 'png':
+      return 'png';
+    case 'webp':
+      return 'webp';
+    case 'gif':
+      return 'gif';
+    case 'heif':
+      return meta.compression === 'av1' ? 'avif' : meta.hasAlpha ? 'png' : 'jpeg';
+    default:
+      return meta.hasAlpha ? 'png' : 'jpeg';
+  }
+}
+
+/** Map a libvips/sharp failure to a stable 4xx/503; programming errors pass through unchanged. */
+function mapError(err: unknown): unknown {
+  if (err instanceof ServiceError || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/timeout/i.test(msg)) return new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { cause: err, headers: { 'Retry-After': '1' } });
+  if (/pixel limit/i.test(msg)) return new ServiceError(422, 'image_too_large', 'Unprocessable: the source image is larger than the pixel limit', { cause: err });
+  if (/unsupported image format/i.test(msg)) return new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
+  if (/^Expected |multi-page|unsupported/i.test(msg)) return new ServiceError(422, 'unsupported_transformation', 'Unprocessable: this combination of parameters cannot be applied to this image', { cause: err });
+  return new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be decoded', { cause: err });
+}
+
+/**
+ * One decode, fixed steps, one encode. The header is read first (format, size, orientation,
+ * frames) and the pixel limit enforced before any decode; geometry is computed once; libvips
+ * shrinks on load where the request allows; the deadline is checked between steps. Bad input →
+ * ServiceError 4xx (415 unsupported_image, 422 corrupt_image / image_too_large), never a 500.
+ */
+export async function runPipeline(input: Buffer, opts: TransformOptions, ctx: PipelineContext): Promise<PipelineResult> {
+  const { config } = ctx;
+  checkDeadline(ctx);
+  try {
+    const animatedCapable = ctx.format === undefined || ctx.format === 'gif' || ctx.format === 'webp';
+    const { meta, frames: frames0 } = await probe(input, config, animatedCapable);
+    const format = ctx.format ?? keepFormat(meta);
+    if (format === 'json') {
+      const contentType = detectContentType(input) ?? `image/${meta.format}`;
+      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, input.length, contentType)));
+      return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
+    }
+    const frames = format === 'gif' || format === 'webp' ? frames0 : 1;
+    checkDeadline(ctx);
+    const autoOrient = opts.orient === undefined;
+    const img = sharp(input, {
+      failOn: config.failOn,
+      limitInputPixels: Math.max(config.maxPixels, 1),
+      sequentialRead: true,
+      autoOrient,
+      ...(frames > 1 ? { pages: frames } : {}),
+    });
+    const swap = autoOrient && (meta.orientation ?? 1) >= 5;
+    const w = meta.width!;
+    const h = meta.pageHeight ?? meta.height!;
+    const st: PipelineState = {
+      opts,
+      config,
+      input,
+      meta,
+      img,
+      width: swap ? h : w,
+      height: swap ? w : h,
+      pages: frames,
+      alpha: meta.hasAlpha === true,
+      format,
+      deadline: ctx.deadline,
+      loadMark: ctx.loadMark,
+      headers: {},
+      stage: 0,
+      used: new Set(),
+    };
+    for (const step of STEPS) {
+      checkDeadline(st);
+      await step(st);
+    }
+    checkDeadline(st);
+    const out = await encode(st);
+    return { body: out.body, contentType: out.contentType, width: out.width, height: out.height, headers: out.headers };
+  } catch (err) {
+    throw mapError(err);
+  }
 }

@@ -1,24 +1,345 @@
-// CONTRACT STUB — replaced by the full imgix parameter parser (issue 3).
+import { invalidParameter } from '../errors.ts';
 import type { TransformConfig } from '../pipeline/config.ts';
+import { COLOR_KEYWORDS } from './colors.ts';
+import { PARAMETER_LOOKUP, PARAMETERS_BY_NAME, type ParameterSpec } from './parameters.ts';
 
-/** Typed, validated rendering options read from the query string. */
+/** An RGBA colour: channels 0–255, alpha 0–1. */
+export interface Color {
+  r: number;
+  g: number;
+  b: number;
+  alpha: number;
+}
+
+/** One coordinate of `rect`: pixels, a fraction of the source (0 < f ≤ 1 with a '.'), or a keyword. */
+export type RectValue = { px: number } | { frac: number } | { keyword: 'left' | 'center' | 'right' | 'top' | 'middle' | 'bottom' };
+
+export type Fit = 'clamp' | 'clip' | 'crop' | 'facearea' | 'fill' | 'fillmax' | 'max' | 'min' | 'scale';
+export type FormatParam = 'avif' | 'blurhash' | 'gif' | 'jpg' | 'json' | 'pjpg' | 'png' | 'png8' | 'png32' | 'webp';
+export type Align = 'top' | 'middle' | 'bottom' | 'left' | 'center' | 'right';
+
+/**
+ * Typed, validated rendering options read from the query string, keyed by imgix's canonical
+ * parameter names. Absent = default. Sizes (`w`, `h`, `mark-w`, `mark-h`) ≤ 1 are fractions.
+ * Lists are sorted and de-duplicated so that the URL's spelling never changes the result.
+ */
 export interface TransformOptions {
-  [name: string]: unknown;
+  w?: number;
+  h?: number;
+  fit?: Fit;
+  ar?: number;
+  'min-w'?: number;
+  'max-w'?: number;
+  'min-h'?: number;
+  'max-h'?: number;
+  dpr?: number;
+  rect?: [RectValue, RectValue, RectValue, RectValue];
+  crop?: string[];
+  'fp-x'?: number;
+  'fp-y'?: number;
+  'fp-z'?: number;
+  fm?: FormatParam;
+  q?: number;
+  lossless?: boolean;
+  auto?: string[];
+  cs?: 'origin' | 'srgb' | 'strip' | 'tinysrgb' | 'adobergb1998';
+  chromasub?: '420' | '422' | '444';
+  dl?: string;
+  orient?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '90' | '180' | '270';
+  rot?: number;
+  flip?: 'h' | 'v' | 'hv';
+  bri?: number;
+  con?: number;
+  exp?: number;
+  gam?: number;
+  sat?: number;
+  hue?: number;
+  vib?: number;
+  sharp?: number;
+  usm?: number;
+  usmrad?: number;
+  blur?: number;
+  px?: number;
+  monochrome?: Color;
+  sepia?: number;
+  invert?: boolean;
+  duotone?: [Color, Color];
+  'duotone-alpha'?: number;
+  bg?: Color;
+  fill?: 'solid' | 'blur';
+  'fill-color'?: Color;
+  pad?: number;
+  'pad-top'?: number;
+  'pad-bottom'?: number;
+  'pad-left'?: number;
+  'pad-right'?: number;
+  border?: { width: number; color: Color };
+  'border-radius'?: [number, number, number, number];
+  trim?: 'auto' | 'color';
+  'trim-color'?: Color;
+  'trim-tol'?: number;
+  mark?: string;
+  'mark-w'?: number;
+  'mark-h'?: number;
+  'mark-scale'?: number;
+  'mark-align'?: Align[];
+  'mark-alpha'?: number;
+  'mark-pad'?: number;
+  'mark-x'?: number;
+  'mark-y'?: number;
+  txt?: string;
+  'txt-color'?: Color;
+  'txt-size'?: number;
+  'txt-align'?: Align[];
+  'txt-pad'?: number;
+  'txt-font'?: string;
+  expires?: number;
 }
 
-/** Query → options. Throws ServiceError(400, 'invalid_parameter') naming the parameter. */
-export function parseTransform(query: URLSearchParams, _config: TransformConfig): TransformOptions {
-  const out: TransformOptions = {};
-  for (const [k, v] of query) out[k] = v;
-  return out;
+/** Parameters that never change the rendered image (signature, expiry). */
+const NON_RENDERING = new Set(['s', 'expires']);
+
+const INT_RE = /^[+-]?\d+$/;
+const NUM_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+const HEX_RE = /^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/;
+const B64_RE = /^[A-Za-z0-9_-]*={0,2}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function rangeText(spec: ParameterSpec, kind: string): string {
+  const { min, max, exclusiveMin } = spec;
+  if (min !== undefined && max !== undefined) return exclusiveMin ? `${kind} greater than ${min} and at most ${max}` : `${kind} from ${min} to ${max}`;
+  if (min !== undefined) return exclusiveMin ? `${kind} greater than ${min}` : `${kind} of at least ${min}`;
+  return kind;
 }
 
-/** A string that is equal for equal options whatever their order in the URL; defaults removed. */
+function parseNumber(key: string, raw: string, spec: ParameterSpec, integer: boolean): number {
+  const expected = spec.range === 'strict' ? rangeText(spec, integer ? 'an integer' : 'a number') : integer ? 'an integer' : 'a number';
+  if (!NUM_RE.test(raw)) throw invalidParameter(key, raw, expected);
+  let n = Number(raw);
+  if (!Number.isFinite(n)) throw invalidParameter(key, raw, expected);
+  if (integer) n = Math.round(n);
+  if (spec.wrap) return ((n % spec.wrap) + spec.wrap) % spec.wrap;
+  const { min, max } = spec;
+  if (spec.range === 'strict') {
+    if (min !== undefined && (spec.exclusiveMin ? n <= min : n < min)) throw invalidParameter(key, raw, expected);
+    if (max !== undefined && n > max) throw invalidParameter(key, raw, expected);
+  } else if (spec.range === 'clamp') {
+    if (min !== undefined && n < min) n = min;
+    if (max !== undefined && n > max) n = max;
+  }
+  return n;
+}
+
+/** Integer pixels (≥ min, clamped at max) or a fraction 0 < f ≤ 1. */
+function parseSize(key: string, raw: string, spec: ParameterSpec): number {
+  const expected = `an integer from ${spec.min} to ${spec.max} or a fraction greater than 0 and at most 1`;
+  if (!NUM_RE.test(raw)) throw invalidParameter(key, raw, expected);
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw invalidParameter(key, raw, expected);
+  if (n <= 1) return n;
+  const px = Math.round(n);
+  if (px < spec.min!) throw invalidParameter(key, raw, expected);
+  return Math.min(px, spec.max!);
+}
+
+function parseBoolean(key: string, raw: string): boolean {
+  const v = raw.toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw invalidParameter(key, raw, 'true, false, 1 or 0');
+}
+
+/** RGB, ARGB, RRGGBB, AARRGGBB (optional leading #) or a colour keyword. */
+export function parseColor(key: string, raw: string): Color {
+  const kw = COLOR_KEYWORDS[raw.toLowerCase()];
+  if (kw !== undefined) return { r: (kw >> 16) & 255, g: (kw >> 8) & 255, b: kw & 255, alpha: 1 };
+  const m = HEX_RE.exec(raw);
+  if (!m) throw invalidParameter(key, raw, 'a colour as RGB, ARGB, RRGGBB or AARRGGBB hex, or a colour keyword');
+  let hex = m[1]!;
+  if (hex.length <= 4) hex = [...hex].map((c) => c + c).join('');
+  const v = [0, 2, 4, 6].slice(0, hex.length / 2).map((i) => parseInt(hex.slice(i, i + 2), 16));
+  if (v.length === 4) return { alpha: Math.round((v[0]! / 255) * 1000) / 1000, r: v[1]!, g: v[2]!, b: v[3]! };
+  return { r: v[0]!, g: v[1]!, b: v[2]!, alpha: 1 };
+}
+
+function parseList(key: string, raw: string, spec: ParameterSpec): string[] {
+  const items = raw.split(',').map((s) => s.trim().toLowerCase());
+  for (const it of items) {
+    if (!spec.values!.includes(it)) throw invalidParameter(key, raw, `a comma-separated list of ${spec.values!.join(', ')}`);
+  }
+  return [...new Set(items)].sort();
+}
+
+function parseRect(key: string, raw: string): TransformOptions['rect'] {
+  const expected = 'x,y,w,h as integers (w and h at least 1), fractions from 0 to 1, or left/center/right and top/middle/bottom for x and y';
+  const parts = raw.split(',');
+  if (parts.length !== 4) throw invalidParameter(key, raw, expected);
+  const keywords = [['left', 'center', 'right'], ['top', 'middle', 'bottom'], [], []] as const;
+  return parts.map((p, i): RectValue => {
+    if ((keywords[i] as readonly string[]).includes(p)) return { keyword: p as 'left' };
+    if (INT_RE.test(p)) {
+      const n = Number(p);
+      if (n < (i >= 2 ? 1 : 0) || !Number.isSafeInteger(n)) throw invalidParameter(key, raw, expected);
+      return { px: n };
+    }
+    if (NUM_RE.test(p)) {
+      const n = Number(p);
+      if (!(n >= 0 && n <= 1) || (i >= 2 && n === 0)) throw invalidParameter(key, raw, expected);
+      return { frac: n };
+    }
+    throw invalidParameter(key, raw, expected);
+  }) as TransformOptions['rect'];
+}
+
+function parseRatio(key: string, raw: string): number {
+  const expected = 'an aspect ratio W:H with positive numbers, e.g. 16:9';
+  const parts = raw.split(':');
+  if (parts.length > 2 || !parts.every((p) => NUM_RE.test(p))) throw invalidParameter(key, raw, expected);
+  const n = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(parts[0]);
+  if (!Number.isFinite(n) || n <= 0 || n > 1e4 || n < 1e-4) throw invalidParameter(key, raw, expected);
+  return n;
+}
+
+function decodeBase64(key: string, raw: string): string {
+  const expected = 'base64url-encoded UTF-8 text (A–Z a–z 0–9 - _, optional = padding)';
+  if (!B64_RE.test(raw) || raw.replace(/=+$/, '').length % 4 === 1) throw invalidParameter(key, raw, expected);
+  const unpadded = raw.replace(/=+$/, '');
+  if (raw.length !== unpadded.length && raw.length % 4 !== 0) throw invalidParameter(key, raw, expected);
+  try {
+    return utf8.decode(Buffer.from(unpadded, 'base64url'));
+  } catch {
+    throw invalidParameter(key, raw, expected);
+  }
+}
+
+function parseValue(key: string, raw: string, spec: ParameterSpec, config: TransformConfig): unknown {
+  switch (spec.type) {
+    case 'size': {
+      const v = parseSize(key, raw, spec);
+      return v > 1 ? Math.min(v, config.maxOutputSize) : v;
+    }
+    case 'integer':
+      return parseNumber(key, raw, spec, true);
+    case 'number':
+      return parseNumber(key, raw, spec, false);
+    case 'boolean':
+      return parseBoolean(key, raw);
+    case 'enum': {
+      const v = raw.toLowerCase();
+      if (!spec.values!.includes(v)) throw invalidParameter(key, raw, `one of ${spec.values!.join(', ')}`);
+      return v;
+    }
+    case 'list':
+      return parseList(key, raw, spec);
+    case 'color':
+      return parseColor(key, raw);
+    case 'colors': {
+      const parts = raw.split(',');
+      if (parts.length !== spec.length) throw invalidParameter(key, raw, `${spec.length} comma-separated colours (hex or keywords)`);
+      return parts.map((p) => parseColor(key, p));
+    }
+    case 'string':
+    case 'path':
+      if (raw.length > spec.maxLength!) throw invalidParameter(key, raw, `at most ${spec.maxLength} characters`);
+      if (spec.type === 'path' && (raw.includes('\0') || raw.split('/').includes('..'))) throw invalidParameter(key, raw, 'a path without .. segments');
+      return raw;
+    case 'ratio':
+      return parseRatio(key, raw);
+    case 'rect':
+      return parseRect(key, raw);
+    case 'border': {
+      const parts = raw.split(',');
+      const expected = 'width,colour with a width from 1 to 100, e.g. 10,FF0000';
+      if (parts.length !== 2 || !NUM_RE.test(parts[0]!)) throw invalidParameter(key, raw, expected);
+      const width = Math.round(Number(parts[0]));
+      if (!(width >= 1)) throw invalidParameter(key, raw, expected);
+      return { width: Math.min(width, spec.max!), color: parseColor(key, parts[1]!) };
+    }
+    case 'radius': {
+      const parts = raw.split(',');
+      const expected = 'one or four non-negative integers';
+      if ((parts.length !== 1 && parts.length !== 4) || !parts.every((p) => INT_RE.test(p) && Number(p) >= 0)) throw invalidParameter(key, raw, expected);
+      const r = parts.map((p) => Math.min(Number(p), spec.max!));
+      return r.length === 1 ? [r[0], r[0], r[0], r[0]] : r;
+    }
+    case 'timestamp':
+      if (!INT_RE.test(raw)) throw invalidParameter(key, raw, 'a unix time in seconds');
+      return Number(raw);
+    case 'signature':
+      return raw;
+  }
+}
+
+/**
+ * Query → options, driven by the PARAMETERS table. Unknown parameters are ignored (as imgix
+ * does); empty values count as absent; a known parameter given twice (also through an alias or
+ * its `64` form) is a 400, so that parameter order can never change the result. Values equal to
+ * the default are dropped. Throws ServiceError(400, 'invalid_parameter') naming the parameter.
+ */
+export function parseTransform(query: URLSearchParams, config: TransformConfig): TransformOptions {
+  const out: Record<string, unknown> = {};
+  const seenAs = new Map<string, string>();
+  for (const [key, raw] of query) {
+    const hit = PARAMETER_LOOKUP.get(key);
+    if (!hit) continue;
+    const [spec, isB64] = hit;
+    if (spec.type === 'signature') continue;
+    const prev = seenAs.get(spec.name);
+    if (prev !== undefined) {
+      throw invalidParameter(key, raw, prev === key ? 'a single value (the parameter is repeated)' : `a single value (already given as ${prev})`);
+    }
+    seenAs.set(spec.name, key);
+    if (raw === '') continue;
+    const text = isB64 ? decodeBase64(key, raw) : raw;
+    if (isB64 && text === '') continue;
+    const value = parseValue(key, text, spec, config);
+    if (spec.default !== undefined && value === (spec.type === 'enum' ? String(spec.default) : spec.default)) continue;
+    out[spec.name] = value;
+  }
+  return out as TransformOptions;
+}
+
+function canonicalValue(v: unknown): string {
+  if (Array.isArray(v)) return v.map(canonicalValue).join(',');
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if ('alpha' in o && 'r' in o) {
+      const c = o as unknown as Color;
+      return [c.r, c.g, c.b, Math.round(c.alpha * 255)].map((x) => x.toString(16).padStart(2, '0')).join('');
+    }
+    return Object.keys(o).sort().map((k) => `${k}:${canonicalValue(o[k])}`).join(';');
+  }
+  return encodeURIComponent(String(v));
+}
+
+/** A string that is equal for equal options whatever their order or spelling in the URL; defaults removed. */
 export function canonicalKey(opts: TransformOptions): string {
-  return Object.keys(opts).sort().map((k) => `${k}=${String(opts[k])}`).join('&');
+  const o = opts as Record<string, unknown>;
+  return Object.keys(o)
+    .filter((k) => !NON_RENDERING.has(k) && o[k] !== undefined)
+    .sort()
+    .map((k) => `${k}=${canonicalValue(o[k])}`)
+    .join('&');
 }
 
-/** True when nothing asks for a change: the original bytes are served untouched. */
-export function isIdentity(opts: TransformOptions): boolean {
-  return Object.keys(opts).filter((k) => k !== 's' && k !== 'expires').length === 0;
+/**
+ * True when nothing asks for a change: the original bytes are served untouched. `s` and
+ * `expires` never count. When the negotiated result is passed, `auto=format` that chose no
+ * format (and auto=enhance/redeye, which have no effect) count as no change.
+ */
+export function isIdentity(opts: TransformOptions, negotiated?: { format?: string }): boolean {
+  for (const k of Object.keys(opts)) {
+    if (NON_RENDERING.has(k)) continue;
+    if (k === 'auto' && negotiated && negotiated.format === undefined) {
+      if (opts.auto!.every((a) => a !== 'compress')) continue;
+    }
+    return false;
+  }
+  return true;
 }
+
+/** Look up a parameter's spec by canonical name (for error messages elsewhere). */
+export function parameterSpec(name: string): ParameterSpec | undefined {
+  return PARAMETERS_BY_NAME.get(name);
+}
+

@@ -1,0 +1,110 @@
+import sharp, { type Sharp, type Metadata } from 'sharp';
+import { ServiceError } from '../errors.ts';
+import type { TransformOptions, Color } from '../request/params.ts';
+import type { OutputFormat } from '../request/negotiate.ts';
+import type { TransformConfig } from './config.ts';
+import type { Geometry } from './geometry.ts';
+
+/**
+ * sharp runs the operations of one pipeline in its own fixed order, whatever order they are
+ * called in. Each step declares where its operation sits in that order (and the method it
+ * uses, since each can be set once); when a step needs an operation that sharp would run
+ * earlier than one already queued, or a method already used, the pending work is materialised
+ * (`flush`) and a new pipeline starts on the raw pixels — never on re-encoded bytes.
+ */
+export const STAGE = {
+  rotateBefore: 1,
+  trim: 2,
+  preExtract: 3,
+  flatten: 4,
+  gamma: 5,
+  resize: 7,
+  flipAfter: 8,
+  rotate: 9,
+  postExtract: 10,
+  extend: 12,
+  blur: 14,
+  recomb: 16,
+  modulate: 17,
+  sharpen: 18,
+  composite: 19,
+  linear: 20,
+  tint: 22,
+  negate: 23,
+} as const;
+
+export interface PipelineState {
+  opts: TransformOptions;
+  config: TransformConfig;
+  input: Buffer;
+  meta: Metadata;
+  img: Sharp;
+  /** Current (page) size, as it will be once the queued operations have run. */
+  width: number;
+  height: number;
+  /** Frames kept (1 for still images). */
+  pages: number;
+  /** True when the image may have transparency (source alpha, padding, rounded corners…). */
+  alpha: boolean;
+  /** Output format decided before decoding. */
+  format: OutputFormat;
+  /** Geometry decided once from the header. */
+  geometry?: Geometry;
+  deadline?: number;
+  loadMark?: (path: string) => Promise<Buffer | undefined>;
+  headers: Record<string, string>;
+  /** sharp-order bookkeeping for the current pipeline segment. */
+  stage: number;
+  used: Set<string>;
+}
+
+/** Throw 503 when the request's deadline has passed (checked between steps). */
+export function checkDeadline(st: { deadline?: number }): void {
+  if (st.deadline !== undefined && Date.now() > st.deadline) {
+    throw new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { headers: { 'Retry-After': '1' } });
+  }
+}
+
+/** Run the queued operations and continue from their raw pixels in a new pipeline. */
+export async function flush(st: PipelineState): Promise<void> {
+  const { data, info } = await st.img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const pageHeight = st.pages > 1 ? info.height / st.pages : undefined;
+  st.img = sharp(data, {
+    raw: { width: info.width, height: info.height, channels: info.channels, ...(pageHeight && Number.isInteger(pageHeight) ? { pageHeight } : {}) },
+    limitInputPixels: false,
+    sequentialRead: true,
+  });
+  st.width = info.width;
+  st.height = pageHeight ?? info.height;
+  st.alpha = info.channels === 2 || info.channels === 4;
+  st.stage = 0;
+  st.used.clear();
+  checkDeadline(st);
+}
+
+/** Declare the next operation's place in sharp's order; flushes when it cannot join the current pipeline. */
+export async function use(st: PipelineState, stage: number, method: string): Promise<void> {
+  if (stage < st.stage || st.used.has(method)) await flush(st);
+  st.stage = Math.max(st.stage, stage);
+  st.used.add(method);
+}
+
+/** A colour for sharp's `background` options. */
+export function sharpColor(c: Color): { r: number; g: number; b: number; alpha: number } {
+  return { r: c.r, g: c.g, b: c.b, alpha: c.alpha };
+}
+
+/** Formats whose encoder keeps an alpha channel. */
+export function formatHasAlpha(f: OutputFormat): boolean {
+  return f === 'png' || f === 'webp' || f === 'avif' || f === 'gif';
+}
+
+/**
+ * The colour of added space (padding, fill, rotation corners): `bg` when given, otherwise
+ * transparent when the output keeps alpha and white when it does not — as imgix does.
+ */
+export function backgroundFor(st: PipelineState, explicit?: Color): { r: number; g: number; b: number; alpha: number } {
+  const c = explicit ?? st.opts.bg;
+  if (c) return formatHasAlpha(st.format) ? sharpColor(c) : { ...sharpColor(c), alpha: 1 };
+  return formatHasAlpha(st.format) ? { r: 0, g: 0, b: 0, alpha: 0 } : { r: 255, g: 255, b: 255, alpha: 1 };
+}

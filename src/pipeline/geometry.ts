@@ -1,0 +1,197 @@
+import type { TransformOptions, RectValue } from '../request/params.ts';
+
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Every size decision for one request, made once from the header dimensions (in the upright
+ * frame, i.e. after orientation) before any pixel is decoded.
+ */
+export interface Geometry {
+  /** Source region cut before resizing (`rect`), if any. */
+  rect?: Box;
+  /** Resize target; undefined = keep the size. */
+  resize?: { width: number; height: number };
+  /** Crop of the resized image, by offsets (computed) or by a libvips strategy. */
+  crop?: { box: Box } | { strategy: 'attention' | 'entropy'; width: number; height: number };
+  /** Space added around the content to reach the requested box (fit=fill, fillmax, clamp). */
+  extend?: { top: number; bottom: number; left: number; right: number; mode: 'background' | 'copy' };
+  /** Padding added around the result (pad, pad-*), and the border width. */
+  pad: { top: number; bottom: number; left: number; right: number };
+  border: number;
+  /** Size of the image after crop/extend, before pad and border. */
+  width: number;
+  height: number;
+}
+
+function rectCoord(v: RectValue, full: number, size: number, isSize: boolean): number {
+  if ('px' in v) return v.px;
+  if ('frac' in v) return Math.round(v.frac * full);
+  if (isSize) return full;
+  if (v.keyword === 'left' || v.keyword === 'top') return 0;
+  if (v.keyword === 'right' || v.keyword === 'bottom') return Math.max(0, full - size);
+  return Math.max(0, Math.round((full - size) / 2));
+}
+
+/** `rect` → a box inside the source (clamped to it, at least 1×1). */
+export function rectBox(rect: NonNullable<TransformOptions['rect']>, srcW: number, srcH: number): Box {
+  const width0 = Math.max(1, rectCoord(rect[2], srcW, 0, true));
+  const height0 = Math.max(1, rectCoord(rect[3], srcH, 0, true));
+  const left = Math.min(Math.max(0, rectCoord(rect[0], srcW, width0, false)), srcW - 1);
+  const top = Math.min(Math.max(0, rectCoord(rect[1], srcH, height0, false)), srcH - 1);
+  return { left, top, width: Math.min(width0, srcW - left), height: Math.min(height0, srcH - top) };
+}
+
+const clampInt = (n: number, lo: number, hi: number) => Math.min(Math.max(Math.round(n), lo), hi);
+
+/**
+ * imgix fit semantics on a `sw`×`sh` source (after rect):
+ * clip = fit inside (upscales); max = clip without upscaling; scale = exact w×h; crop = cover and
+ * cut; facearea = crop with a saliency anchor (no face detector); min = crop without upscaling
+ * (cuts the source to the aspect ratio instead); fill = fit inside, then pad to w×h with the fill
+ * colour; fillmax = fill without upscaling; clamp = fill, padding with the edge pixels.
+ * dpr multiplies w and h; `ar` (fit=crop) supplies a missing side; pad/border fit inside w×h
+ * when a size is given, and are added around the image otherwise; no side exceeds `maxSize`.
+ */
+export function computeGeometry(srcW: number, srcH: number, opts: TransformOptions, maxSize: number): Geometry {
+  const rect = opts.rect ? rectBox(opts.rect, srcW, srcH) : undefined;
+  const sw = rect ? rect.width : srcW;
+  const sh = rect ? rect.height : srcH;
+  const fit = opts.fit ?? 'clip';
+  const dpr = opts.dpr ?? 1;
+  const pad = {
+    top: opts['pad-top'] ?? opts.pad ?? 0,
+    bottom: opts['pad-bottom'] ?? opts.pad ?? 0,
+    left: opts['pad-left'] ?? opts.pad ?? 0,
+    right: opts['pad-right'] ?? opts.pad ?? 0,
+  };
+  const border = opts.border?.width ?? 0;
+  const decoW = pad.left + pad.right + 2 * border;
+  const decoH = pad.top + pad.bottom + 2 * border;
+
+  const frac = (v: number | undefined, full: number) => (v === undefined ? undefined : v <= 1 ? v * full : v);
+  let w = frac(opts.w, sw);
+  let h = frac(opts.h, sh);
+  if (w !== undefined) w *= dpr;
+  if (h !== undefined) h *= dpr;
+  const cropLike = fit === 'crop' || fit === 'facearea';
+  if (cropLike && opts.ar) {
+    if (w !== undefined && h === undefined) h = w / opts.ar;
+    else if (h !== undefined && w === undefined) w = h * opts.ar;
+    else if (w === undefined && h === undefined) {
+      if (sw / sh > opts.ar) { h = sh; w = sh * opts.ar; } else { w = sw; h = sw / opts.ar; }
+    }
+  }
+  if (cropLike) {
+    if (w !== undefined) w = Math.min(Math.max(w, opts['min-w'] ?? 0), opts['max-w'] ?? Infinity);
+    if (h !== undefined) h = Math.min(Math.max(h, opts['min-h'] ?? 0), opts['max-h'] ?? Infinity);
+  }
+  // Requested sizes include padding and border.
+  if (w !== undefined) w = Math.max(1, w - decoW);
+  if (h !== undefined) h = Math.max(1, h - decoH);
+
+  // Keep the whole output within maxSize × maxSize, keeping the aspect ratio.
+  const limit = (tw: number, th: number) => {
+    const f = Math.min(1, (maxSize - decoW) / tw, (maxSize - decoH) / th);
+    return f;
+  };
+
+  let g: Geometry;
+  if (w === undefined && h === undefined) {
+    g = { pad, border, width: sw, height: sh };
+  } else if (w === undefined || h === undefined || fit === 'clip' || fit === 'max' || ((fit === 'fill' || fit === 'fillmax' || fit === 'clamp') && (w === undefined || h === undefined))) {
+    let scale = w !== undefined && h !== undefined ? Math.min(w / sw, h / sh) : w !== undefined ? w / sw : h! / sh;
+    if ((fit === 'max' || fit === 'fillmax') && scale > 1) scale = 1;
+    const rw = Math.max(1, Math.round(sw * scale));
+    const rh = Math.max(1, Math.round(sh * scale));
+    g = { pad, border, resize: { width: rw, height: rh }, width: rw, height: rh };
+  } else if (fit === 'scale') {
+    g = { pad, border, resize: { width: Math.max(1, Math.round(w)), height: Math.max(1, Math.round(h)) }, width: Math.max(1, Math.round(w)), height: Math.max(1, Math.round(h)) };
+  } else if (fit === 'fill' || fit === 'fillmax' || fit === 'clamp') {
+    let scale = Math.min(w / sw, h / sh);
+    if (fit === 'fillmax' && scale > 1) scale = 1;
+    const tw = Math.max(1, Math.round(w));
+    const th = Math.max(1, Math.round(h));
+    const rw = Math.min(tw, Math.max(1, Math.round(sw * scale)));
+    const rh = Math.min(th, Math.max(1, Math.round(sh * scale)));
+    const left = Math.floor((tw - rw) / 2);
+    const top = Math.floor((th - rh) / 2);
+    g = {
+      pad, border, resize: { width: rw, height: rh },
+      extend: { left, right: tw - rw - left, top, bottom: th - rh - top, mode: fit === 'clamp' ? 'copy' : 'background' },
+      width: tw, height: th,
+    };
+  } else {
+    // crop, facearea, min
+    let tw = Math.max(1, Math.round(w));
+    let th = Math.max(1, Math.round(h));
+    let scale = Math.max(tw / sw, th / sh);
+    if (fit === 'min' && scale > 1) {
+      // No upscaling: cut the largest region of the requested aspect ratio from the source.
+      const ar = tw / th;
+      if (sw / sh > ar) { th = sh; tw = Math.max(1, Math.round(sh * ar)); } else { tw = sw; th = Math.max(1, Math.round(sw / ar)); }
+      scale = 1;
+    }
+    const crops = opts.crop ?? [];
+    const focal = crops.includes('focalpoint');
+    if (focal) scale *= opts['fp-z'] ?? 1;
+    const rw = Math.max(tw, Math.round(sw * scale));
+    const rh = Math.max(th, Math.round(sh * scale));
+    let strategy: 'attention' | 'entropy' | undefined;
+    if (!focal) {
+      if (crops.includes('entropy')) strategy = 'entropy';
+      else if (crops.includes('faces') || crops.includes('edges') || fit === 'facearea') strategy = 'attention';
+    }
+    if (strategy && (rw > tw || rh > th)) {
+      g = { pad, border, resize: { width: rw, height: rh }, crop: { strategy, width: tw, height: th }, width: tw, height: th };
+    } else {
+      let left: number;
+      let top: number;
+      if (focal) {
+        left = Math.round((opts['fp-x'] ?? 0.5) * rw - tw / 2);
+        top = Math.round((opts['fp-y'] ?? 0.5) * rh - th / 2);
+      } else {
+        left = crops.includes('left') ? 0 : crops.includes('right') ? rw - tw : Math.floor((rw - tw) / 2);
+        top = crops.includes('top') ? 0 : crops.includes('bottom') ? rh - th : Math.floor((rh - th) / 2);
+      }
+      left = clampInt(left, 0, rw - tw);
+      top = clampInt(top, 0, rh - th);
+      g = {
+        pad, border, resize: { width: rw, height: rh },
+        crop: rw === tw && rh === th ? undefined : { box: { left, top, width: tw, height: th } },
+        width: tw, height: th,
+      };
+    }
+  }
+  if (rect) g.rect = rect;
+  return scaleDown(g, limit(g.width, g.height));
+}
+
+/** Shrink a geometry by `f` (< 1) so that the output stays within the size limit. */
+function scaleDown(g: Geometry, f: number): Geometry {
+  if (f >= 1) return g;
+  const s = (n: number) => Math.max(1, Math.floor(n * f));
+  const out: Geometry = { ...g, width: s(g.width), height: s(g.height) };
+  const baseW = g.resize?.width ?? g.width;
+  const baseH = g.resize?.height ?? g.height;
+  out.resize = { width: s(baseW), height: s(baseH) };
+  if (g.crop && 'box' in g.crop) {
+    const b = g.crop.box;
+    const width = out.width;
+    const height = out.height;
+    out.crop = { box: { left: clampInt(b.left * f, 0, Math.max(0, out.resize.width - width)), top: clampInt(b.top * f, 0, Math.max(0, out.resize.height - height)), width, height } };
+  } else if (g.crop) {
+    out.crop = { ...g.crop, width: out.width, height: out.height };
+  }
+  if (g.extend) {
+    out.resize = { width: Math.min(out.resize.width, out.width), height: Math.min(out.resize.height, out.height) };
+    const left = Math.floor((out.width - out.resize.width) / 2);
+    const top = Math.floor((out.height - out.resize.height) / 2);
+    out.extend = { ...g.extend, left, right: out.width - out.resize.width - left, top, bottom: out.height - out.resize.height - top };
+  }
+  return out;
+}

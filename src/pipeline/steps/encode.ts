@@ -1,0 +1,102 @@
+import sharp, { type Metadata } from 'sharp';
+import { encode as blurhashEncode } from 'blurhash';
+import { FORMAT_CONTENT_TYPE } from '../../request/negotiate.ts';
+import { STAGE, use, formatHasAlpha, type PipelineState } from '../context.ts';
+
+export interface Encoded {
+  body: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+  headers: Record<string, string>;
+}
+
+/** Content-Disposition for `dl`: a plain ASCII filename plus the exact UTF-8 one (RFC 6266/8187). */
+export function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_').replace(/[/]/g, '_') || 'download';
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+}
+
+/** Seconds left before the deadline, for sharp's own timeout (0 = none). */
+function timeoutSeconds(deadline: number | undefined): number {
+  if (deadline === undefined) return 0;
+  return Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+}
+
+/**
+ * The one encode: sRGB and no metadata unless cs=origin (keeps the ICC profile); quality from q,
+ * else 45 with auto=compress, else the configured default; pjpg progressive; png8 palette;
+ * lossless WebP/AVIF; chromasub 444 keeps full chroma. Formats without alpha are flattened onto
+ * bg or white. fm=blurhash encodes a small copy of the result with the blurhash package.
+ */
+export async function encode(st: PipelineState): Promise<Encoded> {
+  const o = st.opts;
+  const headers: Record<string, string> = { ...st.headers };
+  if (o.dl) headers['Content-Disposition'] = contentDisposition(o.dl);
+  const seconds = timeoutSeconds(st.deadline);
+  if (seconds) st.img.timeout({ seconds });
+
+  if (st.format === 'blurhash') {
+    await use(st, STAGE.resize, 'resize');
+    const small = await st.img.resize(32, 32, { fit: 'inside' }).ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const [cx, cy] = st.config.blurhashComponents;
+    const hash = blurhashEncode(new Uint8ClampedArray(small.data.buffer, small.data.byteOffset, small.data.length), small.info.width, small.info.height, cx, cy);
+    return { body: Buffer.from(hash, 'utf8'), contentType: FORMAT_CONTENT_TYPE.blurhash, width: st.width, height: st.height, headers };
+  }
+
+  if (st.alpha && !formatHasAlpha(st.format)) {
+    await use(st, STAGE.flatten, 'flatten');
+    const bg = o.bg;
+    st.img.flatten({ background: bg ? { r: bg.r, g: bg.g, b: bg.b } : '#ffffff' });
+  }
+  if (o.cs === 'origin') st.img.keepIccProfile();
+
+  const compress = o.auto?.includes('compress');
+  const quality = Math.max(1, Math.min(100, o.q ?? (compress ? st.config.compressQuality : st.config.defaultQuality)));
+  const chroma = o.chromasub === '444' ? '4:4:4' : '4:2:0';
+  switch (st.format) {
+    case 'jpeg':
+      st.img.jpeg({ quality, progressive: o.fm === 'pjpg', chromaSubsampling: chroma });
+      break;
+    case 'png':
+      st.img.png(o.fm === 'png8' ? { palette: true, quality: o.q ?? 100 } : { compressionLevel: compress ? 9 : 6 });
+      break;
+    case 'webp':
+      st.img.webp({ quality, lossless: o.lossless === true, effort: st.config.webpEffort });
+      break;
+    case 'avif':
+      st.img.avif({ quality, lossless: o.lossless === true, effort: st.config.avifEffort, chromaSubsampling: chroma });
+      break;
+    case 'gif':
+      st.img.gif();
+      break;
+    default:
+      break;
+  }
+  const { data, info } = await st.img.toBuffer({ resolveWithObject: true });
+  const height = st.pages > 1 ? (info.pageHeight ?? Math.round(info.height / st.pages)) : info.height;
+  return { body: data, contentType: FORMAT_CONTENT_TYPE[st.format], width: info.width, height, headers };
+}
+
+/** imgix `fm=json`: the source's metadata in imgix's field names, from the header alone. */
+export function jsonMetadata(meta: Metadata, byteLength: number, contentType: string): Record<string, unknown> {
+  const colorModel = meta.space === 'b-w' || meta.space === 'grey16' ? 'Gray' : meta.space === 'cmyk' ? 'CMYK' : 'RGB';
+  const depthBits: Record<string, number> = { uchar: 8, char: 8, ushort: 16, short: 16, uint: 32, int: 32, float: 32, double: 64 };
+  const out: Record<string, unknown> = {
+    'Content-Type': contentType,
+    'Content-Length': String(byteLength),
+    PixelWidth: meta.width,
+    PixelHeight: meta.pageHeight ?? meta.height,
+    Orientation: meta.orientation ?? 1,
+    ColorModel: colorModel,
+    Depth: meta.depth ? depthBits[meta.depth] ?? 8 : 8,
+    HasAlpha: meta.hasAlpha === true,
+  };
+  if (meta.density) {
+    out.DPIWidth = meta.density;
+    out.DPIHeight = meta.density;
+  }
+  if (meta.icc) out.ProfileName = 'embedded';
+  if (meta.pages && meta.pages > 1) out.Frames = meta.pages;
+  return out;
+}

@@ -1,0 +1,34 @@
+import sharp, { type Metadata } from 'sharp';
+import { ServiceError } from '../../errors.ts';
+import type { TransformConfig } from '../config.ts';
+
+/** Source formats the pipeline decodes (as sharp names them). */
+const READABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff', 'svg', 'jp2', 'jxl']);
+
+/**
+ * Read the header only (no pixel decode) and refuse what must not be decoded: unknown formats
+ * (415 `unsupported_image`), unreadable headers (422 `corrupt_image`) and sources above the pixel
+ * limit (422 `image_too_large`; frames count for animations, up to the frames kept).
+ */
+export async function probe(input: Buffer, config: TransformConfig, animatedOutput: boolean): Promise<{ meta: Metadata; frames: number }> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false, failOn: config.failOn }).metadata();
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/unsupported image format/i.test(msg)) throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
+    throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be read', { cause: err });
+  }
+  if (!meta.format || !READABLE.has(meta.format)) {
+    throw new ServiceError(415, 'unsupported_image', `Unsupported Media Type: ${meta.format ?? 'unknown'} sources are not supported`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  if (width <= 0 || height <= 0) throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image has no size');
+  const pages = meta.pages ?? 1;
+  const frames = animatedOutput && pages > 1 ? Math.min(pages, config.maxFrames) : 1;
+  if (width * height * frames > config.maxPixels) {
+    throw new ServiceError(422, 'image_too_large', `Unprocessable: the source has ${width}×${height}${frames > 1 ? `×${frames} frames` : ''} pixels, more than the limit of ${config.maxPixels}`);
+  }
+  return { meta, frames };
+}

@@ -1,0 +1,46 @@
+import sharp from 'sharp';
+import { ServiceError } from '../../errors.ts';
+import { STAGE, use, checkDeadline, type PipelineState } from '../context.ts';
+import { place } from './place.ts';
+
+/**
+ * mark / mark64: an image from this service's sources drawn over the result. Size from mark-w /
+ * mark-h (pixels or fractions of the image) or mark-scale (percent of the image width), never
+ * larger than the image; position from mark-align and mark-pad, or mark-x / mark-y; opacity
+ * from mark-alpha. A missing mark is a 400 naming it.
+ */
+export async function watermark(st: PipelineState): Promise<void> {
+  const o = st.opts;
+  if (!o.mark) return;
+  const buf = st.loadMark ? await st.loadMark(o.mark) : undefined;
+  if (!buf) throw new ServiceError(400, 'invalid_parameter', `mark: no image found at '${o.mark.length > 80 ? `${o.mark.slice(0, 80)}…` : o.mark}'`);
+  checkDeadline(st);
+  const W = st.width;
+  const H = st.height;
+  const size = (v: number | undefined, full: number) => (v === undefined ? undefined : Math.max(1, Math.round(v <= 1 ? v * full : v)));
+  let mw = size(o['mark-w'], W);
+  let mh = size(o['mark-h'], H);
+  if (mw === undefined && mh === undefined && o['mark-scale']) mw = Math.max(1, Math.round((W * o['mark-scale']) / 100));
+  let mark = sharp(buf, { limitInputPixels: st.config.maxPixels, failOn: st.config.failOn, autoOrient: true });
+  if (mw !== undefined || mh !== undefined) mark = mark.resize(mw, mh, { fit: mw !== undefined && mh !== undefined ? 'fill' : 'inside' });
+  let out;
+  try {
+    out = await mark.ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the watermark image could not be read', { cause: err });
+  }
+  let { data, info } = out;
+  if (info.width > W || info.height > H) {
+    const r = await sharp(data, { raw: { width: info.width, height: info.height, channels: 4 } })
+      .resize(W, H, { fit: 'inside' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    data = r.data;
+    info = r.info;
+  }
+  const alpha = (o['mark-alpha'] ?? 100) / 100;
+  if (alpha < 1) for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * alpha);
+  const pos = place(W, H, info.width, info.height, o['mark-align'], o['mark-pad'] ?? 5, o['mark-x'], o['mark-y']);
+  await use(st, STAGE.composite, 'composite');
+  st.img.composite([{ input: data, raw: { width: info.width, height: info.height, channels: 4 }, ...pos }]);
+}

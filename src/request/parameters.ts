@@ -1,0 +1,186 @@
+/**
+ * The imgix rendering parameters imagegate accepts, as plain data. The query parser is driven by
+ * this table, and the OpenAPI document and the typed client are generated from it, so it holds
+ * only JSON-compatible values. Names, aliases and ranges follow imgix's machine-readable spec
+ * (npm `imgix-url-params`, `dist/parameters.json`); a test checks that they agree.
+ *
+ * Range rules:
+ * - `range: 'strict'` — a value outside [min, max] is a 400 naming the parameter.
+ * - `range: 'clamp'`  — imgix only suggests a range; values outside it are clamped into it.
+ * - `wrap`            — angles are taken modulo `wrap` (rot, hue).
+ * - `size` values (w, h, mark-w, mark-h) are integers from `min` up, or a fraction in (0, 1] of the
+ *   source; finite integers above `max` are clamped to `max` as imgix does.
+ */
+
+export type ParameterType =
+  | 'size' // integer ≥ min (clamped at max) or fraction 0 < x ≤ 1
+  | 'integer'
+  | 'number'
+  | 'boolean' // true/false/1/0
+  | 'enum' // one of `values`
+  | 'list' // comma-separated subset of `values`
+  | 'color' // RGB, ARGB, RRGGBB, AARRGGBB hex (optional #) or a colour keyword
+  | 'colors' // comma-separated list of `length` colours
+  | 'string' // free text up to `maxLength` characters
+  | 'path' // a source path up to `maxLength` characters
+  | 'ratio' // "W:H" or a positive number
+  | 'rect' // x,y,w,h: integers, fractions or keywords
+  | 'border' // width,colour
+  | 'radius' // one integer or four (top-left, top-right, bottom-right, bottom-left)
+  | 'timestamp' // unix seconds
+  | 'signature'; // imgix signature (checked by the signature module, ignored by the parser)
+
+export interface ParameterSpec {
+  /** Canonical imgix name; TransformOptions uses it as the key. */
+  name: string;
+  /** Other accepted spellings (from imgix's spec). */
+  aliases: string[];
+  type: ParameterType;
+  /** imgix category, for documentation. */
+  category: 'size' | 'crop' | 'format' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
+  min?: number;
+  /** True when `min` itself is not allowed (dpr > 0). */
+  exclusiveMin?: boolean;
+  max?: number;
+  range?: 'strict' | 'clamp';
+  wrap?: number;
+  /** Allowed keywords for enum/list types (as strings, also for numeric enums like chromasub). */
+  values?: string[];
+  /** Number of items for `colors`. */
+  length?: number;
+  maxLength?: number;
+  /** `<name>64` is also accepted and holds the value base64url-encoded (UTF-8). */
+  base64?: boolean;
+  /** Value used when absent (documentation; the parser removes values equal to it). */
+  default?: string | number | boolean;
+  /** Short description for generated documentation. */
+  description: string;
+  /** Set when imagegate renders the parameter differently from imgix; says how. */
+  approximation?: string;
+}
+
+const SIZE_MAX = 8192;
+
+export const PARAMETERS: readonly ParameterSpec[] = [
+  // size
+  { name: 'w', aliases: ['width'], type: 'size', category: 'size', min: 2, max: SIZE_MAX, description: 'Output width in pixels, or a fraction (0–1] of the source width. Values above 8192 are clamped.' },
+  { name: 'h', aliases: ['height'], type: 'size', category: 'size', min: 2, max: SIZE_MAX, description: 'Output height in pixels, or a fraction (0–1] of the source height. Values above 8192 are clamped.' },
+  {
+    name: 'fit', aliases: ['f'], type: 'enum', category: 'size', default: 'clip',
+    values: ['clamp', 'clip', 'crop', 'facearea', 'fill', 'fillmax', 'max', 'min', 'scale'],
+    description: 'How the source maps onto w×h: clip (fit inside), max (clip without upscaling), min (crop without upscaling), crop, fill (pad), fillmax (pad without upscaling), scale (distort), clamp (extend edge pixels), facearea.',
+    approximation: 'facearea is a saliency (attention) crop: there is no face detector.',
+  },
+  { name: 'ar', aliases: [], type: 'ratio', category: 'size', min: 0, exclusiveMin: true, range: 'strict', description: 'Aspect ratio W:H for fit=crop when only one of w/h (or neither) is given.' },
+  { name: 'min-w', aliases: ['min-width'], type: 'integer', category: 'size', min: 1, max: SIZE_MAX, range: 'strict', description: 'Minimum output width for fit=crop.' },
+  { name: 'max-w', aliases: ['max-width'], type: 'integer', category: 'size', min: 1, max: SIZE_MAX, range: 'strict', description: 'Maximum output width for fit=crop.' },
+  { name: 'min-h', aliases: ['min-height'], type: 'integer', category: 'size', min: 1, max: SIZE_MAX, range: 'strict', description: 'Minimum output height for fit=crop.' },
+  { name: 'max-h', aliases: ['max-height'], type: 'integer', category: 'size', min: 1, max: SIZE_MAX, range: 'strict', description: 'Maximum output height for fit=crop.' },
+  { name: 'dpr', aliases: [], type: 'number', category: 'size', min: 0, exclusiveMin: true, max: 5, range: 'strict', default: 1, description: 'Device pixel ratio: multiplies w and h.' },
+  { name: 'rect', aliases: [], type: 'rect', category: 'size', description: 'Source region x,y,w,h (pixels, fractions, or left/center/right and top/middle/bottom for x and y) cut before resizing.' },
+  // crop
+  {
+    name: 'crop', aliases: [], type: 'list', category: 'crop',
+    values: ['top', 'bottom', 'left', 'right', 'faces', 'entropy', 'edges', 'focalpoint'],
+    description: 'Crop anchor for fit=crop: top/bottom/left/right (combinable), focalpoint, entropy, edges or faces; centre by default.',
+    approximation: 'faces and edges use libvips attention (saliency); entropy uses libvips entropy.',
+  },
+  { name: 'fp-x', aliases: [], type: 'number', category: 'crop', min: 0, max: 1, range: 'strict', default: 0.5, description: 'Focal point x (fraction of the width) for crop=focalpoint.' },
+  { name: 'fp-y', aliases: [], type: 'number', category: 'crop', min: 0, max: 1, range: 'strict', default: 0.5, description: 'Focal point y (fraction of the height) for crop=focalpoint.' },
+  { name: 'fp-z', aliases: [], type: 'number', category: 'crop', min: 1, max: 100, range: 'strict', default: 1, description: 'Zoom around the focal point for crop=focalpoint.' },
+  // format
+  {
+    name: 'fm', aliases: [], type: 'enum', category: 'format',
+    values: ['avif', 'blurhash', 'gif', 'jpg', 'json', 'pjpg', 'png', 'png8', 'png32', 'webp'],
+    description: 'Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.',
+  },
+  { name: 'q', aliases: [], type: 'integer', category: 'format', min: 0, max: 100, range: 'clamp', default: 75, description: 'Output quality for lossy formats.' },
+  { name: 'lossless', aliases: [], type: 'boolean', category: 'format', default: false, description: 'Lossless WebP/AVIF output.' },
+  {
+    name: 'auto', aliases: [], type: 'list', category: 'format', values: ['compress', 'enhance', 'format', 'redeye', 'true'],
+    description: 'format: pick AVIF or WebP from Accept; compress: quality 45 when q is absent. enhance, redeye and true are accepted and ignored.',
+    approximation: 'enhance and redeye are accepted and have no effect.',
+  },
+  {
+    name: 'cs', aliases: [], type: 'enum', category: 'format', values: ['origin', 'srgb', 'strip', 'tinysrgb', 'adobergb1998'],
+    description: 'Colour space: srgb (default: convert to sRGB), strip (sRGB, no profile), origin (keep the source profile).',
+    approximation: 'tinysrgb and adobergb1998 produce sRGB.',
+  },
+  { name: 'chromasub', aliases: [], type: 'enum', category: 'format', values: ['420', '422', '444'], default: '420', description: 'Chroma subsampling for JPEG and AVIF.', approximation: '422 encodes as 420 (libjpeg via sharp offers 444 and 420).' },
+  { name: 'dl', aliases: [], type: 'string', category: 'format', maxLength: 255, description: 'Download: Content-Disposition attachment with this filename.' },
+  // rotation
+  { name: 'orient', aliases: ['or'], type: 'enum', category: 'rotation', values: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '90', '180', '270'], description: 'Orientation: an EXIF value 1–8 (applied instead of the source\'s) or a rotation of 90/180/270 degrees counter-clockwise.' },
+  { name: 'rot', aliases: [], type: 'number', category: 'rotation', wrap: 360, default: 0, description: 'Rotate by any angle in degrees (taken modulo 360); uncovered corners get bg.' },
+  { name: 'flip', aliases: [], type: 'enum', category: 'rotation', values: ['h', 'v', 'hv'], description: 'Mirror horizontally (h), vertically (v) or both (hv).' },
+  // adjustment
+  { name: 'bri', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Brightness.' },
+  { name: 'con', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Contrast.' },
+  { name: 'exp', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Exposure (in hundredths of a stop, approximately).' },
+  { name: 'gam', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Gamma: positive brightens mid-tones.' },
+  { name: 'sat', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Saturation; -100 is greyscale.' },
+  { name: 'hue', aliases: [], type: 'integer', category: 'adjustment', wrap: 360, default: 0, description: 'Hue rotation in degrees.' },
+  { name: 'vib', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Vibrance.', approximation: 'a gentler saturation change.' },
+  { name: 'sharp', aliases: [], type: 'number', category: 'adjustment', min: 0, max: 100, range: 'clamp', default: 0, description: 'Sharpen.' },
+  { name: 'usm', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Unsharp mask amount (negative values soften).' },
+  { name: 'usmrad', aliases: [], type: 'number', category: 'adjustment', min: 0, max: 500, range: 'clamp', default: 2.5, description: 'Unsharp mask radius.' },
+  // stylize
+  { name: 'blur', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 2000, range: 'clamp', default: 0, description: 'Gaussian blur (sigma ≈ value / 10 on the output).' },
+  { name: 'px', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'clamp', default: 0, description: 'Pixelate: block size in output pixels.' },
+  { name: 'monochrome', aliases: ['mono'], type: 'color', category: 'stylize', description: 'Monochrome tint in the given colour.' },
+  { name: 'sepia', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'clamp', default: 0, description: 'Sepia strength.' },
+  { name: 'invert', aliases: ['inv'], type: 'boolean', category: 'stylize', default: false, description: 'Invert the colours.' },
+  { name: 'duotone', aliases: [], type: 'colors', length: 2, category: 'stylize', description: 'Duotone: shadows colour, highlights colour.' },
+  { name: 'duotone-alpha', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'strict', default: 100, description: 'Strength of the duotone effect.' },
+  // background, border and padding
+  { name: 'bg', aliases: [], type: 'color', category: 'background', description: 'Background colour for transparent areas, padding, fill and rotation.' },
+  { name: 'fill', aliases: [], type: 'enum', category: 'background', values: ['solid', 'blur'], description: 'How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color) or a blurred copy of the image.' },
+  { name: 'fill-color', aliases: ['fillcolor'], type: 'color', category: 'background', description: 'Colour of the fill for fit=fill and fit=fillmax (defaults to bg, else white or transparent).' },
+  { name: 'pad', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: SIZE_MAX, range: 'clamp', default: 0, description: 'Padding on every side, in bg colour.' },
+  { name: 'pad-top', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Top padding (overrides pad).' },
+  { name: 'pad-bottom', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Bottom padding (overrides pad).' },
+  { name: 'pad-left', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Left padding (overrides pad).' },
+  { name: 'pad-right', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Right padding (overrides pad).' },
+  { name: 'border', aliases: [], type: 'border', category: 'border-and-padding', min: 1, max: 100, description: 'Border: width (1–100, clamped) and colour, e.g. 10,FF0000.' },
+  { name: 'border-radius', aliases: [], type: 'radius', category: 'border-and-padding', min: 0, max: SIZE_MAX, description: 'Rounded corners: one radius or four (top-left, top-right, bottom-right, bottom-left). Corners become transparent (bg-coloured in formats without alpha).' },
+  // trim
+  { name: 'trim', aliases: [], type: 'enum', category: 'trim', values: ['auto', 'color'], description: 'Trim uniform borders: auto (colour of the top-left pixel) or color (trim-color).' },
+  { name: 'trim-color', aliases: ['trimcolor'], type: 'color', category: 'trim', description: 'Colour trimmed by trim=color.' },
+  { name: 'trim-tol', aliases: ['trimtol'], type: 'number', category: 'trim', min: 0, max: 255, range: 'clamp', default: 0, description: 'Colour tolerance for trim=color.' },
+  // watermark
+  { name: 'mark', aliases: ['m'], type: 'path', category: 'watermark', maxLength: 1024, base64: true, description: 'Watermark: a path of an image in this service\'s sources (mark64: base64url of the path).' },
+  { name: 'mark-w', aliases: ['mw', 'markw'], type: 'size', category: 'watermark', min: 2, max: SIZE_MAX, description: 'Watermark width in pixels or as a fraction of the image width.' },
+  { name: 'mark-h', aliases: ['mh', 'markh'], type: 'size', category: 'watermark', min: 2, max: SIZE_MAX, description: 'Watermark height in pixels or as a fraction of the image height.' },
+  { name: 'mark-scale', aliases: ['ms', 'markscale'], type: 'integer', category: 'watermark', min: 0, max: 100, range: 'clamp', description: 'Watermark width as a percentage of the image width.' },
+  { name: 'mark-align', aliases: ['ma', 'markalign'], type: 'list', category: 'watermark', values: ['top', 'middle', 'bottom', 'left', 'center', 'right'], description: 'Watermark position (default bottom,right).' },
+  { name: 'mark-alpha', aliases: ['markalpha', 'malph'], type: 'integer', category: 'watermark', min: 0, max: 100, range: 'clamp', default: 100, description: 'Watermark opacity in percent.' },
+  { name: 'mark-pad', aliases: ['mp', 'markpad'], type: 'integer', category: 'watermark', min: 0, max: SIZE_MAX, range: 'clamp', default: 5, description: 'Distance of the watermark from the edges, in pixels.' },
+  { name: 'mark-x', aliases: ['mx', 'markx'], type: 'integer', category: 'watermark', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Watermark left offset in pixels (overrides the horizontal alignment).' },
+  { name: 'mark-y', aliases: ['my', 'marky'], type: 'integer', category: 'watermark', min: 0, max: SIZE_MAX, range: 'strict', description: 'Watermark top offset in pixels (overrides the vertical alignment).' },
+  // text
+  { name: 'txt', aliases: ['t'], type: 'string', category: 'text', maxLength: 500, base64: true, description: 'Text drawn over the image (txt64: base64url of UTF-8 text).' },
+  { name: 'txt-color', aliases: ['txtcolor', 'txt-clr', 'txtclr', 'tc'], type: 'color', category: 'text', description: 'Text colour (default black).' },
+  { name: 'txt-size', aliases: ['tsz', 'txtsize'], type: 'integer', category: 'text', min: 0, max: 1000, range: 'clamp', default: 12, description: 'Text size in pixels.' },
+  { name: 'txt-align', aliases: ['txtalign', 'ta'], type: 'list', category: 'text', values: ['top', 'middle', 'bottom', 'left', 'center', 'right'], description: 'Text position (default bottom,right).' },
+  { name: 'txt-pad', aliases: ['txtpad', 'tp'], type: 'integer', category: 'text', min: 0, max: SIZE_MAX, range: 'clamp', default: 10, description: 'Distance of the text from the edges.' },
+  { name: 'txt-font', aliases: ['tf', 'txtfont'], type: 'string', category: 'text', maxLength: 100, description: 'Font family list (comma-separated), as Pango understands it.', approximation: 'fonts are the server\'s installed fonts.' },
+  // security
+  { name: 'expires', aliases: [], type: 'timestamp', category: 'security', description: 'Unix time after which a signed URL is refused (410).' },
+  { name: 's', aliases: [], type: 'signature', category: 'security', description: 'Signature: md5 hex of token + path (+ "?" + the rest of the query); must be the last parameter.' },
+];
+
+/** Parameter specs by canonical name. */
+export const PARAMETERS_BY_NAME: ReadonlyMap<string, ParameterSpec> = new Map(PARAMETERS.map((p) => [p.name, p]));
+
+/** Every accepted spelling (name, alias, `name64`) → [spec, isBase64]. */
+export const PARAMETER_LOOKUP: ReadonlyMap<string, readonly [ParameterSpec, boolean]> = (() => {
+  const m = new Map<string, readonly [ParameterSpec, boolean]>();
+  for (const p of PARAMETERS) {
+    m.set(p.name, [p, false]);
+    for (const a of p.aliases) m.set(a, [p, false]);
+    if (p.base64) {
+      m.set(`${p.name}64`, [p, true]);
+      for (const a of p.aliases) m.set(`${a}64`, [p, true]);
+    }
+  }
+  return m;
+})();
