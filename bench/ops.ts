@@ -1,0 +1,51 @@
+/**
+ * What the benchmark measures: the photos, the operation (`?w=400` at q 75 as JPEG, WebP, AVIF)
+ * and how each contender spells it.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+
+/** Debian's wallpapers (mate-backgrounds, lomiri-wallpapers-20.04): real 9–20 MP photos. */
+export const PHOTO_ROOT = '/usr/share/backgrounds';
+export const PHOTOS = [
+  'Kleiber_by_Lukas_Baubkus.jpg', // 6028×3391 (20.4 MP), baseline 4:2:0, lomiri-wallpapers-20.04
+  'mate/abstract/Elephants_5640x3172.jpg', // 5640×3172 (17.9 MP), progressive 4:2:0, mate-backgrounds
+  'Fossa_by_Jasper_Roks.jpg', // 4096×2304 (9.4 MP), baseline 4:4:4, lomiri-wallpapers-20.04
+];
+
+export type Format = 'jpeg' | 'webp' | 'avif';
+export const FORMATS: Format[] = ['jpeg', 'webp', 'avif'];
+export const WIDTH = 400;
+export const QUALITY = 75;
+
+export function missingPhotos(): string[] {
+  return PHOTOS.filter((p) => !existsSync(path.join(PHOTO_ROOT, p)));
+}
+
+/** imagegate URL (imgix syntax). */
+export function imagegatePath(photo: string, fmt: Format): string {
+  return `/${photo}?w=${WIDTH}${fmt === 'jpeg' ? '' : `&fm=${fmt}`}`;
+}
+
+/** ipx URL: modifiers then the id. */
+export function ipxPath(photo: string, fmt: Format): string {
+  return `/w_${WIDTH},q_${QUALITY},f_${fmt}/${photo}`;
+}
+
+/**
+ * The physical limit: the same operation straight on sharp from a buffer — EXIF orientation,
+ * shrink-on-load resize to 400 wide, sRGB, metadata stripped, one encode at the same quality
+ * and encoder settings the service uses.
+ */
+export function rawTransform(input: Buffer, fmt: Format): Promise<Buffer> {
+  const img = sharp(input, { limitInputPixels: 100_000_000, failOn: 'error' }).autoOrient().resize({ width: WIDTH, withoutEnlargement: true });
+  switch (fmt) {
+    case 'jpeg':
+      return img.jpeg({ quality: QUALITY, mozjpeg: false }).toBuffer();
+    case 'webp':
+      return img.webp({ quality: QUALITY }).toBuffer();
+    case 'avif':
+      return img.avif({ quality: QUALITY }).toBuffer();
+  }
+}
