@@ -42,6 +42,9 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
       const status = e.$metadata?.httpStatusCode;
+      if (e.name === 'NoSuchBucket') {
+        throw new ServiceError(502, 'source_misconfigured', `Source bucket does not exist (${what})`, { cause: err });
+      }
       if (status === 404 || e.name === 'NotFound' || e.name === 'NoSuchKey') return undefined;
       if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError') {
         throw new ServiceError(504, 'source_timeout', `Source did not answer in time (${what})`, { cause: err });
@@ -61,8 +64,16 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
       return call(
         'head',
         async (abortSignal) => {
-          const r = await client.send(new HeadObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
-          return metaOf(r, r.ContentLength ?? 0);
+          try {
+            const r = await client.send(new HeadObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
+            return metaOf(r, r.ContentLength ?? 0);
+          } catch (err) {
+            // A HEAD 404 has no body, so a missing bucket looks like a missing key. Ask once
+            // more with a one-byte GET, whose error names which one is missing.
+            if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+            await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key), Range: 'bytes=0-0' }), { abortSignal });
+            throw err;
+          }
         },
         signal,
       );
