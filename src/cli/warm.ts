@@ -1,0 +1,447 @@
+/**
+ * `imagegate warm`: render derivatives of every object under a prefix into the result cache,
+ * the way teams pre-render before a launch. Requests go through the same app the server runs
+ * (`createApp` + `app.request()`, in process), so the routes, signing, pipeline, cache keys and
+ * cache tiers are exactly the server's; only the network hop is skipped.
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from '../config/load.ts';
+import type { Config, RouteConfig } from '../config/schema.ts';
+import { sha256hex } from '../auth/keys.ts';
+import type { KeyLookup } from '../auth/types.ts';
+import { compileRoutes, matchRoute, type CompiledRoute } from '../routes/match.ts';
+import { signTarget } from '../request/signature.ts';
+import type { Storage } from '../storage/types.ts';
+
+export const help = `Usage: imagegate warm --source NAME [--prefix P] --params "w=400&auto=format" [options]
+
+Render the derivative(s) of every object under a prefix of a source into the result cache,
+through the same app as the server (same routes, pipeline, cache keys and cache tiers).
+Useful only with a persistent cache tier (cache.persistent: fs or s3), which the server
+processes read; with the memory tier alone the work is lost when warm exits.
+
+  --source NAME       the source to list (fs and s3 sources can list)
+  --prefix P          object key prefix (default: the whole source); for an fs
+                      source, a folder or a single file
+  --params QUERY      parameters of one derivative; repeat for several (required)
+  --accept VALUE      Accept header to render with; repeat for several. Default: for
+                      auto=format without fm, three variants (AVIF, WebP, neither); else */*
+  --concurrency N     requests in flight (default: limits.concurrency or the core count)
+  --limit N           stop after N objects
+  --dry-run           list the URLs that would be rendered, render nothing
+  --allow-memory-only warm even without a persistent cache tier
+  --config FILE       the YAML config (default: $IMAGEGATE_CONFIG)
+  -h, --help          this help
+
+Output: a progress bar (count, rate, ETA) on a terminal, one line per request otherwise,
+then a summary of failures. Requests are counted in usage records under the key id
+'imagegate-warm'. Exit codes: 0 all rendered, 1 any failure, 2 usage error.`;
+
+const WARM_KEY_ID = 'imagegate-warm';
+
+/** Accept values that make auto=format produce each format a browser may ask for. */
+export const AUTO_FORMAT_ACCEPTS = ['image/avif,image/webp,*/*', 'image/webp,*/*', '*/*'];
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * One route run backwards: the request path that this route maps to `key`, or undefined.
+ * A capture of the pattern must appear in the key template (else the path is not determined).
+ */
+function invertRoute(route: RouteConfig, key: string): string | undefined {
+  const pattern = route.match.replace(/^\/+/, '');
+  if (!route.key) return key;
+  const names: string[] = [];
+  let re = '';
+  let last = 0;
+  for (const m of route.key.matchAll(/\{([^}]*)\}/g)) {
+    re += escapeRegex(route.key.slice(last, m.index));
+    re += m[1] === '*' ? '(.+?)' : '([^/]+?)';
+    names.push(m[1]);
+    last = m.index + m[0].length;
+  }
+  re += escapeRegex(route.key.slice(last));
+  const m = new RegExp(`^${re}$`).exec(key);
+  if (!m) return undefined;
+  const values = new Map<string, string>();
+  for (let i = 0; i < names.length; i++) {
+    const prev = values.get(names[i]);
+    if (prev !== undefined && prev !== m[i + 1]) return undefined;
+    values.set(names[i], m[i + 1]);
+  }
+  let missing = false;
+  const path = pattern
+    .split('/')
+    .map((seg) => {
+      if (seg === '*') return values.get('*') ?? ((missing = true), '');
+      return seg.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_, n: string) => values.get(n) ?? ((missing = true), ''));
+    })
+    .join('/');
+  return missing ? undefined : path;
+}
+
+/** The image path (after the base path, unencoded) that the routes map to `source` + `key`. */
+export function pathForKey(routes: RouteConfig[], compiled: CompiledRoute[], source: string, key: string): string | undefined {
+  for (const r of routes) {
+    if (r.source !== source) continue;
+    const candidate = invertRoute(r, key);
+    if (candidate === undefined) continue;
+    const back = matchRoute(compiled, candidate);
+    if (back && back.source === source && back.key === key) return candidate;
+  }
+  return undefined;
+}
+
+function encodePath(p: string): string {
+  return p.split('/').map(encodeURIComponent).join('/');
+}
+
+export interface WarmJob {
+  key: string;
+  /** Request target as sent to the app (base path, query, signature). */
+  target: string;
+  accept: string;
+  params: string;
+}
+
+export interface WarmResult {
+  job: WarmJob;
+  ok: boolean;
+  status: number;
+  bytes: number;
+  contentType?: string;
+  ms: number;
+  error?: string;
+}
+
+function fmtDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--:--';
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(2)} MiB`;
+}
+
+/** One progress-bar line: `[####------] 40/100  40% · 12.5/s · ETA 0:05 · 1 failed`. */
+export function progressLine(done: number, total: number, failed: number, elapsedSeconds: number, width = 24): string {
+  const frac = total === 0 ? 1 : done / total;
+  const filled = Math.round(frac * width);
+  const rate = elapsedSeconds > 0 ? done / elapsedSeconds : 0;
+  const eta = rate > 0 ? (total - done) / rate : Infinity;
+  return (
+    `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(done).padStart(String(total).length)}/${total} ` +
+    `${String(Math.floor(frac * 100)).padStart(3)}% · ${rate.toFixed(1)}/s · ETA ${done === total ? '0:00' : fmtDuration(eta)}` +
+    (failed ? ` · ${failed} failed` : '')
+  );
+}
+
+interface Reporter {
+  start(total: number): void;
+  result(r: WarmResult, done: number, failed: number): void;
+  end(): void;
+}
+
+function ttyReporter(stream: NodeJS.WriteStream): Reporter {
+  let total = 0;
+  let started = 0;
+  let lastDraw = 0;
+  const draw = (done: number, failed: number, force = false) => {
+    const now = performance.now();
+    if (!force && now - lastDraw < 100) return;
+    lastDraw = now;
+    stream.write(`\r\x1b[2K${progressLine(done, total, failed, (now - started) / 1000, Math.min(40, Math.max(10, (stream.columns ?? 80) - 50)))}`);
+  };
+  let lastDone = 0;
+  let lastFailed = 0;
+  return {
+    start(t) {
+      total = t;
+      started = performance.now();
+      draw(0, 0, true);
+    },
+    result(r, done, failed) {
+      lastDone = done;
+      lastFailed = failed;
+      if (!r.ok) stream.write(`\r\x1b[2Kfailed ${r.status || ''} ${r.job.target}: ${r.error}\n`);
+      draw(done, failed, !r.ok || done === total);
+    },
+    end() {
+      draw(lastDone, lastFailed, true);
+      stream.write('\n');
+    },
+  };
+}
+
+function lineReporter(log: (line: string) => void): Reporter {
+  let total = 0;
+  let started = 0;
+  return {
+    start(t) {
+      total = t;
+      started = performance.now();
+      log(`warming ${t} derivative${t === 1 ? '' : 's'}`);
+    },
+    result(r, done, failed) {
+      const elapsed = (performance.now() - started) / 1000;
+      const rate = elapsed > 0 ? done / elapsed : 0;
+      const head = `[${String(done).padStart(String(total).length)}/${total}] ${r.ok ? 'ok  ' : 'FAIL'} ${r.status || '---'}`;
+      const tail = r.ok ? `${r.contentType ?? ''} ${fmtBytes(r.bytes)} ${Math.round(r.ms)} ms` : r.error ?? '';
+      log(`${head} ${r.job.target} ${r.job.accept === '*/*' ? '' : `(Accept: ${r.job.accept}) `}${tail} · ${rate.toFixed(1)}/s${failed ? ` · ${failed} failed` : ''}`);
+    },
+    end() {},
+  };
+}
+
+export interface WarmOptions {
+  config: Config;
+  source: string;
+  prefix: string;
+  params: string[];
+  accepts?: string[];
+  concurrency: number;
+  limit?: number;
+  dryRun?: boolean;
+  /** Progress output; default a bar on a TTY (stderr), plain lines on stdout otherwise. */
+  tty?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface WarmSummary {
+  objects: number;
+  requests: number;
+  ok: number;
+  failed: WarmResult[];
+  /** Transformations actually run (the rest were already in the cache). */
+  rendered: number;
+  seconds: number;
+  skippedKeys: string[];
+}
+
+/** Build the jobs for every object under the prefix (keys the routes cannot reach are skipped). */
+export async function planWarm(
+  config: Config,
+  storage: Storage,
+  opts: Pick<WarmOptions, 'source' | 'prefix' | 'params' | 'accepts' | 'limit' | 'signal'>,
+): Promise<{ jobs: WarmJob[]; objects: number; skippedKeys: string[] }> {
+  if (!storage.list) throw new Error(`source '${opts.source}' (${config.sources[opts.source].type}) cannot list objects; warm needs an fs or s3 source`);
+  const compiled = compileRoutes(config.routes);
+  const basePath = config.server?.basePath ?? '';
+  const signing = config.sources[opts.source].signing;
+  const token = signing ? signing.token ?? process.env[signing.tokenFromEnv!] : undefined;
+  if (signing && !token) throw new Error(`sources.${opts.source}.signing.tokenFromEnv: $${signing.tokenFromEnv} is not set`);
+  const jobs: WarmJob[] = [];
+  const skippedKeys: string[] = [];
+  let objects = 0;
+  for await (const key of storage.list(opts.prefix, opts.signal)) {
+    if (opts.limit !== undefined && objects >= opts.limit) break;
+    const path = pathForKey(config.routes, compiled, opts.source, key);
+    if (path === undefined) {
+      skippedKeys.push(key);
+      continue;
+    }
+    objects++;
+    for (const params of opts.params) {
+      const q = params.replace(/^\?/, '');
+      const autoFormat = /(^|&)auto=[^&]*format/.test(q) && !/(^|&)fm=/.test(q);
+      const accepts = opts.accepts?.length ? opts.accepts : autoFormat ? AUTO_FORMAT_ACCEPTS : ['*/*'];
+      const unsigned = `/${encodePath(path)}${q ? `?${q}` : ''}`;
+      let target = basePath + unsigned;
+      if (token) target = signing!.path === 'afterBasePath' ? basePath + signTarget(unsigned, token) : signTarget(target, token);
+      for (const accept of accepts) jobs.push({ key, target, accept, params: q });
+    }
+  }
+  return { jobs, objects, skippedKeys };
+}
+
+/** Render every job through the app, `concurrency` at a time. */
+export async function warm(opts: WarmOptions): Promise<WarmSummary> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const { createApp } = await import('../http/app.ts');
+  const secret = randomBytes(24).toString('base64url');
+  const digest = sha256hex(secret);
+  const keys: KeyLookup = { findByHash: async (h) => (h === digest ? { id: WARM_KEY_ID } : undefined) };
+  let rendered = 0;
+  const ig = await createApp(opts.config, { keys, onTransform: () => void rendered++ });
+  const started = performance.now();
+  try {
+    const storage = ig.storages[opts.source];
+    if (!storage) throw new Error(`unknown source '${opts.source}' (defined: ${Object.keys(opts.config.sources).join(', ')})`);
+    const { jobs, objects, skippedKeys } = await planWarm(opts.config, storage, opts);
+    for (const k of skippedKeys.slice(0, 20)) log(`skipped ${k}: no route maps a path to this key`);
+    if (skippedKeys.length > 20) log(`… and ${skippedKeys.length - 20} more keys no route reaches`);
+    if (opts.dryRun) {
+      for (const j of jobs) log(`${j.target}${j.accept === '*/*' ? '' : `  (Accept: ${j.accept})`}`);
+      return { objects, requests: 0, ok: 0, failed: [], rendered: 0, seconds: 0, skippedKeys };
+    }
+    const tty = opts.tty ?? (process.stderr.isTTY === true);
+    const reporter = tty ? ttyReporter(process.stderr) : lineReporter(log);
+    reporter.start(jobs.length);
+    let next = 0;
+    let done = 0;
+    let ok = 0;
+    const failed: WarmResult[] = [];
+    const worker = async () => {
+      while (next < jobs.length && !opts.signal?.aborted) {
+        const job = jobs[next++];
+        const t0 = performance.now();
+        let result: WarmResult;
+        try {
+          const res = await ig.app.request(job.target, { headers: { 'X-API-Key': secret, Accept: job.accept } });
+          const body = new Uint8Array(await res.arrayBuffer());
+          let error: string | undefined;
+          if (!res.ok) {
+            try {
+              const j = JSON.parse(new TextDecoder().decode(body)) as { message?: string; code?: string };
+              error = `${j.message ?? `HTTP ${res.status}`}${j.code ? ` (${j.code})` : ''}`;
+            } catch {
+              error = `HTTP ${res.status}`;
+            }
+          }
+          result = { job, ok: res.ok, status: res.status, bytes: body.length, contentType: res.headers.get('content-type') ?? undefined, ms: performance.now() - t0, error };
+        } catch (err) {
+          result = { job, ok: false, status: 0, bytes: 0, ms: performance.now() - t0, error: (err as Error).message };
+        }
+        done++;
+        if (result.ok) ok++;
+        else failed.push(result);
+        reporter.result(result, done, failed.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, jobs.length || 1)) }, worker));
+    reporter.end();
+    return { objects, requests: done, ok, failed, rendered, seconds: (performance.now() - started) / 1000, skippedKeys };
+  } finally {
+    await ig.close();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        source: { type: 'string' },
+        prefix: { type: 'string', default: '' },
+        params: { type: 'string', multiple: true },
+        accept: { type: 'string', multiple: true },
+        concurrency: { type: 'string' },
+        limit: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        'allow-memory-only': { type: 'boolean' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    console.error(`warm: ${(err as Error).message}\n\n${help}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(help);
+    return 0;
+  }
+  const usage = (msg: string) => {
+    console.error(`warm: ${msg}\n\n${help}`);
+    return 2;
+  };
+  if (!v.source) return usage('--source is required');
+  if (!v.params?.length) return usage('--params is required (e.g. --params "w=400&auto=format")');
+  const int = (name: string, s: string | undefined) => {
+    if (s === undefined) return undefined;
+    if (!/^\d+$/.test(s) || Number(s) < 1) throw new Error(`--${name}: expected a positive integer, got '${s}'`);
+    return Number(s);
+  };
+  let concurrency: number | undefined;
+  let limit: number | undefined;
+  try {
+    concurrency = int('concurrency', v.concurrency);
+    limit = int('limit', v.limit);
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const file = v.config ?? process.env.IMAGEGATE_CONFIG;
+  if (!file) return usage('name a config file with --config (or set IMAGEGATE_CONFIG)');
+  let config: Config;
+  try {
+    config = loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+  if (!(v.source in config.sources)) {
+    console.error(`warm: unknown source '${v.source}' (defined: ${Object.keys(config.sources).join(', ')})`);
+    return 1;
+  }
+  const cache = config.cache as { enabled?: boolean; persistent?: unknown } | undefined;
+  if (!v['dry-run'] && (cache?.enabled === false || !cache?.persistent)) {
+    const why = cache?.enabled === false ? 'the result cache is disabled (cache.enabled: false)' : 'no persistent cache tier is configured (cache.persistent)';
+    if (!v['allow-memory-only']) {
+      console.error(`warm: ${why}; rendered derivatives would be lost when warm exits. Configure cache.persistent (fs or s3), or pass --allow-memory-only.`);
+      return 1;
+    }
+    console.error(`warm: warning: ${why}; the derivatives only live in this process's memory`);
+  }
+  const limits = (config.limits ?? {}) as { concurrency?: number };
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
+  let summary: WarmSummary;
+  try {
+    summary = await warm({
+      config,
+      source: v.source,
+      prefix: v.prefix ?? '',
+      params: v.params,
+      accepts: v.accept,
+      concurrency: concurrency ?? limits.concurrency ?? os.availableParallelism(),
+      limit,
+      dryRun: v['dry-run'],
+      signal: ac.signal,
+    });
+  } catch (err) {
+    const e = err as Error & { publicMessage?: string };
+    console.error(`warm: ${e.publicMessage ?? e.message}`);
+    return 1;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (v['dry-run']) {
+    console.log(`${summary.objects} object${summary.objects === 1 ? '' : 's'} under '${v.prefix}'; nothing rendered (--dry-run)`);
+    return 0;
+  }
+  const rate = summary.seconds > 0 ? summary.requests / summary.seconds : 0;
+  console.log(
+    `warmed ${summary.ok}/${summary.requests} derivatives of ${summary.objects} objects in ${summary.seconds.toFixed(1)} s ` +
+      `(${rate.toFixed(1)}/s); ${summary.rendered} rendered now, ${Math.max(0, summary.ok - summary.rendered)} already cached` +
+      (ac.signal.aborted ? '; interrupted' : ''),
+  );
+  if (summary.failed.length) {
+    console.log(`${summary.failed.length} failed:`);
+    const byReason = new Map<string, number>();
+    for (const f of summary.failed) byReason.set(`${f.status || 'error'} ${f.error}`, (byReason.get(`${f.status || 'error'} ${f.error}`) ?? 0) + 1);
+    for (const f of summary.failed.slice(0, 50)) console.log(`  ${f.status || '---'} ${f.job.target}: ${f.error}`);
+    if (summary.failed.length > 50) console.log(`  … and ${summary.failed.length - 50} more`);
+    if (byReason.size > 1) {
+      console.log('by reason:');
+      for (const [reason, n] of [...byReason.entries()].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)}  ${reason}`);
+    }
+  }
+  return summary.failed.length || ac.signal.aborted ? 1 : 0;
+}

@@ -1,0 +1,135 @@
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { parse as yamlParse } from 'yaml';
+import { parseConfig } from '../../src/config/load.ts';
+import { createApp } from '../../src/http/app.ts';
+import { sha256hex } from '../../src/auth/keys.ts';
+import { pathForKey, planWarm, progressLine, run, warm, AUTO_FORMAT_ACCEPTS } from '../../src/cli/warm.ts';
+import { compileRoutes } from '../../src/routes/match.ts';
+import { createStorages } from '../../src/storage/index.ts';
+import { capture, imagegate, tempDir, writeConfig } from './helpers.ts';
+
+const dir = tempDir('imagegate-warm-');
+const images = path.join(dir, 'images');
+const cacheDir = path.join(dir, 'cache');
+
+function filesUnder(d: string): string[] {
+  try {
+    return readdirSync(d, { recursive: true }).map(String).filter((f) => statSync(path.join(d, f)).isFile());
+  } catch {
+    return [];
+  }
+}
+
+const yaml = (extra = '') => `
+server: { basePath: /dev, logLevel: silent }
+sources:
+  local: { type: fs, root: ./images }
+routes:
+  - { match: "products/:id.jpg", source: local, key: "catalog/{id}.jpg" }
+  - { match: "*", source: local }
+keys:
+  - { id: dev, sha256: "${sha256hex('dev-key')}" }
+cache: { persistent: { type: fs, dir: ${JSON.stringify(cacheDir)} } }
+${extra}`;
+
+before(async () => {
+  mkdirSync(path.join(images, 'catalog'), { recursive: true });
+  mkdirSync(path.join(images, 'other'), { recursive: true });
+  for (const [i, color] of ['#c00', '#0a0', '#00c'].entries()) {
+    await sharp({ create: { width: 800, height: 600, channels: 3, background: color } }).jpeg().toFile(path.join(images, 'catalog', `${i + 1}.jpg`));
+  }
+  await sharp({ create: { width: 300, height: 300, channels: 4, background: '#ff000080' } }).png().toFile(path.join(images, 'other', 'a.png'));
+  // not an image: a derivative of it must fail
+  writeFileSync(path.join(images, 'catalog', 'broken.jpg'), 'this is not a jpeg at all');
+});
+
+describe('warm', () => {
+  test('route inversion: templated routes and the catch-all', () => {
+    const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
+    const compiled = compileRoutes(cfg.routes);
+    assert.equal(pathForKey(cfg.routes, compiled, 'local', 'catalog/7.jpg'), 'products/7.jpg');
+    assert.equal(pathForKey(cfg.routes, compiled, 'local', 'other/a.png'), 'other/a.png');
+    // the catch-all would map catalog/x.png to itself
+    assert.equal(pathForKey(cfg.routes, compiled, 'local', 'catalog/x.png'), 'catalog/x.png');
+  });
+
+  test('plans one request per object, per derivative and per Accept variant for auto=format', async () => {
+    const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
+    const storages = await createStorages(cfg.sources);
+    const plan = await planWarm(cfg, storages.local, { source: 'local', prefix: 'catalog/', params: ['w=200&auto=format', 'w=100&fm=png'] });
+    assert.equal(plan.objects, 4);
+    assert.equal(plan.jobs.length, 4 * (AUTO_FORMAT_ACCEPTS.length + 1));
+    assert.ok(plan.jobs.some((j) => j.target === '/dev/products/1.jpg?w=200&auto=format' && j.accept === 'image/avif,image/webp,*/*'));
+    assert.ok(plan.jobs.some((j) => j.target === '/dev/products/1.jpg?w=100&fm=png' && j.accept === '*/*'));
+  });
+
+  test('renders into the persistent tier; a fresh app then serves them without rendering; failures are summarised', async () => {
+    const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
+    const lines: string[] = [];
+    const summary = await warm({ config: cfg, source: 'local', prefix: 'catalog', params: ['w=200&fm=webp'], concurrency: 2, tty: false, log: (l) => lines.push(l) });
+    assert.equal(summary.objects, 4);
+    assert.equal(summary.requests, 4);
+    assert.equal(summary.ok, 3);
+    assert.equal(summary.rendered, 3);
+    assert.equal(summary.failed.length, 1);
+    assert.match(summary.failed[0].job.target, /broken\.jpg/);
+    assert.ok(summary.failed[0].status >= 400 && summary.failed[0].status < 500, `status ${summary.failed[0].status}`);
+    assert.ok(lines.some((l) => /^\[\s*\d\/4\] ok {3}200 \/dev\/products\/\d\.jpg\?w=200&fm=webp image\/webp/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /FAIL 4\d\d \/dev\/products\/broken\.jpg/.test(l)));
+    assert.ok(filesUnder(cacheDir).length >= 3, 'derivatives written to the fs tier');
+
+    // A new app (empty memory tier) answers from the persistent tier: no transformation runs.
+    let transforms = 0;
+    const fresh = await createApp(cfg, { onTransform: () => void transforms++ });
+    const res = await fresh.app.request('/dev/products/2.jpg?w=200&fm=webp', { headers: { 'X-API-Key': 'dev-key' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/webp');
+    assert.equal((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width, 200);
+    assert.equal(transforms, 0, 'served from the warmed cache');
+    await fresh.close();
+
+    // Warming again renders nothing new.
+    const again = await warm({ config: cfg, source: 'local', prefix: 'catalog/1.jpg', params: ['w=200&fm=webp'], concurrency: 1, tty: false, log: () => {} });
+    assert.equal(again.ok, 1);
+    assert.equal(again.rendered, 0);
+  });
+
+  test('progress line: count, percentage, rate, ETA', () => {
+    assert.equal(progressLine(25, 100, 0, 5, 10), '[###-------]  25/100  25% · 5.0/s · ETA 0:15');
+    assert.equal(progressLine(100, 100, 2, 10, 10), '[##########] 100/100 100% · 10.0/s · ETA 0:00 · 2 failed');
+  });
+
+  test('command: exit 1 with a failure summary, usage errors exit 2, no persistent tier refused', async () => {
+    const file = writeConfig(dir, yaml());
+    const r = await capture(() => run(['--config', file, '--source', 'local', '--prefix', 'catalog/', '--params', 'w=120&fm=png', '--concurrency', '2']));
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.out, /warmed 3\/4 derivatives of 4 objects/);
+    assert.match(r.out, /1 failed:\n\s+4\d\d \/dev\/products\/broken\.jpg\?w=120&fm=png: /);
+
+    const okRun = await capture(() => run(['--config', file, '--source', 'local', '--prefix', 'other/', '--params', 'w=50']));
+    assert.equal(okRun.code, 0, okRun.out + okRun.err);
+
+    assert.equal((await capture(() => run(['--config', file, '--params', 'w=1']))).code, 2);
+    assert.equal((await capture(() => run(['--config', file, '--source', 'local']))).code, 2);
+    assert.equal((await capture(() => run(['--config', file, '--source', 'local', '--params', 'w=1', '--concurrency', '0']))).code, 2);
+    assert.equal((await capture(() => run(['--help']))).code, 0);
+
+    const memOnly = writeConfig(dir, yaml().replace(/^cache:.*$/m, ''), 'mem.yaml');
+    const refused = await capture(() => run(['--config', memOnly, '--source', 'local', '--params', 'w=10']));
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /no persistent cache tier/);
+  });
+
+  test('through the imagegate binary: plain lines when not a TTY', () => {
+    const file = writeConfig(dir, yaml());
+    const r = imagegate(['warm', '--config', file, '--source', 'local', '--prefix', 'other/', '--params', 'w=64&fm=webp']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\[1\/1\] ok {3}200 \/dev\/other\/a\.png\?w=64&fm=webp image\/webp/);
+    assert.match(r.stdout, /warmed 1\/1 derivatives of 1 objects/);
+  });
+});
+
