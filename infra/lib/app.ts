@@ -28,7 +28,7 @@ export function buildApp(app: App, options: { bundleDir?: string } = {}): BuiltA
   const settings = settingsFromNode(app.node);
   const bundle = bundleLambda({
     entry: settings.entry,
-    configFile: settings.configFile,
+    configFiles: settings.configFile,
     projectRoot: settings.projectRoot,
     outDir: options.bundleDir,
   });
@@ -51,7 +51,7 @@ export function buildApp(app: App, options: { bundleDir?: string } = {}): BuiltA
       settings: s,
       code,
       handler: bundle.handler,
-      configName: bundle.configName,
+      configName: bundle.configNames[s.environment]!,
       description: `imagegate API (${s.stage})`,
     });
     // Imports resolve at deploy time; the order helps `cdk deploy --all`.

@@ -13,8 +13,8 @@ import path from 'node:path';
 export interface BundleOptions {
   /** Handler source, e.g. src/lambda.ts; it must export `handler`. */
   entry: string;
-  /** imagegate config file copied into the asset. */
-  configFile: string;
+  /** imagegate config file per environment, copied into the asset. */
+  configFiles: Record<string, string>;
   /** Folder whose node_modules holds sharp and @img/sharp-linux-x64. */
   projectRoot: string;
   /** Output folder; default: a fresh temporary folder removed when the process exits. */
@@ -25,8 +25,8 @@ export interface Bundle {
   dir: string;
   /** Lambda `handler` setting. */
   handler: string;
-  /** File name of the config inside the asset (IMAGEGATE_CONFIG = /var/task/<configName>). */
-  configName: string;
+  /** Per environment: file name of its config inside the asset (IMAGEGATE_CONFIG = /var/task/<name>). */
+  configNames: Record<string, string>;
 }
 
 /** Packages that must be installed (not bundled) in the asset: sharp loads a native addon. */
@@ -39,13 +39,15 @@ const cache = new Map<string, Bundle>();
 
 /** Bundle once per (entry, config) for the whole process; every API stack shares the asset. */
 export function bundleLambda(opts: BundleOptions): Bundle {
-  const cacheKey = JSON.stringify([opts.entry, opts.configFile, opts.projectRoot, opts.outDir]);
+  const cacheKey = JSON.stringify([opts.entry, opts.configFiles, opts.projectRoot, opts.outDir]);
   const hit = cache.get(cacheKey);
   if (hit && existsSync(path.join(hit.dir, 'index.mjs'))) return hit;
 
   if (!existsSync(opts.entry)) throw new Error(`Lambda entry not found: ${opts.entry}`);
-  if (!existsSync(opts.configFile)) {
-    throw new Error(`imagegate config for the Lambda not found: ${opts.configFile} (set -c imagegate:config=FILE)`);
+  for (const [env, file] of Object.entries(opts.configFiles)) {
+    if (!existsSync(file)) {
+      throw new Error(`imagegate config for the ${env} Lambda not found: ${file} (set -c imagegate:config=FILE)`);
+    }
   }
   const dir = opts.outDir ?? mkdtempSync(path.join(os.tmpdir(), 'imagegate-lambda-'));
   if (!opts.outDir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -87,11 +89,17 @@ export function bundleLambda(opts: BundleOptions): Bundle {
     }
   }
 
-  const configName = `imagegate.config${path.extname(opts.configFile) || '.yaml'}`;
-  cpSync(opts.configFile, path.join(dir, configName));
+  // One file when every environment uses the same config; imagegate.<env>.yaml otherwise.
+  const distinct = new Set(Object.values(opts.configFiles));
+  const configNames: Record<string, string> = {};
+  for (const [env, file] of Object.entries(opts.configFiles)) {
+    const ext = path.extname(file) || '.yaml';
+    configNames[env] = distinct.size === 1 ? `imagegate.config${ext}` : `imagegate.${env}${ext}`;
+    cpSync(file, path.join(dir, configNames[env]));
+  }
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }, null, 2) + '\n');
 
-  const bundle: Bundle = { dir, handler: 'index.handler', configName };
+  const bundle: Bundle = { dir, handler: 'index.handler', configNames };
   cache.set(cacheKey, bundle);
   return bundle;
 }

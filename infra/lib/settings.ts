@@ -29,8 +29,8 @@ export interface Settings {
   name: string;
   /** The images bucket per environment (it may live in another account). */
   imagesBucket: Record<Environment, string>;
-  /** imagegate config file bundled with the Lambda (absolute path). */
-  configFile: string;
+  /** imagegate config file bundled with the Lambda, per environment (absolute paths; may be the same file). */
+  configFile: Record<Environment, string>;
   /** The Lambda handler's source entry (absolute path). */
   entry: string;
   /** Repository root: where node_modules (sharp) is found. */
@@ -64,7 +64,7 @@ const STAGE_KEYS = [
 
 const DEFAULTS = {
   name: 'imagegate',
-  config: 'imagegate.lambda.yaml',
+  config: { prod: 'config/prod.yaml', dev: 'config/dev.yaml' },
   entry: '../src/lambda.ts',
   memoryMb: 1536,
   timeoutSeconds: 29,
@@ -141,7 +141,16 @@ export function readSettings(get: Getter): Settings {
     if (b && !BUCKET_RE.test(b)) problems.push(`imagegate:imagesBucket: '${b}' is not a valid S3 bucket name`);
   }
 
-  const configFile = path.resolve(infraDir(), str('config', ctx('config'), DEFAULTS.config));
+  // config: one file for both environments, or { "prod": "...", "dev": "..." }.
+  const rawConfig = ctx('config') ?? DEFAULTS.config;
+  const configFile = { prod: '', dev: '' } as Record<Environment, string>;
+  for (const env of ['prod', 'dev'] as const) {
+    const file =
+      rawConfig && typeof rawConfig === 'object'
+        ? str(`config.${env}`, (rawConfig as Record<string, unknown>)[env])
+        : str('config', rawConfig);
+    configFile[env] = path.resolve(infraDir(), file);
+  }
   const entry = path.resolve(infraDir(), str('entry', ctx('entry'), DEFAULTS.entry));
   const projectRoot = path.resolve(infraDir(), str('projectRoot', ctx('projectRoot'), '..'));
 

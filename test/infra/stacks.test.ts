@@ -302,7 +302,7 @@ describe('API stack (one per stage)', () => {
       Timeout: 20,
       Environment: {
         Variables: Match.objectLike({
-          IMAGEGATE_CONFIG: '/var/task/imagegate.config.yaml',
+          IMAGEGATE_CONFIG: '/var/task/imagegate.prod.yaml',
           IMAGEGATE_STAGE: 'prod',
           IMAGEGATE_ENVIRONMENT: 'prod',
         }),
@@ -318,7 +318,8 @@ describe('API stack (one per stage)', () => {
     const assetDir = path.join(synth.outdir, fn.Metadata['aws:asset:path']);
     for (const f of [
       'index.mjs',
-      'imagegate.config.yaml',
+      'imagegate.prod.yaml',
+      'imagegate.dev.yaml',
       'node_modules/sharp/package.json',
       'node_modules/@img/sharp-linux-x64/lib/sharp-linux-x64-0.35.5.node',
       'node_modules/@img/sharp-libvips-linux-x64/package.json',
