@@ -1,0 +1,113 @@
+/**
+ * The client against the real server: the lead's app on @hono/node-server, a free loopback
+ * port, real sharp renders of generated images.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import sharp from 'sharp';
+import { parseConfig } from '../../src/config/load.ts';
+import { sha256hex } from '../../src/auth/keys.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { freePort } from '../helpers/services.ts';
+import { buildUrl, fetchImage, ImagegateError, srcset } from '../../src/client/index.ts';
+
+const KEY = 'client-roundtrip-key';
+const TOKEN = 'signing-token-for-tests';
+const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-client-'));
+let server: RunningServer;
+let baseUrl: string;
+
+before(async () => {
+  mkdirSync(path.join(dir, 'photos'), { recursive: true });
+  mkdirSync(path.join(dir, 'private'), { recursive: true });
+  await sharp({ create: { width: 640, height: 480, channels: 3, background: '#3366cc' } }).jpeg().toFile(path.join(dir, 'photos', 'a b.jpg'));
+  await sharp({ create: { width: 320, height: 320, channels: 3, background: '#cc3333' } }).png().toFile(path.join(dir, 'private', 'p.png'));
+  const config = parseConfig(
+    {
+      server: { basePath: '/dev', logLevel: 'silent' },
+      sources: {
+        local: { type: 'fs', root: dir },
+        signed: { type: 'fs', root: path.join(dir, 'private'), signing: { token: TOKEN } },
+      },
+      routes: [
+        { match: 'private/*', source: 'signed', key: '{*}' },
+        { match: '*', source: 'local' },
+      ],
+      keys: [{ id: 'client', sha256: sha256hex(KEY) }],
+    },
+    { baseDir: dir },
+  );
+  server = await startServer(config, { port: await freePort(), host: '127.0.0.1' });
+  baseUrl = `${server.url}/dev`;
+});
+
+after(async () => {
+  await server?.close();
+});
+
+describe('client ↔ server round trip', () => {
+  test('fetchImage renders with typed parameters and returns bytes plus content type', async () => {
+    const img = await fetchImage('photos/a b.jpg', { baseUrl, apiKey: KEY, params: { w: 200, fm: 'webp' } });
+    assert.equal(img.status, 200);
+    assert.equal(img.contentType, 'image/webp');
+    const meta = await sharp(img.bytes).metadata();
+    assert.equal(meta.format, 'webp');
+    assert.equal(meta.width, 200);
+    assert.equal(meta.height, 150);
+  });
+
+  test('without parameters the original bytes come back unchanged', async () => {
+    const img = await fetchImage(buildUrl('/photos/a b.jpg', {}, { baseUrl }), { apiKey: KEY });
+    assert.deepEqual(Buffer.from(img.bytes), readFileSync(path.join(dir, 'photos', 'a b.jpg')));
+    assert.equal(img.contentType, 'image/jpeg');
+  });
+
+  test('ETag round trip: If-None-Match answers 304 with no body', async () => {
+    const first = await fetchImage('photos/a b.jpg', { baseUrl, apiKey: KEY, params: { w: 100 } });
+    const etag = first.headers.get('etag');
+    assert.ok(etag);
+    const again = await fetchImage('photos/a b.jpg', { baseUrl, apiKey: KEY, params: { w: 100 }, headers: { 'If-None-Match': etag } });
+    assert.equal(again.status, 304);
+    assert.equal(again.bytes.length, 0);
+  });
+
+  test('errors carry the status, the stable code and the message', async () => {
+    await assert.rejects(fetchImage('photos/a b.jpg', { baseUrl, apiKey: 'wrong' }), (e: ImagegateError) => e.status === 403 && e.message === 'Forbidden');
+    await assert.rejects(
+      fetchImage('photos/a b.jpg', { baseUrl, apiKey: KEY, params: { fit: 'stretch' as 'crop' } }),
+      (e: ImagegateError) => e.status === 400 && e.code === 'invalid_parameter' && /fit/.test(e.message),
+    );
+    await assert.rejects(fetchImage('photos/none.jpg', { baseUrl, apiKey: KEY }), (e: ImagegateError) => e.status === 404);
+  });
+
+  test('signed URLs built by the client are accepted; a tampered one is refused', async () => {
+    const url = buildUrl('private/p.png', { w: 64, fm: 'png' }, { baseUrl, signWith: TOKEN });
+    const img = await fetchImage(url, { apiKey: KEY });
+    assert.equal((await sharp(img.bytes).metadata()).width, 64);
+    await assert.rejects(fetchImage(url.replace('w=64', 'w=65'), { apiKey: KEY }), (e: ImagegateError) => e.status === 403);
+    await assert.rejects(fetchImage('private/p.png', { baseUrl, apiKey: KEY, params: { w: 64 } }), (e: ImagegateError) => e.status === 403);
+    const expiring = buildUrl('private/p.png', { w: 32 }, { baseUrl, signWith: { token: TOKEN, expires: Math.floor(Date.now() / 1000) + 600 } });
+    assert.equal((await sharp((await fetchImage(expiring, { apiKey: KEY })).bytes).metadata()).width, 32);
+    const expired = buildUrl('private/p.png', { w: 32 }, { baseUrl, signWith: { token: TOKEN, expires: 1_000_000_000 } });
+    await assert.rejects(fetchImage(expired, { apiKey: KEY }), (e: ImagegateError) => e.status === 410 || e.status === 403);
+  });
+
+  test('every srcset candidate loads at its declared width or DPR', async () => {
+    const set = srcset('photos/a b.jpg', { baseUrl, widths: [120, 360], params: { fm: 'jpg' } });
+    for (const candidate of set.split(',\n')) {
+      const [url, descriptor] = candidate.split(' ');
+      const img = await fetchImage(url, { apiKey: KEY });
+      assert.equal((await sharp(img.bytes).metadata()).width, Number(descriptor.replace('w', '')));
+    }
+    const dprSet = srcset('photos/a b.jpg', { baseUrl, params: { w: 100 }, dprs: [1, 2] });
+    for (const candidate of dprSet.split(',\n')) {
+      const [url, descriptor] = candidate.split(' ');
+      const img = await fetchImage(url, { apiKey: KEY });
+      assert.equal((await sharp(img.bytes).metadata()).width, 100 * Number(descriptor.replace('x', '')));
+    }
+  });
+});
