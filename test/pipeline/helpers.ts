@@ -1,0 +1,111 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { parseTransform } from '../../src/request/params.ts';
+import { negotiateFormat } from '../../src/request/negotiate.ts';
+import { runPipeline, type PipelineContext, type PipelineResult } from '../../src/pipeline/run.ts';
+import { transformConfigSchema, type TransformConfig } from '../../src/pipeline/config.ts';
+
+export const config: TransformConfig = transformConfigSchema.parse({});
+
+export interface Rendered extends PipelineResult {
+  meta: sharp.Metadata;
+  vary: boolean;
+}
+
+/** Parse, negotiate and run the pipeline exactly as the HTTP layer does. */
+export async function render(input: Buffer, query: string, extra: { accept?: string; config?: Partial<TransformConfig>; ctx?: Partial<PipelineContext> } = {}): Promise<Rendered> {
+  const cfg = extra.config ? transformConfigSchema.parse(extra.config) : config;
+  const opts = parseTransform(new URLSearchParams(query), cfg);
+  const { format, vary } = negotiateFormat(opts, extra.accept);
+  const res = await runPipeline(input, opts, { config: cfg, format, ...extra.ctx });
+  const meta = res.contentType.startsWith('image/') ? await sharp(res.body).metadata() : ({} as sharp.Metadata);
+  return { ...res, meta, vary };
+}
+
+/** RGBA of one pixel (first frame). */
+export async function pixel(buf: Buffer, x: number, y: number): Promise<[number, number, number, number]> {
+  const { data, info } = await sharp(buf).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const i = (y * info.width + x) * 4;
+  return [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
+}
+
+/** Per-channel mean and standard deviation. */
+export async function stats(buf: Buffer): Promise<{ mean: number[]; stdev: number[] }> {
+  const s = await sharp(buf).stats();
+  return { mean: s.channels.map((c) => c.mean), stdev: s.channels.map((c) => c.stdev) };
+}
+
+export function near(actual: number[], expected: number[], tol = 12): boolean {
+  return expected.every((v, i) => Math.abs(actual[i]! - v) <= tol);
+}
+
+/** A solid image. */
+export function solid(width: number, height: number, c: { r: number; g: number; b: number; alpha?: number }, format: 'png' | 'jpeg' = 'png'): Promise<Buffer> {
+  const img = sharp({ create: { width, height, channels: 4, background: { alpha: 1, ...c } } });
+  return (format === 'png' ? img.png() : img.jpeg({ quality: 95 })).toBuffer();
+}
+
+export const RED = { r: 255, g: 0, b: 0 };
+export const GREEN = { r: 0, g: 255, b: 0 };
+export const BLUE = { r: 0, g: 0, b: 255 };
+export const WHITE = { r: 255, g: 255, b: 255 };
+
+/**
+ * A 200×100 image in four quadrants: red (top-left), green (top-right), blue (bottom-left),
+ * white (bottom-right). Every orientation and crop anchor shows in its corner colours.
+ */
+export async function quadrants(format: 'png' | 'jpeg' = 'png', width = 200, height = 100): Promise<Buffer> {
+  const hw = width / 2;
+  const hh = height / 2;
+  const q = (c: typeof RED) => sharp({ create: { width: hw, height: hh, channels: 3, background: c } }).png().toBuffer();
+  const img = sharp({ create: { width, height, channels: 3, background: WHITE } }).composite([
+    { input: await q(RED), left: 0, top: 0 },
+    { input: await q(GREEN), left: hw, top: 0 },
+    { input: await q(BLUE), left: 0, top: hh },
+  ]);
+  return format === 'png' ? img.png().toBuffer() : img.jpeg({ quality: 95 }).toBuffer();
+}
+
+/** An animated GIF of `frames` frames (each a different solid colour), built from a tall strip. */
+export async function animatedGif(frames: number, width = 40, height = 30): Promise<Buffer> {
+  const colours = [RED, GREEN, BLUE, WHITE];
+  const parts = await Promise.all(
+    Array.from({ length: frames }, (_, i) => sharp({ create: { width, height, channels: 3, background: colours[i % colours.length]! } }).png().toBuffer()),
+  );
+  const { data, info } = await sharp({ create: { width, height: height * frames, channels: 3, background: WHITE } })
+    .composite(parts.map((input, i) => ({ input, left: 0, top: i * height })))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels, pageHeight: height } })
+    .gif({ loop: 0, delay: Array(frames).fill(100) })
+    .toBuffer();
+}
+
+const PHOTO_DIRS = ['/usr/share/backgrounds'];
+
+/** JPEG photos from Debian's wallpaper packages, largest first. */
+export function photos(): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (!existsSync(d)) return;
+    for (const n of readdirSync(d)) {
+      const p = path.join(d, n);
+      const s = statSync(p);
+      if (s.isDirectory()) walk(p);
+      else if (/\.jpe?g$/i.test(n)) out.push(p);
+    }
+  };
+  PHOTO_DIRS.forEach(walk);
+  return out.sort((a, b) => statSync(b).size - statSync(a).size);
+}
+
+/**
+ * Skip reason when real photos are missing: tests skip with a reason outside CI, and fail under
+ * CI=true (CI installs mate-backgrounds and lomiri-wallpapers-20.04).
+ */
+export function photoSkip(): string | false {
+  if (photos().length > 0) return false;
+  if (process.env.CI === 'true') throw new Error('real photos missing under /usr/share/backgrounds: install mate-backgrounds and lomiri-wallpapers-20.04');
+  return 'no photos under /usr/share/backgrounds (apt-get install mate-backgrounds lomiri-wallpapers-20.04)';
+}
