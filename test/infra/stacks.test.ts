@@ -1,6 +1,6 @@
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
@@ -32,6 +32,9 @@ before(() => {
   apiProd = synth.template('imagegate-api-prod');
   apiDev = synth.template('imagegate-api-dev');
   apiAlice = synth.template('imagegate-api-dev-alice');
+});
+after(() => {
+  if (synth) rmSync(synth.outdir, { recursive: true, force: true });
 });
 
 const apiStacks = () => [
