@@ -28,18 +28,21 @@ const BUCKET = 'images-bucket';
 const PREFIX = 'originals/';
 const ROUTE = { match: 'partnerimages/:a/:b/:id.:ext', source: 'partner', key: '{id}.{ext}' };
 
-/** Records the S3 commands a client sends (HeadObject, GetObject, …), in order. */
-function countingClient(endpoint: string): { client: S3Client; calls: string[] } {
+/** Records the S3 commands a client sends (HeadObject, GetObject, …) and the keys they name, in order. */
+function countingClient(endpoint: string): { client: S3Client; calls: string[]; keys: string[] } {
   const client = s3ClientFor({ endpoint, forcePathStyle: true, region: 'us-east-1' });
   const calls: string[] = [];
+  const keys: string[] = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
       calls.push(String(context.commandName).replace(/Command$/, ''));
+      const key = (args.input as { Key?: string }).Key;
+      if (key !== undefined) keys.push(key);
       return next(args);
     },
     { step: 'initialize', name: 'countCommands' },
   );
-  return { client, calls };
+  return { client, calls, keys };
 }
 
 /** A query to moto's IAM API (moto does not check these while auth is off). */
@@ -65,7 +68,7 @@ describe('S3 source (moto_server)', { skip }, () => {
   let png: Buffer;
   let s3Etag: string;
   let s3LastModified: Date;
-  let counted: { client: S3Client; calls: string[] };
+  let counted: ReturnType<typeof countingClient>;
   let ig: ImagegateApp;
 
   const s3Source = () => ({
@@ -248,9 +251,11 @@ describe('S3 source (moto_server)', { skip }, () => {
     const extra = await get(ig, 'http://localhost/partnerimages/a/b/nested/deep.jpeg');
     assert.equal(extra.status, 404);
     assert.deepEqual(counted.calls, [], 'the extra-segment path went to the fs route, not to S3');
+    counted.keys.length = 0;
     const dotted = await get(ig, 'http://localhost/partnerimages/a/b/nested.deep.jpeg');
     assert.equal(dotted.status, 404);
-    assert.deepEqual(counted.calls, ['HeadObject'], 'only the templated key nested.deep.jpeg was asked for');
+    assert.ok(counted.keys.length > 0);
+    assert.deepEqual(new Set(counted.keys), new Set([`${PREFIX}nested.deep.jpeg`]), 'only the templated key was asked for');
   });
 
   test('the fs route next to the S3 one still serves local files', async () => {
@@ -303,8 +308,8 @@ describe('S3 source (moto_server)', { skip }, () => {
     assert.equal(meta?.contentType, 'text/plain');
   });
 
-  // Fails today: HeadObject on a missing bucket is a bodiless 404 that the storage reads as
-  // "object missing", and GetObject's NoSuchBucket (also 404) is read the same way.
+  // HeadObject on a missing bucket is a bodiless 404, indistinguishable from a missing key;
+  // GetObject's NoSuchBucket is a 404 too. Neither may turn into "Invalid image path".
   test('a bucket that does not exist is a 5xx, not a 404 (misconfiguration is not a missing image)', async () => {
     const cfg = testConfig(folder.root, {
       sources: { local: { type: 'fs', root: folder.root }, partner: { ...s3Source(), bucket: 'no-such-bucket' } },
@@ -312,9 +317,18 @@ describe('S3 source (moto_server)', { skip }, () => {
     });
     const app = await createApp(cfg, { logger: createLogger('silent') });
     const res = await get(app, 'http://localhost/partnerimages/67/28/67286576.jpeg');
-    assert.ok(res.status >= 500, `status ${res.status}: a missing bucket must not look like a missing image`);
+    assert.equal(res.status, 502, 'a missing bucket must not look like a missing image');
+    assert.equal(((await res.json()) as { code: string }).code, 'source_misconfigured');
     const storage = app.storages.partner;
-    await assert.rejects(storage.get('67286576.jpeg'), (err: unknown) => err instanceof ServiceError && err.status >= 500);
+    for (const op of [() => storage.head('67286576.jpeg'), () => storage.get('67286576.jpeg')]) {
+      await assert.rejects(op(), (err: unknown) => err instanceof ServiceError && err.status === 502 && err.code === 'source_misconfigured');
+    }
+    await assert.rejects(
+      (async () => {
+        for await (const _ of storage.list!('')) void _;
+      })(),
+      (err: unknown) => err instanceof ServiceError && err.code === 'source_misconfigured',
+    );
   });
 
   test('S3 unreachable → 503 source_unavailable, never 404', async () => {
