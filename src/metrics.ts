@@ -201,6 +201,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
  * transformation ran; `none` otherwise). Register it first so it sees every response.
  */
 export function metricsMiddleware(metrics: Metrics): MiddlewareHandler<AppEnv> {
+  // Label children are looked up once per label set, not hashed on every request.
+  const counters = new Map<string, { inc(): void }>();
+  const timers = new Map<string, { observe(v: number): void }>();
   return async (c, next) => {
     const started = performance.now();
     try {
@@ -209,8 +212,15 @@ export function metricsMiddleware(metrics: Metrics): MiddlewareHandler<AppEnv> {
       const route = c.get('routeLabel') ?? 'other';
       const cache = c.get('cacheHit') ?? (c.get('transformed') ? 'miss' : 'none');
       const status = c.error && c.res.status < 400 ? 500 : c.res.status;
-      metrics.httpRequests.inc({ route, status: statusLabel(status), cache });
-      metrics.httpDuration.observe({ route, cache }, (performance.now() - started) / 1000);
+      const st = statusLabel(status);
+      const ck = `${route}\0${st}\0${cache}`;
+      let counter = counters.get(ck);
+      if (!counter) counters.set(ck, (counter = metrics.httpRequests.labels({ route, status: st, cache })));
+      counter.inc();
+      const tk = `${route}\0${cache}`;
+      let timer = timers.get(tk);
+      if (!timer) timers.set(tk, (timer = metrics.httpDuration.labels({ route, cache })));
+      timer.observe((performance.now() - started) / 1000);
     }
   };
 }

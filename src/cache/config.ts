@@ -50,6 +50,13 @@ export const cacheConfigSchema = z
       .prefault({}),
     /** Optional second tier, read after a memory miss and written after every render. */
     persistent: z.discriminatedUnion('type', [fsCacheTierSchema, s3CacheTierSchema]).optional(),
+    /**
+     * How long a source's metadata (ETag, size, dates) is reused before asking the source again,
+     * milliseconds. Every request needs it for the cache key and ETag; reusing it briefly turns
+     * one source HEAD per response into one per key per interval. A changed source is noticed
+     * within this time. 0 asks the source on every request.
+     */
+    sourceMetaTtlMs: z.number().int().min(0).default(1_000),
     /** After a persistent-tier failure, skip that tier for this long instead of paying its timeout on every request. */
     persistentBackoffMs: z.number().int().min(0).default(5_000),
   })

@@ -10,6 +10,7 @@ export { createResultCache, type ResultCache, type ResultCacheOptions } from './
 export { SingleFlight } from './single-flight.ts';
 export { WorkLimiter, abortError, deadlineSignal, type WorkLimiterOptions, type LimiterObserver } from './limiter.ts';
 export { FsTier } from './fs-tier.ts';
+export { withMetaCache, type MetaCacheOptions } from './meta.ts';
 export { S3Tier, type S3TierOptions } from './s3-tier.ts';
 export { cacheConfigSchema, limitsConfigSchema, type CacheConfig, type LimitsConfig } from './config.ts';
 

@@ -1,0 +1,45 @@
+import { LRUCache } from 'lru-cache';
+import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
+import { SingleFlight } from './single-flight.ts';
+
+export interface MetaCacheOptions {
+  /** How long a source's answer to head() is reused, milliseconds; 0 turns the wrapper off. */
+  ttlMs: number;
+  /** Keys remembered at most. */
+  maxEntries?: number;
+}
+
+/** Sentinel for "the source said the object does not exist" (a cached 404). */
+const MISSING = Symbol('missing');
+type Entry = ObjectMeta | typeof MISSING;
+
+/**
+ * Wraps a source so that `head()` — which every request needs for the cache key and ETag, hits
+ * and 304s included — asks the source at most once per key per `ttlMs`, and concurrent heads
+ * for one key share one call. On S3 that is one HEAD request (latency and a billed request) per
+ * key per TTL instead of one per response; on a folder, one realpath + stat. A changed source is
+ * noticed within `ttlMs`; `get()` always reads the source and refreshes the entry.
+ */
+export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage {
+  if (!(opts.ttlMs > 0)) return storage;
+  const metas = new LRUCache<string, Entry>({ max: opts.maxEntries ?? 10_000, ttl: opts.ttlMs });
+  const flight = new SingleFlight();
+  const wrapped: Storage = {
+    async head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined> {
+      const hit = metas.get(key);
+      if (hit !== undefined) return hit === MISSING ? undefined : hit;
+      return flight.do(key, async () => {
+        const meta = await storage.head(key, signal);
+        metas.set(key, meta ?? MISSING);
+        return meta;
+      });
+    },
+    async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
+      const obj = await storage.get(key, signal);
+      metas.set(key, obj ? obj.meta : MISSING);
+      return obj;
+    },
+  };
+  if (storage.list) wrapped.list = storage.list.bind(storage);
+  return wrapped;
+}
