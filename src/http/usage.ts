@@ -27,7 +27,7 @@ export function rateLimitHeaders(d: Decision, now: number, mode: HeaderMode): Re
   if (items.length === 0) return {};
   const h: Record<string, string> = {};
   if (mode === 'draft' || mode === 'both') {
-    h['RateLimit-Policy'] = items.map((i) => `"${i.name}";q=${i.q};w=${i.w}`).join(', ');
+    h['RateLimit-Policy'] = policyField(items);
     h['RateLimit'] = items.map((i) => `"${i.name}";r=${i.r};t=${i.t}`).join(', ');
   }
   if (mode === 'legacy' || mode === 'both') {
@@ -39,11 +39,25 @@ export function rateLimitHeaders(d: Decision, now: number, mode: HeaderMode): Re
   return h;
 }
 
-function statusClass(status: number): Partial<UsageCounters> {
-  if (status >= 500) return { s5xx: 1 };
-  if (status >= 400) return { s4xx: 1 };
-  if (status >= 300) return { s3xx: 1 };
-  return { s2xx: 1 };
+const policyCache = new Map<string, string>();
+
+/** `RateLimit-Policy` is the same for every response of a plan: built once per shape. */
+function policyField(items: { name: string; q: number; w: number }[]): string {
+  const id = items.map((i) => `${i.name}/${i.q}/${i.w}`).join('|');
+  let v = policyCache.get(id);
+  if (v === undefined) {
+    v = items.map((i) => `"${i.name}";q=${i.q};w=${i.w}`).join(', ');
+    if (policyCache.size > 1000) policyCache.clear();
+    policyCache.set(id, v);
+  }
+  return v;
+}
+
+function statusClass(status: number): 's2xx' | 's3xx' | 's4xx' | 's5xx' {
+  if (status >= 500) return 's5xx';
+  if (status >= 400) return 's4xx';
+  if (status >= 300) return 's3xx';
+  return 's2xx';
 }
 
 function setHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
@@ -95,8 +109,13 @@ export function usageMiddleware(
   return async (c, next) => {
     const key = c.get('apiKey');
     if (!key) return next();
-    const record = (status: number, extra: Partial<UsageCounters> = {}, bytes = 0) =>
-      usage.record(key.id, { requests: 1, bytes, ...statusClass(status), ...extra });
+    const record = (status: number, extra?: Partial<UsageCounters>, bytes = 0) => {
+      const delta: Partial<UsageCounters> = extra ?? {};
+      delta.requests = 1;
+      delta.bytes = bytes;
+      delta[statusClass(status)] = 1;
+      usage.record(key.id, delta);
+    };
 
     let plan = noLimits;
     if (key.plan !== undefined) {
@@ -110,7 +129,8 @@ export function usageMiddleware(
 
     let decision: Decision;
     try {
-      decision = await usage.check(key.id, plan);
+      const pending = usage.check(key.id, plan);
+      decision = pending instanceof Promise ? await pending : pending;
     } catch (err) {
       if (!isServiceError(err)) throw err;
       record(err.status);
@@ -134,7 +154,10 @@ export function usageMiddleware(
     setHeaders(c, headers);
     const status = c.res.status;
     const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : Number(c.res.headers.get('content-length') ?? 0) || 0;
-    record(status, { transformations: c.get('transformed') ? 1 : 0, cacheHits: c.get('cacheHit') ? 1 : 0 }, len);
+    const extra: Partial<UsageCounters> = {};
+    if (c.get('transformed')) extra.transformations = 1;
+    if (c.get('cacheHit')) extra.cacheHits = 1;
+    record(status, extra, len);
   };
 }
 

@@ -58,9 +58,10 @@ export const plansConfigSchema = z
 const usageCommon = {
   /**
    * Rate-limit headers on keyed responses: `draft` = `RateLimit-Policy` + `RateLimit` (current
-   * IETF draft); `legacy` = `RateLimit-Limit`/`-Remaining`/`-Reset`; `both`; `none`.
+   * IETF draft, the default); `legacy` = `RateLimit-Limit`/`-Remaining`/`-Reset` (older drafts,
+   * still read by many clients); `both`; `none`. Each header costs a little CPU per request.
    */
-  headers: z.enum(['draft', 'legacy', 'both', 'none'], { error: "expected 'draft', 'legacy', 'both' or 'none'" }).default('both'),
+  headers: z.enum(['draft', 'legacy', 'both', 'none'], { error: "expected 'draft', 'legacy', 'both' or 'none'" }).default('draft'),
   /** Days that daily usage records are kept. */
   retentionDays: z
     .number({ error: 'expected a whole number of days' })

@@ -55,7 +55,7 @@ export interface UsageService {
    * Counts one request against the key's plan. Throws ServiceError 503
    * `usage_store_unavailable` when Redis is down and the policy is failClosed.
    */
-  check(keyId: string, plan: PlanConfig): Promise<Decision>;
+  check(keyId: string, plan: PlanConfig): Promise<Decision> | Decision;
   /** Adds to today's (UTC) usage record of the key; never throws, never waits on the store. */
   record(keyId: string, delta: Partial<UsageCounters>): void;
   /** Usage records for one key (or all) between two `YYYY-MM-DD` days, both included. */
@@ -72,7 +72,7 @@ export function createUsageService(
   usageCfg: UsageConfig | undefined,
   options: { clock?: () => number; logger?: UsageLogger } = {},
 ): UsageService {
-  const cfg: UsageConfig = usageCfg ?? { store: 'memory', headers: 'both', retentionDays: 400 };
+  const cfg: UsageConfig = usageCfg ?? { store: 'memory', headers: 'draft', retentionDays: 400 };
   const clock = options.clock ?? Date.now;
   const logger = options.logger ?? consoleLogger;
   if (cfg.store === 'memory') return new LocalUsageService(cfg, clock);
@@ -133,7 +133,8 @@ class LocalUsageService implements UsageService {
   async ready(): Promise<boolean> {
     return true;
   }
-  async check(keyId: string, plan: PlanConfig): Promise<Decision> {
+  /** Synchronous: no promise per request for the in-process store. */
+  check(keyId: string, plan: PlanConfig): Decision {
     if (!needsCheck(plan)) return { allowed: true, retryAfterMs: 0 };
     const now = this.clock();
     const r = this.store.consumeSync(keyId, plan, now);

@@ -9,9 +9,15 @@ export interface Period {
   end: number;
 }
 
-/** `YYYY-MM-DD` of a UTC instant: the day a usage record belongs to. */
+let dayCache = { start: 0, end: -1, day: '' };
+
+/** `YYYY-MM-DD` of a UTC instant: the day a usage record belongs to (cached for the current day). */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  if (ms >= dayCache.start && ms < dayCache.end) return dayCache.day;
+  const day = new Date(ms).toISOString().slice(0, 10);
+  const start = Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)) - 1, Number(day.slice(8, 10)));
+  dayCache = { start, end: start + DAY_MS, day };
+  return day;
 }
 
 /** Epoch milliseconds of 00:00 UTC on a `YYYY-MM-DD` day, or undefined when it is not a real date. */
@@ -37,6 +43,17 @@ export function daysBetween(from: string, to: string): string[] {
  * 00:00 UTC on Sunday (or Monday); a calendar month in UTC.
  */
 export function quotaPeriod(quota: Pick<QuotaConfig, 'period' | 'weekStart'>, now: number): Period {
+  const cached = periodCache.get(quota);
+  if (cached && now >= cached.start && now < cached.end) return cached;
+  const p = computePeriod(quota, now);
+  periodCache.set(quota, p);
+  return p;
+}
+
+/** The last period computed per quota setting: most requests fall in the same one. */
+const periodCache = new WeakMap<object, Period>();
+
+function computePeriod(quota: Pick<QuotaConfig, 'period' | 'weekStart'>, now: number): Period {
   const d = new Date(now);
   const y = d.getUTCFullYear();
   const mo = d.getUTCMonth();

@@ -68,6 +68,8 @@ export function createRedisClient(url: string, commandTimeoutMs: number, onError
     autoResendUnfulfilledCommands: false,
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
     lazyConnect: false,
+    // Commands issued in the same tick go out in one write: far fewer syscalls under load.
+    enableAutoPipelining: true,
   });
   client.on('error', onError);
   return client;

@@ -36,10 +36,10 @@ test('the issue example parses, with defaults filled in', () => {
     onUnavailable: 'failOpen',
     commandTimeoutMs: 500,
     flushIntervalMs: 1000,
-    headers: 'both',
+    headers: 'draft',
     retentionDays: 400,
   });
-  assert.deepEqual(parseConfig(base).usage, { store: 'memory', headers: 'both', retentionDays: 400 });
+  assert.deepEqual(parseConfig(base).usage, { store: 'memory', headers: 'draft', retentionDays: 400 });
 });
 
 test('every bad setting is named with a clear message', () => {

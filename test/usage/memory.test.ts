@@ -4,5 +4,5 @@ import { createUsageService } from '../../src/usage/index.ts';
 import { usageBehaviour } from './behaviour.ts';
 
 describe('usage plans, memory store', () => {
-  usageBehaviour(async (clock) => createUsageService(usageConfigSchema.parse({ store: 'memory' }), { clock }));
+  usageBehaviour(async (clock) => createUsageService(usageConfigSchema.parse({ store: 'memory', headers: 'both' }), { clock }));
 });

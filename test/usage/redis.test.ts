@@ -52,7 +52,7 @@ describe('usage plans, Redis store', { skip }, () => {
 
   describe('behaviour suite', () => {
     usageBehaviour(async (clock) => {
-      const s = redisUsage({}, clock);
+      const s = redisUsage({ headers: 'both' }, clock);
       assert.equal(await s.ready(10_000), true);
       return s;
     });

@@ -1,0 +1,162 @@
+/**
+ * Cache-hit-like requests per second through auth + usage plans, as a ratio of the same
+ * requests with usage plans off. A tiny Hono app (X-API-Key → SHA-256 look-up, usage
+ * middleware, fixed 2 KiB body) runs in a child process; this process drives it over
+ * loopback HTTP with keep-alive and 32 requests in flight. Modes are interleaved over
+ * several rounds and the median is reported.
+ *
+ *   node --import tsx bench/usage.ts [--requests 20000] [--rounds 3] [--concurrency 32]
+ *
+ * Redis: a private redis-server is started on a free port (or REDIS_URL is used).
+ * Targets: memory ≥ 0.9× off, Redis ≥ 0.7× off. Two figures per mode: loopback throughput
+ * (includes the load generator and whatever else the machine runs) and the server process's
+ * CPU time per request (what bounds a CPU-bound server; Redis's own CPU is not included).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    serve: { type: 'string' },
+    url: { type: 'string' },
+    requests: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '32' },
+  },
+});
+
+if (values.serve) {
+  // Child: serve one mode and print the port.
+  const { serve } = await import('@hono/node-server');
+  const { buildTestApp, mapLookup } = await import('../test/usage/app.ts');
+  const { createUsageService } = await import('../src/usage/index.ts');
+  const { plansConfigSchema, usageConfigSchema } = await import('../src/usage/config.ts');
+  const mode = values.serve;
+  const plans = plansConfigSchema.parse({ bench: { rate: 1e9, burst: 1e9, quota: { limit: 1e12, period: 'month' } } });
+  const usage =
+    mode === 'off'
+      ? undefined
+      : createUsageService(
+          usageConfigSchema.parse(mode === 'memory' ? { store: 'memory' } : { store: 'redis', url: values.url, prefix: `bench${process.pid}:` }),
+        );
+  if (usage && !(await usage.ready(5000))) throw new Error('usage store not reachable');
+  const app = buildTestApp({ usage, plans, keys: mapLookup({ 'bench-key': { id: 'bench', plan: 'bench' } }) });
+  // CPU time of this process, so the bench can report server CPU per request (robust on a busy machine).
+  app.get('/__cpu', (c) => c.json(process.cpuUsage()));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => console.log(`listening ${info.port}`));
+  process.on('SIGTERM', async () => {
+    server.close();
+    await usage?.close();
+    process.exit(0);
+  });
+} else {
+  await main();
+}
+
+async function startChild(mode: string, url?: string): Promise<{ port: number; proc: ChildProcess }> {
+  const self = fileURLToPath(import.meta.url);
+  const proc = spawn(process.execPath, ['--import', 'tsx', self, '--serve', mode, ...(url ? ['--url', url] : [])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (c) => reject(new Error(`bench server (${mode}) exited ${c}`)));
+  });
+  return { port, proc };
+}
+
+/** `total` GETs, `concurrency` at a time, keep-alive; returns requests per second. */
+async function drive(port: number, total: number, concurrency: number): Promise<{ rps: number; non200: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let sent = 0;
+  let non200 = 0;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.get(
+        { host: '127.0.0.1', port, path: '/img?size=2048', agent, headers: { 'X-API-Key': 'bench-key' } },
+        (res) => {
+          if (res.statusCode !== 200) non200++;
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+    });
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (sent < total) {
+        sent++;
+        await one();
+      }
+    }),
+  );
+  const secs = (performance.now() - start) / 1000;
+  agent.destroy();
+  return { rps: total / secs, non200 };
+}
+
+async function cpu(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/__cpu`);
+  const u = (await res.json()) as { user: number; system: number };
+  return u.user + u.system;
+}
+
+async function main(): Promise<void> {
+  process.setMaxListeners(50);
+  const total = Number(values.requests);
+  const rounds = Number(values.rounds);
+  const concurrency = Number(values.concurrency);
+  let redisUrl = process.env.REDIS_URL;
+  let stopRedis: (() => Promise<void>) | undefined;
+  if (!redisUrl) {
+    const { startRedis } = await import('../test/helpers/services.ts');
+    const r = await startRedis();
+    redisUrl = r.url;
+    stopRedis = r.stop;
+  }
+  const modes = ['off', 'memory', 'redis'] as const;
+  const results: Record<string, number[]> = { off: [], memory: [], redis: [] };
+  const cpuPerReq: Record<string, number[]> = { off: [], memory: [], redis: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const mode of modes) {
+      const child = await startChild(mode, mode === 'redis' ? redisUrl : undefined);
+      await drive(child.port, Math.min(3000, total), concurrency); // warm-up (JIT, connections)
+      const cpu0 = await cpu(child.port);
+      const { rps, non200 } = await drive(child.port, total, concurrency);
+      const cpu1 = await cpu(child.port);
+      if (non200) throw new Error(`${mode}: ${non200} responses were not 200`);
+      results[mode]!.push(rps);
+      cpuPerReq[mode]!.push((cpu1 - cpu0) / total);
+      child.proc.kill('SIGTERM');
+      await new Promise((r) => child.proc.once('exit', r));
+      console.error(`round ${round + 1} ${mode}: ${rps.toFixed(0)} req/s, ${((cpu1 - cpu0) / total).toFixed(1)} µs server CPU/request`);
+    }
+  }
+  await stopRedis?.();
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const off = median(results.off!);
+  const offCpu = median(cpuPerReq.off!);
+  const row = (label: string, mode: string, target: string) => {
+    const rps = median(results[mode]!);
+    const c = median(cpuPerReq[mode]!);
+    return [label, rps.toFixed(0), (rps / off).toFixed(2), c.toFixed(1), (offCpu / c).toFixed(2), target];
+  };
+  const rows = [
+    ['mode', 'req/s (median)', 'ratio', 'server CPU µs/req', 'CPU ratio', 'target'],
+    row('usage off', 'off', ''),
+    row('memory store', 'memory', '≥ 0.90'),
+    row('redis store', 'redis', '≥ 0.70'),
+  ];
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log(`auth + usage, ${total} requests × ${rounds} rounds, ${concurrency} in flight, 2 KiB bodies, loopback keep-alive`);
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
+}
