@@ -193,6 +193,10 @@ describe('Lambda adapter: createLambdaHandler', () => {
   before(async () => {
     folder = await makeImageFolder();
     photo = readFileSync(path.join(folder.root, 'photo.jpg'));
+    // Names that need percent-encoding in a URL.
+    writeFileSync(path.join(folder.root, 'my photo.jpg'), photo);
+    writeFileSync(path.join(folder.root, '100%.png'), readFileSync(path.join(folder.root, 'alpha.png')));
+    writeFileSync(path.join(folder.root, 'café.png'), readFileSync(path.join(folder.root, 'alpha.png')));
     const config = testConfig(folder.root, { server: { basePath: '/dev', cacheControl: 'public, max-age=600' } });
     lambda = invoker(
       createLambdaHandler(() => {
@@ -377,10 +381,57 @@ describe('Lambda adapter: createLambdaHandler', () => {
       assert.equal(head.headers['content-type'], 'image/gif');
     });
 
-    test('hostile raw paths → 400', async () => {
-      for (const p of ['/dev/../photo.jpg', '/dev/sub/%2e%2e/%2e%2e/photo.jpg', '/dev/sub%2Finner.webp']) {
+    test('hostile raw paths → 400, double-encoded ones never reach a file outside the root', async () => {
+      // HTTP API decodes the path before the function sees it: these are what `..`, `\\` and NUL arrive as.
+      for (const p of ['/dev/../photo.jpg', '/dev/sub/../../photo.jpg', '/dev/sub\\inner.webp', '/dev/photo.jpg\u0000.png']) {
         const r = await lambda(httpApiEvent(p, { headers: { 'x-api-key': TEST_KEY } }));
-        assert.equal(r.statusCode, 400, p);
+        assert.equal(r.statusCode, 400, JSON.stringify(p));
+      }
+      // A client that double-encodes (`%252e%252e`) gets `%2e%2e` in rawPath: never a traversal.
+      for (const p of ['/dev/sub/%2e%2e/%2e%2e/photo.jpg', '/dev/sub%2Finner.webp', '/dev/%2e%2e%5cphoto.jpg']) {
+        const r = await lambda(httpApiEvent(p, { headers: { 'x-api-key': TEST_KEY } }));
+        assert.ok(r.statusCode === 400 || r.statusCode === 404, `${p}: ${r.statusCode}`);
+      }
+    });
+  });
+
+  describe('names that need percent-encoding', () => {
+    const cases = [
+      { file: 'my photo.jpg', encoded: 'my%20photo.jpg' },
+      { file: 'café.png', encoded: 'caf%C3%A9.png' },
+      { file: '100%.png', encoded: '100%25.png' },
+    ];
+
+    test('REST API: `path` arrives percent-encoded, as the client sent it', async () => {
+      for (const { file, encoded } of cases) {
+        const r = await lambda(restEvent(`/${encoded}`, { headers: { 'X-API-Key': TEST_KEY } }));
+        assert.equal(r.statusCode, 200, file);
+        assert.ok(decoded(r).equals(readFileSync(path.join(folder.root, file))), file);
+        const res = await fetch(`${server.url}/dev/${encoded}`, { headers: { 'X-API-Key': TEST_KEY } });
+        assert.equal(res.status, 200, `node server: ${file}`);
+        await res.arrayBuffer();
+        assert.deepEqual(stable(r.headers), stable(res.headers), file);
+      }
+    });
+
+    test('function URL: `rawPath` arrives percent-encoded', async () => {
+      for (const { file, encoded } of cases) {
+        const ev = httpApiEvent(`/dev/${encoded}`, { stage: '$default', headers: { 'x-api-key': TEST_KEY, host: 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws' } });
+        ev.requestContext.domainName = 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws';
+        ev.requestContext.apiId = 'abcdefghijklmnopqrstuvwxyz012345';
+        const r = await lambda(ev);
+        assert.equal(r.statusCode, 200, file);
+        assert.ok(decoded(r).equals(readFileSync(path.join(folder.root, file))), file);
+      }
+    });
+
+    // API Gateway HTTP APIs hand `rawPath` over already percent-decoded (a client's
+    // `/dev/100%25.png` arrives as `/dev/100%.png`); the app must still decode exactly once.
+    test('HTTP API: `rawPath` arrives percent-decoded and still names the same file', async () => {
+      for (const { file } of cases) {
+        const r = await lambda(httpApiEvent(`/dev/${file}`, { headers: { 'x-api-key': TEST_KEY } }));
+        assert.equal(r.statusCode, 200, `${file}: ${r.body.slice(0, 200)}`);
+        assert.ok(decoded(r).equals(readFileSync(path.join(folder.root, file))), file);
       }
     });
   });
