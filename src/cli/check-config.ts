@@ -60,7 +60,8 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
   const lines: string[] = [];
 
   // Defaults as the schema documents them, in case a section was omitted.
-  const s = { host: '0.0.0.0', port: 8080, basePath: '', cacheControl: 'public, max-age=86400', ...cfg.server };
+  const defaults = { host: '0.0.0.0', port: 8080, basePath: '', cacheControl: 'public, max-age=86400' };
+  const s = { ...defaults, ...(cfg.server as Partial<typeof defaults> | undefined) };
   lines.push(`server: listens on ${s.host}:${s.port}${s.basePath ? `, stage prefix ${s.basePath} stripped` : ''}; Cache-Control "${s.cacheControl}"`);
 
   lines.push(`sources (${Object.keys(cfg.sources).length}):`);

@@ -42,16 +42,25 @@ const SECURITY_HEADERS = {
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/** Static page and assets; mount at the root, before the admin guard: `app.route('/', dashboardPage())`. */
-export function dashboardPage(): Hono<AppEnv> {
+function escapeAttr(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+}
+
+/**
+ * Static page and assets; mount at the root, before the admin guard:
+ * `app.route('/', dashboardPage(config))`. The only configuration in the page is the base
+ * path, so the playground can build image URLs before an admin token is given.
+ */
+export function dashboardPage(config?: Config): Hono<AppEnv> {
   const page = new Hono<AppEnv>();
+  const html = DASHBOARD_HTML.replace('{{basePath}}', escapeAttr(config?.server?.basePath ?? ''));
   page.use('*', async (c, next) => {
     c.set('routeLabel', 'admin');
     await next();
   });
   page.get('/_admin', (c) => c.redirect('/_admin/', 301));
   page.get('/_admin/', (c) =>
-    c.body(DASHBOARD_HTML, 200, { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': CSP, 'X-Frame-Options': 'DENY' }),
+    c.body(html, 200, { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': CSP, 'X-Frame-Options': 'DENY' }),
   );
   page.get('/_admin/dashboard.js', (c) => c.body(DASHBOARD_JS, 200, { ...SECURITY_HEADERS, 'Content-Type': 'text/javascript; charset=utf-8' }));
   page.get('/_admin/dashboard.css', (c) => c.body(DASHBOARD_CSS, 200, { ...SECURITY_HEADERS, 'Content-Type': 'text/css; charset=utf-8' }));

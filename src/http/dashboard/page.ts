@@ -11,6 +11,8 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>imagegate · admin</title>
+<meta name="imagegate-base-path" content="{{basePath}}">
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/_admin/dashboard.css">
 <script src="/_admin/dashboard.js" defer></script>
 </head>
@@ -94,9 +96,9 @@ button { background: var(--accent); border-color: var(--accent); color: #fff; cu
 button[type=button]#forget { background: transparent; color: #c9cfdb; border-color: #4a5366; }
 .muted { color: var(--muted); } header .muted { color: #c9cfdb; }
 .error { color: var(--bad); }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 10px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 10px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
-.card .label { font-size: 12px; color: var(--muted); } .card .value { font-size: 22px; font-weight: 600; } .card .value.small { font-size: 14px; }
+.card .label { font-size: 12px; color: var(--muted); } .card .value { font-size: 20px; font-weight: 600; white-space: nowrap; } .card .value.small { font-size: 14px; white-space: normal; }
 .card .sub { font-size: 12px; color: var(--muted); }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; } td.path { font-family: ui-monospace, monospace; word-break: break-all; }
@@ -114,7 +116,8 @@ export const DASHBOARD_JS = String.raw`'use strict';
   var API_KEY = 'imagegate.apiKey';
   var PALETTE = ['#2f6fde', '#e07b39', '#3aa676', '#b04fc6', '#d4a72c', '#4bb3c9', '#c94b6d', '#6d7fa3'];
   var SVG_NS = 'http://www.w3.org/2000/svg';
-  var info = { basePath: '' };
+  var baseMeta = document.querySelector('meta[name="imagegate-base-path"]');
+  var info = { basePath: baseMeta ? baseMeta.getAttribute('content') : '' };
   var objectUrl = null;
 
   function $(id) { return document.getElementById(id); }
@@ -125,6 +128,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     if (n < 1048576) return (n / 1024).toFixed(1) + ' KiB';
     return (n / 1048576).toFixed(2) + ' MiB';
   }
+  function fmtMs(v) { return v >= 10 ? String(Math.round(v)) : String(v); }
   function isoDay(d) { return d.toISOString().slice(0, 10); }
   function setText(id, text, cls) { var el = $(id); el.textContent = text; if (cls !== undefined) el.className = cls; }
 
@@ -163,11 +167,18 @@ export const DASHBOARD_JS = String.raw`'use strict';
     return e;
   }
 
-  function niceMax(v) {
+  /** A round step so that 4 or 5 grid lines cover v; integer steps for counts. */
+  function niceStep(v, integer) {
     if (v <= 0) return 1;
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var raw = v / 4;
+    var p = Math.pow(10, Math.floor(Math.log10(raw)));
     var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
+    for (var i = 0; i < steps.length; i++) {
+      var st = steps[i] * p;
+      if (integer && st < 1) continue;
+      if (integer && st % 1 !== 0) continue;
+      if (st >= raw) return st;
+    }
     return 10 * p;
   }
 
@@ -187,12 +198,14 @@ export const DASHBOARD_JS = String.raw`'use strict';
     var svg = el('svg', { viewBox: '0 0 ' + W + ' ' + (H + (keys.length ? 24 : 0)), role: 'img', 'aria-label': 'Usage per key per day: ' + metric, 'data-metric': metric });
     var max = 0;
     for (var v in values) max = Math.max(max, values[v]);
-    var top = niceMax(max);
+    var step = niceStep(max, metric !== 'bytes');
+    var lines = Math.max(1, Math.ceil(max / step));
+    var top = step * lines;
     var plotW = W - L - R, plotH = H - T - B;
-    for (var g = 0; g <= 4; g++) {
-      var gy = T + plotH - (plotH * g) / 4;
+    for (var g = 0; g <= lines; g++) {
+      var gy = T + plotH - (plotH * g) / lines;
       svg.appendChild(el('line', { x1: L, x2: W - R, y1: gy, y2: gy, class: 'grid' }));
-      var gv = (top * g) / 4;
+      var gv = step * g;
       svg.appendChild(el('text', { x: L - 6, y: gy + 4, 'text-anchor': 'end' }, metric === 'bytes' ? fmtBytes(gv) : fmtInt(Math.round(gv * 100) / 100)));
     }
     svg.appendChild(el('line', { x1: L, x2: W - R, y1: T + plotH, y2: T + plotH, class: 'axis' }));
@@ -244,7 +257,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
       setText('s-requests', fmtInt(s.requests));
       setText('s-hit', s.cache.hitRatio === null ? '–' : (s.cache.hitRatio * 100).toFixed(1) + ' %');
       setText('s-hit-sub', fmtInt(s.cache.hits) + ' hits (' + fmtInt(s.cache.memoryHits) + ' memory, ' + fmtInt(s.cache.persistentHits) + ' persistent) · ' + fmtInt(s.cache.misses) + ' renders');
-      setText('s-lat', s.latency.p50 + ' / ' + s.latency.p90 + ' / ' + s.latency.p99 + ' ms');
+      setText('s-lat', fmtMs(s.latency.p50) + ' / ' + fmtMs(s.latency.p90) + ' / ' + fmtMs(s.latency.p99) + ' ms');
       setText('s-lat-sub', fmtInt(s.latency.count) + ' image requests · max ' + s.latency.max + ' ms');
       var q = s.queue || {};
       setText('s-queue', fmtInt(s.inFlight) + ' / ' + (q.queued === undefined ? '–' : fmtInt(q.queued)));
