@@ -11,6 +11,10 @@ import { createApp, type ImagegateApp } from '../../src/http/app.ts';
 import { ConfigError } from '../../src/config/load.ts';
 import { resolveConfiguredKeys, secretsManagerFetcher, sha256hex } from '../../src/auth/keys.ts';
 import { createLogger } from '../../src/log.ts';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
 import { makeImageFolder, testConfig, TEST_KEY } from '../helpers/app.ts';
 import { fakeAwsEnv, freePort, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
 
@@ -223,6 +227,72 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
     const ig = await app([{ id: 'rot', secret: { id: name } }]);
     assert.equal((await fetchWith(ig, 'second-value-0123456789')).status, 200);
     assert.equal((await fetchWith(ig, 'first-value-0123456789')).status, 403);
+  });
+
+  test('no key value ever reaches a log line', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) });
+    const ig = await createApp(config([{ id: 'prod', secret: { id: 'global--api-key--prod' } }]), { logger });
+    const wrong = 'wrong-key-Ab3Cd5Ef7Gh9Ij1Kl3Mn5';
+    assert.equal((await fetchWith(ig, PROD_VALUE)).status, 200);
+    assert.equal((await fetchWith(ig, wrong)).status, 403);
+    assert.equal((await fetchWith(ig, PROD_VALUE, 'http://localhost/nope.jpg')).status, 404);
+    assert.equal((await fetchWith(ig, undefined, `http://localhost/photo.jpg?api_key=${PROD_VALUE}&w=10`)).status, 403);
+    assert.equal((await fetchWith(ig, undefined, `http://localhost/photo.jpg?x-api-key=${wrong}`)).status, 403);
+    assert.ok(lines.length >= 5, 'requests are logged');
+    const all = lines.join('');
+    assert.ok(all.includes('"keyId":"prod"'), 'the key id is logged');
+    assert.ok(!all.includes(PROD_VALUE), 'the key value is not');
+    assert.ok(!all.includes(wrong), 'nor a refused key value');
+    assert.ok(!all.includes(sha256hex(PROD_VALUE)), 'nor its hash');
+  });
+
+  test('the deployed Lambda handler takes its keys from Secrets Manager', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-secrets-'));
+    const file = path.join(dir, 'imagegate.yaml');
+    writeFileSync(
+      file,
+      [
+        'server: { logLevel: silent }',
+        `aws: { region: us-east-1, endpoint: "${moto.url}" }`,
+        `sources: { local: { type: fs, root: ${JSON.stringify(folder.root)} } }`,
+        'routes: [{ match: "*", source: local }]',
+        'keys:',
+        '  - { id: prod, secret: { id: global--api-key--prod, field: api_key } }',
+        '  - { id: dev, secret: { id: global--api-key--dev } }',
+        '',
+      ].join('\n'),
+    );
+    const saved = process.env.IMAGEGATE_CONFIG;
+    process.env.IMAGEGATE_CONFIG = file;
+    try {
+      const { handler } = await import('../../src/lambda.ts');
+      const event = (key?: string) => ({
+        version: '2.0',
+        routeKey: 'ANY /{proxy+}',
+        rawPath: '/prod/photo.jpg',
+        rawQueryString: '',
+        headers: { host: 'a1b2c3d4e5.execute-api.us-east-1.amazonaws.com', ...(key ? { 'x-api-key': key } : {}) },
+        requestContext: { domainName: 'a1b2c3d4e5.execute-api.us-east-1.amazonaws.com', http: { method: 'GET', path: '/prod/photo.jpg' }, stage: 'prod' },
+        isBase64Encoded: false,
+      });
+      const photo = readFileSync(path.join(folder.root, 'photo.jpg'));
+      for (const key of [PROD_VALUE, DEV_VALUE]) {
+        const r = await handler(event(key));
+        assert.equal(r.statusCode, 200);
+        assert.equal(r.isBase64Encoded, true);
+        assert.ok(Buffer.from(r.body!, 'base64').equals(photo));
+      }
+      for (const key of [undefined, 'nope', CUSTOM_VALUE]) {
+        const r = await handler(event(key));
+        assert.equal(r.statusCode, 403);
+        assert.deepEqual(JSON.parse(r.body!), { message: 'Forbidden' });
+      }
+    } finally {
+      if (saved === undefined) delete process.env.IMAGEGATE_CONFIG;
+      else process.env.IMAGEGATE_CONFIG = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   describe('valueFromEnv keys', () => {
