@@ -158,6 +158,12 @@ interface OriginResponse {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** The origin's Content-Type when it names a passive image type; undefined otherwise. */
+function imageType(value: string | undefined): string | undefined {
+  const t = value?.split(';')[0].trim().toLowerCase();
+  return t && /^image\/[a-z0-9.+-]+$/.test(t) && !t.includes('svg') ? t : undefined;
+}
+
 function firstHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
@@ -327,7 +333,9 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
       etag,
       size,
       lastModified,
-      contentType: firstHeader(headers['content-type']),
+      // Only an image type is worth passing on: an origin's HTML error page must never be
+      // served as HTML from the image service's origin.
+      contentType: imageType(firstHeader(headers['content-type'])),
       cacheControl: firstHeader(headers['cache-control']),
     };
   }

@@ -90,6 +90,10 @@ before(async () => {
       case '/img/no-head.jpg':
         if (req.method === 'HEAD') return send(405, {});
         return send(200, { 'content-type': 'image/jpeg', etag: '"nohead"' }, jpeg);
+      case '/img/page.html':
+        return send(200, { 'content-type': 'text/html; charset=utf-8', etag: '"page"' }, '<script>alert(1)</script>');
+      case '/img/vector.svg':
+        return send(200, { 'content-type': 'image/svg+xml', etag: '"svg"' }, '<svg xmlns="http://www.w3.org/2000/svg"/>');
       case '/img/missing.jpg':
         return send(404, { 'content-type': 'text/plain' }, 'not found');
       case '/img/gone.jpg':
@@ -172,6 +176,14 @@ describe('http storage: fetching from an origin', () => {
     assert.match(a.meta.etag, /^"sha1-[0-9a-f]{40}"$/);
     assert.equal(b.etag, a.meta.etag);
     assert.deepEqual(a.body, png);
+  });
+
+  test("only a passive image type from the origin is passed on (an HTML error page is not)", async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    assert.equal((await store.get('photo.jpg'))?.meta.contentType, 'image/jpeg');
+    assert.equal((await store.get('page.html'))?.meta.contentType, undefined);
+    assert.equal((await store.head('page.html'))?.contentType, undefined);
+    assert.equal((await store.get('vector.svg'))?.meta.contentType, undefined);
   });
 
   test('head falls back to GET when the origin refuses HEAD', async () => {
