@@ -7,10 +7,14 @@
  *   node --import tsx src/client/generate.ts --check   # exit 1 when it is out of date
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { PARAMETERS, type ParameterSpec } from '../request/parameters.ts';
 
 export const GENERATED_FILE = fileURLToPath(new URL('./parameters.generated.ts', import.meta.url));
+/** Markdown files with a generated section between BEGIN/END GENERATED markers. */
+export const URL_API_DOC = fileURLToPath(new URL('../../docs/url-api.md', import.meta.url));
+export const MIGRATE_DOC = fileURLToPath(new URL('../../docs/migrate.md', import.meta.url));
 
 const lit = (v: string) => JSON.stringify(v);
 
@@ -104,21 +108,131 @@ export function generate(params: readonly ParameterSpec[] = PARAMETERS): string 
   return out.join('\n');
 }
 
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function allowedText(p: ParameterSpec): string {
+  switch (p.type) {
+    case 'size':
+      return `integer ≥ ${p.min} (above ${p.max} clamped), or a fraction 0–1 of the source`;
+    case 'integer':
+    case 'number': {
+      const kind = p.type === 'integer' ? 'integer' : 'number';
+      if (p.wrap) return `${kind}, taken modulo ${p.wrap}`;
+      if (p.min === undefined && p.max === undefined) return kind;
+      const lo = p.min === undefined ? '' : `${p.exclusiveMin ? '> ' : ''}${p.min}`;
+      const range = lo !== '' && p.max !== undefined ? `${lo} to ${p.max}` : lo !== '' ? (p.exclusiveMin ? lo : `≥ ${lo}`) : `≤ ${p.max}`;
+      return `${kind} ${range}${p.range === 'clamp' ? ' (clamped)' : ''}`;
+    }
+    case 'boolean':
+      return 'true, false, 1, 0';
+    case 'enum':
+      return (p.values ?? []).map((v) => `\`${v}\``).join(', ');
+    case 'list':
+      return `comma list of ${(p.values ?? []).map((v) => `\`${v}\``).join(', ')}`;
+    case 'color':
+      return 'hex RGB, ARGB, RRGGBB, AARRGGBB, or a colour keyword';
+    case 'colors':
+      return `${p.length} colours, comma-separated`;
+    case 'string':
+      return `text up to ${p.maxLength} characters`;
+    case 'path':
+      return `a path in this service, up to ${p.maxLength} characters`;
+    case 'ratio':
+      return '`W:H` or a positive number';
+    case 'rect':
+      return '`x,y,w,h`: pixels or fractions; x may be left/center/right, y top/middle/bottom';
+    case 'border':
+      return '`width,colour`';
+    case 'radius':
+      return 'one radius or four, comma-separated';
+    case 'timestamp':
+      return 'unix seconds';
+    case 'signature':
+      return '32 hex digits';
+  }
+}
+
+/** The URL API parameter reference (Markdown), one table per category. */
+export function parameterReference(params: readonly ParameterSpec[] = PARAMETERS): string {
+  const out: string[] = [];
+  const categories = [...new Set(params.map((p) => p.category))];
+  for (const cat of categories) {
+    out.push(`### ${cat.replace(/-/g, ' ')}`, '', '| parameter | aliases | accepts | default | what it does |', '| --- | --- | --- | --- | --- |');
+    for (const p of params.filter((x) => x.category === cat)) {
+      const names = [`\`${p.name}\``, ...(p.base64 ? [`\`${p.name}64\``] : [])].join(', ');
+      const aliases = p.aliases.map((a) => `\`${a}\``).join(', ');
+      const what = p.description + (p.approximation ? ` *imagegate: ${p.approximation}*` : '');
+      out.push(`| ${names} | ${aliases} | ${cell(allowedText(p))} | ${p.default === undefined ? '' : `\`${String(p.default)}\``} | ${cell(what)} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Where imagegate differs from imgix, from the table; and imgix parameters it ignores. */
+export function migrationReference(params: readonly ParameterSpec[] = PARAMETERS): string {
+  const out: string[] = ['Rendered differently (from the parameter table):', ''];
+  for (const p of params.filter((x) => x.approximation)) out.push(`- \`${p.name}\`: ${p.approximation}`);
+  const known = new Set(params.flatMap((p) => [p.name, ...p.aliases]));
+  let imgix: string[] = [];
+  try {
+    const spec = createRequire(import.meta.url)('imgix-url-params/dist/parameters.json') as { parameters: Record<string, unknown> };
+    imgix = Object.keys(spec.parameters).filter((n) => !known.has(n)).sort();
+  } catch {
+    /* the spec package is a dev dependency */
+  }
+  out.push('', `imgix parameters imagegate ignores (${imgix.length}; unknown parameters are ignored, as imgix does):`, '');
+  out.push(imgix.map((n) => `\`${n}\``).join(', '));
+  out.push('');
+  return out.join('\n');
+}
+
+const BEGIN = '<!-- BEGIN GENERATED: do not edit; node --import tsx src/client/generate.ts -->';
+const END = '<!-- END GENERATED -->';
+
+/** `doc` with the text between the markers replaced by `section`. */
+export function spliceGenerated(doc: string, section: string): string {
+  const a = doc.indexOf(BEGIN);
+  const b = doc.indexOf(END);
+  if (a < 0 || b < a) throw new Error('generated-section markers not found');
+  return `${doc.slice(0, a + BEGIN.length)}\n\n${section}\n${doc.slice(b)}`;
+}
+
+/** Every generated file with its expected content. */
+export function generatedFiles(): Array<{ file: string; text: string }> {
+  const out = [{ file: GENERATED_FILE, text: generate() }];
+  for (const [file, section] of [
+    [URL_API_DOC, parameterReference()],
+    [MIGRATE_DOC, migrationReference()],
+  ] as const) {
+    let doc: string;
+    try {
+      doc = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    out.push({ file, text: spliceGenerated(doc, section) });
+  }
+  return out;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = generate();
-  if (process.argv.includes('--check')) {
+  let stale = 0;
+  for (const { file, text } of generatedFiles()) {
     let current = '';
     try {
-      current = readFileSync(GENERATED_FILE, 'utf8');
+      current = readFileSync(file, 'utf8');
     } catch {
       /* missing counts as out of date */
     }
-    if (current !== text) {
-      console.error(`${GENERATED_FILE} is out of date: run node --import tsx src/client/generate.ts`);
-      process.exit(1);
+    if (current === text) continue;
+    if (process.argv.includes('--check')) {
+      console.error(`${file} is out of date: run node --import tsx src/client/generate.ts`);
+      stale++;
+    } else {
+      writeFileSync(file, text);
+      console.log(`wrote ${file}`);
     }
-  } else {
-    writeFileSync(GENERATED_FILE, text);
-    console.log(`wrote ${GENERATED_FILE}`);
   }
+  if (stale) process.exit(1);
 }

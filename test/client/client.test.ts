@@ -14,7 +14,7 @@ import {
   widthLadder,
   type ImageParams,
 } from '../../src/client/index.ts';
-import { generate, GENERATED_FILE } from '../../src/client/generate.ts';
+import { generate, generatedFiles, GENERATED_FILE } from '../../src/client/generate.ts';
 import { PARAMETERS } from '../../src/request/parameters.ts';
 
 describe('buildUrl', () => {
@@ -65,8 +65,11 @@ describe('buildUrl', () => {
 });
 
 describe('generated parameter types', () => {
-  test('parameters.generated.ts is up to date with the server table', () => {
+  test('parameters.generated.ts and the generated doc sections are up to date with the server table', () => {
     assert.equal(readFileSync(GENERATED_FILE, 'utf8'), generate(), 'run: node --import tsx src/client/generate.ts');
+    const files = generatedFiles();
+    assert.equal(files.length, 3, 'the client types, docs/url-api.md and docs/migrate.md');
+    for (const { file, text } of files) assert.equal(readFileSync(file, 'utf8'), text, `${file} is stale: node --import tsx src/client/generate.ts`);
   });
 
   test('every table parameter but the signature is a client name', () => {
