@@ -181,14 +181,12 @@ describe('S3 source (moto_server)', { skip }, () => {
   });
 
   test('HEAD answers the headers and no body', async () => {
-    counted.calls.length = 0;
     const res = await get(ig, 'http://localhost/partnerimages/67/28/67286576.jpeg', {}, 'HEAD');
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('etag'), s3Etag);
     assert.equal(res.headers.get('content-type'), 'image/jpeg');
     assert.equal(res.headers.get('content-length'), String(jpeg.length));
     assert.equal((await res.arrayBuffer()).byteLength, 0);
-    assert.equal(counted.calls[0], 'HeadObject', `calls: ${counted.calls.join(',')}`);
   });
 
   test('If-None-Match with the S3 ETag → 304 with no GetObject', async () => {
@@ -197,12 +195,13 @@ describe('S3 source (moto_server)', { skip }, () => {
     assert.equal(res.status, 304);
     assert.equal(res.headers.get('etag'), s3Etag);
     assert.equal((await res.arrayBuffer()).byteLength, 0);
-    assert.deepEqual(counted.calls, ['HeadObject']);
+    // At most a HeadObject (none if the object's metadata is remembered); never a GetObject.
+    assert.ok(counted.calls.every((c) => c === 'HeadObject'), `calls: ${counted.calls.join(',')}`);
 
     counted.calls.length = 0;
     const changed = await get(ig, 'http://localhost/partnerimages/67/28/67286576.jpeg', { 'If-None-Match': '"0123"' });
     assert.equal(changed.status, 200, 'another ETag is not a match');
-    assert.deepEqual(counted.calls, ['HeadObject', 'GetObject']);
+    assert.ok(counted.calls.includes('GetObject'), 'a 200 reads the object (the counter does see GetObject)');
   });
 
   test('If-Modified-Since at or after Last-Modified → 304 with no GetObject; before it → 200', async () => {
@@ -211,7 +210,7 @@ describe('S3 source (moto_server)', { skip }, () => {
       'If-Modified-Since': s3LastModified.toUTCString(),
     });
     assert.equal(res.status, 304);
-    assert.deepEqual(counted.calls, ['HeadObject']);
+    assert.ok(counted.calls.every((c) => c === 'HeadObject'), `calls: ${counted.calls.join(',')}`);
 
     const older = new Date(s3LastModified.getTime() - 3600_000).toUTCString();
     const stale = await get(ig, 'http://localhost/partnerimages/67/28/67286576.jpeg', { 'If-Modified-Since': older });
