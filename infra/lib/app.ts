@@ -7,7 +7,7 @@
  * Stacks carry no account or region: `cdk synth` needs no credentials; `cdk deploy` uses the
  * profile's account and region.
  */
-import type { App } from 'aws-cdk-lib';
+import { AssetHashType, type App } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ApiStack } from './api-stack.ts';
 import { bundleLambda, type Bundle } from './bundle.ts';
@@ -32,7 +32,7 @@ export function buildApp(app: App, options: { bundleDir?: string } = {}): BuiltA
     projectRoot: settings.projectRoot,
     outDir: options.bundleDir,
   });
-  const code = () => lambda.Code.fromAsset(bundle.dir);
+  const code = () => lambda.Code.fromAsset(bundle.dir, { assetHash: bundle.hash, assetHashType: AssetHashType.CUSTOM });
 
   const global = {} as Record<Environment, GlobalStack>;
   for (const env of ['prod', 'dev'] as const) {

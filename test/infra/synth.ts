@@ -22,6 +22,9 @@ export interface Synthesized {
 
 /** Build and synthesize the app once; templates are read from the cloud assembly. */
 export function synthApp(context: Record<string, unknown>): Synthesized {
+  // CDK's built-in template validation (a WASM engine, ~7 s of CPU) runs in the CLI synth test,
+  // next to cfn-lint; here only the templates' content matters.
+  process.env.CDK_VALIDATION ??= 'false';
   const outdir = mkdtempSync(path.join(os.tmpdir(), 'imagegate-cdk-'));
   const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:enable-asset-metadata': true, ...context } });
   const built = buildApp(app);
