@@ -68,8 +68,6 @@ export function createRedisClient(url: string, commandTimeoutMs: number, onError
     autoResendUnfulfilledCommands: false,
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
     lazyConnect: false,
-    // Commands issued in the same tick go out in one write: far fewer syscalls under load.
-    enableAutoPipelining: true,
   });
   client.on('error', onError);
   return client;
@@ -115,16 +113,22 @@ export class RedisUsageStore implements UsageStore {
     return ok;
   }
 
+  private firstWait: Promise<boolean> | undefined;
+
   private async connected(): Promise<void> {
-    // Only the very first commands wait for the connection; afterwards a down Redis fails fast.
-    if (!this.everReady && this.client.status !== 'ready') await this.ready(this.commandTimeoutMs);
+    // Only the first commands after start wait for the connection (once, at most
+    // commandTimeoutMs); afterwards a down Redis fails fast.
+    if (this.everReady || this.client.status === 'ready') return;
+    this.firstWait ??= this.ready(this.commandTimeoutMs);
+    await this.firstWait;
   }
 
   async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
     await this.connected();
     const rate = plan.rate ?? -1;
     const burst = plan.burst ?? (plan.rate ? Math.ceil(plan.rate) : 0);
-    let quotaKey = `${this.prefix}quota:${keyId}`;
+    // `{id}`: both keys of one request hash to the same slot (Redis Cluster–friendly).
+    let quotaKey = `${this.prefix}quota:{${keyId}}`;
     let quotaTtl = 1;
     if (plan.quota) {
       const period = quotaPeriod(plan.quota, now);
@@ -135,7 +139,7 @@ export class RedisUsageStore implements UsageStore {
     const bucketTtl = plan.rate ? Math.ceil((burst / plan.rate) * 1000) + 60_000 : 1;
     const consume = (this.client as unknown as { imagegateConsume: ConsumeFn }).imagegateConsume.bind(this.client);
     const [outcome, tokens, used] = await consume(
-      `${this.prefix}bucket:${keyId}`,
+      `${this.prefix}bucket:{${keyId}}`,
       quotaKey,
       Math.floor(now),
       rate,
