@@ -196,7 +196,7 @@ describe('S3 source (moto_server)', { skip }, () => {
     assert.equal(res.headers.get('etag'), s3Etag);
     assert.equal((await res.arrayBuffer()).byteLength, 0);
     // At most a HeadObject (none if the object's metadata is remembered); never a GetObject.
-    assert.ok(counted.calls.every((c) => c === 'HeadObject'), `calls: ${counted.calls.join(',')}`);
+    assert.deepEqual(counted.calls.filter((c) => c !== 'HeadObject'), [], `calls: ${counted.calls.join(',')}`);
 
     counted.calls.length = 0;
     const changed = await get(ig, 'http://localhost/partnerimages/67/28/67286576.jpeg', { 'If-None-Match': '"0123"' });
@@ -210,7 +210,7 @@ describe('S3 source (moto_server)', { skip }, () => {
       'If-Modified-Since': s3LastModified.toUTCString(),
     });
     assert.equal(res.status, 304);
-    assert.ok(counted.calls.every((c) => c === 'HeadObject'), `calls: ${counted.calls.join(',')}`);
+    assert.deepEqual(counted.calls.filter((c) => c !== 'HeadObject'), [], `calls: ${counted.calls.join(',')}`);
 
     const older = new Date(s3LastModified.getTime() - 3600_000).toUTCString();
     const stale = await get(ig, 'http://localhost/partnerimages/67/28/67286576.jpeg', { 'If-Modified-Since': older });
