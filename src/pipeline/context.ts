@@ -73,6 +73,7 @@ export async function flush(st: PipelineState): Promise<void> {
     raw: { width: info.width, height: info.height, channels: info.channels, ...(pageHeight && Number.isInteger(pageHeight) ? { pageHeight } : {}) },
     limitInputPixels: false,
     sequentialRead: true,
+    ...(pageHeight ? { pages: -1 } : {}),
   });
   st.width = info.width;
   st.height = pageHeight ?? info.height;

@@ -526,3 +526,31 @@ describe('parameter order', () => {
     assert.ok(ra.body.equals(rc.body));
   });
 });
+
+describe('fill and animation extras', () => {
+  test('fill=blur fills the free space with a blurred copy of the image', async () => {
+    const q = await quadrants('png');
+    const r = await render(q, 'w=100&h=100&fit=fill&fill=blur&fm=png');
+    assert.deepEqual([r.meta.width, r.meta.height], [100, 100]);
+    const top = await pixel(r.body, 50, 5);
+    assert.ok(top[0] > 60 && top[1] > 60 && top[3] === 255, `blurred red+green: ${top}`);
+    assert.ok(near(await pixel(r.body, 5, 30), [255, 0, 0, 255]));
+  });
+  test('watermarks, text and rounded corners apply to every frame of an animation', async () => {
+    const gif = await animatedGif(3, 40, 30);
+    const loadMark = async () => solid(8, 8, { r: 0, g: 0, b: 0 });
+    const r = await render(gif, 'fm=webp&lossless=1&mark=m.png&mark-align=top,left&mark-pad=0&border-radius=6', { ctx: { loadMark } });
+    assert.equal(r.meta.pages, 3);
+    for (let p = 0; p < 3; p++) {
+      const f = await sharp(r.body, { page: p }).png().toBuffer();
+      assert.ok(near(await pixel(f, 4, 4), [0, 0, 0, 255], 10), `mark on frame ${p}`);
+      assert.equal((await pixel(f, 39, 29))[3], 0, `rounded corner on frame ${p}`);
+    }
+  });
+  test('smart crops on animations fall back to the centre; unsupported operations are a 422', async () => {
+    const gif = await animatedGif(3, 40, 30);
+    const r = await render(gif, 'w=20&h=20&fit=crop&crop=entropy');
+    assert.equal(r.meta.pages, 3);
+    await assert.rejects(render(gif, 'rot=10'), (e: any) => e.status === 422 && e.code === 'unsupported_transformation');
+  });
+});

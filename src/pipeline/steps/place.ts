@@ -14,3 +14,25 @@ export function place(W: number, H: number, w: number, h: number, align: Align[]
   top = Math.min(Math.max(0, Math.round(top)), Math.max(0, H - h));
   return { left, top };
 }
+
+/**
+ * A composite entry for an overlay at (left, top). Animations get a page-sized transparent
+ * canvas holding the overlay, tiled down the frame strip so that every frame carries it.
+ */
+export async function overlayEntry(
+  pages: number,
+  W: number,
+  H: number,
+  input: Buffer,
+  raw: { width: number; height: number; channels: 4 } | undefined,
+  left: number,
+  top: number,
+): Promise<import('sharp').OverlayOptions> {
+  if (pages <= 1) return { input, ...(raw ? { raw } : {}), left, top };
+  const { default: sharp } = await import('sharp');
+  const page = await sharp({ create: { width: W, height: H, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    .composite([{ input, ...(raw ? { raw } : {}), left, top }])
+    .png({ compressionLevel: 0 })
+    .toBuffer();
+  return { input: page, tile: true, left: 0, top: 0 };
+}

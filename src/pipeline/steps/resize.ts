@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { STAGE, use, backgroundFor, type PipelineState } from '../context.ts';
+import { STAGE, use, backgroundFor, checkDeadline, type PipelineState } from '../context.ts';
 import { computeGeometry } from '../geometry.ts';
 
 /**
@@ -8,6 +8,11 @@ import { computeGeometry } from '../geometry.ts';
  */
 export async function resize(st: PipelineState): Promise<void> {
   const g = computeGeometry(st.width, st.height, st.opts, st.config.maxOutputSize);
+  if (st.pages > 1 && g.crop && 'strategy' in g.crop && g.resize) {
+    // libvips' smart crops work on one frame only: animations are cut at the centre.
+    const { width, height } = g.crop;
+    g.crop = { box: { left: Math.floor((g.resize.width - width) / 2), top: Math.floor((g.resize.height - height) / 2), width, height } };
+  }
   st.geometry = g;
   if (g.rect) {
     await use(st, STAGE.preExtract, 'extractPre');
@@ -30,7 +35,9 @@ export async function resize(st: PipelineState): Promise<void> {
     await use(st, STAGE.postExtract, 'extractPost');
     st.img.extract(g.crop.box);
   }
-  if (g.extend) {
+  if (g.extend && g.extend.mode === 'background' && st.opts.fill === 'blur' && st.pages === 1) {
+    await fillBlur(st, g.width, g.height, g.extend.left, g.extend.top);
+  } else if (g.extend) {
     await use(st, STAGE.extend, 'extend');
     const fill = st.opts['fill-color'];
     st.img.extend({ ...g.extend, extendWith: g.extend.mode, background: backgroundFor(st, fill) });
@@ -38,4 +45,15 @@ export async function resize(st: PipelineState): Promise<void> {
   }
   st.width = g.width;
   st.height = g.height;
+}
+
+/** fill=blur: the free space shows a blurred, cover-scaled copy of the image instead of a colour. */
+async function fillBlur(st: PipelineState, width: number, height: number, left: number, top: number): Promise<void> {
+  const { data, info } = await st.img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const raw = { width: info.width, height: info.height, channels: info.channels };
+  const bg = await sharp(data, { raw }).resize(width, height, { fit: 'cover' }).blur(Math.max(0.3, Math.max(width, height) / 40)).raw().toBuffer();
+  st.img = sharp(bg, { raw: { width, height, channels: info.channels } }).composite([{ input: data, raw, left, top }]);
+  st.stage = STAGE.composite;
+  st.used = new Set(['composite']);
+  checkDeadline(st);
 }

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { STAGE, use, type PipelineState } from '../context.ts';
-import { place } from './place.ts';
+import { place, overlayEntry } from './place.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -31,5 +31,5 @@ export async function text(st: PipelineState): Promise<void> {
   }
   const pos = place(W, H, info.width, info.height, o['txt-align'], padding);
   await use(st, STAGE.composite, 'composite');
-  st.img.composite([{ input: data, ...pos }]);
+  st.img.composite([await overlayEntry(st.pages, W, H, data, undefined, pos.left, pos.top)]);
 }

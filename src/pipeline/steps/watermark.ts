@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { ServiceError } from '../../errors.ts';
 import { STAGE, use, checkDeadline, type PipelineState } from '../context.ts';
-import { place } from './place.ts';
+import { place, overlayEntry } from './place.ts';
 
 /**
  * mark / mark64: an image from this service's sources drawn over the result. Size from mark-w /
@@ -42,5 +42,5 @@ export async function watermark(st: PipelineState): Promise<void> {
   if (alpha < 1) for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * alpha);
   const pos = place(W, H, info.width, info.height, o['mark-align'], o['mark-pad'] ?? 5, o['mark-x'], o['mark-y']);
   await use(st, STAGE.composite, 'composite');
-  st.img.composite([{ input: data, raw: { width: info.width, height: info.height, channels: 4 }, ...pos }]);
+  st.img.composite([await overlayEntry(st.pages, W, H, data, { width: info.width, height: info.height, channels: 4 }, pos.left, pos.top)]);
 }
