@@ -109,8 +109,14 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
     lines.push(`  ${name}: ${describePlan(plans[name])}`);
     if (!usedPlans.has(name) && !cfg.keyStore) warnings.push(`plans.${name}: no key uses this plan`);
   }
-  const usage = cfg.usage as { store?: string; url?: string; onStoreError?: string; failOpen?: boolean } | undefined;
-  if (usage?.store) lines.push(`usage store: ${usage.store}${usage.url ? ` (${usage.url.replace(/\/\/[^@/]*@/, '//***@')})` : ''}`);
+  const usage = cfg.usage as { store?: string; url?: string; onUnavailable?: string } | undefined;
+  if (usage?.store) {
+    const where = usage.url ? ` at ${usage.url.replace(/\/\/[^@/]*@/, '//***@')}` : ' (this process only; counts are lost on restart)';
+    lines.push(`usage store: ${usage.store}${where}${usage.onUnavailable ? `; when unreachable: ${usage.onUnavailable}` : ''}`);
+    if (usage.store === 'memory' && cfg.keys.some((k) => k.plan)) {
+      warnings.push('usage.store: memory — with more than one replica each enforces its own rate and quota; use redis to share them');
+    }
+  }
 
   const cache = cfg.cache as { enabled?: boolean; memory?: { enabled?: boolean; maxBytes?: number }; persistent?: { type: string; dir?: string; bucket?: string } } | undefined;
   if (cache) {

@@ -38,6 +38,7 @@ describe('check-config', () => {
     assert.match(r.out, /dev: value from sha256 in config; plan internal/);
     assert.match(r.out, /ci: value from \$IMAGEGATE_CI_KEY_UNSET_FOR_TEST/);
     assert.match(r.out, /internal: 50 req\/s, burst 100, quota 200000 per day/);
+    assert.match(r.out, /usage store: memory \(this process only/);
     // warnings
     assert.match(r.out, /routes\.2: never reached, routes\.1 \('\*'\) matches every path first/);
     assert.match(r.out, /sources\.unused: no route uses this source/);
