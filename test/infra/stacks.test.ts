@@ -7,6 +7,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { API_KEY_EXCLUDED_CHARACTERS } from '../../infra/lib/global-stack.ts';
 import { NORMALISE_ACCEPT_SOURCE } from '../../infra/lib/cdn.ts';
 import { readSettings, SettingsError } from '../../infra/lib/settings.ts';
+import { loadConfigFile } from '../../src/config/load.ts';
 import { onlyResource, synthApp, type Synthesized } from './synth.ts';
 
 const context = {
@@ -36,6 +37,8 @@ before(() => {
 after(() => {
   if (synth) rmSync(synth.outdir, { recursive: true, force: true });
 });
+
+const globalFor = (env: 'prod' | 'dev') => (env === 'prod' ? globalProd : globalDev);
 
 const apiStacks = () => [
   ['prod', apiProd],
@@ -405,6 +408,14 @@ describe('CloudFront (context flag)', () => {
 });
 
 describe('deployment settings', () => {
+  test("the bundled per-environment configs are valid and check the environment's secret", () => {
+    for (const env of ['prod', 'dev'] as const) {
+      const cfg = loadConfigFile(synth.built.settings.configFile[env]);
+      assert.deepEqual(cfg.keys.map((k) => k.secret), [{ id: `imagegate-global-${env}--api-key`, field: 'api_key' }]);
+      globalFor(env).hasResourceProperties('AWS::SecretsManager::Secret', { Name: cfg.keys[0]!.secret!.id });
+    }
+  });
+
   test('a bad stage name or number names its context key', () => {
     const get = (ctx: Record<string, unknown>) => (k: string) => ctx[k];
     assert.throws(
