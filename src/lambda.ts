@@ -75,11 +75,14 @@ function toRequest(event: RestApiEvent | HttpApiEvent): { request: Request; targ
     for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers.set(k, v);
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
     const stage = event.requestContext.stage;
-    let imagePath = event.rawPath;
+    // API Gateway HTTP APIs pass rawPath already percent-decoded (function URLs do not):
+    // encode it back so the app decodes exactly once, as it does for every other adapter.
+    const rawPath = /\.lambda-url\./.test(event.requestContext.domainName ?? '') ? event.rawPath : reencodePath(event.rawPath);
+    let imagePath = rawPath;
     if (stage && stage !== '$default' && (imagePath === `/${stage}` || imagePath.startsWith(`/${stage}/`))) {
       imagePath = imagePath.slice(stage.length + 1) || '/';
     }
-    target = { imagePath, clientPath: event.rawPath, rawQueries: [event.rawQueryString ?? ''] };
+    target = { imagePath, clientPath: rawPath, rawQueries: [event.rawQueryString ?? ''] };
     host = event.requestContext.domainName;
   } else {
     method = event.httpMethod;
@@ -94,6 +97,14 @@ function toRequest(event: RestApiEvent | HttpApiEvent): { request: Request; targ
   const q = target.rawQueries[0];
   const url = `https://${host}${target.imagePath.startsWith('/') ? '' : '/'}${target.imagePath}${q ? `?${q}` : ''}`;
   return { request: new Request(url, { method, headers }), target };
+}
+
+function reencodePath(path: string): string {
+  try {
+    return encodeURI(path).replace(/[?#]/g, encodeURIComponent);
+  } catch {
+    return path; // a lone surrogate: leave it to the path checks
+  }
 }
 
 const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml)|image\/svg\+xml)/i;

@@ -34,6 +34,8 @@ export function s3ClientFor(cfg: { region?: string; endpoint?: string; forcePath
  */
 export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3ClientFor(cfg)): Storage {
   const full = (key: string) => cfg.prefix + key;
+  // Once any call has succeeded the bucket is known to exist and a HEAD 404 means a missing key.
+  let bucketSeen = false;
 
   async function call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T | undefined> {
     const signal = outer ? AbortSignal.any([outer, AbortSignal.timeout(cfg.timeoutMs)]) : AbortSignal.timeout(cfg.timeoutMs);
@@ -66,11 +68,12 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
         async (abortSignal) => {
           try {
             const r = await client.send(new HeadObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
+            bucketSeen = true;
             return metaOf(r, r.ContentLength ?? 0);
           } catch (err) {
             // A HEAD 404 has no body, so a missing bucket looks like a missing key. Ask once
             // more with a one-byte GET, whose error names which one is missing.
-            if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+            if (bucketSeen || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
             await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key), Range: 'bytes=0-0' }), { abortSignal });
             throw err;
           }
@@ -84,6 +87,7 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
         async (abortSignal) => {
           const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
           const bytes = await r.Body!.transformToByteArray();
+          bucketSeen = true;
           const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           return { meta: metaOf(r, body.length), body };
         },
