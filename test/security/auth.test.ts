@@ -181,7 +181,7 @@ describe('API keys', () => {
   });
 
   test('admin endpoints refuse API keys, whichever way they are sent', async () => {
-    for (const p of ['/_admin', '/_admin/keys', '/_admin/usage', '/_admin/usage/test']) {
+    for (const p of ['/_admin/usage', '/_admin/stats', '/_admin/keys', '/_admin/usage?key=test']) {
       for (const headers of [
         { 'X-API-Key': TEST_KEY } as Record<string, string>,
         { Authorization: `Bearer ${TEST_KEY}` },
