@@ -34,7 +34,8 @@ if (values.serve) {
   const { createUsageService } = await import('../src/usage/index.ts');
   const { plansConfigSchema, usageConfigSchema } = await import('../src/usage/config.ts');
   const mode = values.serve;
-  const plans = plansConfigSchema.parse({ bench: { rate: 1e9, burst: 1e9, quota: { limit: 1e12, period: 'month' } } });
+  // Limits high enough that no request of the run is refused, so every request takes the full path.
+  const plans = plansConfigSchema.parse({ bench: { rate: 100_000, burst: 100_000, quota: { limit: 100_000_000, period: 'month' } } });
   const usage =
     mode === 'off'
       ? undefined

@@ -184,6 +184,8 @@ class SharedUsageService implements UsageService {
       commandTimeoutMs: config.commandTimeoutMs,
       onError: (err) => this.unavailable(err),
     });
+    // (Re)connected: leave the degraded mode even before the next request.
+    this.store.client.on('ready', () => this.recovered());
     if (config.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flush(), config.flushIntervalMs);
       this.timer.unref();
