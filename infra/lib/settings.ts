@@ -90,7 +90,19 @@ export function settingsFromNode(node: Node): Settings {
 /** Read settings from any key → value lookup (tests pass a plain object). */
 export function readSettings(get: Getter): Settings {
   const problems: string[] = [];
-  const ctx = (k: string) => get(`imagegate:${k}`);
+  // `-c key=value` gives strings: accept JSON objects written that way too.
+  const ctx = (k: string) => {
+    const v = get(`imagegate:${k}`);
+    if (typeof v === 'string' && /^\s*[{[]/.test(v)) {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        problems.push(`imagegate:${k}: not valid JSON: ${v}`);
+        return undefined;
+      }
+    }
+    return v;
+  };
 
   const str = (key: string, value: unknown, fallback?: string): string => {
     if (value === undefined || value === null || value === '') {

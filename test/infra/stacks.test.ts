@@ -431,6 +431,13 @@ describe('deployment settings', () => {
       () => readSettings(get({ 'imagegate:imagesBucket': 'b-1', 'imagegate:overrides': { dev: { memory: 1 } } })),
       /imagegate:overrides.dev.memory: unknown setting/,
     );
+    // Objects given on the command line (-c key='{"…"}') arrive as JSON strings.
+    const fromCli = readSettings(
+      get({ 'imagegate:imagesBucket': '{"prod":"p-bucket","dev":"d-bucket"}', 'imagegate:overrides': '{"dev":{"memoryMb":"2048"}}' }),
+    );
+    assert.deepEqual(fromCli.imagesBucket, { prod: 'p-bucket', dev: 'd-bucket' });
+    assert.equal(fromCli.stages.find((x) => x.stage === 'dev')!.memoryMb, 2048);
+    assert.throws(() => readSettings(get({ 'imagegate:imagesBucket': '{oops' })), /imagegate:imagesBucket: not valid JSON/);
     const s = readSettings(get({ 'imagegate:imagesBucket': 'b-1', 'imagegate:stages': 'dev-bob,dev-carol', 'imagegate:cloudfront': 'true' }));
     assert.deepEqual(s.stages.map((x) => [x.stage, x.environment, x.cloudfront]), [
       ['prod', 'prod', true],
