@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { parseTransform } from '../../src/request/params.ts';
 import { negotiateFormat } from '../../src/request/negotiate.ts';
 import { runPipeline, type PipelineContext, type PipelineResult } from '../../src/pipeline/run.ts';
@@ -9,7 +9,7 @@ import { transformConfigSchema, type TransformConfig } from '../../src/pipeline/
 export const config: TransformConfig = transformConfigSchema.parse({});
 
 export interface Rendered extends PipelineResult {
-  meta: sharp.Metadata;
+  meta: Metadata;
   vary: boolean;
 }
 
@@ -19,7 +19,7 @@ export async function render(input: Buffer, query: string, extra: { accept?: str
   const opts = parseTransform(new URLSearchParams(query), cfg);
   const { format, vary } = negotiateFormat(opts, extra.accept);
   const res = await runPipeline(input, opts, { config: cfg, format, ...extra.ctx });
-  const meta = res.contentType.startsWith('image/') ? await sharp(res.body).metadata() : ({} as sharp.Metadata);
+  const meta = res.contentType.startsWith('image/') ? await sharp(res.body).metadata() : ({} as Metadata);
   return { ...res, meta, vary };
 }
 

@@ -157,7 +157,7 @@ describe('crop anchors', () => {
   });
   test('entropy and edges/faces pick the busy part of the image', async () => {
     // Left: flat grey; right: noise. Both strategies should keep the noisy half.
-    const noise = await sharp({ create: { width: 100, height: 100, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
+    const noise = await sharp({ create: { width: 100, height: 100, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
     const img = await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 128, g: 128, b: 128 } } })
       .composite([{ input: noise, left: 100, top: 0 }])
       .png()
@@ -197,7 +197,7 @@ describe('format', () => {
     assert.equal((await render(quad, 'fm=jpg')).meta.chromaSubsampling, '4:2:0');
   });
   test('q and auto=compress change the size; lossless WebP keeps exact pixels', async () => {
-    const noise = await sharp({ create: { width: 128, height: 128, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    const noise = await sharp({ create: { width: 128, height: 128, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
     const q90 = await render(noise, 'fm=jpg&q=90');
     const q20 = await render(noise, 'fm=jpg&q=20');
     const def = await render(noise, 'fm=jpg');

@@ -97,11 +97,11 @@ describe('the parameter table agrees with imgix-url-params', () => {
       if (p.range !== 'strict' || (p.type !== 'integer' && p.type !== 'number')) continue;
       if (p.min !== undefined) {
         if (!p.exclusiveMin) assert.doesNotThrow(() => parseTransform(new URLSearchParams({ [p.name]: String(p.min) }), config), p.name);
-        assert.throws(() => parseTransform(new URLSearchParams({ [p.name]: String(p.min - 1) }), config), /expected/, p.name);
+        assert.throws(() => parseTransform(new URLSearchParams({ [p.name]: String(p.min! - 1) }), config), /expected/, p.name);
       }
       if (p.max !== undefined) {
         assert.doesNotThrow(() => parseTransform(new URLSearchParams({ [p.name]: String(p.max) }), config), p.name);
-        assert.throws(() => parseTransform(new URLSearchParams({ [p.name]: String(p.max + 1) }), config), /expected/, p.name);
+        assert.throws(() => parseTransform(new URLSearchParams({ [p.name]: String(p.max! + 1) }), config), /expected/, p.name);
       }
     }
   });
