@@ -20,5 +20,6 @@ const result = await runLocal((i) => rawTransform(inputs[i % inputs.length], fmt
   concurrency: Number(conc),
   durationMs: Number(dur),
   maxRequests: Number(max),
+  warmup: Math.min(Number(conc), 4),
 });
 console.log(JSON.stringify({ ...result, peakRssMiB: peakRssMiB(process.pid), settings }));

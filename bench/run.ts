@@ -150,8 +150,8 @@ async function main(): Promise<void> {
             const rr = await raw(fmt, clients);
             rawPeak = Math.max(rawPeak, rr.peakRssMiB);
             row.raw = best(row.raw, rr);
-            row.ig = best(row.ig, await runLoad({ base: ig.url, paths: PHOTOS.map((p) => imagegatePath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, headers }));
-            if (ipx) row.ipx = best(row.ipx, await runLoad({ base: ipx.url, paths: PHOTOS.map((p) => ipxPath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS }));
+            row.ig = best(row.ig, await runLoad({ base: ig.url, paths: PHOTOS.map((p) => imagegatePath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, headers, warmup: Math.min(clients, 4) }));
+            if (ipx) row.ipx = best(row.ipx, await runLoad({ base: ipx.url, paths: PHOTOS.map((p) => ipxPath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, warmup: Math.min(clients, 4) }));
           }
           log(
             `${fmt.padEnd(4)} ${String(clients).padStart(2)} clients: imagegate ${fmt1(row.ig!.rps)}/s (${JSON.stringify(row.ig!.statuses)}), raw ${fmt1(row.raw!.rps)}/s` +
