@@ -54,6 +54,14 @@ export function bundleLambda(opts: BundleOptions): Bundle {
       throw new Error(`imagegate config for the ${env} Lambda not found: ${file} (set -c imagegate:config=FILE)`);
     }
   }
+  const modules = path.join(opts.projectRoot, 'node_modules');
+  for (const pkg of LAMBDA_NATIVE_PACKAGES) {
+    if (!existsSync(path.join(modules, pkg, 'package.json'))) {
+      throw new Error(
+        `${pkg} is not installed in ${modules}: the Lambda needs sharp's linux-x64 glibc build (npm install --cpu=x64 --os=linux --libc=glibc sharp)`,
+      );
+    }
+  }
   const dir = opts.outDir ?? mkdtempSync(path.join(os.tmpdir(), 'imagegate-lambda-'));
   if (!opts.outDir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   rmSync(dir, { recursive: true, force: true });
@@ -76,11 +84,10 @@ export function bundleLambda(opts: BundleOptions): Bundle {
     banner: {
       js: "import { createRequire as __imagegateCreateRequire } from 'node:module'; const require = __imagegateCreateRequire(import.meta.url);",
     },
-    // Deterministic output: the asset hash only changes when the code does.
+    // Paths in the source map are relative to the project: the same code gives the same asset hash anywhere.
     absWorkingDir: opts.projectRoot,
   });
 
-  const modules = path.join(opts.projectRoot, 'node_modules');
   const hash = createHash('sha256');
   for (const f of ['index.mjs', 'index.mjs.map']) hash.update(f).update('\0').update(readFileSync(path.join(dir, f)));
   for (const pkg of packageClosure(modules, [...EXTERNAL_PACKAGES, ...LAMBDA_NATIVE_PACKAGES])) {
@@ -91,11 +98,6 @@ export function bundleLambda(opts: BundleOptions): Bundle {
       dereference: true,
       filter: (src) => !/[\\/](test|docs?|\.github)$/.test(src) && !src.endsWith('.d.ts'),
     });
-  }
-  for (const pkg of LAMBDA_NATIVE_PACKAGES) {
-    if (!existsSync(path.join(dir, 'node_modules', pkg))) {
-      throw new Error(`${pkg} is not installed in ${modules}: the Lambda needs sharp's linux-x64 glibc build`);
-    }
   }
 
   // One file when every environment uses the same config; imagegate.<env>.yaml otherwise.

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
@@ -8,6 +9,7 @@ import { API_KEY_EXCLUDED_CHARACTERS } from '../../infra/lib/global-stack.ts';
 import { NORMALISE_ACCEPT_SOURCE } from '../../infra/lib/cdn.ts';
 import { readSettings, SettingsError } from '../../infra/lib/settings.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
+import { bundleLambda, packageClosure } from '../../infra/lib/bundle.ts';
 import { onlyResource, synthApp, type Synthesized } from './synth.ts';
 
 const context = {
@@ -404,6 +406,34 @@ describe('CloudFront (context flag)', () => {
     assert.equal(accept('image/webp,*/*'), 'image/webp,*/*');
     assert.equal(accept('image/png,image/*;q=0.8'), '*/*');
     assert.equal(accept(), '*/*');
+  });
+});
+
+describe('Lambda bundle', () => {
+  test("sharp's closure: its dependencies and the linux-x64 glibc binaries only", () => {
+    const modules = path.join(synth.built.settings.projectRoot, 'node_modules');
+    const pkgs = packageClosure(modules, ['sharp', '@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64']);
+    assert.ok(pkgs.includes('sharp') && pkgs.includes('@img/sharp-linux-x64') && pkgs.includes('@img/sharp-libvips-linux-x64'));
+    assert.ok(pkgs.includes('detect-libc'));
+    assert.deepEqual(pkgs.filter((p) => /^@img\/sharp-/.test(p)).sort(), ['@img/sharp-libvips-linux-x64', '@img/sharp-linux-x64']);
+  });
+
+  test('a project without the linux-x64 binaries or a config fails synth with the fix in the message', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'imagegate-nobin-'));
+    try {
+      mkdirSync(path.join(root, 'node_modules'));
+      const { entry, configFile } = synth.built.settings;
+      assert.throws(
+        () => bundleLambda({ entry, configFiles: configFile, projectRoot: root }),
+        /@img\/sharp-linux-x64 is not installed .*npm install --cpu=x64 --os=linux --libc=glibc sharp/,
+      );
+      assert.throws(
+        () => bundleLambda({ entry, configFiles: { dev: path.join(root, 'missing.yaml') }, projectRoot: root }),
+        /imagegate config for the dev Lambda not found/,
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
