@@ -217,4 +217,27 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a request whose deadline passes while it waits in the queue → 503 deadline_exceeded', async () => {
+    const { ig, storage } = await countingApp(folder.root, { limits: { concurrency: 1, queue: 4, deadlineMs: 150 } });
+    // Deadline timers do not hold the event loop open by themselves (a server's sockets do).
+    const keepAlive = setTimeout(() => {}, 10_000);
+    try {
+      storage.hold();
+      const first = get(ig, '/photo.jpg?w=301');
+      await until(() => storage.gets === 1, 'the first transformation holds the only slot');
+      const waiting = await get(ig, '/photo.jpg?w=302');
+      assert.equal(waiting.status, 503);
+      assert.equal((await waiting.json()).code, 'deadline_exceeded');
+      assert.ok(waiting.headers.get('retry-after'));
+      assert.equal(storage.gets, 1, 'the expired request never read the source');
+      storage.open();
+      assert.ok([200, 503].includes((await first).status));
+      assert.match(await metricsText(ig), /imagegate_shed_requests_total\{reason="deadline_exceeded"\} 1/);
+    } finally {
+      clearTimeout(keepAlive);
+      storage.open();
+      await ig.close();
+    }
+  });
 });
