@@ -101,6 +101,20 @@ describe('deadline', () => {
   });
 });
 
+describe('deadline between steps', () => {
+  test('a deadline that passes during a step stops the pipeline before the next one', async () => {
+    const opts = parseTransform(new URLSearchParams('w=10&mark=slow.png'), config);
+    let loaded = false;
+    const loadMark = async () => {
+      await new Promise((r) => setTimeout(r, 60));
+      loaded = true;
+      return sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer();
+    };
+    await assert.rejects(runPipeline(quad, opts, { config, deadline: Date.now() + 20, loadMark }), (e) => e instanceof ServiceError && e.status === 503 && e.code === 'deadline_exceeded');
+    assert.ok(loaded, 'the step ran and the check after it fired');
+  });
+});
+
 describe('hostile queries', () => {
   test('huge w, dpr, negatives, NaN, repeats, long values, bad base64, unknown fm → 4xx', async () => {
     for (const q of [
