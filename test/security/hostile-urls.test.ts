@@ -265,6 +265,19 @@ describe('hostile URLs', () => {
     checkCalls();
   });
 
+  test('over-long paths and queries are refused with a 4xx, in process and over a socket', async () => {
+    for (const target of [`/dev/pub/${'a'.repeat(2000)}.jpg`, `/dev/pub/${'../'.repeat(600)}canary.txt`, `/dev/pub/ok.jpg?w=40&${'x'.repeat(12_000)}=1`]) {
+      const inProcess = await ig.app.request(`http://localhost${target}`, { headers: { 'X-API-Key': TEST_KEY } });
+      assert.ok(inProcess.status >= 400 && inProcess.status < 500 || inProcess.status === 200, `${target.slice(0, 40)}…: ${inProcess.status}`);
+      assert.ok(!Buffer.from(await inProcess.arrayBuffer()).toString('latin1').includes(CANARY));
+      const raw = await rawRequest(server.port, target);
+      assert.ok(raw.status >= 400 && raw.status < 500 || raw.status === 200, `${target.slice(0, 40)}… over a socket: ${raw.status}`);
+    }
+    const huge = await rawRequest(server.port, `/dev/pub/${'a'.repeat(100_000)}`);
+    assert.ok(huge.status >= 400 && huge.status < 500, `100 kB request line: ${huge.status}`);
+    checkCalls();
+  });
+
   test('the HTTP source behind a route refuses its loopback origin for every path', async () => {
     const res = await ig.app.request('http://localhost/dev/remote/a.jpg', { headers: { 'X-API-Key': TEST_KEY } });
     assert.equal(res.status, 502);
