@@ -132,7 +132,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'duotone', aliases: [], type: 'colors', length: 2, category: 'stylize', description: 'Duotone: shadows colour, highlights colour.' },
   { name: 'duotone-alpha', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'strict', default: 100, description: 'Strength of the duotone effect.' },
   // background, border and padding
-  { name: 'bg', aliases: [], type: 'color', category: 'background', description: 'Background colour for transparent areas, padding, fill and rotation.' },
+  { name: 'bg', aliases: [], type: 'color', category: 'background', description: 'Background colour for transparent areas, padding and fills.', approximation: 'a translucent bg (alpha < 1) colours padding and fills but leaves the source\'s own transparency as it is.' },
   { name: 'fill', aliases: [], type: 'enum', category: 'background', values: ['solid', 'blur'], description: 'How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color) or a blurred copy of the image.' },
   { name: 'fill-color', aliases: ['fillcolor'], type: 'color', category: 'background', description: 'Colour of the fill for fit=fill and fit=fillmax (defaults to bg, else white or transparent).' },
   { name: 'pad', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: SIZE_MAX, range: 'clamp', default: 0, description: 'Padding on every side, in bg colour.' },
