@@ -18,23 +18,23 @@ const secs = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
  * `-Remaining`, `-Reset` for the tightest policy.
  */
 export function rateLimitHeaders(d: Decision, now: number, mode: HeaderMode): Record<string, string> {
-  if (mode === 'none') return {};
-  const items: { name: string; q: number; w: number; r: number; t: number }[] = [];
-  if (d.rate) items.push({ name: 'burst', q: d.rate.limit, w: d.rate.windowSeconds, r: d.rate.remaining, t: d.rate.fullInSeconds });
-  if (d.quota) {
-    items.push({ name: d.quota.period, q: d.quota.limit, w: d.quota.windowSeconds, r: d.quota.remaining, t: secs(d.quota.resetAt - now) });
-  }
-  if (items.length === 0) return {};
+  if (mode === 'none' || (!d.rate && !d.quota)) return {};
+  const r = d.rate;
+  const q = d.quota;
+  const qt = q ? secs(q.resetAt - now) : 0;
   const h: Record<string, string> = {};
   if (mode === 'draft' || mode === 'both') {
-    h['RateLimit-Policy'] = policyField(items);
-    h['RateLimit'] = items.map((i) => `"${i.name}";r=${i.r};t=${i.t}`).join(', ');
+    h['RateLimit-Policy'] = policyField(d);
+    const rs = r ? `"burst";r=${r.remaining};t=${r.fullInSeconds}` : '';
+    const qs = q ? `"${q.period}";r=${q.remaining};t=${qt}` : '';
+    h['RateLimit'] = r && q ? `${rs}, ${qs}` : rs || qs;
   }
   if (mode === 'legacy' || mode === 'both') {
-    const tight = items.reduce((a, b) => (b.r < a.r || (b.r === a.r && b.t > a.t) ? b : a));
-    h['RateLimit-Limit'] = String(tight.q);
-    h['RateLimit-Remaining'] = String(tight.r);
-    h['RateLimit-Reset'] = String(tight.t);
+    // The tightest policy: fewer units left, or as many but a longer wait.
+    const useQuota = !!q && (!r || q.remaining < r.remaining || (q.remaining === r.remaining && qt > r.fullInSeconds));
+    h['RateLimit-Limit'] = String(useQuota ? q!.limit : r!.limit);
+    h['RateLimit-Remaining'] = String(useQuota ? q!.remaining : r!.remaining);
+    h['RateLimit-Reset'] = String(useQuota ? qt : r!.fullInSeconds);
   }
   return h;
 }
@@ -42,11 +42,16 @@ export function rateLimitHeaders(d: Decision, now: number, mode: HeaderMode): Re
 const policyCache = new Map<string, string>();
 
 /** `RateLimit-Policy` is the same for every response of a plan: built once per shape. */
-function policyField(items: { name: string; q: number; w: number }[]): string {
-  const id = items.map((i) => `${i.name}/${i.q}/${i.w}`).join('|');
+function policyField(d: Decision): string {
+  const r = d.rate;
+  const q = d.quota;
+  const id = `${r ? `${r.limit}/${r.windowSeconds}` : ''}|${q ? `${q.period}/${q.limit}/${q.windowSeconds}` : ''}`;
   let v = policyCache.get(id);
   if (v === undefined) {
-    v = items.map((i) => `"${i.name}";q=${i.q};w=${i.w}`).join(', ');
+    const parts: string[] = [];
+    if (r) parts.push(`"burst";q=${r.limit};w=${r.windowSeconds}`);
+    if (q) parts.push(`"${q.period}";q=${q.limit};w=${q.windowSeconds}`);
+    v = parts.join(', ');
     if (policyCache.size > 1000) policyCache.clear();
     policyCache.set(id, v);
   }
@@ -109,19 +114,12 @@ export function usageMiddleware(
   return async (c, next) => {
     const key = c.get('apiKey');
     if (!key) return next();
-    const record = (status: number, extra?: Partial<UsageCounters>, bytes = 0) => {
-      const delta: Partial<UsageCounters> = extra ?? {};
-      delta.requests = 1;
-      delta.bytes = bytes;
-      delta[statusClass(status)] = 1;
-      usage.record(key.id, delta);
-    };
 
     let plan = noLimits;
     if (key.plan !== undefined) {
       const p = plans[key.plan];
       if (!p) {
-        record(403);
+        record(usage, key.id, 403, undefined, 0);
         return c.json({ message: `Forbidden: the key's plan '${key.plan}' is not configured`, code: 'unknown_plan' }, 403);
       }
       plan = p;
@@ -133,7 +131,7 @@ export function usageMiddleware(
       decision = pending instanceof Promise ? await pending : pending;
     } catch (err) {
       if (!isServiceError(err)) throw err;
-      record(err.status);
+      record(usage, key.id, err.status, undefined, 0);
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
       return c.json({ message: err.publicMessage, code: err.code }, err.status as 503);
     }
@@ -143,7 +141,7 @@ export function usageMiddleware(
     if (!decision.allowed) {
       const { code, message, details } = rejection(decision, now);
       const body = JSON.stringify({ message, code, ...details });
-      record(429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(body));
+      record(usage, key.id, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(body));
       return new Response(body, {
         status: 429,
         headers: { 'Content-Type': 'application/json', 'Retry-After': String(Math.max(1, secs(decision.retryAfterMs))), ...headers },
@@ -157,8 +155,17 @@ export function usageMiddleware(
     const extra: Partial<UsageCounters> = {};
     if (c.get('transformed')) extra.transformations = 1;
     if (c.get('cacheHit')) extra.cacheHits = 1;
-    record(status, extra, len);
+    record(usage, key.id, status, extra, len);
   };
+}
+
+/** One request into the key's usage record of today (a plain function: no closure per request). */
+function record(usage: UsageService, keyId: string, status: number, extra: Partial<UsageCounters> | undefined, bytes: number): void {
+  const delta: Partial<UsageCounters> = extra ?? {};
+  delta.requests = 1;
+  delta.bytes = bytes;
+  delta[statusClass(status)] = 1;
+  usage.record(keyId, delta);
 }
 
 /**

@@ -96,6 +96,7 @@ export class RedisUsageStore implements UsageStore {
   private readonly retentionDays: number;
   private readonly commandTimeoutMs: number;
   private everReady = false;
+  private readonly consumeScript: ConsumeFn;
 
   constructor(options: { url: string; prefix: string; retentionDays: number; commandTimeoutMs: number; onError: (err: Error) => void }) {
     this.prefix = options.prefix;
@@ -103,6 +104,7 @@ export class RedisUsageStore implements UsageStore {
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.client = createRedisClient(options.url, options.commandTimeoutMs, options.onError);
     this.client.defineCommand('imagegateConsume', { numberOfKeys: 2, lua: CONSUME_LUA });
+    this.consumeScript = (this.client as unknown as { imagegateConsume: ConsumeFn }).imagegateConsume.bind(this.client);
     this.client.once('ready', () => (this.everReady = true));
   }
 
@@ -137,8 +139,7 @@ export class RedisUsageStore implements UsageStore {
     }
     // The bucket is full again after burst/rate seconds; its state can go then.
     const bucketTtl = plan.rate ? Math.ceil((burst / plan.rate) * 1000) + 60_000 : 1;
-    const consume = (this.client as unknown as { imagegateConsume: ConsumeFn }).imagegateConsume.bind(this.client);
-    const [outcome, tokens, used] = await consume(
+    const [outcome, tokens, used] = await this.consumeScript(
       `${this.prefix}bucket:{${keyId}}`,
       quotaKey,
       Math.floor(now),
