@@ -70,6 +70,17 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
     right: opts['pad-right'] ?? opts.pad ?? 0,
   };
   const border = opts.border?.width ?? 0;
+  // Padding may take at most half of the largest output side: scale it down beyond that.
+  const room = maxSize / 2;
+  const padW = pad.left + pad.right + 2 * border;
+  const padH = pad.top + pad.bottom + 2 * border;
+  if (padW > room || padH > room) {
+    const k = Math.min(padW > room ? room / padW : 1, padH > room ? room / padH : 1);
+    pad.top = Math.floor(pad.top * k);
+    pad.bottom = Math.floor(pad.bottom * k);
+    pad.left = Math.floor(pad.left * k);
+    pad.right = Math.floor(pad.right * k);
+  }
   const decoW = pad.left + pad.right + 2 * border;
   const decoH = pad.top + pad.bottom + 2 * border;
 

@@ -132,6 +132,19 @@ describe('hostile queries', () => {
     assert.ok(clamped.meta.width! <= 256 && clamped.meta.height! <= 256, 'finite huge sizes are clamped');
   });
 
+  test('parameters that could blow up memory stay bounded by the output size', async () => {
+    const base = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#fff' } }).png().toBuffer();
+    const loadMark = async () => sharp({ create: { width: 10, height: 1000, channels: 3, background: '#0f0' } }).png().toBuffer();
+    const text = await render(base, `txt=${'W'.repeat(500)}&txt-size=1000`);
+    assert.deepEqual([text.meta.width, text.meta.height], [300, 200]);
+    const mark = await render(base, 'mark=m.png&mark-w=8192&mark-h=8192', { ctx: { loadMark } });
+    assert.deepEqual([mark.meta.width, mark.meta.height], [300, 200]);
+    const padded = await render(base, 'pad=8192&fm=png');
+    assert.ok(padded.meta.width! <= 8192 && padded.meta.height! <= 8192, `${padded.meta.width}×${padded.meta.height}`);
+    const limited = await render(base, 'pad=8192&fm=png', { config: { maxOutputSize: 1000 } });
+    assert.ok(limited.meta.width! <= 1000 && limited.meta.height! <= 1000, `${limited.meta.width}×${limited.meta.height}`);
+  });
+
   test('random queries over known parameters: a rendered image or a 4xx, never anything else', async () => {
     const small = await sharp(quad).resize(40).png().toBuffer();
     const names = ['w', 'h', 'fit', 'crop', 'dpr', 'rect', 'ar', 'fm', 'q', 'bg', 'pad', 'border', 'rot', 'orient', 'flip', 'blur', 'px', 'bri', 'sat', 'hue', 'duotone', 'trim', 'border-radius', 'txt64', 'auto', 'fp-x', 'fp-z', 'mono', 'sepia', 'invert'];

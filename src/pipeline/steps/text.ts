@@ -20,7 +20,11 @@ export async function text(st: PipelineState): Promise<void> {
   const family = (o['txt-font'] ?? 'sans-serif').replace(/[^\w ,-]/g, '');
   const markup = `<span foreground="${color}" ${c.alpha < 1 ? `fgalpha="${Math.max(1, Math.round(c.alpha * 100))}%"` : ''}>${esc(o.txt)}</span>`;
   const wrap = Math.max(1, W - 2 * padding);
-  const rendered = await sharp({ text: { text: markup, font: `${family} ${sizePx}`, dpi: 72, rgba: true, width: wrap, wrap: 'word-char' } })
+  // Text that would cover more than the image (long text, huge size) is fitted into the image
+  // instead, so that no request can make Pango render a giant bitmap.
+  const tooBig = o.txt.length * sizePx * sizePx * 0.6 > W * H || sizePx > H;
+  const fitted = tooBig ? { height: Math.max(1, H - 2 * padding) } : { dpi: 72 };
+  const rendered = await sharp({ text: { text: markup, font: `${family} ${sizePx}`, ...fitted, rgba: true, width: wrap, wrap: 'word-char' } })
     .png()
     .toBuffer({ resolveWithObject: true });
   let { data, info } = rendered;

@@ -22,7 +22,17 @@ export async function watermark(st: PipelineState): Promise<void> {
   let mh = size(o['mark-h'], H);
   if (mw === undefined && mh === undefined && o['mark-scale']) mw = Math.max(1, Math.round((W * o['mark-scale']) / 100));
   let mark = sharp(buf, { limitInputPixels: st.config.maxPixels, failOn: st.config.failOn, autoOrient: true });
-  if (mw !== undefined || mh !== undefined) mark = mark.resize(mw, mh, { fit: mw !== undefined && mh !== undefined ? 'fill' : 'inside' });
+  // The mark is never drawn larger than the image: bound every resize by the image size.
+  if (mw !== undefined && mh !== undefined) {
+    const f = Math.min(1, W / mw, H / mh);
+    mark = mark.resize(Math.max(1, Math.round(mw * f)), Math.max(1, Math.round(mh * f)), { fit: 'fill' });
+  } else if (mw !== undefined) {
+    mark = mark.resize(Math.min(mw, W), H, { fit: 'inside' });
+  } else if (mh !== undefined) {
+    mark = mark.resize(W, Math.min(mh, H), { fit: 'inside' });
+  } else {
+    mark = mark.resize(W, H, { fit: 'inside', withoutEnlargement: true });
+  }
   let out;
   try {
     out = await mark.ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
