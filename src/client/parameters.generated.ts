@@ -251,7 +251,7 @@ export interface ImageParams {
    */
   "duotone-alpha"?: number;
   /**
-   * Background colour for transparent areas, padding, fill and rotation.
+   * Background colour for transparent areas, padding and fills.
    */
   "bg"?: string;
   /**
