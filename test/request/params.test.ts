@@ -58,7 +58,7 @@ describe('parseTransform', () => {
     for (const [q, p] of [
       ['w=NaN', 'w'], ['w=Infinity', 'w'], ['w=1e5', 'w'], ['w=0x10', 'w'], ['w=-1', 'w'], ['w=0', 'w'], ['h=-0.5', 'h'],
       ['dpr=0', 'dpr'], ['dpr=-1', 'dpr'], ['dpr=1000', 'dpr'], ['dpr=NaN', 'dpr'],
-      ['fp-x=2', 'fp-x'], ['fp-z=0.5', 'fp-z'], ['q=abc', 'q'], ['bri=', ''],
+      ['fp-x=2', 'fp-x'], ['fp-z=0.5', 'fp-z'], ['q=abc', 'q'],
       ['fit=stretch', 'fit'], ['crop=middle', 'crop'], ['flip=x', 'flip'], ['orient=45', 'orient'],
       ['bg=zzz', 'bg'], ['bg=12345', 'bg'], ['border=10', 'border'], ['border=abc,fff', 'border'],
       ['rect=1,2,3', 'rect'], ['rect=0,0,0,10', 'rect'], ['rect=a,b,c,d', 'rect'], ['ar=16:0', 'ar'], ['ar=abc', 'ar'],
@@ -68,7 +68,6 @@ describe('parseTransform', () => {
       [`txt=${'x'.repeat(10_000)}`, 'txt'], [`dl=${'y'.repeat(10_000)}`, 'dl'], [`w=${'1'.repeat(10_000)}`, 'w'],
       [`bg=${'f'.repeat(10_000)}`, 'bg'], [`fm=${'z'.repeat(10_000)}`, 'fm'],
     ] as const) {
-      if (p === '') continue;
       const err = rejects(q, p);
       assert.ok(err.publicMessage.length < 400, `message too long for ${q.slice(0, 30)}`);
     }
