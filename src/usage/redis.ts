@@ -126,7 +126,7 @@ export class RedisUsageStore implements UsageStore {
   }
 
   async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
-    await this.connected();
+    if (!this.everReady && this.client.status !== 'ready') await this.connected();
     const rate = plan.rate ?? -1;
     const burst = plan.burst ?? (plan.rate ? Math.ceil(plan.rate) : 0);
     // `{id}`: both keys of one request hash to the same slot (Redis Cluster–friendly).
@@ -139,7 +139,7 @@ export class RedisUsageStore implements UsageStore {
     }
     // The bucket is full again after burst/rate seconds; its state can go then.
     const bucketTtl = plan.rate ? Math.ceil((burst / plan.rate) * 1000) + 60_000 : 1;
-    const [outcome, tokens, used] = await this.consumeScript(
+    const args: (string | number)[] = [
       `${this.prefix}bucket:{${keyId}}`,
       quotaKey,
       Math.floor(now),
@@ -148,9 +148,54 @@ export class RedisUsageStore implements UsageStore {
       plan.quota ? plan.quota.limit : -1,
       Math.max(1, Math.ceil(quotaTtl)),
       bucketTtl,
-    );
+    ];
+    const [outcome, tokens, used] = await this.enqueue(args);
     return { outcome: outcome as 0 | 1 | 2, tokens: Number(tokens), quotaUsed: Number(used) };
   }
+
+  private queue: { args: (string | number)[]; resolve: (v: [number, string, number]) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  /**
+   * Requests that arrive in the same turn of the event loop (one poll phase can parse many
+   * HTTP requests) go to Redis as one pipeline: one write and one read instead of one per
+   * request. Each script call stays atomic on its own.
+   */
+  private enqueue(args: (string | number)[]): Promise<[number, string, number]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ args, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.drain);
+      }
+    });
+  }
+
+  private readonly drain = (): void => {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 1) {
+      const one = batch[0]!;
+      this.consumeScript(...(one.args as [string, string, ...(string | number)[]])).then(one.resolve, one.reject);
+      return;
+    }
+    const pipe = this.client.pipeline() as unknown as { imagegateConsume: ConsumeFn; exec(): Promise<[Error | null, unknown][] | null> };
+    for (const item of batch) pipe.imagegateConsume(...(item.args as [string, string, ...(string | number)[]]));
+    pipe.exec().then(
+      (res) => {
+        batch.forEach((item, i) => {
+          const r = res?.[i];
+          if (!r) item.reject(new Error('usage store: no reply'));
+          else if (r[0]) item.reject(r[0]);
+          else item.resolve(r[1] as [number, string, number]);
+        });
+      },
+      (err) => {
+        for (const item of batch) item.reject(err);
+      },
+    );
+  };
 
   private recordKey(day: string, key: string): string {
     return `${this.prefix}usage:${day}:${key}`;
