@@ -112,7 +112,7 @@ export const configSchema = z
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     sources: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ -'), sourceSchema),
     routes: z.array(routeSchema).min(1),
     keys: z.array(keySchema).default([]),
@@ -135,7 +135,7 @@ export const configSchema = z
     aws: z
       .object({ region: nonEmpty.optional(), endpoint: z.url().optional() })
       .strict()
-      .default({} as never),
+      .prefault({}),
     transform: transformConfigSchema,
     plans: plansConfigSchema,
     usage: usageConfigSchema,
@@ -149,7 +149,7 @@ export const configSchema = z
         largeResponseUrlTtlSeconds: z.number().int().positive().default(300),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -67,8 +67,8 @@ export function imageHandler(deps: ImageDeps) {
 
     const query = new URLSearchParams(target.rawQueries[0] ?? '');
     const opts = parseTransform(query, config.transform);
-    const identity = isIdentity(opts);
-    const negotiated = identity ? { vary: false } : negotiateFormat(opts, c.req.header('accept'));
+    const negotiated = negotiateFormat(opts, c.req.header('accept'));
+    const identity = isIdentity(opts, negotiated);
 
     const deadline = Date.now() + deps.deadlineMs;
     const signal = deadlineSignal(deps.deadlineMs, c.req.raw.signal);

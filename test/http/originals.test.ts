@@ -49,7 +49,7 @@ describe('serving originals', () => {
   });
 
   test('no key, unknown key, key in the query string → 403 Forbidden', async () => {
-    for (const headers of [{}, { 'X-API-Key': 'wrong' }, { 'X-API-Key': `${TEST_KEY}x` }, { 'X-API-Key': TEST_KEY.slice(0, -1) }]) {
+    for (const headers of [{} as Record<string, string>, { 'X-API-Key': 'wrong' }, { 'X-API-Key': `${TEST_KEY}x` }, { 'X-API-Key': TEST_KEY.slice(0, -1) }]) {
       const res = await ig.app.request('http://localhost/dev/photo.jpg', { headers });
       assert.equal(res.status, 403);
       assert.deepEqual(await res.json(), { message: 'Forbidden' });
@@ -151,5 +151,24 @@ describe('serving originals', () => {
     assert.deepEqual(await res.json(), { status: 'ok' });
     const reserved = await get(ig, 'http://localhost/_nothing');
     assert.equal(reserved.status, 404);
+  });
+});
+
+describe('format negotiation at the edge of identity', () => {
+  test('auto=format that picks no better format serves the original bytes, with Vary: Accept', async () => {
+    const folder = await makeImageFolder();
+    try {
+      const ig = await testApp(folder.root);
+      const plain = await get(ig, 'http://localhost/photo.jpg?auto=format', { Accept: 'image/jpeg,*/*;q=0.5' });
+      assert.equal(plain.status, 200);
+      assert.equal(plain.headers.get('vary'), 'Accept');
+      assert.ok(Buffer.from(await plain.arrayBuffer()).equals(readFileSync(path.join(folder.root, 'photo.jpg'))));
+      const webp = await get(ig, 'http://localhost/photo.jpg?auto=format', { Accept: 'image/webp,*/*' });
+      assert.equal(webp.headers.get('content-type'), 'image/webp');
+      assert.equal(webp.headers.get('vary'), 'Accept');
+      assert.notEqual(webp.headers.get('etag'), plain.headers.get('etag'));
+    } finally {
+      folder.cleanup();
+    }
   });
 });
