@@ -7,52 +7,65 @@ import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type UsageCounters, t
  * Token bucket + quota in one script, so every replica sharing the Redis sees one bucket and
  * one counter per key and no request slips between a read and a write. Time comes from the
  * caller (replicas keep their clocks in sync with NTP; the bucket never refills backwards).
- * KEYS: bucket hash, quota counter. ARGV: now ms, rate (-1: none), burst, limit (-1: none),
- * quota counter TTL ms, bucket TTL ms. Returns {outcome, tokens (string), quota used}.
+ * One call takes a batch of requests, handled in order (several may name the same key):
+ * KEYS: per request its bucket hash and quota counter; ARGV: per request now ms, rate (-1:
+ * none), burst, limit (-1: none), quota counter TTL ms, bucket TTL ms. Returns per request
+ * outcome (0 ok, 1 rate, 2 quota), tokens left (string), quota used.
  */
 const CONSUME_LUA = `
-local now = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
-local tokens = -1
-local ts = now
-if rate > 0 then
-  local b = redis.call('HMGET', KEYS[1], 't', 'ts')
-  tokens = tonumber(b[1])
-  ts = tonumber(b[2])
-  if tokens == nil or ts == nil then
-    tokens = burst
-    ts = now
-  elseif now > ts then
-    tokens = tokens + (now - ts) * rate / 1000
-    ts = now
+local function consume(kb, kq, now, rate, burst, limit, qttl, bttl)
+  local tokens = -1
+  local ts = now
+  if rate > 0 then
+    local b = redis.call('HMGET', kb, 't', 'ts')
+    tokens = tonumber(b[1])
+    ts = tonumber(b[2])
+    if tokens == nil or ts == nil then
+      tokens = burst
+      ts = now
+    elseif now > ts then
+      tokens = tokens + (now - ts) * rate / 1000
+      ts = now
+    end
+    if tokens > burst then tokens = burst end
+    if tokens < 1 then
+      local used = 0
+      if limit >= 0 then used = tonumber(redis.call('GET', kq) or '0') end
+      redis.call('HSET', kb, 't', tostring(tokens), 'ts', tostring(ts))
+      redis.call('PEXPIRE', kb, bttl)
+      return 1, tokens, used
+    end
   end
-  if tokens > burst then tokens = burst end
-  if tokens < 1 then
-    local used = 0
-    if limit >= 0 then used = tonumber(redis.call('GET', KEYS[2]) or '0') end
-    redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(ts))
-    redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    return {1, tostring(tokens), used}
+  local used = 0
+  if limit >= 0 then
+    used = tonumber(redis.call('GET', kq) or '0')
+    if used >= limit then return 2, tokens, used end
+    used = redis.call('INCR', kq)
+    if used == 1 then redis.call('PEXPIRE', kq, qttl) end
   end
+  if rate > 0 then
+    tokens = tokens - 1
+    redis.call('HSET', kb, 't', tostring(tokens), 'ts', tostring(ts))
+    redis.call('PEXPIRE', kb, bttl)
+  end
+  return 0, tokens, used
 end
-local used = 0
-if limit >= 0 then
-  used = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if used >= limit then return {2, tostring(tokens), used} end
-  used = redis.call('INCR', KEYS[2])
-  if used == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * 6
+  local o, t, u = consume(KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
+    tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6])
+  out[3 * i - 2] = o
+  out[3 * i - 1] = tostring(t)
+  out[3 * i] = u
 end
-if rate > 0 then
-  tokens = tokens - 1
-  redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(ts))
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-end
-return {0, tostring(tokens), used}
+return out
 `;
 
-type ConsumeFn = (bucketKey: string, quotaKey: string, ...args: (string | number)[]) => Promise<[number, string, number]>;
+/** Most requests one script call takes. */
+const MAX_BATCH = 200;
+
+type ConsumeFn = (numKeys: number, ...keysThenArgs: (string | number)[]) => Promise<(number | string)[]>;
 
 /**
  * An ioredis client that fails fast while Redis is down (no offline queue, one try, a command
@@ -88,6 +101,14 @@ export async function waitReady(client: Redis, timeoutMs: number): Promise<boole
   });
 }
 
+interface Pending {
+  bucketKey: string;
+  quotaKey: string;
+  args: number[];
+  resolve: (r: ConsumeResult) => void;
+  reject: (err: unknown) => void;
+}
+
 /** Usage plans shared by every replica through one Redis. */
 export class RedisUsageStore implements UsageStore {
   readonly kind = 'redis' as const;
@@ -103,7 +124,7 @@ export class RedisUsageStore implements UsageStore {
     this.retentionDays = options.retentionDays;
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.client = createRedisClient(options.url, options.commandTimeoutMs, options.onError);
-    this.client.defineCommand('imagegateConsume', { numberOfKeys: 2, lua: CONSUME_LUA });
+    this.client.defineCommand('imagegateConsume', { lua: CONSUME_LUA });
     this.consumeScript = (this.client as unknown as { imagegateConsume: ConsumeFn }).imagegateConsume.bind(this.client);
     this.client.once('ready', () => (this.everReady = true));
   }
@@ -139,63 +160,58 @@ export class RedisUsageStore implements UsageStore {
     }
     // The bucket is full again after burst/rate seconds; its state can go then.
     const bucketTtl = plan.rate ? Math.ceil((burst / plan.rate) * 1000) + 60_000 : 1;
-    const args: (string | number)[] = [
-      `${this.prefix}bucket:{${keyId}}`,
+    const item: Pending = {
+      bucketKey: `${this.prefix}bucket:{${keyId}}`,
       quotaKey,
-      Math.floor(now),
-      rate,
-      burst,
-      plan.quota ? plan.quota.limit : -1,
-      Math.max(1, Math.ceil(quotaTtl)),
-      bucketTtl,
-    ];
-    const [outcome, tokens, used] = await this.enqueue(args);
-    return { outcome: outcome as 0 | 1 | 2, tokens: Number(tokens), quotaUsed: Number(used) };
+      args: [Math.floor(now), rate, burst, plan.quota ? plan.quota.limit : -1, Math.max(1, Math.ceil(quotaTtl)), bucketTtl],
+      resolve: undefined!,
+      reject: undefined!,
+    };
+    const promise = new Promise<ConsumeResult>((resolve, reject) => {
+      item.resolve = resolve;
+      item.reject = reject;
+    });
+    this.queue.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+    return promise;
   }
 
-  private queue: { args: (string | number)[]; resolve: (v: [number, string, number]) => void; reject: (e: unknown) => void }[] = [];
+  private queue: Pending[] = [];
   private scheduled = false;
 
   /**
-   * Requests that arrive in the same turn of the event loop (one poll phase can parse many
-   * HTTP requests) go to Redis as one pipeline: one write and one read instead of one per
-   * request. Each script call stays atomic on its own.
+   * Requests that arrive in the same turn of the event loop (one poll phase parses many HTTP
+   * requests) go to Redis in one script call: one command, one write, one reply instead of
+   * one each. The batch is atomic as a whole, so each request in it is too.
    */
-  private enqueue(args: (string | number)[]): Promise<[number, string, number]> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ args, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.drain);
-      }
-    });
-  }
-
   private readonly drain = (): void => {
     this.scheduled = false;
-    const batch = this.queue;
+    const queue = this.queue;
     this.queue = [];
-    if (batch.length === 1) {
-      const one = batch[0]!;
-      this.consumeScript(...(one.args as [string, string, ...(string | number)[]])).then(one.resolve, one.reject);
-      return;
+    for (let i = 0; i < queue.length; i += MAX_BATCH) this.send(queue.slice(i, i + MAX_BATCH));
+  };
+
+  private send(batch: Pending[]): void {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const p of batch) {
+      keys.push(p.bucketKey, p.quotaKey);
+      args.push(...p.args);
     }
-    const pipe = this.client.pipeline() as unknown as { imagegateConsume: ConsumeFn; exec(): Promise<[Error | null, unknown][] | null> };
-    for (const item of batch) pipe.imagegateConsume(...(item.args as [string, string, ...(string | number)[]]));
-    pipe.exec().then(
+    this.consumeScript(keys.length, ...keys, ...args).then(
       (res) => {
-        batch.forEach((item, i) => {
-          const r = res?.[i];
-          if (!r) item.reject(new Error('usage store: no reply'));
-          else if (r[0]) item.reject(r[0]);
-          else item.resolve(r[1] as [number, string, number]);
-        });
+        for (let i = 0; i < batch.length; i++) {
+          batch[i]!.resolve({ outcome: Number(res[3 * i]) as 0 | 1 | 2, tokens: Number(res[3 * i + 1]), quotaUsed: Number(res[3 * i + 2]) });
+        }
       },
       (err) => {
-        for (const item of batch) item.reject(err);
+        for (const p of batch) p.reject(err);
       },
     );
-  };
+  }
 
   private recordKey(day: string, key: string): string {
     return `${this.prefix}usage:${day}:${key}`;
