@@ -142,7 +142,7 @@ class LocalUsageService implements UsageService {
   }
   record(keyId: string, delta: Partial<UsageCounters>): void {
     const now = this.clock();
-    this.store.addUsageSync([{ key: keyId, day: utcDay(now), delta }], now);
+    this.store.addOne(keyId, utcDay(now), delta, now);
   }
   read(query: { key?: string; days: string[] }): Promise<UsageDay[]> {
     return this.store.readUsage(query.key === undefined ? undefined : [query.key], query.days);

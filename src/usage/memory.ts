@@ -75,20 +75,22 @@ export class MemoryUsageStore implements UsageStore {
   }
 
   addUsageSync(entries: UsageDelta[], now: number): void {
-    for (const { key, day, delta } of entries) {
-      let perKey = this.days.get(day);
-      if (!perKey) {
-        perKey = new Map();
-        this.days.set(day, perKey);
-        this.prune(now);
-      }
-      let c = perKey.get(key);
-      if (!c) {
-        c = emptyCounters();
-        perKey.set(key, c);
-      }
-      addCounters(c, delta);
+    for (const { key, day, delta } of entries) this.addOne(key, day, delta, now);
+  }
+
+  addOne(key: string, day: string, delta: Partial<UsageCounters>, now: number): void {
+    let perKey = this.days.get(day);
+    if (!perKey) {
+      perKey = new Map();
+      this.days.set(day, perKey);
+      this.prune(now);
     }
+    let c = perKey.get(key);
+    if (!c) {
+      c = emptyCounters();
+      perKey.set(key, c);
+    }
+    addCounters(c, delta);
   }
 
   private prune(now: number): void {
