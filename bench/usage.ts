@@ -40,7 +40,13 @@ if (values.serve) {
     mode === 'off'
       ? undefined
       : createUsageService(
-          usageConfigSchema.parse(mode === 'memory' ? { store: 'memory' } : { store: 'redis', url: values.url, prefix: `bench${process.pid}:` }),
+          usageConfigSchema.parse(
+            mode === 'memory'
+              ? { store: 'memory' }
+              : mode === 'memory-noheaders'
+                ? { store: 'memory', headers: 'none' }
+                : { store: 'redis', url: values.url, prefix: `bench${process.pid}:` },
+          ),
         );
   if (usage && !(await usage.ready(5000))) throw new Error('usage store not reachable');
   const app = buildTestApp({ usage, plans, keys: mapLookup({ 'bench-key': { id: 'bench', plan: 'bench' } }) });
@@ -124,9 +130,9 @@ async function main(): Promise<void> {
     redisUrl = r.url;
     stopRedis = r.stop;
   }
-  const modes = ['off', 'memory', 'redis'] as const;
-  const results: Record<string, number[]> = { off: [], memory: [], redis: [] };
-  const cpuPerReq: Record<string, number[]> = { off: [], memory: [], redis: [] };
+  const modes = ['off', 'memory', 'memory-noheaders', 'redis'] as const;
+  const results: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
+  const cpuPerReq: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
   for (let round = 0; round < rounds; round++) {
     for (const mode of modes) {
       const child = await startChild(mode, mode === 'redis' ? redisUrl : undefined);
@@ -167,6 +173,7 @@ async function main(): Promise<void> {
     ['mode', 'req/s median / best', 'ratio', 'server CPU µs/req median / least', 'CPU ratio', 'target'],
     row('usage off', 'off', ''),
     row('memory store', 'memory', '≥ 0.90'),
+    row('memory, headers: none', 'memory-noheaders', ''),
     row('redis store', 'redis', '≥ 0.70'),
   ];
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
