@@ -12,7 +12,7 @@
  *
  * Options: --quick (short runs), --rounds N (best of N, default 1), --clients 2,8,32,
  * --formats jpeg,webp,avif, --no-ipx, --no-hit, --no-transform, --out FILE (markdown),
- * --log-level LEVEL (imagegate's server.logLevel, default info).
+ * --log-level LEVEL (imagegate's server.logLevel, default info), --entry bench|cli.
  */
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -45,13 +45,15 @@ const { values: flags } = parseArgs({
     'no-transform': { type: 'boolean', default: false },
     out: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    /** `bench` (bench/servers/imagegate.ts: the CLI's server plus configureSharp and metadata reuse) or `cli` (`imagegate serve` as is). */
+    entry: { type: 'string', default: 'bench' },
   },
 });
 
 const rounds = Math.max(1, Math.min(5, Number(flags.rounds) || 1));
 const clientCounts = flags.clients.split(',').map(Number).filter((n) => n > 0 && n <= 256);
 const formats = flags.formats.split(',').filter((f): f is Format => (FORMATS as string[]).includes(f));
-const seconds = (fmt: Format | 'hit') => (flags.quick ? (fmt === 'avif' ? 6 : 3) : fmt === 'avif' ? 15 : fmt === 'hit' ? 6 : 8);
+const seconds = (fmt: Format | 'hit') => (flags.quick ? (fmt === 'avif' ? 6 : 3) : fmt === 'avif' ? 15 : fmt === 'hit' ? 6 : 12);
 const MAX_REQUESTS = 200_000;
 const KEY = 'bench-key-0123456789abcdef';
 const env = benchEnv();
@@ -74,8 +76,12 @@ function imagegateConfig(port: number, cache: boolean): string {
 async function startImagegate(cache: boolean): Promise<Child> {
   const port = await freePort();
   const config = imagegateConfig(port, cache);
+  const args =
+    flags.entry === 'cli'
+      ? ['bin/imagegate.js', 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1']
+      : ['--import', 'tsx', 'bench/servers/imagegate.ts', config, String(port)];
   return startChild({
-    args: ['bin/imagegate.js', 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1'],
+    args,
     env: { ...env, IMAGEGATE_BENCH_KEY: KEY, NODE_ENV: 'production' },
     port,
     ready: /listening on/,

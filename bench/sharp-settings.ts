@@ -5,7 +5,8 @@
  * with raw sharp in a child process per setting (the allocator is a process start-up setting).
  *
  * 2 images in flight is what the work limiter allows on a 2-core machine; 32 is what a server
- * without a limiter (ipx) runs. Options: --quick, --formats jpeg,webp,avif, --clients 2,32.
+ * without a limiter (ipx) runs. Options: --quick, --formats jpeg,webp,avif, --clients 2,32,
+ * --only 3,7 (variant numbers), --rounds N (interleaved repeats).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -19,6 +20,10 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     formats: { type: 'string', default: 'jpeg,webp' },
     clients: { type: 'string', default: '2,32' },
+    /** Comma-separated variant numbers (1-based, in the order below) to run; default all. */
+    only: { type: 'string' },
+    /** Repeat the whole set, interleaved, this many times (each row printed per round). */
+    rounds: { type: 'string', default: '1' },
   },
 });
 
@@ -43,6 +48,8 @@ if (existsSync(JEMALLOC)) {
   );
 }
 
+const chosen = flags.only ? flags.only.split(',').map((n) => variants[Number(n) - 1]).filter(Boolean) : variants;
+const rounds = Math.max(1, Math.min(5, Number(flags.rounds) || 1));
 const formats = flags.formats.split(',').filter((f): f is Format => (FORMATS as string[]).includes(f));
 const clients = flags.clients.split(',').map(Number).filter((n) => n > 0 && n <= 256);
 const seconds = (fmt: Format) => (flags.quick ? 3 : fmt === 'avif' ? 15 : 8);
@@ -50,7 +57,7 @@ const seconds = (fmt: Format) => (flags.quick ? 3 : fmt === 'avif' ? 15 : 8);
 const rows: string[] = [];
 for (const fmt of formats) {
   for (const c of clients) {
-    for (const v of variants) {
+    for (let r = 0; r < rounds; r++) for (const v of chosen) {
       const r = await runChildJson<LoadResult & { peakRssMiB: number }>(
         ['--import', 'tsx', 'bench/raw-worker.ts', fmt, String(c), String(seconds(fmt) * 1000), '100000', v.cache ? '1' : '0', String(v.threads)],
         v.env,
