@@ -66,6 +66,7 @@ describe('usage plans, Redis store', { skip }, () => {
       plans: { limited: { quota: { limit: N, period: 'day' } } },
       keys: { 'shared-key': { id: 'shared', plan: 'limited' } },
       adminToken: 'adm',
+      fixedNow: '2026-06-15T12:00:00.000Z',
     };
     const procs = await Promise.all([startServer(settings), startServer(settings)]);
     try {
@@ -92,8 +93,7 @@ describe('usage plans, Redis store', { skip }, () => {
       await Promise.all(procs.map((p) => p.stop()));
     }
     const reader = redisUsage({ prefix });
-    const day = new Date().toISOString().slice(0, 10);
-    const recs = await reader.read({ key: 'shared', days: [day] });
+    const recs = await reader.read({ key: 'shared', days: ['2026-06-15'] });
     assert.equal(recs.length, 1);
     assert.equal(recs[0]!.requests, 3 * N);
     assert.equal(recs[0]!.s2xx, N);
@@ -107,8 +107,9 @@ describe('usage plans, Redis store', { skip }, () => {
     const plans = plansConfigSchema.parse({ p: { rate: 1000, burst: 1000, quota: { limit: 1000, period: 'day' } } });
     const logged: string[] = [];
     const logger: UsageLogger = { info() {}, warn: (_o, m) => logged.push(`warn ${m}`), error: (_o, m) => logged.push(`error ${m}`) };
-    const open = redisUsage({ onUnavailable: 'failOpen', flushIntervalMs: 0 }, undefined, logger);
-    const closed = redisUsage({ onUnavailable: 'failClosed' });
+    const frozen = () => Date.parse('2026-06-15T12:00:00.000Z'); // never straddles a UTC day
+    const open = redisUsage({ onUnavailable: 'failOpen', flushIntervalMs: 0 }, frozen, logger);
+    const closed = redisUsage({ onUnavailable: 'failClosed' }, frozen);
     assert.equal(await open.ready(10_000), true);
     assert.equal(await closed.ready(10_000), true);
     const keys = mapLookup({ k: { id: 'kk', plan: 'p' } });
@@ -147,7 +148,7 @@ describe('usage plans, Redis store', { skip }, () => {
     // Redis restarted empty: records counted while it was down reach it after recovery
     await eventually(async () => {
       await open.flush();
-      const recs = await open.read({ key: 'kk', days: [new Date().toISOString().slice(0, 10)] });
+      const recs = await open.read({ key: 'kk', days: ['2026-06-15'] });
       return (recs[0]?.requests ?? 0) >= 5;
     }, 'usage records written after recovery');
     // concurrent requests go out as one pipeline; the restarted Redis has no script cached yet

@@ -1,6 +1,6 @@
 /**
  * One server process for the multi-process tests. Reads its settings from IG_TEST (JSON):
- * { usage, plans, keys: { value: {id, plan} } | undefined, keyStore, adminToken }.
+ * { usage, plans, keys: { value: {id, plan} } | undefined, keyStore, adminToken, fixedNow }.
  * Prints `listening <port>`; on SIGTERM writes pending usage records and exits.
  */
 import { serve } from '@hono/node-server';
@@ -10,7 +10,10 @@ import { createUsageService } from '../../src/usage/index.ts';
 import { buildTestApp, mapLookup } from './app.ts';
 
 const cfg = JSON.parse(process.env.IG_TEST ?? '{}');
+// `fixedNow` (ISO time) freezes the usage clock, so a test never straddles a period boundary.
+const fixedNow = cfg.fixedNow ? Date.parse(cfg.fixedNow) : undefined;
 const usage = createUsageService(usageConfigSchema.parse(cfg.usage), {
+  clock: fixedNow === undefined ? undefined : () => fixedNow,
   logger: { info: () => {}, warn: () => {}, error: (o, m) => console.error(m, JSON.stringify(o)) },
 });
 await usage.ready(5000);
