@@ -153,6 +153,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   });
 
+  // Hot paths (every request) resolve label children once per label set instead of hashing labels.
+  const lookupChild = memo((k: string) => {
+    const [tier, result] = k.split('\0');
+    return cacheLookups.labels({ tier, result });
+  });
+  const fetchChild = memo((source: string) => sourceFetchDuration.labels({ source }));
+
   return {
     registry,
     httpRequests,
@@ -167,7 +174,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     coalesced,
     sourceFetchDuration,
     cacheObserver: {
-      lookup: (tier, result) => cacheLookups.inc({ tier, result }),
+      lookup: (tier, result) => lookupChild(`${tier}\0${result}`).inc(),
       error: (tier, op) => cacheErrors.inc({ tier, op }),
     },
     limiterObserver: {
@@ -183,7 +190,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       transformations.inc({ format: label });
       transformDuration.observe({ format: label }, ms / 1000);
     },
-    onSourceFetch: ({ source, ms }) => sourceFetchDuration.observe({ source }, ms / 1000),
+    onSourceFetch: ({ source, ms }) => fetchChild(source).observe(ms / 1000),
     onShed: (reason) => shed.inc({ reason }),
     trackCache: (cache) => {
       tracked.push(cache);
@@ -192,6 +199,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       const m = await transformations.get();
       return m.values.reduce((n, v) => n + v.value, 0);
     },
+  };
+}
+
+/** A per-key cache for label children (label sets are few and fixed). */
+function memo<T>(make: (key: string) => T): (key: string) => T {
+  const m = new Map<string, T>();
+  return (key) => {
+    let v = m.get(key);
+    if (v === undefined) m.set(key, (v = make(key)));
+    return v;
   };
 }
 

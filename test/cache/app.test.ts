@@ -162,17 +162,18 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     await ig.close();
   });
 
-  test('a changed source is a new cache key: the old derivative is not served', async () => {
+  test('a changed source is a new cache key: once its metadata is re-read the old derivative is not served', async () => {
     const { writeFileSync } = await import('node:fs');
     const path = await import('node:path');
     const file = path.join(folder.root, 'changing.png');
     await sharp({ create: { width: 50, height: 50, channels: 3, background: '#ff0000' } }).png().toFile(file);
-    const { ig } = await countingApp(folder.root);
+    const { ig } = await countingApp(folder.root, { cache: { sourceMetaTtlMs: 100 } });
     const a = await get(ig, '/changing.png?w=10&fm=png');
     const pixelA = (await sharp(Buffer.from(await a.arrayBuffer())).raw().toBuffer())[0];
     assert.equal(pixelA, 255);
     await sleep(20); // a different mtime
     writeFileSync(file, await sharp({ create: { width: 50, height: 50, channels: 3, background: '#0000ff' } }).png().toBuffer());
+    await sleep(150); // past cache.sourceMetaTtlMs: the source's new ETag is seen
     const b = await get(ig, '/changing.png?w=10&fm=png');
     const raw = await sharp(Buffer.from(await b.arrayBuffer())).raw().toBuffer();
     assert.equal(raw[0], 0);
