@@ -133,7 +133,8 @@ describe('usage plans, Redis store', { skip }, () => {
     const served = await get(openApp);
     assert.equal(served.status, 200);
     assert.ok(served.headers.get('RateLimit'), 'limits still stated while degraded');
-    assert.ok(Date.now() - t0 < 5000, 'fails fast while Redis is down');
+    // generous bound: with an offline queue the requests would hang until Redis returned
+    assert.ok(Date.now() - t0 < 15_000, 'fails fast while Redis is down');
     assert.equal(open.available(), false);
     assert.ok(logged.some((l) => l.startsWith('error usage store (Redis) unavailable')), 'logged loudly');
     for (let i = 0; i < 4; i++) assert.equal((await get(openApp)).status, 200);
