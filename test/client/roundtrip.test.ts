@@ -16,6 +16,8 @@ import { freePort } from '../helpers/services.ts';
 import { buildUrl, fetchImage, ImagegateError, srcset } from '../../src/client/index.ts';
 
 const KEY = 'client-roundtrip-key';
+const LIMITED = 'client-limited-key';
+const QUOTA = 'client-quota-key';
 const TOKEN = 'signing-token-for-tests';
 const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-client-'));
 let server: RunningServer;
@@ -37,7 +39,15 @@ before(async () => {
         { match: 'private/*', source: 'signed', key: '{*}' },
         { match: '*', source: 'local' },
       ],
-      keys: [{ id: 'client', sha256: sha256hex(KEY) }],
+      keys: [
+        { id: 'client', sha256: sha256hex(KEY) },
+        { id: 'limited', sha256: sha256hex(LIMITED), plan: 'tiny' },
+        { id: 'quota', sha256: sha256hex(QUOTA), plan: 'two-a-day' },
+      ],
+      plans: {
+        tiny: { rate: 1, burst: 1 },
+        'two-a-day': { quota: { limit: 2, period: 'day' } },
+      },
     },
     { baseDir: dir },
   );
@@ -109,5 +119,28 @@ describe('client ↔ server round trip', () => {
       const img = await fetchImage(url, { apiKey: KEY });
       assert.equal((await sharp(img.bytes).metadata()).width, 100 * Number(descriptor.replace('x', '')));
     }
+  });
+
+  test('429 from the key\'s rate is retried after Retry-After and then succeeds', async () => {
+    // Back-to-back requests on a bucket of one: a later one finds it empty and gets a 429 the
+    // client retries after Retry-After. (Looped so that a slow machine refilling the bucket
+    // between two requests cannot make the test pass or fail by timing.)
+    let second = await fetchImage('photos/a b.jpg', { baseUrl, apiKey: LIMITED, params: { w: 50 }, retries: 5 });
+    for (let i = 0; i < 5 && second.attempts === 1; i++) {
+      second = await fetchImage('photos/a b.jpg', { baseUrl, apiKey: LIMITED, params: { w: 50 }, retries: 5 });
+    }
+    assert.equal(second.status, 200);
+    assert.ok(second.attempts >= 2, `a request met an empty bucket and was retried (attempts: ${second.attempts})`);
+    assert.equal((await sharp(second.bytes).metadata()).width, 50);
+  });
+
+  test('a used-up quota: the wait is bounded, then ImagegateError quota_exceeded', async () => {
+    for (let i = 0; i < 2; i++) await fetchImage('photos/a b.jpg', { baseUrl, apiKey: QUOTA });
+    const err = await fetchImage('photos/a b.jpg', { baseUrl, apiKey: QUOTA, retries: 1, maxRetryDelayMs: 20 }).catch((e) => e);
+    assert.ok(err instanceof ImagegateError);
+    assert.equal(err.status, 429);
+    assert.equal(err.code, 'quota_exceeded');
+    assert.match(err.message, /quota of 2 requests per day/);
+    assert.ok(Number(err.headers.get('retry-after')) > 60, 'the server asked for a long wait, the client capped it');
   });
 });
