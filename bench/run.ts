@@ -25,12 +25,13 @@ import { freePort, peakRssMiB, runChildJson, startChild, type Child } from './pr
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
 /**
- * The allocator setting chosen by bench/sharp-settings.ts (see bench/RESULTS.md): Debian's
- * jemalloc when installed, else glibc limited to two arenas. Applied to every contender alike.
+ * The allocator setting chosen with bench/sharp-settings.ts (see bench/RESULTS.md): glibc limited
+ * to two arenas — as fast as or faster than jemalloc here, within ~30 MiB of its peak RSS, and no
+ * extra package. Applied to every contender alike. BENCH_ALLOCATOR=jemalloc|glibc to compare.
  */
 export function benchEnv(): Record<string, string> {
   if (process.env.BENCH_ALLOCATOR === 'glibc') return {};
-  if (existsSync(JEMALLOC) && process.env.BENCH_ALLOCATOR !== 'arena') return { LD_PRELOAD: JEMALLOC };
+  if (process.env.BENCH_ALLOCATOR === 'jemalloc' && existsSync(JEMALLOC)) return { LD_PRELOAD: JEMALLOC };
   return { MALLOC_ARENA_MAX: '2' };
 }
 
