@@ -13,14 +13,15 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseConfig } from '../../src/config/load.ts';
 import { sha256hex } from '../../src/auth/keys.ts';
 import { requireCommand } from '../helpers/services.ts';
-import { startUiServer, type UiServer } from './server.ts';
+import { startUiServer } from './server.ts';
+import type { RunningServer } from '../../src/server.ts';
 
 const skip = requireCommand('chromium');
 const ARTIFACTS = path.resolve('test/.artifacts');
 const ADMIN = 'ui-admin-token';
 const KEYS = { alice: 'alice-key-ui', bob: 'bob-key-ui' };
 
-let server: UiServer;
+let server: RunningServer;
 let browser: Browser;
 let page: Page;
 
@@ -53,7 +54,7 @@ describe('admin dashboard in chromium', { skip }, () => {
       },
       { baseDir: dir },
     );
-    server = await startUiServer(config, ADMIN);
+    server = await startUiServer(config);
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       headless: true,
@@ -86,7 +87,8 @@ describe('admin dashboard in chromium', { skip }, () => {
     assert.deepEqual(sent, { alice: 5, bob: 3 });
 
     const usage = (await (await fetch(`${server.url}/_admin/usage`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as {
-      records: Array<{ key: string; date: string; requests: number }>;
+      records: Array<{ key: string; date: string; requests: number; transformations: number; cacheHits: number }>;
+      totals: { requests: number; transformations: number; cacheHits: number };
     };
     const recorded = new Map(usage.records.map((r) => [`${r.key}|${r.date}`, r.requests]));
     const today = new Date().toISOString().slice(0, 10);
@@ -108,7 +110,17 @@ describe('admin dashboard in chromium', { skip }, () => {
     assert.equal(alice.length, 1);
     assert.equal(bob.length, 1);
     assert.ok(Math.abs(alice[0].h / bob[0].h - 5 / 3) < 0.01, 'bar heights are proportional to the counts');
-    assert.match(await page.textContent('#usage-totals') ?? '', /8 requests/);
+    const totals = (await page.textContent('#usage-totals')) ?? '';
+    assert.match(totals, /: 8 requests, /);
+    assert.ok(totals.includes(`${usage.totals.transformations} transformations, ${usage.totals.cacheHits} cache hits`), totals);
+    assert.ok(usage.totals.transformations >= 2 && usage.totals.cacheHits >= 1, 'renders and cache hits were recorded');
+
+    // Another measure: the labels follow the selected counter.
+    await page.selectOption('#metric', 'transformations');
+    await page.waitForSelector('#chart svg[data-metric=transformations]', { timeout: 30_000 });
+    const renders = await page.$$eval('#chart svg text.bar-label', (els) => els.map((e) => [`${e.getAttribute('data-key')}|${e.getAttribute('data-date')}`, Number(e.textContent)] as const));
+    assert.deepEqual(new Map(renders), new Map(usage.records.filter((r) => r.transformations > 0).map((r) => [`${r.key}|${r.date}`, r.transformations])));
+    await page.selectOption('#metric', 'requests');
     // token survives a reload (sessionStorage) and the live cards fill in
     await page.reload();
     await page.waitForFunction(() => document.querySelector('#s-requests')?.textContent !== '–', null, { timeout: 30_000 });
