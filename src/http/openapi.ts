@@ -53,7 +53,7 @@ export function parameterSchema(p: ParameterSpec): { schema: Schema; style?: str
     case 'number':
       return { schema: numberBounds(p, { type: 'number' }) };
     case 'timestamp':
-      return { schema: { type: 'integer', minimum: 0, description: 'unix seconds' } };
+      return { schema: { type: 'integer', description: 'unix seconds' } };
     case 'boolean':
       return { schema: { type: 'string', enum: ['true', 'false', '1', '0'] } };
     case 'enum':

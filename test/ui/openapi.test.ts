@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.ts';
 import { openApiDocument, imageQueryParameters } from '../../src/http/openapi.ts';
 import { PARAMETERS } from '../../src/request/parameters.ts';
+import { parseTransform } from '../../src/request/params.ts';
 
 const config = parseConfig({
   server: { basePath: '/dev' },
@@ -73,5 +74,49 @@ describe('openApiDocument', () => {
   test('without a base path the image route is /{path}', () => {
     const plain = openApiDocument(parseConfig({ sources: { a: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 'a' }] })) as any;
     assert.ok(plain.paths['/{path}']);
+  });
+});
+
+describe('the document agrees with the parser', () => {
+  const doc = openApiDocument(config) as any;
+  const params = (doc.paths['/dev/{path}'].get.parameters as Param[]).filter((p) => p.in === 'query' && !p['x-alias-of']);
+  const parse = (q: string) => parseTransform(new URLSearchParams(q), config.transform);
+
+  test('every documented keyword is accepted', () => {
+    let checked = 0;
+    for (const p of params) {
+      const s = p.schema as any;
+      const values: string[] = s.enum ?? s.items?.enum ?? [];
+      for (const v of values) {
+        if (p.name === 'fm' && (v === 'json' || v === 'blurhash')) continue;
+        assert.doesNotThrow(() => parse(`${p.name}=${encodeURIComponent(v)}`), `${p.name}=${v}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 40, `checked ${checked} keywords`);
+  });
+
+  test('documented strict bounds are enforced with a 400 naming the parameter; a value inside is accepted', () => {
+    let checked = 0;
+    for (const p of params) {
+      const s = p.schema as any;
+      if (s.type !== 'integer' && s.type !== 'number') continue;
+      if (s.maximum !== undefined) {
+        assert.throws(() => parse(`${p.name}=${s.maximum + 1}`), (e: any) => e.status === 400 && e.publicMessage.startsWith(`${p.name}:`), `${p.name} above max`);
+        assert.doesNotThrow(() => parse(`${p.name}=${s.maximum}`), `${p.name} at max`);
+        checked++;
+      }
+      const below = s.minimum !== undefined ? s.minimum - 1 : s.exclusiveMinimum;
+      if (below !== undefined) {
+        assert.throws(() => parse(`${p.name}=${below}`), (e: any) => e.status === 400 && e.publicMessage.startsWith(`${p.name}:`), `${p.name} below min`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 10, `checked ${checked} bounds`);
+  });
+
+  test('a keyword outside a documented enum is refused', () => {
+    assert.throws(() => parse('fit=stretch'), (e: any) => e.status === 400 && /^fit:/.test(e.publicMessage));
+    assert.throws(() => parse('crop=top,sideways'), (e: any) => e.status === 400 && /^crop:/.test(e.publicMessage));
   });
 });
