@@ -7,7 +7,13 @@ import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { createKeyLookup, resolveConfiguredKeys, sha256hex } from '../auth/keys.ts';
 import type { KeyLookup } from '../auth/types.ts';
-import { createResultCache, SingleFlight, WorkLimiter, type ResultCache } from '../cache/index.ts';
+import { createResultCache, SingleFlight, WorkLimiter, withMetaCache, type ResultCache } from '../cache/index.ts';
+import { openKeyStore } from '../auth/store.ts';
+import { createUsageService, type UsageService } from '../usage/index.ts';
+import { adminUsageHandler, usageMiddleware } from './usage.ts';
+import { dashboardPage, dashboardRoutes } from './dashboard.ts';
+import { RequestStats, statsMiddleware } from './stats.ts';
+import { openApiDocument } from './openapi.ts';
 import { createLogger, redactQuery, type Logger } from '../log.ts';
 import { createMetrics, metricsHandler, metricsMiddleware, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
@@ -22,6 +28,7 @@ export interface AppOptions {
   cache?: ResultCache;
   logger?: Logger;
   metrics?: Metrics;
+  usage?: UsageService;
   /** Hooks for metrics and tests. */
   onTransform?: ImageDeps['onTransform'];
 }
@@ -32,6 +39,7 @@ export interface ImagegateApp {
   storages: Record<string, Storage>;
   logger: Logger;
   metrics: Metrics;
+  usage: UsageService;
   close(): Promise<void>;
 }
 
@@ -44,9 +52,15 @@ const FORBIDDEN = { message: 'Forbidden' };
 export async function createApp(config: Config, options: AppOptions = {}): Promise<ImagegateApp> {
   const logger = options.logger ?? createLogger(config.server.logLevel);
   const storages = Object.fromEntries(
-    Object.entries(options.storages ?? (await createStorages(config.sources))).map(([name, s]) => [name, guardStorage(s)]),
+    Object.entries(options.storages ?? (await createStorages(config.sources))).map(([name, s]) => [
+      name,
+      withMetaCache(guardStorage(s), { ttlMs: config.cache.sourceMetaTtlMs }),
+    ]),
   );
-  const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config));
+  const keyStore = options.keys || !config.keyStore ? undefined : openKeyStore(config.keyStore);
+  const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config), keyStore);
+  const usage = options.usage ?? createUsageService(config.usage, { logger });
+  const stats = new RequestStats();
   const routes = compileRoutes(config.routes);
   const limits = config.limits;
   const metrics = options.metrics ?? createMetrics();
@@ -64,6 +78,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const app = new Hono<AppEnv>();
 
   app.use('*', metricsMiddleware(metrics));
+  app.use('*', statsMiddleware(stats));
   app.use('*', requestId());
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -104,10 +119,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
 
   app.get('/_metrics', metricsHandler(metrics));
+  const openapi = openApiDocument(config);
+  app.get('/_openapi.json', (c) => {
+    c.set('routeLabel', 'openapi');
+    return c.json(openapi);
+  });
 
-  const adminDigest = adminTokenDigest(config.admin);
-  app.use('/_admin/*', adminGuard(adminDigest));
-  app.use('/_admin', adminGuard(adminDigest));
+  // The dashboard's page and assets hold no data: they load without a token and ask for it.
+  app.route('/', dashboardPage(config));
+  const guard = adminGuard(adminTokenDigest(config.admin));
+  app.use('/_admin/*', guard);
+  app.get('/_admin/usage', adminUsageHandler(usage));
+  app.route('/_admin', dashboardRoutes({ config, stats, metrics }));
 
   app.all('/_*', (c) => {
     c.set('routeLabel', 'reserved');
@@ -144,7 +167,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await next();
   };
 
-  app.on(['GET', 'HEAD'], '*', auth, handler);
+  app.on(['GET', 'HEAD'], '*', auth, usageMiddleware(usage, config.plans), handler);
   app.all('*', (c) => {
     c.header('Allow', 'GET, HEAD');
     return c.json({ message: `Method ${c.req.method} not allowed`, code: 'method_not_allowed' }, 405);
@@ -156,8 +179,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     storages,
     logger,
     metrics,
+    usage,
     async close() {
-      await cache.close();
+      await Promise.allSettled([cache.close(), usage.close(), keyStore?.close()]);
     },
   };
 }

@@ -95,7 +95,9 @@ export function imageHandler(deps: ImageDeps) {
       const obj = await storage.get(match.key, signal);
       if (!obj) throw notFound(shownPath);
       headers.ETag = obj.meta.etag;
-      headers['Content-Type'] = detectContentType(obj.body) ?? obj.meta.contentType ?? 'application/octet-stream';
+      headers['Content-Type'] = originalContentType(obj.body, obj.meta.contentType);
+      // An SVG opened directly must not run its scripts on the image origin.
+      if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
       headers['Content-Length'] = String(obj.body.length);
       return new Response(c.req.method === 'HEAD' ? null : new Uint8Array(obj.body), { status: 200, headers });
     }
@@ -141,6 +143,17 @@ function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolea
     return Number.isFinite(since) && Math.floor(meta.lastModified.getTime() / 1000) <= Math.floor(since / 1000);
   }
   return false;
+}
+
+/**
+ * The type of an original comes from its bytes. A stored type is trusted only when it names a
+ * passive image type: HTML or script in a bucket is never served as an active type.
+ */
+function originalContentType(body: Buffer, stored: string | undefined): string {
+  const detected = detectContentType(body);
+  if (detected) return detected;
+  const type = stored?.split(';')[0].trim().toLowerCase();
+  return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
 }
 
 function verifyAny(path: string, rawQueries: string[], token: string): void {
