@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
@@ -89,7 +89,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       {
         requestId: c.get('requestId'),
         method: c.req.method,
-        path: q === -1 ? c.req.path : c.req.path,
+        path: c.req.path,
         query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
         status: c.res.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
@@ -158,7 +158,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  const auth = async (c: import('hono').Context<AppEnv>, next: () => Promise<void>) => {
+  const auth: MiddlewareHandler<AppEnv> = async (c, next) => {
     const presented = c.req.header('x-api-key');
     if (!presented) throw new ServiceError(403, 'forbidden', 'Forbidden');
     const rec = await keys.findByHash(sha256hex(presented));
