@@ -4,18 +4,21 @@
  * count, whichever comes first; loopback only.
  */
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 
 export interface LoadOptions {
   /** Base URL, e.g. http://127.0.0.1:8080 (loopback). */
   base: string;
-  /** Request paths (with query); worker requests cycle through them. */
-  paths: string[];
+  /** Request paths (with query): a list cycled through, or the path of the i-th request. */
+  paths: string[] | ((i: number) => string);
   concurrency: number;
   durationMs: number;
   maxRequests: number;
   headers?: Record<string, string>;
   /** Requests sent before measuring starts (not counted), to warm connections and caches. */
   warmup?: number;
+  /** Process whose CPU time is measured over the counted requests (the server under test). */
+  cpuPid?: number;
 }
 
 export interface LoadResult {
@@ -32,6 +35,14 @@ export interface LoadResult {
   p99ms: number;
   maxms: number;
   bytes: number;
+  /** CPU time the measured process spent per successful response, milliseconds. */
+  cpuMsPerOk?: number;
+}
+
+/** utime + stime of a process, milliseconds (Linux /proc, 10 ms ticks). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -58,7 +69,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const base = new URL(opts.base);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(base.hostname)) throw new Error('load generator is loopback only');
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency, maxFreeSockets: opts.concurrency });
-  const urls = opts.paths.map((p) => new URL(p, base));
+  const list = Array.isArray(opts.paths) ? opts.paths.map((p) => new URL(p, base)) : undefined;
+  const pathFn = opts.paths;
+  const urlOf = (i: number) => (list ? list[i % list.length] : new URL((pathFn as (i: number) => string)(i), base));
   const headers = opts.headers ?? {};
   let next = 0;
 
@@ -66,12 +79,13 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const warm = Math.min(opts.warmup ?? opts.concurrency, 1000);
   await Promise.all(
     Array.from({ length: Math.min(warm, opts.concurrency) }, async (_, w) => {
-      for (let i = w; i < warm; i += opts.concurrency) await once(agent, urls[i % urls.length], headers).catch(() => undefined);
+      for (let i = w; i < warm; i += opts.concurrency) await once(agent, urlOf(1_000_000_000 + i), headers).catch(() => undefined);
     }),
   );
 
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
+  const cpu0 = opts.cpuPid ? cpuMsOf(opts.cpuPid) : 0;
   let sent = 0;
   let ok = 0;
   let shed = 0;
@@ -83,7 +97,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const worker = async () => {
     while (performance.now() < end && sent < opts.maxRequests) {
       sent++;
-      const url = urls[next++ % urls.length];
+      const url = urlOf(next++);
       const t = performance.now();
       try {
         const r = await once(agent, url, headers);
@@ -102,9 +116,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
+  const cpuMsPerOk = opts.cpuPid && ok ? (cpuMsOf(opts.cpuPid) - cpu0) / ok : undefined;
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
+    cpuMsPerOk,
     requests: sent,
     ok,
     shed,
@@ -130,6 +146,7 @@ export async function runLocal(
   let sent = 0;
   let ok = 0;
   let errors = 0;
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
   const end = started + opts.durationMs;
   const worker = async () => {
@@ -147,8 +164,10 @@ export async function runLocal(
   };
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   latencies.sort((a, b) => a - b);
   return {
+    cpuMsPerOk: ok ? (cpu.user + cpu.system) / 1000 / ok : undefined,
     requests: sent,
     ok,
     shed: 0,

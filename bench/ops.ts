@@ -23,9 +23,14 @@ export function missingPhotos(): string[] {
   return PHOTOS.filter((p) => !existsSync(path.join(PHOTO_ROOT, p)));
 }
 
-/** imagegate URL (imgix syntax). */
-export function imagegatePath(photo: string, fmt: Format): string {
-  return `/${photo}?w=${WIDTH}${fmt === 'jpeg' ? '' : `&fm=${fmt}`}`;
+/**
+ * imagegate URL (imgix syntax). With `unique`, a `dl=` parameter (it only adds a
+ * Content-Disposition header) makes each request a distinct derivative, so request coalescing
+ * cannot merge concurrent identical requests and every response is a full render.
+ */
+export function imagegatePath(photo: string, fmt: Format, unique?: number): string {
+  const dl = unique === undefined ? '' : `&dl=b${unique}.${fmt === 'jpeg' ? 'jpg' : fmt}`;
+  return `/${photo}?w=${WIDTH}${fmt === 'jpeg' ? '' : `&fm=${fmt}`}${dl}`;
 }
 
 /** ipx URL: modifiers then the id. */

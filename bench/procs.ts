@@ -1,6 +1,6 @@
 /** Child processes for the benchmark: start, wait until listening, read memory, stop. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** Peak resident set (VmHWM) of a process, MiB. */
@@ -39,50 +39,47 @@ process.once('exit', () => {
 });
 
 /**
- * Spawns `node [args]` with `env`, waits (at most `timeoutMs`) for a stdout line matching
- * `ready`, and keeps draining its output (to `logFile` when given, else discarded).
+ * Spawns `node [args]` with `env`, its stdout going to `logFile` (a file, as a production log
+ * would: a pipe that the busy load generator drains late would block a server that logs
+ * synchronously), and waits at most `timeoutMs` for a line matching `ready` in that file.
  */
 export async function startChild(opts: {
   args: string[];
   env?: Record<string, string | undefined>;
   port: number;
   ready: RegExp;
+  logFile: string;
   timeoutMs?: number;
-  onLine?: (line: string) => void;
 }): Promise<Child> {
+  const out = openSync(opts.logFile, 'w');
   const proc = spawn(process.execPath, opts.args, {
     env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', out, 'pipe'],
   });
+  closeSync(out);
   children.add(proc);
   let tail = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child did not start in time: ${opts.args.join(' ')}\n${tail}`)), opts.timeoutMs ?? 30_000);
-    let buf = '';
-    let started = false;
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      if (started && !opts.onLine) return;
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        opts.onLine?.(line);
-        if (!started && opts.ready.test(line)) {
-          started = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-    proc.stderr!.on('data', (chunk: Buffer) => {
-      tail = (tail + chunk.toString('utf8')).slice(-4000);
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!started) reject(new Error(`child exited with ${code}: ${opts.args.join(' ')}\n${tail}`));
-    });
+  proc.stderr!.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
   });
+  let exited: number | null | undefined;
+  proc.once('exit', (code) => (exited = code));
+  const end = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    if (exited !== undefined) throw new Error(`child exited with ${exited}: ${opts.args.join(' ')}\n${tail}`);
+    let text = '';
+    try {
+      text = readFileSync(opts.logFile, 'utf8');
+    } catch {
+      /* not yet */
+    }
+    if (opts.ready.test(text)) break;
+    if (Date.now() > end) {
+      proc.kill('SIGKILL');
+      throw new Error(`child did not start in time: ${opts.args.join(' ')}\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     proc,
     pid: proc.pid!,

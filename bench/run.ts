@@ -44,6 +44,7 @@ const { values: flags } = parseArgs({
     'no-ipx': { type: 'boolean', default: false },
     'no-hit': { type: 'boolean', default: false },
     'no-transform': { type: 'boolean', default: false },
+    'no-coalesce': { type: 'boolean', default: false },
     out: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     /** `bench` (bench/servers/imagegate.ts: the CLI's server plus configureSharp and metadata reuse) or `cli` (`imagegate serve` as is). */
@@ -86,17 +87,18 @@ async function startImagegate(cache: boolean): Promise<Child> {
     env: { ...env, IMAGEGATE_BENCH_KEY: KEY, NODE_ENV: 'production' },
     port,
     ready: /listening on/,
+    logFile: path.join(work, `imagegate-${port}.log`),
   });
 }
 
 async function startIpx(): Promise<Child> {
   const port = await freePort();
-  return startChild({ args: ['--import', 'tsx', 'bench/servers/ipx.ts', PHOTO_ROOT, String(port)], env: { ...env, NODE_ENV: 'production' }, port, ready: /listening on/ });
+  return startChild({ args: ['--import', 'tsx', 'bench/servers/ipx.ts', PHOTO_ROOT, String(port)], env: { ...env, NODE_ENV: 'production' }, port, ready: /listening on/, logFile: path.join(work, `ipx-${port}.log`) });
 }
 
 async function startBare(file: string, contentType: string): Promise<Child> {
   const port = await freePort();
-  return startChild({ args: ['--import', 'tsx', 'bench/servers/bare.ts', file, contentType, String(port)], env, port, ready: /listening on/ });
+  return startChild({ args: ['--import', 'tsx', 'bench/servers/bare.ts', file, contentType, String(port)], env, port, ready: /listening on/, logFile: path.join(work, `bare-${port}.log`) });
 }
 
 async function raw(fmt: Format, clients: number): Promise<LoadResult & { peakRssMiB: number }> {
@@ -126,6 +128,11 @@ interface MemRow {
   ipxPeak: number;
   rawPeak: number;
 }
+interface CoalesceRow {
+  clients: number;
+  ig: LoadResult;
+  raw?: LoadResult;
+}
 interface HitRow {
   clients: number;
   ig?: LoadResult;
@@ -141,6 +148,7 @@ async function main(): Promise<void> {
   const transformRows: TransformRow[] = [];
   const memRows: MemRow[] = [];
   const hitRows: HitRow[] = [];
+  const coalesceRows: CoalesceRow[] = [];
   const headers = { 'X-API-Key': KEY };
 
   if (!flags['no-transform']) {
@@ -157,14 +165,21 @@ async function main(): Promise<void> {
             const rr = await raw(fmt, clients);
             rawPeak = Math.max(rawPeak, rr.peakRssMiB);
             row.raw = best(row.raw, rr);
-            row.ig = best(row.ig, await runLoad({ base: ig.url, paths: PHOTOS.map((p) => imagegatePath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, headers, warmup: Math.min(clients, 4) }));
-            if (ipx) row.ipx = best(row.ipx, await runLoad({ base: ipx.url, paths: PHOTOS.map((p) => ipxPath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, warmup: Math.min(clients, 4) }));
+            row.ig = best(row.ig, await runLoad({ base: ig.url, paths: (i) => imagegatePath(PHOTOS[i % PHOTOS.length], fmt, i), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, headers, warmup: Math.min(clients, 4), cpuPid: ig.pid }));
+            if (ipx) row.ipx = best(row.ipx, await runLoad({ base: ipx.url, paths: PHOTOS.map((p) => ipxPath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, warmup: Math.min(clients, 4), cpuPid: ipx.pid }));
           }
           log(
             `${fmt.padEnd(4)} ${String(clients).padStart(2)} clients: imagegate ${fmt1(row.ig!.rps)}/s (${JSON.stringify(row.ig!.statuses)}), raw ${fmt1(row.raw!.rps)}/s` +
               (row.ipx ? `, ipx ${fmt1(row.ipx.rps)}/s (${JSON.stringify(row.ipx.statuses)})` : ''),
           );
           transformRows.push(row);
+        }
+        if (formats.includes('jpeg') && !flags['no-coalesce']) {
+          // The same three URLs repeated: concurrent identical requests share one render.
+          const r = await runLoad({ base: ig.url, paths: PHOTOS.map((p) => imagegatePath(p, 'jpeg')), concurrency: clients, durationMs: seconds('jpeg') * 1000, maxRequests: MAX_REQUESTS, headers, warmup: Math.min(clients, 4) });
+          const raw = transformRows.find((t) => t.fmt === 'jpeg' && t.clients === clients)?.raw;
+          coalesceRows.push({ clients, ig: r, raw });
+          log(`jpeg ${String(clients).padStart(2)} clients, identical URLs (coalescing): imagegate ${fmt1(r.rps)}/s (${JSON.stringify(r.statuses)})`);
         }
         memRows.push({ clients, igPeak: peakRssMiB(ig.pid), ipxPeak: ipx ? peakRssMiB(ipx.pid) : NaN, rawPeak });
       } finally {
@@ -188,8 +203,8 @@ async function main(): Promise<void> {
         const row: HitRow = { clients };
         for (let r = 0; r < rounds; r++) {
           const durationMs = seconds('hit') * 1000;
-          row.bare = best(row.bare, await runLoad({ base: bare.url, paths: [url], concurrency: clients, durationMs, maxRequests: MAX_REQUESTS * 5, warmup: 200 }));
-          row.ig = best(row.ig, await runLoad({ base: ig.url, paths: [url], concurrency: clients, durationMs, maxRequests: MAX_REQUESTS * 5, headers, warmup: 200 }));
+          row.bare = best(row.bare, await runLoad({ base: bare.url, paths: [url], concurrency: clients, durationMs, maxRequests: MAX_REQUESTS * 5, warmup: 200, cpuPid: bare.pid }));
+          row.ig = best(row.ig, await runLoad({ base: ig.url, paths: [url], concurrency: clients, durationMs, maxRequests: MAX_REQUESTS * 5, headers, warmup: 200, cpuPid: ig.pid }));
         }
         log(`hit  ${String(clients).padStart(2)} clients: imagegate ${fmt1(row.ig!.rps, 0)}/s (${JSON.stringify(row.ig!.statuses)}), bare node:http ${fmt1(row.bare!.rps, 0)}/s`);
         hitRows.push(row);
@@ -211,24 +226,31 @@ async function main(): Promise<void> {
     }
   }
 
-  const md = report(transformRows, memRows, hitRows);
+  const md = report(transformRows, memRows, hitRows, coalesceRows);
   console.log(md);
   if (flags.out) writeFileSync(flags.out, md);
 }
 
-function report(rows: TransformRow[], mem: MemRow[], hits: HitRow[]): string {
+function report(rows: TransformRow[], mem: MemRow[], hits: HitRow[], coalesced: CoalesceRow[]): string {
   const out: string[] = [];
   if (rows.length) {
-    out.push('### Transform throughput (`?w=400`, q 75, result cache off), responses/s', '');
-    out.push('| format | clients | imagegate | raw sharp | ipx | imagegate ÷ raw (≥ 0.95) | imagegate ÷ ipx (> 1) | p99 imagegate ms | p99 ipx ms | 503 sheds |');
-    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push('### Transform throughput (`?w=400`, q 75, result cache off, every request a distinct derivative), responses/s', '');
+    out.push('| format | clients | imagegate | raw sharp | ipx | imagegate ÷ raw (≥ 0.95) | imagegate ÷ ipx (> 1) | CPU ms/image imagegate · raw · ipx | CPU efficiency vs raw | p99 imagegate ms | p99 ipx ms | 503 sheds |');
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
       out.push(
-        `| ${r.fmt} | ${r.clients} | ${fmt1(r.ig?.rps ?? NaN)} | ${fmt1(r.raw?.rps ?? NaN)} | ${fmt1(r.ipx?.rps ?? NaN)} | ${ratio(r.ig?.rps ?? NaN, r.raw?.rps ?? NaN)} | ${ratio(r.ig?.rps ?? NaN, r.ipx?.rps ?? NaN)} | ${fmt1(r.ig?.p99ms ?? NaN, 0)} | ${fmt1(r.ipx?.p99ms ?? NaN, 0)} | ${r.ig?.shed ?? 0} |`,
+        `| ${r.fmt} | ${r.clients} | ${fmt1(r.ig?.rps ?? NaN)} | ${fmt1(r.raw?.rps ?? NaN)} | ${fmt1(r.ipx?.rps ?? NaN)} | ${ratio(r.ig?.rps ?? NaN, r.raw?.rps ?? NaN)} | ${ratio(r.ig?.rps ?? NaN, r.ipx?.rps ?? NaN)} | ${fmt1(r.ig?.cpuMsPerOk ?? NaN, 0)} · ${fmt1(r.raw?.cpuMsPerOk ?? NaN, 0)} · ${fmt1(r.ipx?.cpuMsPerOk ?? NaN, 0)} | ${ratio(r.raw?.cpuMsPerOk ?? NaN, r.ig?.cpuMsPerOk ?? NaN)} | ${fmt1(r.ig?.p99ms ?? NaN, 0)} | ${fmt1(r.ipx?.p99ms ?? NaN, 0)} | ${r.ig?.shed ?? 0} |`,
       );
     }
     const errs = rows.filter((r) => (r.ig?.errors ?? 0) > 0);
     if (errs.length) out.push('', `imagegate errors other than 503: ${errs.map((r) => `${r.fmt}@${r.clients}: ${JSON.stringify(r.ig?.statuses)}`).join('; ')}`);
+    out.push('');
+  }
+  if (coalesced.length) {
+    out.push('### Identical URLs (`?w=400` JPEG, the same three URLs repeated, result cache off): request coalescing', '');
+    out.push('| clients | imagegate responses/s | ÷ raw sharp renders/s | 503 sheds |');
+    out.push('| ---: | ---: | ---: | ---: |');
+    for (const c of coalesced) out.push(`| ${c.clients} | ${fmt1(c.ig.rps)} | ${ratio(c.ig.rps, c.raw?.rps ?? NaN)} | ${c.ig.shed} |`);
     out.push('');
   }
   if (mem.length) {
@@ -240,10 +262,10 @@ function report(rows: TransformRow[], mem: MemRow[], hits: HitRow[]): string {
   }
   if (hits.length) {
     out.push('### Repeated URL (cache hit), responses/s', '');
-    out.push('| clients | imagegate (memory hit) | bare node:http, same bytes | ratio (≥ 0.8) | p99 imagegate ms | p99 bare ms |');
-    out.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push('| clients | imagegate (memory hit) | bare node:http, same bytes | ratio (≥ 0.8) | server CPU µs/response imagegate · bare | p99 imagegate ms | p99 bare ms |');
+    out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const h of hits) {
-      out.push(`| ${h.clients} | ${fmt1(h.ig?.rps ?? NaN, 0)} | ${fmt1(h.bare?.rps ?? NaN, 0)} | ${ratio(h.ig?.rps ?? NaN, h.bare?.rps ?? NaN)} | ${fmt1(h.ig?.p99ms ?? NaN, 1)} | ${fmt1(h.bare?.p99ms ?? NaN, 1)} |`);
+      out.push(`| ${h.clients} | ${fmt1(h.ig?.rps ?? NaN, 0)} | ${fmt1(h.bare?.rps ?? NaN, 0)} | ${ratio(h.ig?.rps ?? NaN, h.bare?.rps ?? NaN)} | ${fmt1((h.ig?.cpuMsPerOk ?? NaN) * 1000, 0)} · ${fmt1((h.bare?.cpuMsPerOk ?? NaN) * 1000, 0)} | ${fmt1(h.ig?.p99ms ?? NaN, 1)} | ${fmt1(h.bare?.p99ms ?? NaN, 1)} |`);
     }
     const withIpx = hits.find((h) => h.ipx);
     if (withIpx) out.push('', `ipx on the same repeated URL (no result cache) at ${withIpx.clients} clients: ${fmt1(withIpx.ipx!.rps)}/s = ${ratio(withIpx.ipx!.rps, withIpx.bare?.rps ?? NaN)} of bare node:http.`);
