@@ -15,7 +15,7 @@
  * --log-level LEVEL (imagegate's server.logLevel, default info), --entry bench|cli.
  */
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoad, type LoadResult } from './load.ts';
@@ -145,6 +145,7 @@ async function main(): Promise<void> {
   if (missing.length) throw new Error(`missing photos under ${PHOTO_ROOT}: ${missing.join(', ')} (apt-get install mate-backgrounds lomiri-wallpapers-20.04)`);
   log(`imagegate bench: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, env ${JSON.stringify(env)}, rounds ${rounds}${flags.quick ? ', quick' : ''}`);
 
+  const startLoad = loadavg()[0].toFixed(2);
   const transformRows: TransformRow[] = [];
   const memRows: MemRow[] = [];
   const hitRows: HitRow[] = [];
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
             if (ipx) row.ipx = best(row.ipx, await runLoad({ base: ipx.url, paths: PHOTOS.map((p) => ipxPath(p, fmt)), concurrency: clients, durationMs, maxRequests: MAX_REQUESTS, warmup: Math.min(clients, 4), cpuPid: ipx.pid }));
           }
           log(
-            `${fmt.padEnd(4)} ${String(clients).padStart(2)} clients: imagegate ${fmt1(row.ig!.rps)}/s (${JSON.stringify(row.ig!.statuses)}), raw ${fmt1(row.raw!.rps)}/s` +
+            `[load ${loadavg()[0].toFixed(1)}] ${fmt.padEnd(4)} ${String(clients).padStart(2)} clients: imagegate ${fmt1(row.ig!.rps)}/s (${JSON.stringify(row.ig!.statuses)}), raw ${fmt1(row.raw!.rps)}/s` +
               (row.ipx ? `, ipx ${fmt1(row.ipx.rps)}/s (${JSON.stringify(row.ipx.statuses)})` : ''),
           );
           transformRows.push(row);
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const md = report(transformRows, memRows, hitRows, coalesceRows);
+  const md = `Load average (1 min) at start ${startLoad}, at end ${loadavg()[0].toFixed(2)}; ${new Date().toISOString()}.\n\n${report(transformRows, memRows, hitRows, coalesceRows)}`;
   console.log(md);
   if (flags.out) writeFileSync(flags.out, md);
 }
