@@ -29,6 +29,7 @@ export function parseConfig(raw: unknown, options: { baseDir?: string; source?: 
     if (src.type === 'fs') src.root = path.resolve(baseDir, src.root);
   }
   if (cfg.keyStore?.type === 'file') cfg.keyStore.path = path.resolve(baseDir, cfg.keyStore.path);
+  if (cfg.cache.persistent?.type === 'fs') cfg.cache.persistent.dir = path.resolve(baseDir, cfg.cache.persistent.dir);
   return cfg;
 }
 

@@ -65,8 +65,13 @@ describe('configuration', () => {
     assert.throws(() => loadConfigFile(path.join(dir, 'none.yaml')), /cannot read file/);
     writeFileSync(path.join(dir, 'bad.yaml'), 'server: [unclosed');
     assert.throws(() => loadConfigFile(path.join(dir, 'bad.yaml')), /not valid YAML/);
-    writeFileSync(path.join(dir, 'ok.yaml'), 'sources: { local: { type: fs, root: ./img } }\nroutes: [{ match: "*", source: local }]\n');
+    writeFileSync(
+      path.join(dir, 'ok.yaml'),
+      'sources: { local: { type: fs, root: ./img } }\nroutes: [{ match: "*", source: local }]\ncache: { persistent: { type: fs, dir: ./cache } }\nkeyStore: { type: file, path: keys.json }\n',
+    );
     const cfg = loadConfigFile(path.join(dir, 'ok.yaml'));
     assert.equal(cfg.sources.local.type === 'fs' && cfg.sources.local.root, path.join(dir, 'img'));
+    assert.equal(cfg.cache.persistent?.type === 'fs' && cfg.cache.persistent.dir, path.join(dir, 'cache'));
+    assert.equal(cfg.keyStore?.type === 'file' && cfg.keyStore.path, path.join(dir, 'keys.json'));
   });
 });
