@@ -48,7 +48,7 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
         throw new ServiceError(502, 'source_misconfigured', `Source bucket does not exist (${what})`, { cause: err });
       }
       if (status === 404 || e.name === 'NotFound' || e.name === 'NoSuchKey') return undefined;
-      if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError') {
+      if (signal.aborted) {
         throw new ServiceError(504, 'source_timeout', `Source did not answer in time (${what})`, { cause: err });
       }
       if (status === 403 || e.name === 'AccessDenied' || e.name === 'Forbidden') {
