@@ -135,6 +135,26 @@ export function guardedLookup(blocked: (address: string) => boolean = isBlockedA
   };
 }
 
+/**
+ * One deadline for a whole fetch, linked to the caller's signal. Built from a plain timer and
+ * controller on purpose: on Node 20 a timeout signal combined with `AbortSignal.any` can be
+ * garbage-collected before it fires, and the fetch then never times out.
+ */
+function fetchDeadline(timeoutMs: number, outer?: AbortSignal): { signal: AbortSignal; release(): void } {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new DOMException('The origin did not answer in time', 'TimeoutError')), timeoutMs);
+  const onOuterAbort = () => ctl.abort(outer!.reason);
+  if (outer?.aborted) ctl.abort(outer.reason);
+  else outer?.addEventListener('abort', onOuterAbort, { once: true });
+  return {
+    signal: ctl.signal,
+    release() {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    },
+  };
+}
+
 /** Path-safe join of a storage key onto the base URL: each segment encoded, no dot segments. */
 function keyUrl(base: URL, key: string): URL {
   const segments = key.replace(/^\/+/, '').split('/');
@@ -281,8 +301,7 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
   /** Follow redirects by hand, each hop re-checked; maps every failure to a ServiceError. */
   async function fetchKey(key: string, method: 'GET' | 'HEAD', outer?: AbortSignal): Promise<OriginResponse> {
     let url = keyUrl(base, key);
-    const timer = AbortSignal.timeout(timeoutMs);
-    const signal = outer ? AbortSignal.any([outer, timer]) : timer;
+    const { signal, release } = fetchDeadline(timeoutMs, outer);
     try {
       for (let hop = 0; ; hop++) {
         const res = await once(url, method, signal);
@@ -311,6 +330,8 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
         throw new ServiceError(504, 'source_timeout', 'Source did not answer in time', { cause: err });
       }
       throw new ServiceError(502, 'source_error', 'Source failed', { cause: err });
+    } finally {
+      release();
     }
   }
 

@@ -1,6 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { httpSourceSchema } from '../../src/config/schema.ts';
@@ -290,6 +292,18 @@ describe('http storage: limits', () => {
     const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, timeoutMs: 200 }));
     await rejectsWith(store.get('slow-body.jpg'), 504, 'source_timeout');
     await rejectsWith(store.get('cut.jpg'), 502, 'source_error');
+  });
+
+  test('the timeout still fires after a garbage collection', { timeout: 30_000 }, async () => {
+    // Node 20 can collect a timeout signal that only AbortSignal.any() refers to; then a
+    // stalled origin would hold the request forever. Force collections while it waits.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, timeoutMs: 400 }));
+    const outer = new AbortController();
+    const pending = store.get('hang.jpg', outer.signal);
+    for (const ms of [50, 150, 250]) setTimeout(gc, ms);
+    await rejectsWith(pending, 504, 'source_timeout');
   });
 
   test("the caller's abort signal stops the fetch", async () => {
