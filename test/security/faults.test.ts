@@ -12,6 +12,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import sharp from 'sharp';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { get, makeImageFolder, testApp } from '../helpers/app.ts';
@@ -29,6 +31,22 @@ async function answer(res: Response): Promise<{ status: number; code?: string }>
     /* an image */
   }
   return { status: res.status, code };
+}
+
+/**
+ * Runs `fn` while forcing garbage collections: a timeout that only a collectable object refers
+ * to (Node 20: a timeout signal inside AbortSignal.any) would then never fire, and the request
+ * would hang instead of timing out. Such a hang fails the test through its own timeout.
+ */
+async function underGc<T>(fn: () => Promise<T>): Promise<T> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const timer = setInterval(gc, 100);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 type Mode = 'pass' | 'hang' | 'reset' | 'closed';
@@ -144,30 +162,31 @@ describe('S3 faults', () => {
     assert.equal((await get(ig, 'http://localhost/s3/missing.jpg')).status, 404);
   });
 
-  test('S3 slower than its timeout → 504 source_timeout; then recovers', { skip }, async () => {
+  test('S3 slower than its timeout → 504 source_timeout; then recovers', { skip, timeout: 30_000 }, async () => {
     await proxy.set('hang');
-    assert.deepEqual(await answer(await get(ig, `http://localhost/s3/ok.jpg${fresh()}`)), { status: 504, code: 'source_timeout' });
-    assert.deepEqual(await answer(await get(ig, 'http://localhost/s3/ok.jpg')), { status: 504, code: 'source_timeout' });
-    await proxy.set('pass');
+    try {
+      assert.deepEqual(await answer(await get(ig, `http://localhost/s3/ok.jpg${fresh()}`)), { status: 504, code: 'source_timeout' });
+      assert.deepEqual(await answer(await get(ig, 'http://localhost/s3/ok.jpg')), { status: 504, code: 'source_timeout' });
+    } finally {
+      await proxy.set('pass');
+    }
     await recovers(ig);
   });
 
-  test('S3 slower than the request deadline → 504 source_timeout, not a hang; then recovers', { skip }, async () => {
+  test('S3 slower than the request deadline → 504 source_timeout, not a hang; then recovers', { skip, timeout: 30_000 }, async () => {
     await proxy.set('hang');
-    const started = Date.now();
-    const a = await answer(await get(slowDeadline, `http://localhost/s3/ok.jpg${fresh()}`));
-    assert.deepEqual(a, { status: 504, code: 'source_timeout' });
-    assert.ok(Date.now() - started < 50_000, 'the deadline ended the wait, not the 60 s S3 timeout');
-    await proxy.set('pass');
+    try {
+      const a = await answer(await get(slowDeadline, `http://localhost/s3/ok.jpg${fresh()}`));
+      assert.deepEqual(a, { status: 504, code: 'source_timeout' });
+    } finally {
+      await proxy.set('pass');
+    }
     await recovers(slowDeadline);
   });
 
   test(
     'S3 dropping connections → 503 source_unavailable; then recovers',
-    {
-      skip,
-      todo: "src/storage/s3.ts call(): the SDK names ECONNRESET/EPIPE errors 'TimeoutError', so a reset is reported as 504 source_timeout after a few ms; treat it as a timeout only when `signal.aborted`, otherwise 503 source_unavailable",
-    },
+    { skip },
     async () => {
     await proxy.set('reset');
     try {
@@ -198,15 +217,33 @@ describe('S3 faults', () => {
 
   test(
     'an S3 object stored as text/html is never served as an active type',
-    {
-      skip,
-      todo: "src/http/image.ts: originals fall back to the stored Content-Type when the bytes are not a known image, so HTML in a bucket is served as text/html from the image origin (stored XSS); use the stored type only when it is image/* and not SVG, else application/octet-stream",
-    },
+    { skip },
     async () => {
     const res = await get(ig, 'http://localhost/s3/page.jpg');
     assert.equal(res.status, 200);
     const type = res.headers.get('content-type') ?? '';
     assert.doesNotMatch(type, /html|xml|javascript/i, `served as ${type}`);
+    },
+  );
+
+  test(
+    'the deadline and the S3 timeout still fire after garbage collections (no hang)',
+    {
+      skip,
+      timeout: 15_000,
+      todo: 'src/cache/limiter.ts deadlineSignal() and src/storage/s3.ts call() combine AbortSignal.timeout() with AbortSignal.any(); on Node 20 the timeout signal can be garbage-collected and never fire (nodejs/node#57736), so a stalled S3 holds the request forever. Build them from setTimeout + AbortController (see fetchDeadline in src/storage/http.ts)',
+    },
+    async () => {
+      await proxy.set('hang');
+      try {
+        for (const app of [ig, slowDeadline]) {
+          const a = await underGc(async () => answer(await get(app, `http://localhost/s3/ok.jpg${fresh()}`)));
+          assert.deepEqual(a, { status: 504, code: 'source_timeout' });
+        }
+      } finally {
+        await proxy.set('pass');
+      }
+      await recovers(ig);
     },
   );
 });
@@ -423,10 +460,7 @@ describe('Redis (usage store) down', () => {
 
   test(
     'failOpen serves, failClosed answers 503; both recover; every request is counted exactly once',
-    {
-      skip,
-      todo: 'src/http/app.ts: usage plans are not wired into createApp yet (createUsageService(config.usage), usageMiddleware after auth, GET /_admin/usage with adminUsageHandler)',
-    },
+    { skip },
     async () => {
     for (let i = 0; i < 3; i++) {
       assert.equal((await hit('open')).status, 200);
