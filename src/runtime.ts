@@ -16,12 +16,12 @@ export interface SharpSettings {
 /**
  * The sharp/libvips settings chosen by measurement (bench/RESULTS.md, "sharp settings"): the
  * libvips operation cache off — it holds up to 50 MB of decoded inputs that a service rendering
- * distinct derivatives never reuses (−70 to −90 MiB peak RSS, no loss of throughput) — and one
+ * distinct derivatives never reuses (−70 to −100 MiB peak RSS, no loss of throughput) — and one
  * libvips thread per image, since the work limiter already runs one transformation per core.
  * Call once at start-up, before the first transformation. The allocator is a process start-up
  * setting, reported here, not set: run with MALLOC_ARENA_MAX=2 (measured as fast as jemalloc or
- * faster, and ~25% less peak RSS than glibc's default arenas); LD_PRELOAD of Debian's
- * libjemalloc2 gives a little less RSS at a little less throughput.
+ * faster, and 9–24% less peak RSS than glibc's default arenas); LD_PRELOAD of Debian's
+ * libjemalloc2 gives 15–57 MiB less RSS at 4–20% less throughput.
  */
 export function configureSharp(overrides: Partial<Pick<SharpSettings, 'cache' | 'concurrency'>> = {}): SharpSettings {
   const cache = overrides.cache ?? false;
