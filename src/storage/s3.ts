@@ -38,7 +38,14 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
   let bucketSeen = false;
 
   async function call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T | undefined> {
-    const signal = outer ? AbortSignal.any([outer, AbortSignal.timeout(cfg.timeoutMs)]) : AbortSignal.timeout(cfg.timeoutMs);
+    // A plain timer and controller: on Node 20 a timeout signal inside AbortSignal.any() can be
+    // garbage-collected and never fire.
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const timer = setTimeout(() => controller.abort(new DOMException('S3 call timed out', 'TimeoutError')), cfg.timeoutMs);
+    const onOuter = () => controller.abort(outer!.reason);
+    if (outer?.aborted) onOuter();
+    else outer?.addEventListener('abort', onOuter, { once: true });
     try {
       return await fn(signal);
     } catch (err) {
@@ -58,6 +65,9 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
         throw new ServiceError(503, 'source_unavailable', `Source is unavailable (${what})`, { cause: err });
       }
       throw new ServiceError(502, 'source_error', `Source failed (${what}: ${status})`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
     }
   }
 
