@@ -144,17 +144,65 @@ export function abortError(signal: AbortSignal, retryAfter = '1'): ServiceError 
   return new ServiceError(503, 'request_aborted', 'the request was cancelled before it ran', { cause: reason });
 }
 
+/** Deadlines fire on shared 100 ms ticks: one timer per tick, not one per request. */
+const TICK_MS = 100;
+const ticks = new Map<number, Set<AbortController>>();
+
+function fireTick(slot: number): void {
+  const due = ticks.get(slot);
+  ticks.delete(slot);
+  if (!due) return;
+  const reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+  for (const ctl of due) if (!ctl.signal.aborted) ctl.abort(reason);
+}
+
+function scheduleAbort(ctl: AbortController, at: number): Set<AbortController> {
+  const slot = Math.ceil(at / TICK_MS) * TICK_MS;
+  let due = ticks.get(slot);
+  if (!due) {
+    due = new Set();
+    ticks.set(slot, due);
+    // unref: a deadline never keeps the process alive on its own (a server's sockets do).
+    setTimeout(fireTick, Math.max(0, slot - Date.now()), slot).unref();
+  }
+  due.add(ctl);
+  return due;
+}
+
 /**
- * A signal that aborts after `ms` (reason: TimeoutError → 503 `deadline_exceeded`) or when
- * `parent` aborts (e.g. the client went away), whichever comes first.
+ * A signal that aborts at `ms` from now (reason: a TimeoutError → 503 `deadline_exceeded`,
+ * up to one 100 ms tick late) or when `parent` aborts (e.g. the client went away), whichever
+ * comes first.
  *
- * Not free: a timer plus AbortSignal.any cost ~50 µs, and reading a Hono request's
- * `c.req.raw.signal` builds a full Request — together more than the rest of a cache hit.
- * Create it only where work starts (a cache miss), e.g. through `lazyDeadline`.
+ * Built without `AbortSignal.timeout` + `AbortSignal.any`: on Node 20 the timeout inside such a
+ * composite can be garbage-collected before it fires (nodejs/node#57736), and the pair costs
+ * ~50 µs. Here a shared tick holds the controller until the deadline (or until the signal
+ * aborts for another reason), so it always fires, for ~1–2 µs. The price is that each call is
+ * remembered until its deadline: create deadlines where work starts (a cache miss), not for
+ * every request — `lazyDeadline` does that. Reading a Hono request's `c.req.raw.signal` for
+ * `parent` also builds a full Request, another reason to do it only on a miss.
  */
 export function deadlineSignal(ms: number, parent?: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(ms);
-  return parent ? AbortSignal.any([parent, timeout]) : timeout;
+  const ctl = new AbortController();
+  if (parent?.aborted) {
+    ctl.abort(parent.reason);
+    return ctl.signal;
+  }
+  const due = scheduleAbort(ctl, Date.now() + Math.max(0, ms));
+  let onParent: (() => void) | undefined;
+  if (parent) {
+    onParent = () => ctl.abort(parent.reason);
+    parent.addEventListener('abort', onParent, { once: true });
+  }
+  ctl.signal.addEventListener(
+    'abort',
+    () => {
+      due.delete(ctl);
+      if (onParent) parent!.removeEventListener('abort', onParent);
+    },
+    { once: true },
+  );
+  return ctl.signal;
 }
 
 /**

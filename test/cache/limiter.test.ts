@@ -184,3 +184,37 @@ describe('lazyDeadline', () => {
     await first;
   });
 });
+
+describe('deadlineSignal', () => {
+  test('aborts with a TimeoutError even when nothing but a listener holds it through a GC', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const keepAlive = setTimeout(() => {}, 5_000);
+    const fired: string[] = [];
+    (() => {
+      const parent = new AbortController();
+      deadlineSignal(50, parent.signal).addEventListener('abort', function (this: AbortSignal) {
+        fired.push((this.reason as Error).name);
+      });
+    })();
+    gc();
+    await sleep(30);
+    gc();
+    await sleep(250);
+    clearTimeout(keepAlive);
+    assert.deepEqual(fired, ['TimeoutError']);
+  });
+
+  test('follows its parent, and an aborted parent gives an aborted signal at once', () => {
+    const parent = new AbortController();
+    const s = deadlineSignal(60_000, parent.signal);
+    assert.equal(s.aborted, false);
+    parent.abort(new Error('gone'));
+    assert.equal(s.aborted, true);
+    assert.equal((s.reason as Error).message, 'gone');
+    const late = deadlineSignal(60_000, AbortSignal.abort(new Error('already')));
+    assert.equal(late.aborted, true);
+  });
+});
