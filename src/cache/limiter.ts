@@ -146,26 +146,37 @@ export function abortError(signal: AbortSignal, retryAfter = '1'): ServiceError 
 
 /** Deadlines fire on shared 100 ms ticks: one timer per tick, not one per request. */
 const TICK_MS = 100;
-const ticks = new Map<number, Set<AbortController>>();
+interface Tick {
+  /** Signals only their holders care about: collected with them, never kept alive by the tick. */
+  weak: Set<WeakRef<AbortController>>;
+  /** Signals someone listens to: kept until the deadline, so a listener-only waiter still fires. */
+  strong: Set<AbortController>;
+}
+const ticks = new Map<number, Tick>();
+const kController = Symbol('imagegate.deadlineController');
+const addListener = EventTarget.prototype.addEventListener;
 
 function fireTick(slot: number): void {
   const due = ticks.get(slot);
   ticks.delete(slot);
   if (!due) return;
   const reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
-  for (const ctl of due) if (!ctl.signal.aborted) ctl.abort(reason);
+  for (const ref of due.weak) {
+    const ctl = ref.deref();
+    if (ctl && !ctl.signal.aborted) ctl.abort(reason);
+  }
+  for (const ctl of due.strong) if (!ctl.signal.aborted) ctl.abort(reason);
 }
 
-function scheduleAbort(ctl: AbortController, at: number): Set<AbortController> {
+function tickFor(at: number): Tick {
   const slot = Math.ceil(at / TICK_MS) * TICK_MS;
   let due = ticks.get(slot);
   if (!due) {
-    due = new Set();
+    due = { weak: new Set(), strong: new Set() };
     ticks.set(slot, due);
     // unref: a deadline never keeps the process alive on its own (a server's sockets do).
     setTimeout(fireTick, Math.max(0, slot - Date.now()), slot).unref();
   }
-  due.add(ctl);
   return due;
 }
 
@@ -176,33 +187,46 @@ function scheduleAbort(ctl: AbortController, at: number): Set<AbortController> {
  *
  * Built without `AbortSignal.timeout` + `AbortSignal.any`: on Node 20 the timeout inside such a
  * composite can be garbage-collected before it fires (nodejs/node#57736), and the pair costs
- * ~50 µs. Here a shared tick holds the controller until the deadline (or until the signal
- * aborts for another reason), so it always fires, for ~1–2 µs. The price is that each call is
- * remembered until its deadline: create deadlines where work starts (a cache miss), not for
- * every request — `lazyDeadline` does that. Reading a Hono request's `c.req.raw.signal` for
- * `parent` also builds a full Request, another reason to do it only on a miss.
+ * twice as much. Here the signal holds its controller, a shared tick holds it weakly, and once
+ * anyone adds an abort listener the tick holds it strongly until the deadline: it fires for
+ * every holder and every listener, and a finished request that nobody listened to (a cache hit)
+ * leaves nothing behind but a small weak reference until its tick. Reading a Hono request's
+ * `c.req.raw.signal` for `parent` builds a full Request: do that only where work starts (a cache
+ * miss), e.g. via `lazyDeadline`.
  */
 export function deadlineSignal(ms: number, parent?: AbortSignal): AbortSignal {
   const ctl = new AbortController();
+  const signal = ctl.signal as AbortSignal & { [kController]?: AbortController };
+  signal[kController] = ctl;
   if (parent?.aborted) {
     ctl.abort(parent.reason);
-    return ctl.signal;
+    return signal;
   }
-  const due = scheduleAbort(ctl, Date.now() + Math.max(0, ms));
+  const due = tickFor(Date.now() + Math.max(0, ms));
+  due.weak.add(new WeakRef(ctl));
+  let pinned = false;
+  signal.addEventListener = function (this: AbortSignal, type: string, listener: unknown, options?: unknown) {
+    if (type === 'abort' && !pinned && !ctl.signal.aborted) {
+      pinned = true;
+      due.strong.add(ctl);
+    }
+    return (addListener as (...a: unknown[]) => void).call(this, type, listener, options);
+  } as AbortSignal['addEventListener'];
   let onParent: (() => void) | undefined;
   if (parent) {
     onParent = () => ctl.abort(parent.reason);
     parent.addEventListener('abort', onParent, { once: true });
   }
-  ctl.signal.addEventListener(
+  addListener.call(
+    signal,
     'abort',
     () => {
-      due.delete(ctl);
+      due.strong.delete(ctl);
       if (onParent) parent!.removeEventListener('abort', onParent);
     },
     { once: true },
   );
-  return ctl.signal;
+  return signal;
 }
 
 /**

@@ -207,6 +207,37 @@ describe('deadlineSignal', () => {
     assert.deepEqual(fired, ['TimeoutError']);
   });
 
+  test('fires for a holder that never listens (a pending limiter task) through a GC', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const keepAlive = setTimeout(() => {}, 5_000);
+    const limiter = new WorkLimiter({ concurrency: 1, queue: 2 });
+    let release!: () => void;
+    const first = limiter.run(() => new Promise<void>((r) => (release = r)));
+    const waiting = limiter.run(async () => 'never', deadlineSignal(50));
+    gc();
+    await assert.rejects(waiting, { code: 'deadline_exceeded' });
+    clearTimeout(keepAlive);
+    release();
+    await first;
+  });
+
+  test('a signal nobody holds or listens to is not kept alive until its deadline', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const refs: WeakRef<AbortSignal>[] = [];
+    for (let i = 0; i < 100; i++) refs.push(new WeakRef(deadlineSignal(60_000, new AbortController().signal)));
+    await sleep(10);
+    gc();
+    await sleep(10);
+    gc();
+    assert.ok(refs.filter((r) => r.deref()).length < 100, 'collected before the deadline');
+  });
+
   test('follows its parent, and an aborted parent gives an aborted signal at once', () => {
     const parent = new AbortController();
     const s = deadlineSignal(60_000, parent.signal);
