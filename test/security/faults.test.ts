@@ -231,7 +231,6 @@ describe('S3 faults', () => {
     {
       skip,
       timeout: 15_000,
-      todo: 'src/cache/limiter.ts deadlineSignal() and src/storage/s3.ts call() combine AbortSignal.timeout() with AbortSignal.any(); on Node 20 the timeout signal can be garbage-collected and never fire (nodejs/node#57736), so a stalled S3 holds the request forever. Build them from setTimeout + AbortController (see fetchDeadline in src/storage/http.ts)',
     },
     async () => {
       await proxy.set('hang');
