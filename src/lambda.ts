@@ -8,6 +8,9 @@ import { loadConfigFile } from './config/load.ts';
 import { createApp, type ImagegateApp } from './http/app.ts';
 import type { LambdaBindings, RequestTarget } from './http/target.ts';
 import { wrapLargeResponses, type LargeResponseOptions } from './lambda-large.ts';
+import { configureSharp } from './runtime.ts';
+
+configureSharp();
 
 type Headers1 = Record<string, string | undefined> | null | undefined;
 type MultiHeaders = Record<string, string[] | undefined> | null | undefined;

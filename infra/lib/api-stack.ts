@@ -76,6 +76,8 @@ export class ApiStack extends Stack {
         IMAGEGATE_LARGE_RESPONSE_BUCKET: largeResponseBucket,
         IMAGEGATE_API_KEY_SECRET: keySecretArn,
         NODE_OPTIONS: '--enable-source-maps',
+        // Measured in bench/RESULTS.md: fastest allocator setting, 9–24% less peak RSS.
+        MALLOC_ARENA_MAX: '2',
       },
     });
 

@@ -2,6 +2,7 @@ import { ConfigError, loadConfigFile } from '../config/load.ts';
 import { devConfig } from '../config/defaults.ts';
 import type { Config } from '../config/schema.ts';
 import { startServer } from '../server.ts';
+import { configureSharp } from '../runtime.ts';
 import { parseCommandArgs } from './args.ts';
 
 export const help = `Usage: imagegate serve [--config FILE] [--port N] [--host ADDR] [--dev]
@@ -50,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`--port: expected an integer from 0 to 65535, got '${portText}'`);
     return 2;
   }
+  configureSharp();
   let server;
   try {
     server = await startServer(config, { port, host: values.host as string | undefined });

@@ -10,7 +10,7 @@ import { verifySignature } from '../request/signature.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { detectContentType } from '../pipeline/detect.ts';
 import type { ObjectMeta, Storage } from '../storage/types.ts';
-import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
+import { cacheKey, deadlineSignal, etagFor, lazyDeadline, matchesIfNoneMatch } from '../cache/index.ts';
 import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import type { AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
@@ -70,11 +70,17 @@ export function imageHandler(deps: ImageDeps) {
     const negotiated = negotiateFormat(opts, c.req.header('accept'));
     const identity = isIdentity(opts, negotiated);
 
-    const deadline = Date.now() + deps.deadlineMs;
-    const signal = deadlineSignal(deps.deadlineMs, c.req.raw.signal);
-    const t0 = performance.now();
-    const meta = await storage.head(match.key, signal);
-    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    // The deadline is fixed now; the signal tied to the client is built only where work starts, so hits and 304s
+    // pay little for it (no client signal, which would build a full Request).
+    const dl = lazyDeadline(deps.deadlineMs, () => c.req.raw.signal);
+    const fetchObject = async (signal: AbortSignal) => {
+      const t0 = performance.now();
+      const obj = await storage.get(match.key, signal);
+      deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+      if (!obj) throw notFound(shownPath);
+      return obj;
+    };
+    const meta = await storage.head(match.key, deadlineSignal(deps.deadlineMs));
     if (!meta) throw notFound(shownPath);
 
     const key = identity
@@ -92,14 +98,13 @@ export function imageHandler(deps: ImageDeps) {
     if (notModified(c, etag, meta)) return new Response(null, { status: 304, headers });
 
     if (identity) {
-      const obj = await storage.get(match.key, signal);
-      if (!obj) throw notFound(shownPath);
+      const obj = await fetchObject(dl.signal);
       headers.ETag = obj.meta.etag;
       headers['Content-Type'] = originalContentType(obj.body, obj.meta.contentType);
       // An SVG opened directly must not run its scripts on the image origin.
       if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
       headers['Content-Length'] = String(obj.body.length);
-      return new Response(c.req.method === 'HEAD' ? null : new Uint8Array(obj.body), { status: 200, headers });
+      return new Response(c.req.method === 'HEAD' ? null : bytesOf(obj.body), { status: 200, headers });
     }
 
     const hit = await deps.cache.get(key!);
@@ -108,30 +113,37 @@ export function imageHandler(deps: ImageDeps) {
       c.set('cacheHit', hit.tier);
       result = hit.value;
     } else {
-      result = await deps.flight.do(key!, () =>
-        deps.limiter.run(async () => {
-          const obj = await storage.get(match.key, signal);
-          if (!obj) throw notFound(shownPath);
+      // The shared render gets a deadline of its own, not the first caller's connection: a
+      // client that goes away must not fail the others waiting on the same derivative.
+      result = await deps.flight.do(key!, () => {
+        const signal = deadlineSignal(Math.max(1, dl.deadline - Date.now()));
+        return deps.limiter.run(async () => {
+          const obj = await fetchObject(signal);
           const started = performance.now();
           const out = await runPipeline(obj.body, opts, {
             config: config.transform,
             format: negotiated.format,
-            deadline,
+            deadline: dl.deadline,
             loadMark: (markPath) => loadMark(deps, markPath, signal),
           });
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
           const value: CachedResult = { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
           await deps.cache.set(key!, value);
           return value;
-        }, signal),
-      );
+        }, signal);
+      });
       c.set('transformed', true);
     }
     Object.assign(headers, result.headers);
     headers['Content-Type'] = result.contentType;
     headers['Content-Length'] = String(result.body.length);
-    return new Response(c.req.method === 'HEAD' ? null : new Uint8Array(result.body), { status: 200, headers });
+    return new Response(c.req.method === 'HEAD' ? null : bytesOf(result.body), { status: 200, headers });
   };
+}
+
+/** A view of a Buffer's bytes for a Response body, without copying them. */
+function bytesOf(buf: Buffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength);
 }
 
 function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolean {

@@ -57,7 +57,7 @@ export function createFsStorage(cfg: { root: string }): Storage {
       try {
         const st = await handle.stat();
         if (!st.isFile()) return undefined;
-        const body = await handle.readFile();
+        const body = await readAll(handle, st.size);
         return { meta: metaOf(st), body };
       } catch (err) {
         throw storageFailure(err);
@@ -93,6 +93,18 @@ async function* walk(root: string, dir: string): AsyncGenerator<string> {
     if (e.isDirectory()) yield* walk(root, p);
     else if (e.isFile()) yield path.relative(root, p).split(path.sep).join('/');
   }
+}
+
+/** One read into a buffer of the file's size (FileHandle.readFile grows its buffer in steps). */
+async function readAll(handle: fsp.FileHandle, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  while (off < size) {
+    const { bytesRead } = await handle.read(buf, off, size - off, off);
+    if (bytesRead === 0) break;
+    off += bytesRead;
+  }
+  return off === size ? buf : buf.subarray(0, off);
 }
 
 function metaOf(st: { size: number; mtimeMs: number; mtime: Date }): ObjectMeta {
