@@ -5,6 +5,8 @@ export const transformConfigSchema = z
   .object({
     /** Largest source accepted, in pixels (width × height × frames for animations), checked on the header. */
     maxPixels: z.number().int().positive().default(100_000_000),
+    /** Largest SVG source accepted, bytes: an SVG is parsed whole before its size is known. */
+    maxSvgBytes: z.number().int().positive().default(2 * 1024 * 1024),
     /** Most frames kept from an animated source; later frames are dropped. */
     maxFrames: z.number().int().positive().default(200),
     /** Largest output side; larger requests are clamped keeping the aspect ratio. */

@@ -1,6 +1,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { ServiceError } from '../../errors.ts';
 import type { TransformConfig } from '../config.ts';
+import { detectContentType } from '../detect.ts';
 
 /** Source formats the pipeline decodes (as sharp names them). */
 const READABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff', 'svg', 'jp2', 'jxl']);
@@ -11,6 +12,14 @@ const READABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff', 
  * limit (422 `image_too_large`; frames count for animations, up to the frames kept).
  */
 export async function probe(input: Buffer, config: TransformConfig, animatedOutput: boolean): Promise<{ meta: Metadata; frames: number }> {
+  // Compressed input that libvips would inflate before parsing (svgz): a 40 KB file can expand
+  // to millions of SVG elements. Refused before any parser sees it; plain SVG is capped by bytes.
+  if (input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b) {
+    throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: compressed (gzip/svgz) sources are not supported');
+  }
+  if (input.length > config.maxSvgBytes && detectContentType(input) === 'image/svg+xml') {
+    throw new ServiceError(422, 'image_too_large', `Unprocessable: SVG sources are limited to ${config.maxSvgBytes} bytes`);
+  }
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false, failOn: config.failOn }).metadata();

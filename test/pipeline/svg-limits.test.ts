@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { runPipeline } from '../../src/pipeline/run.ts';
+import { parseTransform } from '../../src/request/params.ts';
+import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { ServiceError } from '../../src/errors.ts';
+
+const config = transformConfigSchema.parse({});
+const opts = parseTransform(new URLSearchParams('w=50&fm=png'), config);
+const svg = (body: string) => Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">${body}</svg>`);
+const code = (err: unknown) => (err instanceof ServiceError ? `${err.status} ${err.code}` : String(err));
+
+test('a small SVG renders', async () => {
+  const out = await runPipeline(svg('<rect width="100" height="100" fill="red"/>'), opts, { config });
+  assert.equal(out.contentType, 'image/png');
+  assert.equal(out.width, 50);
+});
+
+test('gzip-compressed SVG (svgz) is refused before any parser sees it', async () => {
+  const bomb = gzipSync(svg('<g/>'.repeat(1000)));
+  await assert.rejects(runPipeline(bomb, opts, { config }), (e) => code(e) === '415 unsupported_image');
+});
+
+test('SVG over transform.maxSvgBytes is refused; under it renders', async () => {
+  const big = svg(`<!-- ${'x'.repeat(3000)} --><rect width="100" height="100" fill="blue"/>`);
+  const small = { ...config, maxSvgBytes: 1000 };
+  await assert.rejects(runPipeline(big, opts, { config: small }), (e) => code(e) === '422 image_too_large');
+  const ok = await runPipeline(big, opts, { config: { ...config, maxSvgBytes: 10_000 } });
+  assert.equal(ok.width, 50);
+});
