@@ -134,13 +134,7 @@ describe('hostile image corpus (gdk-pixbuf-tests, librsvg2-tests)', { skip: skip
     await expectServiceAlive(ig);
   });
 
-  test(
-    'a 40 KB svgz that expands to a million elements is refused without a memory blow-up',
-    {
-      todo:
-        'pipeline: refuse gzip-compressed SVG (svgz) and cap SVG input bytes before sharp parses it; today metadata() alone takes ~1.5 GB and 12–30 s',
-    },
-    async (t) => {
+  test('a 40 KB svgz that expands to a million elements is refused without a memory blow-up', async (t) => {
     const { result, before, peak, after } = await watchRss(async () => {
       const res = await get(ig, `http://localhost${routePath(SVGZ_BOMB)}?w=100`);
       return expectRefusal(res, 'svgz bomb');
@@ -148,8 +142,7 @@ describe('hostile image corpus (gdk-pixbuf-tests, librsvg2-tests)', { skip: skip
     t.diagnostic(`${result.status} ${result.code}; RSS before ${(before / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB, after ${(after / MiB).toFixed(0)} MiB`);
     assert.ok(peak - before < 300 * MiB, `RSS peaked ${((peak - before) / MiB).toFixed(0)} MiB above its start`);
     await expectServiceAlive(ig);
-    },
-  );
+  });
 
   test('the originals themselves are still served untouched (no parameter → no decode)', async () => {
     const res = await get(ig, 'http://localhost/gdk/test-images/fail/invalid.1.gif');
