@@ -1,12 +1,18 @@
 import { LRUCache } from 'lru-cache';
 import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
 import { SingleFlight } from './single-flight.ts';
+import { deadlineSignal } from './limiter.ts';
 
 export interface MetaCacheOptions {
   /** How long a source's answer to head() is reused, milliseconds; 0 turns the wrapper off. */
   ttlMs: number;
   /** Keys remembered at most. */
   maxEntries?: number;
+  /**
+   * Bound for a head() that must ask the source, ms, when the caller passes no signal: the
+   * signal is built only then, so answers from memory cost no AbortController.
+   */
+  headTimeoutMs?: number;
 }
 
 /** Sentinel for "the source said the object does not exist" (a cached 404). */
@@ -21,7 +27,9 @@ type Entry = ObjectMeta | typeof MISSING;
  * noticed within `ttlMs`; `get()` always reads the source and refreshes the entry.
  */
 export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage {
-  if (!(opts.ttlMs > 0)) return storage;
+  const ask = (key: string, signal?: AbortSignal) =>
+    storage.head(key, signal ?? (opts.headTimeoutMs ? deadlineSignal(opts.headTimeoutMs) : undefined));
+  if (!(opts.ttlMs > 0)) return opts.headTimeoutMs ? { ...storage, head: ask } : storage;
   const metas = new LRUCache<string, Entry>({ max: opts.maxEntries ?? 10_000, ttl: opts.ttlMs });
   const flight = new SingleFlight();
   const wrapped: Storage = {
@@ -29,7 +37,7 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
       const hit = metas.get(key);
       if (hit !== undefined) return hit === MISSING ? undefined : hit;
       return flight.do(key, async () => {
-        const meta = await storage.head(key, signal);
+        const meta = await ask(key, signal);
         metas.set(key, meta ?? MISSING);
         return meta;
       });

@@ -54,7 +54,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const storages = Object.fromEntries(
     Object.entries(options.storages ?? (await createStorages(config.sources))).map(([name, s]) => [
       name,
-      withMetaCache(guardStorage(s), { ttlMs: config.cache.sourceMetaTtlMs }),
+      withMetaCache(guardStorage(s), { ttlMs: config.cache.sourceMetaTtlMs, headTimeoutMs: config.limits.deadlineMs }),
     ]),
   );
   const keyStore = options.keys || !config.keyStore ? undefined : openKeyStore(config.keyStore);

@@ -80,7 +80,8 @@ export function imageHandler(deps: ImageDeps) {
       if (!obj) throw notFound(shownPath);
       return obj;
     };
-    const meta = await storage.head(match.key, deadlineSignal(deps.deadlineMs));
+    // Bounded by the deadline too: the sources are wrapped with it (see createApp).
+    const meta = await storage.head(match.key);
     if (!meta) throw notFound(shownPath);
 
     const key = identity
