@@ -1,14 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
+import { startServer } from './spawn.ts';
 import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
 import { run as keysCli, parseDuration } from '../../src/cli/keys.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -207,29 +205,3 @@ test('durations for --grace', () => {
   assert.equal(parseDuration('soon'), undefined);
 });
 
-async function startServer(settings: unknown): Promise<{ port: number; stop(): Promise<void> }> {
-  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, IG_TEST: JSON.stringify(settings) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  process.once('exit', () => proc.kill('SIGKILL'));
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`test server exited (${code}) before listening`)));
-  });
-  return {
-    port,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const done = once(proc, 'exit');
-      proc.kill('SIGTERM');
-      await done;
-    },
-  };
-}

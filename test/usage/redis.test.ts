@@ -1,16 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
 import { usageConfigSchema } from '../../src/usage/config.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { plansConfigSchema } from '../../src/usage/config.ts';
 import { usageBehaviour } from './behaviour.ts';
 import { buildTestApp, mapLookup } from './app.ts';
+import { startServer } from './spawn.ts';
 
 const skip = requireCommand('redis-server');
 const quiet: UsageLogger = { info() {}, warn() {}, error() {} };
@@ -162,34 +160,4 @@ describe('usage plans, Redis store', { skip }, () => {
   });
 });
 
-interface Server {
-  port: number;
-  stop(): Promise<void>;
-}
 
-async function startServer(settings: unknown): Promise<Server> {
-  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, IG_TEST: JSON.stringify(settings) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  process.once('exit', () => proc.kill('SIGKILL'));
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`test server exited (${code}) before listening`)));
-  });
-  return {
-    port,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const done = once(proc, 'exit');
-      proc.kill('SIGTERM');
-      await done;
-    },
-  };
-}

@@ -1,0 +1,36 @@
+/** Spawns test/usage/server.ts (a usage-plan app) with `settings`; resolves once it listens. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export interface SpawnedServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startServer(settings: unknown): Promise<SpawnedServer> {
+  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
+  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, IG_TEST: JSON.stringify(settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`test server exited (${code}) before listening`)));
+  });
+  return {
+    port,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const done = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
