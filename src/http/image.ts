@@ -32,8 +32,6 @@ export interface ImageDeps {
   onSourceFetch?: (info: { source: string; ms: number }) => void;
 }
 
-const notFound = (path: string) => new ServiceError(404, 'not_found', `Invalid image path: ${path}`);
-
 /**
  * The image route: target → signature → route → options → source identity → conditional →
  * cache → (single-flight, bounded) transformation → response. Everything that can answer
@@ -41,28 +39,33 @@ const notFound = (path: string) => new ServiceError(404, 'not_found', `Invalid i
  */
 export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
+  const anySigned = Object.keys(deps.signing).length > 0;
 
   return async (c: Context<AppEnv>) => {
     c.set('routeLabel', 'image');
     const target = requestTarget(c, config.server.basePath);
-    const shownPath = safeForMessage(target.imagePath.replace(/^\/+/, ''));
-    if (!target.inBasePath) throw notFound(shownPath);
+    const relative = target.imagePath.replace(/^\/+/, '');
+    const notFound = () => new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
+    if (!target.inBasePath) throw notFound();
 
-    // Find the route on a lenient decoding first, so a signed source checks its signature
-    // before anything else judges the path: a tampered URL is a 403 even if it is also a 400.
-    const lenient = lenientDecode(target.imagePath.replace(/^\/+/, ''));
-    if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
-    const firstMatch = matchRoute(deps.routes, lenient);
-    const signing = firstMatch ? deps.signing[firstMatch.source] : undefined;
-    if (signing) {
-      const signedPath = signing.path === 'afterBasePath' ? `/${target.imagePath.replace(/^\/+/, '')}` : target.clientPath;
-      const hasSignature = target.rawQueries.some((q) => /(^|&)s=/.test(q));
-      if (signing.required || hasSignature) verifyAny(signedPath, target.rawQueries, signing.token);
+    // With signed sources, find the route on a lenient decoding first, so a signed source checks
+    // its signature before anything else judges the path: a tampered URL is a 403 even if it is
+    // also a 400.
+    if (anySigned) {
+      const lenient = lenientDecode(relative);
+      if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
+      const firstMatch = matchRoute(deps.routes, lenient);
+      const signing = firstMatch ? deps.signing[firstMatch.source] : undefined;
+      if (signing) {
+        const signedPath = signing.path === 'afterBasePath' ? `/${relative}` : target.clientPath;
+        const hasSignature = target.rawQueries.some((q) => /(^|&)s=/.test(q));
+        if (signing.required || hasSignature) verifyAny(signedPath, target.rawQueries, signing.token);
+      }
     }
 
     const path = normaliseImagePath(target.imagePath, config.server.maxPathLength);
     const match = matchRoute(deps.routes, path);
-    if (!match) throw notFound(shownPath);
+    if (!match) throw notFound();
     const storage = deps.storages[match.source];
 
     const query = new URLSearchParams(target.rawQueries[0] ?? '');
@@ -77,12 +80,12 @@ export function imageHandler(deps: ImageDeps) {
       const t0 = performance.now();
       const obj = await storage.get(match.key, signal);
       deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-      if (!obj) throw notFound(shownPath);
+      if (!obj) throw notFound();
       return obj;
     };
     // Bounded by the deadline too: the sources are wrapped with it (see createApp).
     const meta = await storage.head(match.key);
-    if (!meta) throw notFound(shownPath);
+    if (!meta) throw notFound();
 
     const key = identity
       ? undefined
@@ -185,9 +188,12 @@ function verifyAny(path: string, rawQueries: string[], token: string): void {
 
 /** Watermarks come from the same routes and sources as images, never from outside them. */
 async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal): Promise<Buffer | undefined> {
+  let rel = markPath.replace(/^\/+/, '');
+  const base = deps.config.server.basePath.replace(/^\//, '');
+  if (base && rel.startsWith(`${base}/`)) rel = rel.slice(base.length + 1);
   let path: string;
   try {
-    path = normaliseImagePath(markPath.replace(/^\/+/, '').replace(new RegExp(`^${escapeRe(deps.config.server.basePath.replace(/^\//, ''))}/`), ''), deps.config.server.maxPathLength);
+    path = normaliseImagePath(rel, deps.config.server.maxPathLength);
   } catch {
     return undefined;
   }
@@ -195,10 +201,6 @@ async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal):
   if (!m) return undefined;
   const obj = await deps.storages[m.source].get(m.key, signal);
   return obj?.body;
-}
-
-function escapeRe(s: string): string {
-  return s ? s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : '(?!)';
 }
 
 function lenientDecode(p: string): string {
