@@ -10,6 +10,8 @@ export function parseCommandArgs(
   options: NonNullable<ParseArgsConfig['options']>,
   help: string,
   allowPositionals = false,
+  /** Prefix of usage-error messages, e.g. `sign`. */
+  name?: string,
 ): ParsedCommand {
   try {
     const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
@@ -19,7 +21,7 @@ export function parseCommandArgs(
     }
     return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
   } catch (err) {
-    console.error(`${(err as Error).message}\n\n${help}`);
+    console.error(`${name ? `${name}: ` : ''}${(err as Error).message}\n\n${help}`);
     return { exit: 2 };
   }
 }

@@ -4,7 +4,7 @@
  * settings that are valid but probably not what was meant. Exit 1 lists every problem.
  */
 import { existsSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.ts';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileRoutes } from '../routes/match.ts';
@@ -141,26 +141,13 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    console.error(`check-config: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    console.log(help);
-    return 0;
-  }
+  const parsed = parseCommandArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' } }, help, true, 'check-config');
+  if (parsed.exit !== undefined) return parsed.exit;
   if (parsed.positionals.length > 1) {
     console.error(`check-config: one file at a time\n\n${help}`);
     return 2;
   }
-  const file = parsed.positionals[0] ?? parsed.values.config ?? process.env.IMAGEGATE_CONFIG;
+  const file = parsed.positionals[0] ?? (parsed.values.config as string | undefined) ?? process.env.IMAGEGATE_CONFIG;
   if (!file) {
     console.error(`check-config: name a config file (or set IMAGEGATE_CONFIG)\n\n${help}`);
     return 2;

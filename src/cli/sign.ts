@@ -3,7 +3,7 @@
  * exactly as the server will verify it — stage prefix included unless the source signs the
  * path after `basePath`.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.ts';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileRoutes, matchRoute } from '../routes/match.ts';
@@ -89,28 +89,15 @@ export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.P
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        source: { type: 'string' },
-        expires: { type: 'string' },
-        token: { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    console.error(`sign: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
-  const v = parsed.values;
-  if (v.help) {
-    console.log(help);
-    return 0;
-  }
+  const parsed = parseCommandArgs(
+    argv,
+    { source: { type: 'string' }, expires: { type: 'string' }, token: { type: 'string' }, config: { type: 'string' } },
+    help,
+    true,
+    'sign',
+  );
+  if (parsed.exit !== undefined) return parsed.exit;
+  const v = parsed.values as { source?: string; expires?: string; token?: string; config?: string };
   if (parsed.positionals.length !== 1) {
     console.error(`sign: expected exactly one URL\n\n${help}`);
     return 2;
