@@ -9,6 +9,8 @@ export interface AppVariables {
   transformed?: boolean;
   /** Set by the image handler: which cache tier answered, if any. */
   cacheHit?: 'memory' | 'persistent';
+  /** Set by the image handler: body bytes of its response (saves reading the header back). */
+  responseBytes?: number;
   /** Route label for metrics: 'image', 'health', 'admin', … */
   routeLabel?: string;
 }

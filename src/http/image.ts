@@ -108,6 +108,7 @@ export function imageHandler(deps: ImageDeps) {
       // An SVG opened directly must not run its scripts on the image origin.
       if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
       headers['Content-Length'] = String(obj.body.length);
+      c.set('responseBytes', obj.body.length);
       return new Response(c.req.method === 'HEAD' ? null : bytesOf(obj.body), { status: 200, headers });
     }
 
@@ -141,6 +142,7 @@ export function imageHandler(deps: ImageDeps) {
     Object.assign(headers, result.headers);
     headers['Content-Type'] = result.contentType;
     headers['Content-Length'] = String(result.body.length);
+    c.set('responseBytes', result.body.length);
     return new Response(c.req.method === 'HEAD' ? null : bytesOf(result.body), { status: 200, headers });
   };
 }

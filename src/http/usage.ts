@@ -151,7 +151,7 @@ export function usageMiddleware(
     await next();
     setHeaders(c, headers);
     const status = c.res.status;
-    const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : Number(c.res.headers.get('content-length') ?? 0) || 0;
+    const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : (c.get('responseBytes') ?? (Number(c.res.headers.get('content-length') ?? 0) || 0));
     const extra: Partial<UsageCounters> = {};
     if (c.get('transformed')) extra.transformations = 1;
     if (c.get('cacheHit')) extra.cacheHits = 1;
