@@ -83,6 +83,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
+    if (!logger.isLevelEnabled('info')) return;
     const url = c.req.url;
     const q = url.indexOf('?');
     logger.info(

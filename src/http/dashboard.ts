@@ -54,7 +54,7 @@ function escapeAttr(s: string): string {
 export function dashboardPage(config?: Config): Hono<AppEnv> {
   const page = new Hono<AppEnv>();
   const html = DASHBOARD_HTML.replace('{{basePath}}', escapeAttr(config?.server?.basePath ?? ''));
-  page.use('*', async (c, next) => {
+  page.use('/_admin/*', async (c, next) => {
     c.set('routeLabel', 'admin');
     await next();
   });

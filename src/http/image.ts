@@ -51,10 +51,12 @@ export function imageHandler(deps: ImageDeps) {
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
     // also a 400.
+    let signedMatch: { path: string; match: ReturnType<typeof matchRoute> } | undefined;
     if (anySigned) {
       const lenient = lenientDecode(relative);
       if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
       const firstMatch = matchRoute(deps.routes, lenient);
+      signedMatch = { path: lenient, match: firstMatch };
       const signing = firstMatch ? deps.signing[firstMatch.source] : undefined;
       if (signing) {
         const signedPath = signing.path === 'afterBasePath' ? `/${relative}` : target.clientPath;
@@ -64,7 +66,7 @@ export function imageHandler(deps: ImageDeps) {
     }
 
     const path = normaliseImagePath(target.imagePath, config.server.maxPathLength);
-    const match = matchRoute(deps.routes, path);
+    const match = signedMatch !== undefined && signedMatch.path === path ? signedMatch.match : matchRoute(deps.routes, path);
     if (!match) throw notFound();
     const storage = deps.storages[match.source];
 
@@ -120,9 +122,9 @@ export function imageHandler(deps: ImageDeps) {
     } else {
       // The shared render gets a deadline of its own, not the first caller's connection: a
       // client that goes away must not fail the others waiting on the same derivative.
-      result = await deps.flight.do(key!, () => {
+      result = await deps.flight.do(key!, async () => {
         const signal = deadlineSignal(Math.max(1, dl.deadline - Date.now()));
-        return deps.limiter.run(async () => {
+        const value = await deps.limiter.run(async () => {
           const obj = await fetchObject(signal);
           const started = performance.now();
           const out = await runPipeline(obj.body, opts, {
@@ -132,10 +134,11 @@ export function imageHandler(deps: ImageDeps) {
             loadMark: (markPath) => loadMark(deps, markPath, signal),
           });
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
-          const value: CachedResult = { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
-          await deps.cache.set(key!, value);
-          return value;
+          return { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() } satisfies CachedResult;
         }, signal);
+        // Written after the render slot is released: a slow persistent tier never holds a core.
+        await deps.cache.set(key!, value);
+        return value;
       });
       c.set('transformed', true);
     }

@@ -84,7 +84,12 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
             // A HEAD 404 has no body, so a missing bucket looks like a missing key. Ask once
             // more with a one-byte GET, whose error names which one is missing.
             if (bucketSeen || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
-            await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key), Range: 'bytes=0-0' }), { abortSignal });
+            try {
+              await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key), Range: 'bytes=0-0' }), { abortSignal });
+            } catch (probe) {
+              if ((probe as { name?: string }).name === 'NoSuchKey') bucketSeen = true;
+              throw probe;
+            }
             throw err;
           }
         },
