@@ -115,7 +115,7 @@ export async function handleLargeResponse<R extends ProxyResult>(
   const limit = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const body = result.body ?? '';
   // Cheap check first: a body well under the limit cannot make the JSON too large.
-  if (body.length * 2 + 64 * 1024 < limit) return result;
+  if (body.length * (result.isBase64Encoded ? 1 : 6) + 64 * 1024 < limit) return result;
   const size = payloadBytes(result);
   if (size <= limit) return result;
 

@@ -347,17 +347,20 @@ class RedisKeyStore implements KeyStore {
     this.client.once('ready', () => (this.everReady = true));
   }
 
-  /** Only the first commands wait for the connection (at most 5 s). */
-  private async connected(): Promise<void> {
+  private firstWait?: Promise<void>;
+
+  /** Only the first commands wait for the connection, once, at most 5 s; later ones fail fast. */
+  private connected(): Promise<void> | void {
     if (this.everReady || this.client.status === 'ready') return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, 5000);
-      function done() {
+    return (this.firstWait ??= new Promise<void>((resolve) => {
+      const done = () => {
         clearTimeout(t);
+        this.client.off('ready', done);
         resolve();
-      }
+      };
+      const t = setTimeout(done, 5000);
       this.client.once('ready', done);
-    });
+    }));
   }
 
   async findByHash(sha256: string): Promise<KeyRecord | undefined> {

@@ -126,7 +126,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     io.err('imagegate keys: the config has no keyStore: — add e.g. keyStore: { type: file, path: ./keys.json }');
     return 1;
   }
-  if (values.plan !== undefined && !(values.plan in cfg.plans)) {
+  if (values.plan !== undefined && !Object.hasOwn(cfg.plans, values.plan)) {
     const known = Object.keys(cfg.plans);
     io.err(`imagegate keys: --plan: unknown plan '${values.plan}' (defined: ${known.join(', ') || 'none'})`);
     return 1;

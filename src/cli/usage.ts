@@ -99,7 +99,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
       io.err('imagegate usage: --url needs the admin token in $IMAGEGATE_ADMIN_TOKEN');
       return 2;
     }
-    const u = new URL('/_admin/usage', values.url);
+    const u = new URL('_admin/usage', values.url.endsWith('/') ? values.url : `${values.url}/`);
     if (query.key) u.searchParams.set('key', query.key);
     u.searchParams.set('from', query.from);
     u.searchParams.set('to', query.to);

@@ -167,7 +167,7 @@ export const configSchema = z
       if (seen.has(k.id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `duplicate key id '${k.id}'` });
       seen.add(k.id);
       const plans = cfg.plans as Record<string, unknown>;
-      if (k.plan && !(k.plan in plans)) {
+      if (k.plan && !Object.hasOwn(plans, k.plan)) {
         ctx.addIssue({ code: 'custom', path: ['keys', i, 'plan'], message: `unknown plan '${k.plan}'` });
       }
     });

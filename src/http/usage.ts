@@ -117,7 +117,7 @@ export function usageMiddleware(
 
     let plan = noLimits;
     if (key.plan !== undefined) {
-      const p = plans[key.plan];
+      const p = Object.hasOwn(plans, key.plan) ? plans[key.plan] : undefined;
       if (!p) {
         record(usage, key.id, 403, undefined, 0);
         return c.json({ message: `Forbidden: the key's plan '${key.plan}' is not configured`, code: 'unknown_plan' }, 403);

@@ -60,6 +60,13 @@ describe('configuration', () => {
     );
   });
 
+  test('a plan name that is an Object.prototype property is still unknown', () => {
+    assert.throws(
+      () => parseConfig({ sources: { a: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 'a' }], keys: [{ id: 'k', sha256: 'a'.repeat(64), plan: 'constructor' }] }),
+      (e: ConfigError) => e.problems.some((p) => p.startsWith("keys.0.plan: unknown plan 'constructor'")),
+    );
+  });
+
   test('files: unreadable and non-YAML files name the file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-cfg-'));
     assert.throws(() => loadConfigFile(path.join(dir, 'none.yaml')), /cannot read file/);

@@ -29,3 +29,13 @@ test('SVG over transform.maxSvgBytes is refused; under it renders', async () => 
   const ok = await runPipeline(big, opts, { config: { ...config, maxSvgBytes: 10_000 } });
   assert.equal(ok.width, 50);
 });
+
+test('a watermark gets the same refusals as a source (svgz)', async () => {
+  const photo = await runPipeline(svg('<rect width="100" height="100" fill="red"/>'), parseTransform(new URLSearchParams('fm=png'), config), { config });
+  const marked = parseTransform(new URLSearchParams('mark=/m.svgz&fm=png'), config);
+  const bomb = gzipSync(svg('<g/>'.repeat(1000)));
+  await assert.rejects(
+    runPipeline(photo.body, marked, { config, loadMark: async () => bomb }),
+    (e) => code(e) === '415 unsupported_image',
+  );
+});

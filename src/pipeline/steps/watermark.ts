@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { ServiceError } from '../../errors.ts';
 import { STAGE, use, checkDeadline, type PipelineState } from '../context.ts';
+import { probe } from './probe.ts';
 import { place, overlayEntry } from './place.ts';
 
 /**
@@ -14,6 +15,8 @@ export async function watermark(st: PipelineState): Promise<void> {
   if (!o.mark) return;
   const buf = st.loadMark ? await st.loadMark(o.mark) : undefined;
   if (!buf) throw new ServiceError(400, 'invalid_parameter', `mark: no image found at '${o.mark.length > 80 ? `${o.mark.slice(0, 80)}…` : o.mark}'`);
+  // The mark gets the same refusals as a source (svgz, oversized SVG, pixel limit, unknown formats).
+  await probe(buf, st.config, false);
   checkDeadline(st);
   const W = st.width;
   const H = st.height;
