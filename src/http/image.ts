@@ -91,7 +91,13 @@ export function imageHandler(deps: ImageDeps) {
 
     const key = identity
       ? undefined
-      : cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: canonicalKey(opts), format: negotiated.format ?? 'source' });
+      : cacheKey({
+          source: match.source,
+          key: match.key,
+          etag: meta.etag,
+          options: canonicalKey(opts) + (await markIdentity(deps, opts.mark)),
+          format: negotiated.format ?? 'source',
+        });
     const etag = key ? etagFor(key) : meta.etag;
     const headers: Record<string, string> = {
       ETag: etag,
@@ -192,7 +198,7 @@ function verifyAny(path: string, rawQueries: string[], token: string): void {
 }
 
 /** Watermarks come from the same routes and sources as images, never from outside them. */
-async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal): Promise<Buffer | undefined> {
+function resolveMark(deps: ImageDeps, markPath: string): { storage: Storage; key: string } | undefined {
   let rel = markPath.replace(/^\/+/, '');
   const base = deps.config.server.basePath.replace(/^\//, '');
   if (base && rel.startsWith(`${base}/`)) rel = rel.slice(base.length + 1);
@@ -203,9 +209,20 @@ async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal):
     return undefined;
   }
   const m = matchRoute(deps.routes, path);
-  if (!m) return undefined;
-  const obj = await deps.storages[m.source].get(m.key, signal);
-  return obj?.body;
+  return m ? { storage: deps.storages[m.source], key: m.key } : undefined;
+}
+
+async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal): Promise<Buffer | undefined> {
+  const mark = resolveMark(deps, markPath);
+  return mark ? (await mark.storage.get(mark.key, signal))?.body : undefined;
+}
+
+/** The watermark's identity joins the cache key, so a replaced mark is a new derivative. */
+async function markIdentity(deps: ImageDeps, markPath: string | undefined): Promise<string> {
+  if (!markPath) return '';
+  const mark = resolveMark(deps, markPath);
+  const meta = mark ? await mark.storage.head(mark.key) : undefined;
+  return `\nmark=${meta?.etag ?? 'missing'}`;
 }
 
 function lenientDecode(p: string): string {

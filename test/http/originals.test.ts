@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -167,6 +168,30 @@ describe('format negotiation at the edge of identity', () => {
       assert.equal(webp.headers.get('content-type'), 'image/webp');
       assert.equal(webp.headers.get('vary'), 'Accept');
       assert.notEqual(webp.headers.get('etag'), plain.headers.get('etag'));
+    } finally {
+      folder.cleanup();
+    }
+  });
+});
+
+describe('watermarks in the cache key', () => {
+  test('replacing the mark image changes the ETag and the rendered bytes', async () => {
+    const folder = await makeImageFolder();
+    try {
+      const ig = await testApp(folder.root, { cache: { sourceMetaTtlMs: 0 } });
+      const url = 'http://localhost/photo.jpg?w=200&fm=png&mark=/alpha.png&mark-w=100';
+      const first = await get(ig, url);
+      assert.equal(first.status, 200);
+      const bytes1 = Buffer.from(await first.arrayBuffer());
+      await sharp({ create: { width: 300, height: 80, channels: 4, background: { r: 255, g: 0, b: 255, alpha: 1 } } })
+        .png()
+        .toFile(path.join(folder.root, 'alpha.png'));
+      const second = await get(ig, url);
+      assert.equal(second.status, 200);
+      assert.notEqual(second.headers.get('etag'), first.headers.get('etag'));
+      assert.ok(!Buffer.from(await second.arrayBuffer()).equals(bytes1), 'the new mark is drawn');
+      const stale = await get(ig, url, { 'If-None-Match': first.headers.get('etag')! });
+      assert.equal(stale.status, 200);
     } finally {
       folder.cleanup();
     }
