@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
+import { createLogger } from './log.ts';
 import { createApp, type AppOptions, type ImagegateApp } from './http/app.ts';
 
 export interface RunningServer {
@@ -16,7 +17,7 @@ export async function startServer(
   listen: { port?: number; host?: string } = {},
   options: AppOptions = {},
 ): Promise<RunningServer> {
-  const imagegate = await createApp(config, options);
+  const imagegate = await createApp(config, { logger: createLogger(config.server.logLevel, { buffered: true }), ...options });
   const host = listen.host ?? config.server.host;
   const port = listen.port ?? config.server.port;
   return new Promise((resolve, reject) => {

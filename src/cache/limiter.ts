@@ -228,19 +228,3 @@ export function deadlineSignal(ms: number, parent?: AbortSignal): AbortSignal {
   );
   return signal;
 }
-
-/**
- * A request's deadline, fixed now, whose signal is built on first use: hits and 304s that never
- * read `.signal` pay nothing. `parent` is read lazily too (pass `() => c.req.raw.signal`).
- */
-export function lazyDeadline(ms: number, parent?: () => AbortSignal | undefined): { readonly deadline: number; readonly signal: AbortSignal } {
-  const deadline = Date.now() + ms;
-  let signal: AbortSignal | undefined;
-  return {
-    deadline,
-    get signal() {
-      if (!signal) signal = deadlineSignal(Math.max(1, deadline - Date.now()), parent?.());
-      return signal;
-    },
-  };
-}

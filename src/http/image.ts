@@ -1,19 +1,21 @@
 import type { Context } from 'hono';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
-import type { CompiledRoute } from '../routes/match.ts';
+import { LRUCache } from 'lru-cache';
+import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
-import { canonicalKey, isIdentity, parseTransform } from '../request/params.ts';
-import { negotiateFormat } from '../request/negotiate.ts';
+import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
+import { negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { verifySignature } from '../request/signature.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { detectContentType } from '../pipeline/detect.ts';
 import type { ObjectMeta, Storage } from '../storage/types.ts';
-import { cacheKey, deadlineSignal, etagFor, lazyDeadline, matchesIfNoneMatch } from '../cache/index.ts';
+import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
 import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import type { AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
+import { REQUEST_ID_HEADER } from './request-id.ts';
 
 export interface ImageDeps {
   config: Config;
@@ -41,17 +43,35 @@ export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
   const anySigned = Object.keys(deps.signing).length > 0;
 
+  // Path → route → options → negotiated format is a pure function of the target and Accept
+  // header, so a URL asked for again (a cache hit, a 304) skips it. Only requests that parsed
+  // are remembered; the budget counts the characters of the remembered targets.
+  const derived = new LRUCache<string, DerivedRequest>({ maxSize: 4_000_000, sizeCalculation: (_, k) => k.length + 200 });
+  const derive = (imagePath: string, rawQuery: string, accept: string | undefined, signedMatch: SignedMatch | undefined): DerivedRequest | undefined => {
+    const memoKey = `${imagePath}?${rawQuery}\n${accept ?? ''}`;
+    let d = derived.get(memoKey);
+    if (d) return d;
+    const path = normaliseImagePath(imagePath, config.server.maxPathLength);
+    const match = signedMatch !== undefined && signedMatch.path === path ? signedMatch.match : matchRoute(deps.routes, path);
+    if (!match) return undefined;
+    const opts = parseTransform(new URLSearchParams(rawQuery), config.transform);
+    const negotiated = negotiateFormat(opts, accept);
+    // Shared by every later request for the same target: frozen, so nothing downstream can change it.
+    d = { match, opts: Object.freeze(opts), negotiated: Object.freeze(negotiated), identity: isIdentity(opts, negotiated), options: canonicalKey(opts) };
+    derived.set(memoKey, d);
+    return d;
+  };
+
   return async (c: Context<AppEnv>) => {
     c.set('routeLabel', 'image');
     const target = requestTarget(c, config.server.basePath);
     const relative = target.imagePath.replace(/^\/+/, '');
-    const notFound = () => new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
-    if (!target.inBasePath) throw notFound();
+    if (!target.inBasePath) throw notFound(relative);
 
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
     // also a 400.
-    let signedMatch: { path: string; match: ReturnType<typeof matchRoute> } | undefined;
+    let signedMatch: SignedMatch | undefined;
     if (anySigned) {
       const lenient = lenientDecode(relative);
       if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
@@ -65,52 +85,44 @@ export function imageHandler(deps: ImageDeps) {
       }
     }
 
-    const path = normaliseImagePath(target.imagePath, config.server.maxPathLength);
-    const match = signedMatch !== undefined && signedMatch.path === path ? signedMatch.match : matchRoute(deps.routes, path);
-    if (!match) throw notFound();
-    const storage = deps.storages[match.source];
+    const accept = c.req.header('accept');
+    const request = derive(target.imagePath, target.rawQueries[0] ?? '', accept, signedMatch);
+    if (!request) throw notFound(relative);
+    const { match, opts, negotiated, identity } = request;
 
-    const query = new URLSearchParams(target.rawQueries[0] ?? '');
-    const opts = parseTransform(query, config.transform);
-    const negotiated = negotiateFormat(opts, c.req.header('accept'));
-    const identity = isIdentity(opts, negotiated);
-
-    // The deadline is fixed now; the signal tied to the client is built only where work starts, so hits and 304s
-    // pay little for it (no client signal, which would build a full Request).
-    const dl = lazyDeadline(deps.deadlineMs, () => c.req.raw.signal);
-    const fetchObject = async (signal: AbortSignal) => {
-      const t0 = performance.now();
-      const obj = await storage.get(match.key, signal);
-      deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-      if (!obj) throw notFound();
-      return obj;
-    };
+    // The deadline is fixed now; signals are built only where work starts, so hits and 304s pay nothing for them.
+    const deadline = Date.now() + deps.deadlineMs;
     // Bounded by the deadline too: the sources are wrapped with it (see createApp).
-    const meta = await storage.head(match.key);
-    if (!meta) throw notFound();
+    const meta = await deps.storages[match.source].head(match.key);
+    if (!meta) throw notFound(relative);
 
-    const key = identity
-      ? undefined
-      : cacheKey({
-          source: match.source,
-          key: match.key,
-          etag: meta.etag,
-          options: canonicalKey(opts) + (await markIdentity(deps, opts.mark)),
-          format: negotiated.format ?? 'source',
-        });
-    const etag = key ? etagFor(key) : meta.etag;
+    let key: string | undefined;
+    let etag = meta.etag;
+    if (!identity) {
+      const mark = await markIdentity(deps, opts.mark);
+      const last = request.last;
+      if (last && last.sourceEtag === meta.etag && last.mark === mark) {
+        ({ key, etag } = last);
+      } else {
+        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + mark, format: negotiated.format ?? 'source' });
+        etag = etagFor(key);
+        request.last = { sourceEtag: meta.etag, mark, key, etag };
+      }
+    }
     const headers: Record<string, string> = {
       ETag: etag,
       'Cache-Control': meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl,
       'X-Content-Type-Options': 'nosniff',
+      [REQUEST_ID_HEADER]: c.get('requestId'),
     };
-    if (meta.lastModified) headers['Last-Modified'] = meta.lastModified.toUTCString();
+    if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
     if (negotiated.vary) headers.Vary = 'Accept';
 
     if (notModified(c, etag, meta)) return new Response(null, { status: 304, headers });
 
     if (identity) {
-      const obj = await fetchObject(dl.signal);
+      // The client's signal too: an original nobody waits for any more is not read to the end.
+      const obj = await fetchSource(deps, match, relative, deadlineSignal(Math.max(1, deadline - Date.now()), c.req.raw.signal));
       headers.ETag = obj.meta.etag;
       headers['Content-Type'] = originalContentType(obj.body, obj.meta.contentType);
       // An SVG opened directly must not run its scripts on the image origin.
@@ -129,14 +141,14 @@ export function imageHandler(deps: ImageDeps) {
       // The shared render gets a deadline of its own, not the first caller's connection: a
       // client that goes away must not fail the others waiting on the same derivative.
       result = await deps.flight.do(key!, async () => {
-        const signal = deadlineSignal(Math.max(1, dl.deadline - Date.now()));
+        const signal = deadlineSignal(Math.max(1, deadline - Date.now()));
         const value = await deps.limiter.run(async () => {
-          const obj = await fetchObject(signal);
+          const obj = await fetchSource(deps, match, relative, signal);
           const started = performance.now();
           const out = await runPipeline(obj.body, opts, {
             config: config.transform,
             format: negotiated.format,
-            deadline: dl.deadline,
+            deadline,
             loadMark: (markPath) => loadMark(deps, markPath, signal),
           });
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
@@ -154,6 +166,40 @@ export function imageHandler(deps: ImageDeps) {
     c.set('responseBytes', result.body.length);
     return new Response(c.req.method === 'HEAD' ? null : bytesOf(result.body), { status: 200, headers });
   };
+}
+
+type SignedMatch = { path: string; match: RouteMatch | undefined };
+
+/** What a request target and Accept header come to, before any source is asked. */
+interface DerivedRequest {
+  match: RouteMatch;
+  opts: TransformOptions;
+  negotiated: NegotiatedFormat;
+  identity: boolean;
+  /** canonicalKey(opts). */
+  options: string;
+  /** The cache key and ETag last built for it, and the source (and watermark) identity they were built from. */
+  last?: { sourceEtag: string; mark: string; key: string; etag: string };
+}
+
+function notFound(relative: string): ServiceError {
+  return new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
+}
+
+async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal) {
+  const t0 = performance.now();
+  const obj = await deps.storages[match.source].get(match.key, signal);
+  deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+  if (!obj) throw notFound(relative);
+  return obj;
+}
+
+/** Last-Modified as HTTP states it, formatted once per source answer (the meta cache hands out the same object). */
+const httpDates = new WeakMap<ObjectMeta, string>();
+function httpDate(meta: ObjectMeta, lastModified: Date): string {
+  let s = httpDates.get(meta);
+  if (s === undefined) httpDates.set(meta, (s = lastModified.toUTCString()));
+  return s;
 }
 
 /** A view of a Buffer's bytes for a Response body, without copying them. */

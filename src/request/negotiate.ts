@@ -36,6 +36,12 @@ export function acceptQuality(accept: string | undefined, type: string): number 
   return best;
 }
 
+/** The negotiated output: `format` undefined keeps the source's format; `vary` asks for `Vary: Accept`. */
+export interface NegotiatedFormat {
+  format?: OutputFormat;
+  vary: boolean;
+}
+
 /**
  * The output format chosen from `fm`, `auto=format` and the Accept header, before the source is
  * read (it is part of the cache key). `fm` wins. With auto=format (and no fm) AVIF is preferred,
@@ -43,7 +49,7 @@ export function acceptQuality(accept: string | undefined, type: string): number 
  * with imgix). `format` undefined = keep the source's format. `vary` is true whenever Accept could
  * change the answer (auto=format without fm), whatever was chosen.
  */
-export function negotiateFormat(opts: TransformOptions, accept: string | undefined): { format?: OutputFormat; vary: boolean } {
+export function negotiateFormat(opts: TransformOptions, accept: string | undefined): NegotiatedFormat {
   if (opts.fm) return { format: FM_FORMAT[opts.fm], vary: false };
   if (!opts.auto?.includes('format')) return { vary: false };
   const avif = acceptQuality(accept, 'image/avif');

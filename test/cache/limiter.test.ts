@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkLimiter, deadlineSignal, lazyDeadline } from '../../src/cache/index.ts';
+import { WorkLimiter, deadlineSignal } from '../../src/cache/index.ts';
 import { ServiceError } from '../../src/errors.ts';
 
 /** A task that finishes when told to, recording when it started. */
@@ -153,32 +153,21 @@ describe('WorkLimiter', () => {
   });
 });
 
-describe('lazyDeadline', () => {
-  test('fixes the deadline at once but builds the signal (and reads the parent) only on use', async () => {
-    let parentReads = 0;
+describe('deadlineSignal with a parent', () => {
+  test('follows the parent (a client that goes away) before its deadline', () => {
     const parent = new AbortController();
-    const before = Date.now();
-    const dl = lazyDeadline(5_000, () => {
-      parentReads++;
-      return parent.signal;
-    });
-    assert.ok(dl.deadline >= before + 5_000 && dl.deadline <= Date.now() + 5_000);
-    assert.equal(parentReads, 0);
-    const s = dl.signal;
-    assert.equal(dl.signal, s, 'one signal per request');
-    assert.equal(parentReads, 1);
+    const s = deadlineSignal(5_000, parent.signal);
     assert.equal(s.aborted, false);
     parent.abort(new Error('client went away'));
     assert.equal(s.aborted, true);
   });
 
-  test('its signal times out as the deadline passes → deadline_exceeded through the limiter', async () => {
+  test('times out as the deadline passes → deadline_exceeded through the limiter', async () => {
     const keepAlive = setTimeout(() => {}, 5_000);
     const limiter = new WorkLimiter({ concurrency: 1, queue: 1 });
     let release!: () => void;
     const first = limiter.run(() => new Promise<void>((r) => (release = r)));
-    const dl = lazyDeadline(20);
-    await assert.rejects(limiter.run(async () => 'late', dl.signal), { code: 'deadline_exceeded' });
+    await assert.rejects(limiter.run(async () => 'late', deadlineSignal(20)), { code: 'deadline_exceeded' });
     clearTimeout(keepAlive);
     release();
     await first;
