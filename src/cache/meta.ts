@@ -49,5 +49,13 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
     },
   };
   if (storage.list) wrapped.list = storage.list.bind(storage);
+  if (storage.open) {
+    const open = storage.open.bind(storage);
+    wrapped.open = async (key, signal) => {
+      const obj = await open(key, signal);
+      metas.set(key, obj ? obj.meta : MISSING);
+      return obj;
+    };
+  }
   return wrapped;
 }

@@ -9,6 +9,7 @@ import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from 
 import { negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { verifySignature } from '../request/signature.ts';
 import { runPipeline } from '../pipeline/run.ts';
+import type { PipelineInput } from '../pipeline/context.ts';
 import { detectContentType } from '../pipeline/detect.ts';
 import type { ObjectMeta, Storage } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
@@ -143,14 +144,19 @@ export function imageHandler(deps: ImageDeps) {
       result = await deps.flight.do(key!, async () => {
         const signal = deadlineSignal(Math.max(1, deadline - Date.now()));
         const value = await deps.limiter.run(async () => {
-          const obj = await fetchSource(deps, match, relative, signal);
+          const source = await openSource(deps, match, relative, signal);
           const started = performance.now();
-          const out = await runPipeline(obj.body, opts, {
-            config: config.transform,
-            format: negotiated.format,
-            deadline,
-            loadMark: (markPath) => loadMark(deps, markPath, signal),
-          });
+          let out: Awaited<ReturnType<typeof runPipeline>>;
+          try {
+            out = await runPipeline(source.input, opts, {
+              config: config.transform,
+              format: negotiated.format,
+              deadline,
+              loadMark: (markPath) => loadMark(deps, markPath, signal),
+            });
+          } finally {
+            await source.close?.();
+          }
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
           return { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() } satisfies CachedResult;
         }, signal);
@@ -192,6 +198,25 @@ async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string,
   deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
   if (!obj) throw notFound(relative);
   return obj;
+}
+
+/** The original as the pipeline takes it: a local raster file the decoder reads itself where the source offers one, else its bytes. */
+async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal): Promise<{ input: PipelineInput; close?: () => Promise<void> }> {
+  const storage = deps.storages[match.source];
+  if (!storage.open) return { input: (await fetchSource(deps, match, relative, signal)).body };
+  const t0 = performance.now();
+  const opened = await storage.open(match.key, signal);
+  deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+  if (!opened) throw notFound(relative);
+  // Only raster formats are decoded from the file. librsvg resolves an SVG's relative references
+  // against the folder of the file it reads (from memory there is none), and a format the magic
+  // numbers do not name is left to the same checks as before, on its bytes.
+  const type = detectContentType(opened.head);
+  if (type === undefined || type === 'image/svg+xml') {
+    await opened.close();
+    return { input: (await fetchSource(deps, match, relative, signal)).body };
+  }
+  return { input: { file: opened.file, head: opened.head, size: opened.meta.size }, close: opened.close };
 }
 
 /** Last-Modified as HTTP states it, formatted once per source answer (the meta cache hands out the same object). */

@@ -33,10 +33,21 @@ export const STAGE = {
   negate: 23,
 } as const;
 
+/**
+ * What the pipeline decodes: the original's bytes, or a local file libvips reads itself with its
+ * first bytes (up to 4 KiB, all the format checks look at) and its size.
+ */
+export type PipelineInput = Buffer | { file: string; head: Buffer; size: number };
+
+export const inputHead = (input: PipelineInput): Buffer => (Buffer.isBuffer(input) ? input : input.head);
+export const inputSize = (input: PipelineInput): number => (Buffer.isBuffer(input) ? input.length : input.size);
+/** What sharp is given: the bytes, or the file's name. */
+export const sharpInput = (input: PipelineInput): Buffer | string => (Buffer.isBuffer(input) ? input : input.file);
+
 export interface PipelineState {
   opts: TransformOptions;
   config: TransformConfig;
-  input: Buffer;
+  input: PipelineInput;
   meta: Metadata;
   img: Sharp;
   /** Current (page) size, as it will be once the queued operations have run. */

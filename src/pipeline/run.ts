@@ -3,7 +3,7 @@ import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { FORMAT_CONTENT_TYPE, type OutputFormat } from '../request/negotiate.ts';
-import { checkDeadline, type PipelineState } from './context.ts';
+import { checkDeadline, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from './detect.ts';
 import { probe } from './steps/probe.ts';
 import { orient } from './steps/orient.ts';
@@ -76,7 +76,7 @@ function mapError(err: unknown): unknown {
  * shrinks on load where the request allows; the deadline is checked between steps. Bad input →
  * ServiceError 4xx (415 unsupported_image, 422 corrupt_image / image_too_large), never a 500.
  */
-export async function runPipeline(input: Buffer, opts: TransformOptions, ctx: PipelineContext): Promise<PipelineResult> {
+export async function runPipeline(input: PipelineInput, opts: TransformOptions, ctx: PipelineContext): Promise<PipelineResult> {
   const { config } = ctx;
   checkDeadline(ctx);
   try {
@@ -84,14 +84,14 @@ export async function runPipeline(input: Buffer, opts: TransformOptions, ctx: Pi
     const { meta, frames: frames0 } = await probe(input, config, animatedCapable);
     const format = ctx.format ?? keepFormat(meta);
     if (format === 'json') {
-      const contentType = detectContentType(input) ?? `image/${meta.format}`;
-      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, input.length, contentType)));
+      const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;
+      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType)));
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }
     const frames = format === 'gif' || format === 'webp' ? frames0 : 1;
     checkDeadline(ctx);
     const autoOrient = opts.orient === undefined;
-    const img = sharp(input, {
+    const img = sharp(sharpInput(input), {
       failOn: config.failOn,
       limitInputPixels: Math.max(config.maxPixels, 1),
       sequentialRead: true,

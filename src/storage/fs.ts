@@ -1,7 +1,11 @@
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { existsSync, promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { ServiceError } from '../errors.ts';
-import type { ObjectMeta, Storage, StoredObject } from './types.ts';
+import type { ObjectMeta, OpenedObject, Storage, StoredObject } from './types.ts';
+
+/** Linux names every open file of a process; elsewhere originals are read into memory. */
+const FD_PATHS = existsSync('/proc/self/fd');
+const HEAD_BYTES = 4096;
 
 /**
  * A local folder. Keys are relative paths; a key that resolves outside the root — through
@@ -39,30 +43,42 @@ export function createFsStorage(cfg: { root: string }): Storage {
     }
   }
 
-  return {
+  /** The checked file, opened without following a last-moment symlink; undefined when it is not a regular file. */
+  async function openChecked(key: string): Promise<{ handle: fsp.FileHandle; st: import('node:fs').Stats } | undefined> {
+    const file = await resolveInside(key);
+    if (!file) return undefined;
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw storageFailure(err);
+    }
+    try {
+      const st = await handle.stat();
+      if (st.isFile()) return { handle, st };
+    } catch (err) {
+      await handle.close();
+      throw storageFailure(err);
+    }
+    await handle.close();
+    return undefined;
+  }
+
+  const storage: Storage = {
     async head(key) {
       const file = await resolveInside(key);
       return file ? statFile(file) : undefined;
     },
     async get(key): Promise<StoredObject | undefined> {
-      const file = await resolveInside(key);
-      if (!file) return undefined;
-      let handle: fsp.FileHandle;
+      const opened = await openChecked(key);
+      if (!opened) return undefined;
       try {
-        handle = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-      } catch (err) {
-        if (isMissing(err)) return undefined;
-        throw storageFailure(err);
-      }
-      try {
-        const st = await handle.stat();
-        if (!st.isFile()) return undefined;
-        const body = await readAll(handle, st.size);
-        return { meta: metaOf(st), body };
+        return { meta: metaOf(opened.st), body: await readAll(opened.handle, opened.st.size) };
       } catch (err) {
         throw storageFailure(err);
       } finally {
-        await handle.close();
+        await opened.handle.close();
       }
     },
     async *list(prefix) {
@@ -72,6 +88,21 @@ export function createFsStorage(cfg: { root: string }): Storage {
       yield* walk(root, start);
     },
   };
+  if (FD_PATHS) {
+    storage.open = async (key): Promise<OpenedObject | undefined> => {
+      const opened = await openChecked(key);
+      if (!opened) return undefined;
+      const { handle, st } = opened;
+      try {
+        const head = await readAll(handle, Math.min(HEAD_BYTES, st.size));
+        return { meta: metaOf(st), file: `/proc/self/fd/${handle.fd}`, head, close: () => handle.close() };
+      } catch (err) {
+        await handle.close();
+        throw storageFailure(err);
+      }
+    };
+  }
+  return storage;
 }
 
 async function* walk(root: string, dir: string): AsyncGenerator<string> {

@@ -27,6 +27,7 @@ export function guardStorage(storage: Storage): Storage {
   return {
     head: (key, signal) => storage.head(key, signal).catch(wrap),
     get: (key, signal) => storage.get(key, signal).catch(wrap),
+    ...(storage.open ? { open: (key: string, signal?: AbortSignal) => storage.open!(key, signal).catch(wrap) } : {}),
     ...(storage.list ? { list: storage.list.bind(storage) } : {}),
   };
 }

@@ -16,6 +16,21 @@ export interface StoredObject {
 }
 
 /**
+ * An object opened where the decoder can read it itself (a local file), instead of its bytes in
+ * memory: libvips reads the file as it decodes, which spares the copy of the whole original into
+ * a buffer (and the garbage collections that many-megabyte buffers bring). `file` names the open
+ * handle itself (`/proc/self/fd/N`), so it is the very file that was checked, whatever happens to
+ * the path meanwhile; it stays valid until `close()`.
+ */
+export interface OpenedObject {
+  meta: ObjectMeta;
+  file: string;
+  /** The first bytes (up to 4 KiB): enough to tell the format and refuse what must not be decoded. */
+  head: Buffer;
+  close(): Promise<void>;
+}
+
+/**
  * A source of originals. Both methods resolve to `undefined` when the object does not exist;
  * any other failure (denied, unreachable, timeout) rejects with a ServiceError (502/503/504) so
  * the caller never mistakes an outage for a 404.
@@ -23,6 +38,8 @@ export interface StoredObject {
 export interface Storage {
   head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined>;
   get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
+  /** Only where the object is a local file the decoder can open (see OpenedObject). */
+  open?(key: string, signal?: AbortSignal): Promise<OpenedObject | undefined>;
   /** Keys under a prefix, for `imagegate warm`. */
   list?(prefix: string, signal?: AbortSignal): AsyncIterable<string>;
 }

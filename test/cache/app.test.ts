@@ -25,7 +25,7 @@ class CountingStorage implements Storage {
   hold(): void {
     this.gate = new Promise((r) => (this.release = r));
   }
-  open(): void {
+  unhold(): void {
     this.release?.();
     this.gate = undefined;
   }
@@ -128,7 +128,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     assert.equal(shed.status, 503);
     assert.equal(shed.headers.get('retry-after'), '2');
     assert.equal((await shed.json()).code, 'overloaded');
-    storage.open();
+    storage.unhold();
     assert.equal((await running).status, 200);
     assert.equal((await queued).status, 200);
     const text = await metricsText(ig);
@@ -155,7 +155,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     assert.equal(hit.status, 200);
     assert.ok(Buffer.from(await hit.arrayBuffer()).equals(warmBytes));
     assert.equal(storage.gets, 2, 'the hit read nothing from the source');
-    storage.open();
+    storage.unhold();
     assert.equal((await busy).status, 200);
     assert.equal((await queued).status, 200);
     assert.match(await metricsText(ig), /imagegate_http_requests_total\{route="image",status="200",cache="memory"\} 1/);
@@ -232,12 +232,12 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
       assert.equal((await waiting.json()).code, 'deadline_exceeded');
       assert.ok(waiting.headers.get('retry-after'));
       assert.equal(storage.gets, 1, 'the expired request never read the source');
-      storage.open();
+      storage.unhold();
       assert.ok([200, 503].includes((await first).status));
       assert.match(await metricsText(ig), /imagegate_shed_requests_total\{reason="deadline_exceeded"\} 1/);
     } finally {
       clearTimeout(keepAlive);
-      storage.open();
+      storage.unhold();
       await ig.close();
     }
   });

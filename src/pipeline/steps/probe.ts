@@ -2,6 +2,7 @@ import sharp, { type Metadata } from 'sharp';
 import { ServiceError } from '../../errors.ts';
 import type { TransformConfig } from '../config.ts';
 import { detectContentType } from '../detect.ts';
+import { inputHead, inputSize, sharpInput, type PipelineInput } from '../context.ts';
 
 /** Source formats the pipeline decodes (as sharp names them). */
 const READABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff', 'svg', 'jp2', 'jxl']);
@@ -11,18 +12,19 @@ const READABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff', 
  * (415 `unsupported_image`), unreadable headers (422 `corrupt_image`) and sources above the pixel
  * limit (422 `image_too_large`; frames count for animations, up to the frames kept).
  */
-export async function probe(input: Buffer, config: TransformConfig, animatedOutput: boolean): Promise<{ meta: Metadata; frames: number }> {
+export async function probe(input: PipelineInput, config: TransformConfig, animatedOutput: boolean): Promise<{ meta: Metadata; frames: number }> {
   // Compressed input that libvips would inflate before parsing (svgz): a 40 KB file can expand
   // to millions of SVG elements. Refused before any parser sees it; plain SVG is capped by bytes.
-  if (input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b) {
+  const head = inputHead(input);
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
     throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: compressed (gzip/svgz) sources are not supported');
   }
-  if (input.length > config.maxSvgBytes && detectContentType(input) === 'image/svg+xml') {
+  if (inputSize(input) > config.maxSvgBytes && detectContentType(head) === 'image/svg+xml') {
     throw new ServiceError(422, 'image_too_large', `Unprocessable: SVG sources are limited to ${config.maxSvgBytes} bytes`);
   }
   let meta: Metadata;
   try {
-    meta = await sharp(input, { limitInputPixels: false, failOn: config.failOn }).metadata();
+    meta = await sharp(sharpInput(input), { limitInputPixels: false, failOn: config.failOn }).metadata();
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (/unsupported image format/i.test(msg)) throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
