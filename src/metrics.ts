@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheObserver, LimiterObserver, ResultCache } from './cache/index.ts';
 import type { AppEnv } from './http/context.ts';
@@ -33,6 +33,11 @@ export interface Metrics {
   onShed(reason: string): void;
   /** Exposes the memory tier's size as gauges. */
   trackCache(cache: ResultCache): void;
+  /**
+   * One answered request: `route` label ('image', 'health', …), status, `cache` (memory |
+   * persistent; `miss` when a transformation ran; `none` otherwise) and its duration.
+   */
+  observeRequest(route: string, status: number, cache: string, seconds: number): void;
   /** Transformations counted so far (all formats); handy for tests and the benchmark. */
   transformCount(): Promise<number>;
 }
@@ -160,7 +165,22 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const fetchChild = memo((source: string) => sourceFetchDuration.labels({ source }));
 
+  // Label children are looked up once per label set, not hashed on every request.
+  const requestCounter = memo((k: string) => {
+    const [route, status, cache] = k.split('\0');
+    return httpRequests.labels({ route, status, cache });
+  });
+  const requestTimer = memo((k: string) => {
+    const [route, cache] = k.split('\0');
+    return httpDuration.labels({ route, cache });
+  });
+  const observeRequest = (route: string, status: number, cache: string, seconds: number): void => {
+    requestCounter(`${route}\0${statusLabel(status)}\0${cache}`).inc();
+    requestTimer(`${route}\0${cache}`).observe(seconds);
+  };
+
   return {
+    observeRequest,
     registry,
     httpRequests,
     httpDuration,
@@ -209,36 +229,6 @@ function memo<T>(make: (key: string) => T): (key: string) => T {
     let v = m.get(key);
     if (v === undefined) m.set(key, (v = make(key)));
     return v;
-  };
-}
-
-/**
- * Counts every request and its latency. Reads what the handlers left on the context:
- * `routeLabel` (default `other`) and `cacheHit` (memory | persistent; `miss` when a
- * transformation ran; `none` otherwise). Register it first so it sees every response.
- */
-export function metricsMiddleware(metrics: Metrics): MiddlewareHandler<AppEnv> {
-  // Label children are looked up once per label set, not hashed on every request.
-  const counters = new Map<string, { inc(): void }>();
-  const timers = new Map<string, { observe(v: number): void }>();
-  return async (c, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } finally {
-      const route = c.get('routeLabel') ?? 'other';
-      const cache = c.get('cacheHit') ?? (c.get('transformed') ? 'miss' : 'none');
-      const status = c.error && c.res.status < 400 ? 500 : c.res.status;
-      const st = statusLabel(status);
-      const ck = `${route}\0${st}\0${cache}`;
-      let counter = counters.get(ck);
-      if (!counter) counters.set(ck, (counter = metrics.httpRequests.labels({ route, status: st, cache })));
-      counter.inc();
-      const tk = `${route}\0${cache}`;
-      let timer = timers.get(tk);
-      if (!timer) timers.set(tk, (timer = metrics.httpDuration.labels({ route, cache })));
-      timer.observe((performance.now() - started) / 1000);
-    }
   };
 }
 

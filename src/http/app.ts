@@ -11,14 +11,14 @@ import { openKeyStore } from '../auth/store.ts';
 import { createUsageService, type UsageService } from '../usage/index.ts';
 import { adminUsageHandler, usageMiddleware } from './usage.ts';
 import { dashboardPage, dashboardRoutes } from './dashboard.ts';
-import { RequestStats, statsMiddleware } from './stats.ts';
+import { RequestStats } from './stats.ts';
 import { openApiDocument } from './openapi.ts';
-import { createLogger, redactQuery, type Logger } from '../log.ts';
-import { createMetrics, metricsHandler, metricsMiddleware, type Metrics } from '../metrics.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard, adminTokenDigest } from './admin.ts';
 import { imageHandler, type ImageDeps } from './image.ts';
-import { requestIdMiddleware } from './request-id.ts';
+import { observeRequests } from './observe.ts';
 
 export interface AppOptions {
   /** Replace the storages built from config (tests, wrappers). */
@@ -77,29 +77,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const app = new Hono<AppEnv>();
 
-  app.use('*', metricsMiddleware(metrics));
-  app.use('*', statsMiddleware(stats));
-  app.use('*', requestIdMiddleware());
-  app.use('*', async (c, next) => {
-    const started = performance.now();
-    await next();
-    if (!logger.isLevelEnabled('info')) return;
-    const url = c.req.url;
-    const q = url.indexOf('?');
-    logger.info(
-      {
-        requestId: c.get('requestId'),
-        method: c.req.method,
-        path: c.req.path,
-        query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
-        status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-        keyId: c.get('apiKey')?.id,
-        cache: c.get('cacheHit'),
-      },
-      'request',
-    );
-  });
+  app.use('*', observeRequests({ metrics, stats, logger }));
 
   app.onError((err, c) => {
     if (err instanceof ServiceError) {

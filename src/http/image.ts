@@ -16,7 +16,7 @@ import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/
 import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import type { AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
-import { REQUEST_ID_HEADER } from './request-id.ts';
+import { REQUEST_ID_HEADER } from './observe.ts';
 
 export interface ImageDeps {
   config: Config;

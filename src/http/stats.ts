@@ -3,8 +3,6 @@
  * and the result-cache hit ratio over a sliding window. In memory and per process (each replica
  * reports its own traffic); the exact, shared counts per key live in the usage records.
  */
-import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from './context.ts';
 
 export interface RequestSample {
   /** Epoch ms when the response was sent. */
@@ -91,9 +89,10 @@ export class RequestStats {
     this.ring = new Array(this.capacity);
   }
 
+  /** Keeps `sample` itself (its path shortened if need be): pass a fresh object. */
   record(sample: RequestSample): void {
-    const path = sample.path.length > MAX_PATH ? `${sample.path.slice(0, MAX_PATH)}…` : sample.path;
-    this.ring[this.next] = { ...sample, path };
+    if (sample.path.length > MAX_PATH) sample.path = `${sample.path.slice(0, MAX_PATH)}…`;
+    this.ring[this.next] = sample;
     this.next = (this.next + 1) % this.capacity;
   }
 
@@ -151,33 +150,4 @@ export class RequestStats {
       topPaths,
     };
   }
-}
-
-/**
- * Hono middleware that records every request into `stats` (path without query, status,
- * duration, cache tier, whether a transformation ran). Mount it early so the duration
- * covers the whole request.
- */
-export function statsMiddleware(stats: RequestStats, options: { now?: () => number } = {}): MiddlewareHandler<AppEnv> {
-  const clock = options.now ?? (() => performance.now());
-  return async (c, next) => {
-    const started = clock();
-    stats.inFlight++;
-    let status = 500;
-    try {
-      await next();
-      status = c.res.status;
-    } finally {
-      stats.inFlight--;
-      stats.record({
-        at: Date.now(),
-        path: c.req.path,
-        status,
-        ms: Math.max(0, clock() - started),
-        cacheHit: c.get('cacheHit'),
-        transformed: c.get('transformed') === true,
-        route: c.get('routeLabel'),
-      });
-    }
-  };
 }

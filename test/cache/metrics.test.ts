@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Hono } from 'hono';
 import sharp from 'sharp';
-import { createMetrics, formatLabel, metricsHandler, metricsMiddleware } from '../../src/metrics.ts';
+import { createMetrics, formatLabel, metricsHandler } from '../../src/metrics.ts';
+import { observeRequests } from '../../src/http/observe.ts';
 import { createResultCache, SingleFlight, WorkLimiter } from '../../src/cache/index.ts';
 import { cacheConfigSchema } from '../../src/cache/config.ts';
 import { ServiceError } from '../../src/errors.ts';
@@ -25,7 +26,7 @@ describe('metrics', () => {
     const flight = new SingleFlight({ onShared: metrics.onShared });
 
     const app = new Hono<AppEnv>();
-    app.use('*', metricsMiddleware(metrics));
+    app.use('*', observeRequests({ metrics }));
     app.onError((err, c) => {
       const status = err instanceof ServiceError ? err.status : 500;
       return c.json({ code: (err as ServiceError).code }, status as 503);

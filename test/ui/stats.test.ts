@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Hono } from 'hono';
 import type { AppEnv } from '../../src/http/context.ts';
-import { percentile, RequestStats, statsMiddleware } from '../../src/http/stats.ts';
+import { percentile, RequestStats } from '../../src/http/stats.ts';
+import { observeRequests } from '../../src/http/observe.ts';
 
 describe('RequestStats', () => {
   test('nearest-rank percentiles', () => {
@@ -46,11 +47,11 @@ describe('RequestStats', () => {
   });
 });
 
-describe('statsMiddleware', () => {
+describe('observeRequests → stats', () => {
   test('records path without query, status, cache tier and in-flight count from the context', async () => {
     const stats = new RequestStats();
     const app = new Hono<AppEnv>();
-    app.use('*', statsMiddleware(stats));
+    app.use('*', observeRequests({ stats }));
     let seenInFlight = -1;
     app.get('/hit.jpg', (c) => {
       seenInFlight = stats.inFlight;

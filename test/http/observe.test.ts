@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeImageFolder, testApp, get, TEST_KEY } from '../helpers/app.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
-import { requestIdGenerator } from '../../src/http/request-id.ts';
+import { requestIdGenerator } from '../../src/http/observe.ts';
 
 describe('X-Request-Id', () => {
   let folder: Awaited<ReturnType<typeof makeImageFolder>>;

@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../log.ts';
+import { redactQuery } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AppEnv } from './context.ts';
+import type { RequestStats } from './stats.ts';
+
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+/** A client's own id is kept when it is a plain token (as API Gateway's and load balancers' are). */
+const CLIENT_ID = /^[\w\-=.:]{1,128}$/;
+
+/**
+ * Request ids: a random prefix per process and a counter, so ids are unique across replicas
+ * without a random number per request (`k3x9q2vd7hmw-1a`).
+ */
+export function requestIdGenerator(): () => string {
+  const prefix = randomBytes(8).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0');
+  let n = 0;
+  return () => `${prefix}-${(++n).toString(36)}`;
+}
+
+export interface ObserveOptions {
+  metrics?: Metrics;
+  stats?: RequestStats;
+  /** One `request` line per request at the info level. */
+  logger?: Logger;
+  newId?: () => string;
+}
+
+/**
+ * Everything recorded about every request, in one middleware (mount it first): the request id
+ * (`requestId`, sent back as `X-Request-Id`), the Prometheus request counter and latency
+ * histogram, the dashboard's recent-request statistics and the request log line. It reads what
+ * the handlers left on the context: `routeLabel` (default `other`), `cacheHit`, `transformed`,
+ * `apiKey`. One layer rather than four: on a cache hit each async layer is a measurable share.
+ *
+ * The image handler writes `X-Request-Id` into its own response (its plain header object is what
+ * keeps hits cheap); every other response, errors from the image route included, gets it here.
+ */
+export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppEnv> {
+  const { metrics, stats, logger } = options;
+  const newId = options.newId ?? requestIdGenerator();
+  return async (c, next) => {
+    const started = performance.now();
+    const given = c.req.header(REQUEST_ID_HEADER);
+    const id = given !== undefined && CLIENT_ID.test(given) ? given : newId();
+    c.set('requestId', id);
+    if (stats) stats.inFlight++;
+    let status = 500;
+    try {
+      await next();
+      status = c.error && c.res.status < 400 ? 500 : c.res.status;
+    } finally {
+      const ms = performance.now() - started;
+      const route = c.get('routeLabel');
+      const cacheHit = c.get('cacheHit');
+      const transformed = c.get('transformed') === true;
+      metrics?.observeRequest(route ?? 'other', status, cacheHit ?? (transformed ? 'miss' : 'none'), ms / 1000);
+      if (stats) {
+        stats.inFlight--;
+        stats.record({ at: Date.now(), path: c.req.path, status, ms, cacheHit, transformed, route });
+      }
+      if (logger?.isLevelEnabled('info')) {
+        const url = c.req.url;
+        const q = url.indexOf('?');
+        logger.info(
+          {
+            requestId: id,
+            method: c.req.method,
+            path: c.req.path,
+            query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
+            status,
+            ms: Math.round(ms * 10) / 10,
+            keyId: c.get('apiKey')?.id,
+            cache: cacheHit,
+          },
+          'request',
+        );
+      }
+    }
+    if (c.get('routeLabel') !== 'image' || c.error) c.header(REQUEST_ID_HEADER, id);
+  };
+}
