@@ -100,7 +100,7 @@ export function imageHandler(deps: ImageDeps) {
     let key: string | undefined;
     let etag = meta.etag;
     if (!identity) {
-      const mark = await markIdentity(deps, opts.mark);
+      const mark = opts.mark ? await markIdentity(deps, opts.mark) : '';
       const last = request.last;
       if (last && last.sourceEtag === meta.etag && last.mark === mark) {
         ({ key, etag } = last);
@@ -289,8 +289,7 @@ async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal):
 }
 
 /** The watermark's identity joins the cache key, so a replaced mark is a new derivative. */
-async function markIdentity(deps: ImageDeps, markPath: string | undefined): Promise<string> {
-  if (!markPath) return '';
+async function markIdentity(deps: ImageDeps, markPath: string): Promise<string> {
   const mark = resolveMark(deps, markPath);
   const meta = mark ? await mark.storage.head(mark.key) : undefined;
   return `\nmark=${meta?.etag ?? 'missing'}`;
