@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { PARAMETERS, type ParameterSpec } from '../request/parameters.ts';
+import { documentedDefault, PARAMETERS, type ParameterSpec } from '../request/parameters.ts';
 
 export const GENERATED_FILE = fileURLToPath(new URL('./parameters.generated.ts', import.meta.url));
 /** Markdown files with a generated section between BEGIN/END GENERATED markers. */
@@ -67,7 +67,8 @@ function docLines(p: ParameterSpec): string[] {
     const range = lo !== undefined && p.max !== undefined ? `${lo} to ${p.max}` : lo !== undefined ? (p.exclusiveMin ? lo : `≥ ${lo}`) : `≤ ${p.max}`;
     lines.push(`Range: ${range}${how}.`);
   }
-  if (p.default !== undefined) lines.push(`Default: ${String(p.default)}.`);
+  const def = documentedDefault(p);
+  if (def !== undefined) lines.push(`Default: ${String(def)}.`);
   return lines;
 }
 
@@ -162,7 +163,8 @@ export function parameterReference(params: readonly ParameterSpec[] = PARAMETERS
       const names = [`\`${p.name}\``, ...(p.base64 ? [`\`${p.name}64\``] : [])].join(', ');
       const aliases = p.aliases.map((a) => `\`${a}\``).join(', ');
       const what = p.description + (p.approximation ? ` *imagegate: ${p.approximation}*` : '');
-      out.push(`| ${names} | ${aliases} | ${cell(allowedText(p))} | ${p.default === undefined ? '' : `\`${String(p.default)}\``} | ${cell(what)} |`);
+      const def = documentedDefault(p);
+      out.push(`| ${names} | ${aliases} | ${cell(allowedText(p))} | ${def === undefined ? '' : `\`${String(def)}\``} | ${cell(what)} |`);
     }
     out.push('');
   }

@@ -103,9 +103,8 @@ export interface ImageParams {
    */
   "fm"?: "avif" | "blurhash" | "gif" | "jpg" | "json" | "pjpg" | "png" | "png8" | "png32" | "webp";
   /**
-   * Output quality for lossy formats.
+   * Output quality for lossy formats (default: transform.defaultQuality, 75; with auto=compress transform.compressQuality, 45).
    * Range: 0 to 100 (clamped).
-   * Default: 75.
    */
   "q"?: number;
   /**
@@ -313,9 +312,8 @@ export interface ImageParams {
   /** Alias of `trim-color`. */
   "trimcolor"?: string;
   /**
-   * Colour tolerance for trim=color.
+   * Colour tolerance for trim (absent: 10).
    * Range: 0 to 255 (clamped).
-   * Default: 0.
    */
   "trim-tol"?: number;
   /** Alias of `trim-tol`. */

@@ -4,7 +4,7 @@
  * (`src/request/parameters.ts`), so the document cannot drift from what the server accepts.
  */
 import type { Config } from '../config/schema.ts';
-import { PARAMETERS, type ParameterSpec } from '../request/parameters.ts';
+import { documentedDefault, PARAMETERS, type ParameterSpec } from '../request/parameters.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json | undefined };
 type Schema = { [k: string]: Json | undefined };
@@ -98,7 +98,7 @@ export function imageQueryParameters(params: readonly ParameterSpec[] = PARAMETE
     const base: Schema = {
       in: 'query',
       required: false,
-      schema: { ...schema, ...(p.default !== undefined ? { default: p.default } : {}) },
+      schema: { ...schema, ...(documentedDefault(p) !== undefined ? { default: documentedDefault(p) } : {}) },
       ...(style ? { style, explode } : {}),
       'x-category': p.category,
     };

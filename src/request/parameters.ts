@@ -53,10 +53,21 @@ export interface ParameterSpec {
   base64?: boolean;
   /** Value used when absent (documentation; the parser removes values equal to it). */
   default?: string | number | boolean;
+  /**
+   * The value used when absent depends on other parameters or the configuration (`q`: auto=compress
+   * and transform.defaultQuality); `default` is imgix's nominal one, and a value given in the URL is
+   * always kept, even when equal to it.
+   */
+  contextualDefault?: boolean;
   /** Short description for generated documentation. */
   description: string;
   /** Set when imagegate renders the parameter differently from imgix; says how. */
   approximation?: string;
+}
+
+/** The default that documentation states: none where it depends on context (the description says what applies). */
+export function documentedDefault(p: ParameterSpec): ParameterSpec['default'] {
+  return p.contextualDefault ? undefined : p.default;
 }
 
 const SIZE_MAX = 8192;
@@ -94,7 +105,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     values: ['avif', 'blurhash', 'gif', 'jpg', 'json', 'pjpg', 'png', 'png8', 'png32', 'webp'],
     description: 'Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.',
   },
-  { name: 'q', aliases: [], type: 'integer', category: 'format', min: 0, max: 100, range: 'clamp', default: 75, description: 'Output quality for lossy formats.' },
+  { name: 'q', aliases: [], type: 'integer', category: 'format', min: 0, max: 100, range: 'clamp', default: 75, contextualDefault: true, description: 'Output quality for lossy formats (default: transform.defaultQuality, 75; with auto=compress transform.compressQuality, 45).' },
   { name: 'lossless', aliases: [], type: 'boolean', category: 'format', default: false, description: 'Lossless WebP/AVIF output.' },
   {
     name: 'auto', aliases: [], type: 'list', category: 'format', values: ['compress', 'enhance', 'format', 'redeye', 'true'],
@@ -145,7 +156,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   // trim
   { name: 'trim', aliases: [], type: 'enum', category: 'trim', values: ['auto', 'color'], description: 'Trim uniform borders: auto (colour of the top-left pixel) or color (trim-color).', approximation: "trim-tol is libvips' find_trim threshold (default 10); trim on animations is a 422." },
   { name: 'trim-color', aliases: ['trimcolor'], type: 'color', category: 'trim', description: 'Colour trimmed by trim=color.' },
-  { name: 'trim-tol', aliases: ['trimtol'], type: 'number', category: 'trim', min: 0, max: 255, range: 'clamp', default: 0, description: 'Colour tolerance for trim=color.' },
+  { name: 'trim-tol', aliases: ['trimtol'], type: 'number', category: 'trim', min: 0, max: 255, range: 'clamp', default: 0, contextualDefault: true, description: 'Colour tolerance for trim (absent: 10).' },
   // watermark
   { name: 'mark', aliases: ['m'], type: 'path', category: 'watermark', maxLength: 1024, base64: true, description: 'Watermark: a path of an image in this service\'s sources (mark64: base64url of the path).', approximation: 'a path in the same source, not a URL; a missing mark is a 400.' },
   { name: 'mark-w', aliases: ['mw', 'markw'], type: 'size', category: 'watermark', min: 2, max: SIZE_MAX, description: 'Watermark width in pixels or as a fraction of the image width.' },

@@ -293,7 +293,7 @@ export function parseTransform(query: URLSearchParams, config: TransformConfig):
     const text = isB64 ? decodeBase64(key, raw) : raw;
     if (isB64 && text === '') continue;
     const value = parseValue(key, text, spec, config);
-    if (spec.default !== undefined && value === (spec.type === 'enum' ? String(spec.default) : spec.default)) continue;
+    if (spec.default !== undefined && !spec.contextualDefault && value === (spec.type === 'enum' ? String(spec.default) : spec.default)) continue;
     out[spec.name] = value;
   }
   return out as TransformOptions;

@@ -204,6 +204,9 @@ describe('format', () => {
     const compress = await render(noise, 'fm=jpg&auto=compress');
     assert.ok(q20.body.length < def.body.length && def.body.length < q90.body.length);
     assert.ok(compress.body.length < def.body.length, 'auto=compress lowers the default quality');
+    // A quality given in the URL wins over auto=compress's, 75 included (imgix's nominal default).
+    const compress75 = await render(noise, 'fm=jpg&auto=compress&q=75');
+    assert.ok(compress75.body.equals(def.body), 'auto=compress&q=75 renders at 75');
     const lossless = await render(quad, 'fm=webp&lossless=1');
     assert.deepEqual(await pixel(lossless.body, 150, 75), [255, 255, 255, 255]);
     assert.deepEqual(await pixel(lossless.body, 10, 10), [255, 0, 0, 255]);

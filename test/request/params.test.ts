@@ -112,7 +112,12 @@ describe('parseTransform', () => {
   });
 
   test('defaults are dropped', () => {
-    assert.deepEqual(parse('fit=clip&q=75&dpr=1&chromasub=420&invert=false&bri=0&pad=0'), {});
+    assert.deepEqual(parse('fit=clip&dpr=1&chromasub=420&invert=false&bri=0&pad=0'), {});
+  });
+
+  test('q and trim-tol given in the URL are kept even at imgix\'s nominal default: what applies without them depends on auto=compress and the configuration', () => {
+    assert.deepEqual(parse('q=75&trim-tol=0'), { q: 75, 'trim-tol': 0 });
+    assert.deepEqual(parse('auto=compress&q=75'), { auto: ['compress'], q: 75 });
   });
 });
 
@@ -124,7 +129,8 @@ describe('canonicalKey', () => {
   });
   test('differs when a value differs, drops defaults, ignores s and expires', () => {
     assert.notEqual(canonicalKey(parse('w=300')), canonicalKey(parse('w=301')));
-    assert.equal(canonicalKey(parse('w=300&q=75&fit=clip')), canonicalKey(parse('w=300')));
+    assert.equal(canonicalKey(parse('w=300&fit=clip')), canonicalKey(parse('w=300')));
+    assert.notEqual(canonicalKey(parse('w=300&q=75')), canonicalKey(parse('w=300')));
     assert.equal(canonicalKey(parse('w=300&s=abc&expires=99')), canonicalKey(parse('w=300')));
     assert.equal(canonicalKey(parse('')), '');
   });
@@ -136,7 +142,8 @@ describe('canonicalKey', () => {
 describe('isIdentity', () => {
   test('true without rendering parameters', () => {
     assert.equal(isIdentity(parse('')), true);
-    assert.equal(isIdentity(parse('s=abc&expires=123&utm=1&q=75')), true);
+    assert.equal(isIdentity(parse('s=abc&expires=123&utm=1&fit=clip')), true);
+    assert.equal(isIdentity(parse('q=75')), false, 'an explicit quality re-encodes, as q=74 does');
   });
   test('false as soon as something asks for a change', () => {
     for (const q of ['w=10', 'fm=png', 'dl=a.jpg', 'flip=h', 'auto=format', 'bg=fff']) assert.equal(isIdentity(parse(q)), false, q);
