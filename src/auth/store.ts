@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient, waitReady } from '../redis.ts';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
 import type { KeyLookup, KeyRecord } from './types.ts';
@@ -335,15 +336,7 @@ class RedisKeyStore implements KeyStore {
     private readonly prefix: string,
     private readonly clock: () => number,
   ) {
-    // Fail fast while Redis is down (no offline queue, one try), reconnect by itself.
-    this.client = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 1000,
-      connectTimeout: 2000,
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
-    });
-    this.client.on('error', () => {});
+    this.client = createRedisClient(url, 1000, () => {});
     this.client.once('ready', () => (this.everReady = true));
   }
 
@@ -352,15 +345,7 @@ class RedisKeyStore implements KeyStore {
   /** Only the first commands wait for the connection, once, at most 5 s; later ones fail fast. */
   private connected(): Promise<void> | void {
     if (this.everReady || this.client.status === 'ready') return;
-    return (this.firstWait ??= new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.client.off('ready', done);
-        resolve();
-      };
-      const t = setTimeout(done, 5000);
-      this.client.once('ready', done);
-    }));
+    return (this.firstWait ??= waitReady(this.client, 5000).then(() => {}));
   }
 
   async findByHash(sha256: string): Promise<KeyRecord | undefined> {

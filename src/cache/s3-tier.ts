@@ -1,4 +1,5 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { s3ClientFor } from '../storage/s3.ts';
 import { decodeEntry, encodeEntry, entryName } from './codec.ts';
 import type { CachedResult, PersistentTier } from './types.ts';
 
@@ -21,15 +22,8 @@ export class S3Tier implements PersistentTier {
 
   constructor(private readonly opts: S3TierOptions) {
     this.ownsClient = !opts.client;
-    this.client =
-      opts.client ??
-      new S3Client({
-        region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-        endpoint: opts.endpoint,
-        forcePathStyle: opts.forcePathStyle,
-        // One retry at most: a cache that is slow to answer is worth less than a re-render.
-        maxAttempts: 2,
-      });
+    // The sources' client settings: one retry at most (a cache slow to answer is worth less than a re-render).
+    this.client = opts.client ?? s3ClientFor(opts);
   }
 
   private objectKey(key: string): string {

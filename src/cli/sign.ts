@@ -8,7 +8,7 @@ import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileRoutes, matchRoute } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
-import { signTarget } from '../request/signature.ts';
+import { signingToken, signTarget } from '../request/signature.ts';
 
 export const help = `Usage: imagegate sign <url> [--source NAME] [--expires WHEN] [--config FILE]
        imagegate sign <url> --token TOKEN
@@ -79,8 +79,7 @@ export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.P
     const source = cfg.sources[sourceName];
     if (!source) throw new Error(`unknown source '${sourceName}' (defined: ${Object.keys(cfg.sources).join(', ')})`);
     if (!source.signing) throw new Error(`source '${sourceName}' has no signing settings (sources.${sourceName}.signing)`);
-    token = source.signing.token ?? env[source.signing.tokenFromEnv!];
-    if (!token) throw new Error(`sources.${sourceName}.signing.tokenFromEnv: $${source.signing.tokenFromEnv} is not set`);
+    token = signingToken(sourceName, source.signing, env);
     signAfterBase = source.signing.path === 'afterBasePath';
   }
   const target = path + (query ? `?${query}` : '');

@@ -12,7 +12,7 @@ import type { Config, RouteConfig } from '../config/schema.ts';
 import { sha256hex } from '../auth/keys.ts';
 import type { KeyLookup } from '../auth/types.ts';
 import { compileRoutes, matchRoute, type CompiledRoute } from '../routes/match.ts';
-import { signTarget } from '../request/signature.ts';
+import { signingToken, signTarget } from '../request/signature.ts';
 import type { Storage } from '../storage/types.ts';
 
 export const help = `Usage: imagegate warm --source NAME [--prefix P] --params "w=400&auto=format" [options]
@@ -239,8 +239,7 @@ export async function planWarm(
   const compiled = compileRoutes(config.routes);
   const basePath = config.server?.basePath ?? '';
   const signing = config.sources[opts.source].signing;
-  const token = signing ? signing.token ?? process.env[signing.tokenFromEnv!] : undefined;
-  if (signing && !token) throw new Error(`sources.${opts.source}.signing.tokenFromEnv: $${signing.tokenFromEnv} is not set`);
+  const token = signing ? signingToken(opts.source, signing) : undefined;
   const jobs: WarmJob[] = [];
   const skippedKeys: string[] = [];
   let objects = 0;

@@ -18,6 +18,7 @@ import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard, adminTokenDigest } from './admin.ts';
 import { imageHandler, type ImageDeps } from './image.ts';
+import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
 
 export interface AppOptions {
@@ -70,9 +71,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const signing: ImageDeps['signing'] = {};
   for (const [name, src] of Object.entries(config.sources)) {
     if (!src.signing) continue;
-    const token = src.signing.token ?? process.env[src.signing.tokenFromEnv!];
-    if (!token) throw new Error(`sources.${name}.signing.tokenFromEnv: environment variable ${src.signing.tokenFromEnv} is not set`);
-    signing[name] = { token, required: src.signing.required, path: src.signing.path };
+    signing[name] = { token: signingToken(name, src.signing), required: src.signing.required, path: src.signing.path };
   }
 
   const app = new Hono<AppEnv>();

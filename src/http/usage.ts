@@ -179,6 +179,3 @@ export function adminUsageHandler(usage: UsageService): Handler<AppEnv> {
     return c.json(await usageReport(usage, q));
   };
 }
-
-/** Alias: the admin usage route handler. */
-export const adminUsageRoute = adminUsageHandler;

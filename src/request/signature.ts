@@ -62,3 +62,13 @@ export function signTarget(target: string, token: string): string {
   const s = signatureOf(token, path, rest);
   return rest === '' ? `${path}?s=${s}` : `${path}?${rest}&s=${s}`;
 }
+
+/**
+ * A source's signing token: `signing.token`, or the environment variable `signing.tokenFromEnv`.
+ * Throws, naming the setting and the variable, when that variable is not set.
+ */
+export function signingToken(sourceName: string, signing: { token?: string; tokenFromEnv?: string }, env: NodeJS.ProcessEnv = process.env): string {
+  const token = signing.token ?? (signing.tokenFromEnv ? env[signing.tokenFromEnv] : undefined);
+  if (!token) throw new Error(`sources.${sourceName}.signing.tokenFromEnv: $${signing.tokenFromEnv} is not set`);
+  return token;
+}

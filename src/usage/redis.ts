@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient, waitReady } from '../redis.ts';
 import type { PlanConfig } from './config.ts';
 import { quotaPeriod } from './periods.ts';
 import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
@@ -66,40 +67,6 @@ return out
 const MAX_BATCH = 200;
 
 type ConsumeFn = (numKeys: number, ...keysThenArgs: (string | number)[]) => Promise<(number | string)[]>;
-
-/**
- * An ioredis client that fails fast while Redis is down (no offline queue, one try, a command
- * timeout) and reconnects by itself, so the caller's policy applies at once and recovery needs
- * no restart.
- */
-export function createRedisClient(url: string, commandTimeoutMs: number, onError: (err: Error) => void): Redis {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: Math.max(1000, commandTimeoutMs * 2),
-    autoResendUnfulfilledCommands: false,
-    retryStrategy: (times: number) => Math.min(50 * times, 1000),
-    lazyConnect: false,
-  });
-  client.on('error', onError);
-  return client;
-}
-
-/** Waits until the client is connected, at most `timeoutMs`; false when it is not. */
-export async function waitReady(client: Redis, timeoutMs: number): Promise<boolean> {
-  if (client.status === 'ready') return true;
-  return new Promise<boolean>((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      resolve(ok);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    client.on('ready', onReady);
-  });
-}
 
 interface Pending {
   bucketKey: string;
