@@ -125,7 +125,8 @@ async function startServer(configFile: string): Promise<Server> {
   const proc = spawn(process.execPath, [path.join(root, 'bin', 'imagegate.js'), 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'production' },
+    // As `npm start` runs it (see src/runtime.ts on the allocator setting).
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, NODE_ENV: 'production' },
   });
   const kill = () => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL');
   process.once('exit', kill);
@@ -341,6 +342,11 @@ async function main(): Promise<number> {
     const elapsed = (performance.now() - started) / 1000;
     const rssEnd = rssOf(pid);
     const diedDuringRun = serverDied;
+    // How much of the memory is the result cache's memory tier (bounded by cache.memory.maxBytes).
+    const cacheBytes = await fetch(`${server.url}/_metrics`)
+      .then((r) => r.text())
+      .then((t) => Number(/^imagegate_cache_memory_bytes (\d+)/m.exec(t)?.[1]))
+      .catch(() => undefined);
     agent.destroy();
     await server.stop();
 
@@ -370,6 +376,7 @@ async function main(): Promise<number> {
       byKind,
       latencyMs: { ...overall, byKind: perKind },
       rss: { start: rssStart, afterWarmup: rssAfterWarmup, peak: rssPeak, end: rssEnd },
+      memoryCacheBytes: cacheBytes,
       serverErrorsOtherThan503: fatal5xx,
       shed503: shed,
       connectionErrors: clientErrors,
@@ -392,6 +399,7 @@ async function main(): Promise<number> {
       }
       console.log(`latency       p50 ${f(overall.p50)} ms, p99 ${f(overall.p99)} ms, max ${f(overall.max)} ms`);
       console.log(`server RSS    start ${mib(rssStart)}, after warm-up ${mib(rssAfterWarmup)}, peak ${mib(rssPeak)}, end ${mib(rssEnd)}`);
+      console.log(`memory cache  ${cacheBytes === undefined || Number.isNaN(cacheBytes) ? 'n/a' : mib(cacheBytes)} of derivatives held at the end`);
       const growth = rssEnd !== undefined && rssAfterWarmup !== undefined ? rssEnd - rssAfterWarmup : undefined;
       console.log(
         `targets       5xx other than 503: ${fatal5xx} ${fatal5xx === 0 ? '(ok)' : '(FAIL)'}; 503 shed: ${shed}; ` +
