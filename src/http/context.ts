@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import type { KeyRecord } from '../auth/types.ts';
 
 /** Request-scoped values shared by the middlewares (Hono `c.get` / `c.set`). */
@@ -13,6 +14,45 @@ export interface AppVariables {
   responseBytes?: number;
   /** Route label for metrics: 'image', 'health', 'admin', … */
   routeLabel?: string;
+  /** Headers every response to this request carries (request id, rate-limit fields); see addResponseHeaders. */
+  responseHeaders?: Record<string, string>;
+  /** Set once responseHeaders are on the response. */
+  responseHeadersApplied?: boolean;
 }
 
 export type AppEnv = { Variables: AppVariables };
+
+/**
+ * Headers for whatever response this request gets (the request id, a plan's rate-limit fields).
+ * The image handler writes them into its own plain header object (takeResponseHeaders), which
+ * keeps a cache hit from building an undici `Headers`; every other response gets them from
+ * applyResponseHeaders, called by the middlewares after the handler. Either way, once.
+ */
+export function addResponseHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
+  const pending = c.get('responseHeaders');
+  if (pending) Object.assign(pending, headers);
+  else c.set('responseHeaders', { ...headers });
+}
+
+/** The pending headers, for a handler about to build its response; afterwards they count as applied. */
+export function takeResponseHeaders(c: Context<AppEnv>): Record<string, string> | undefined {
+  if (c.get('responseHeadersApplied')) return undefined;
+  c.set('responseHeadersApplied', true);
+  return c.get('responseHeaders');
+}
+
+/** Puts the pending headers on `c.res` unless the handler already wrote them. */
+export function applyResponseHeaders(c: Context<AppEnv>): void {
+  const headers = takeResponseHeaders(c);
+  if (!headers) return;
+  const names = Object.keys(headers);
+  if (names.length === 0) return;
+  try {
+    for (const n of names) c.res.headers.set(n, headers[n]!);
+  } catch {
+    // A response with immutable headers (e.g. passed through from fetch): copy it once.
+    const res = new Response(c.res.body, c.res);
+    for (const n of names) res.headers.set(n, headers[n]!);
+    c.res = res;
+  }
+}

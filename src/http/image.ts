@@ -14,9 +14,8 @@ import { detectContentType } from '../pipeline/detect.ts';
 import type { ObjectMeta, Storage } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
 import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
-import type { AppEnv } from './context.ts';
+import { takeResponseHeaders, type AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
-import { REQUEST_ID_HEADER } from './observe.ts';
 
 export interface ImageDeps {
   config: Config;
@@ -114,12 +113,11 @@ export function imageHandler(deps: ImageDeps) {
       ETag: etag,
       'Cache-Control': meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl,
       'X-Content-Type-Options': 'nosniff',
-      [REQUEST_ID_HEADER]: c.get('requestId'),
     };
     if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
     if (negotiated.vary) headers.Vary = 'Accept';
 
-    if (notModified(c, etag, meta)) return new Response(null, { status: 304, headers });
+    if (notModified(c, etag, meta)) return respond(c, 304, headers, null);
 
     if (identity) {
       // The client's signal too: an original nobody waits for any more is not read to the end.
@@ -130,7 +128,7 @@ export function imageHandler(deps: ImageDeps) {
       if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
       headers['Content-Length'] = String(obj.body.length);
       c.set('responseBytes', obj.body.length);
-      return new Response(c.req.method === 'HEAD' ? null : bytesOf(obj.body), { status: 200, headers });
+      return respond(c, 200, headers, obj.body);
     }
 
     const hit = await deps.cache.get(key!);
@@ -170,7 +168,7 @@ export function imageHandler(deps: ImageDeps) {
     headers['Content-Type'] = result.contentType;
     headers['Content-Length'] = String(result.body.length);
     c.set('responseBytes', result.body.length);
-    return new Response(c.req.method === 'HEAD' ? null : bytesOf(result.body), { status: 200, headers });
+    return respond(c, 200, headers, result.body);
   };
 }
 
@@ -225,6 +223,13 @@ function httpDate(meta: ObjectMeta, lastModified: Date): string {
   let s = httpDates.get(meta);
   if (s === undefined) httpDates.set(meta, (s = lastModified.toUTCString()));
   return s;
+}
+
+/** The image route's response: its plain header object takes the request's pending headers (request id, rate limits). */
+function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | null): Response {
+  const pending = takeResponseHeaders(c);
+  if (pending) Object.assign(headers, pending);
+  return new Response(body === null || c.req.method === 'HEAD' ? null : bytesOf(body), { status, headers });
 }
 
 /** A view of a Buffer's bytes for a Response body, without copying them. */

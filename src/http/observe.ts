@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.ts';
 import { redactQuery } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AppEnv } from './context.ts';
+import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 import type { RequestStats } from './stats.ts';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
@@ -35,9 +35,7 @@ export interface ObserveOptions {
  * histogram, the dashboard's recent-request statistics and the request log line. It reads what
  * the handlers left on the context: `routeLabel` (default `other`), `cacheHit`, `transformed`,
  * `apiKey`. One layer rather than four: on a cache hit each async layer is a measurable share.
- *
- * The image handler writes `X-Request-Id` into its own response (its plain header object is what
- * keeps hits cheap); every other response, errors from the image route included, gets it here.
+ * `X-Request-Id` goes out with the request's other pending headers (see addResponseHeaders).
  */
 export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppEnv> {
   const { metrics, stats, logger } = options;
@@ -47,6 +45,7 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
     const given = c.req.header(REQUEST_ID_HEADER);
     const id = given !== undefined && CLIENT_ID.test(given) ? given : newId();
     c.set('requestId', id);
+    addResponseHeaders(c, { [REQUEST_ID_HEADER]: id });
     if (stats) stats.inFlight++;
     let status = 500;
     try {
@@ -80,6 +79,6 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
         );
       }
     }
-    if (c.get('routeLabel') !== 'image' || c.error) c.header(REQUEST_ID_HEADER, id);
+    applyResponseHeaders(c);
   };
 }

@@ -4,7 +4,7 @@ import type { PlanConfig, PlansConfig, UsageConfig } from '../usage/config.ts';
 import type { Decision, UsageService } from '../usage/index.ts';
 import { parseUsageQuery, usageReport } from '../usage/report.ts';
 import type { UsageCounters } from '../usage/types.ts';
-import type { AppEnv } from './context.ts';
+import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 
 type HeaderMode = UsageConfig['headers'];
 
@@ -63,19 +63,6 @@ function statusClass(status: number): 's2xx' | 's3xx' | 's4xx' | 's5xx' {
   if (status >= 400) return 's4xx';
   if (status >= 300) return 's3xx';
   return 's2xx';
-}
-
-function setHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
-  const names = Object.keys(headers);
-  if (names.length === 0) return;
-  try {
-    for (const n of names) c.res.headers.set(n, headers[n]!);
-  } catch {
-    // A response with immutable headers (e.g. passed through from fetch): copy it once.
-    const res = new Response(c.res.body, c.res);
-    for (const n of names) res.headers.set(n, headers[n]!);
-    c.res = res;
-  }
 }
 
 function rejection(d: Decision, now: number): { code: string; message: string; details: Record<string, unknown> } {
@@ -148,8 +135,9 @@ export function usageMiddleware(
       });
     }
 
+    addResponseHeaders(c, headers);
     await next();
-    setHeaders(c, headers);
+    applyResponseHeaders(c);
     const status = c.res.status;
     const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : (c.get('responseBytes') ?? (Number(c.res.headers.get('content-length') ?? 0) || 0));
     const extra: Partial<UsageCounters> = {};

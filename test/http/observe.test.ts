@@ -53,6 +53,26 @@ describe('X-Request-Id', () => {
     assert.equal(refused.headers.get('x-request-id'), 'trace-1');
   });
 
+  test("a plan's rate-limit fields and the id reach image responses (miss, hit, 304, original) and errors alike", async () => {
+    const planned = await testApp(folder.root, {
+      plans: { small: { rate: 100, burst: 50, quota: { limit: 1000, period: 'day' } } },
+      keys: [{ id: 'test', sha256: (await import('../../src/auth/keys.ts')).sha256hex(TEST_KEY), plan: 'small' }],
+    });
+    try {
+      const miss = await get(planned, '/photo.jpg?w=33');
+      const responses = [miss, await get(planned, '/photo.jpg?w=33'), await get(planned, '/photo.jpg?w=33', { 'If-None-Match': miss.headers.get('etag')! }), await get(planned, '/photo.jpg'), await get(planned, '/missing.jpg'), await get(planned, '/photo.jpg?w=-1')];
+      assert.deepEqual(responses.map((r) => r.status), [200, 200, 304, 200, 404, 400]);
+      responses.forEach((r, i) => {
+        assert.equal(r.headers.get('ratelimit-policy'), '"burst";q=50;w=1, "day";q=1000;w=86400', `response ${i}`);
+        // The day's quota counts each response exactly; the bucket refills meanwhile.
+        assert.match(r.headers.get('ratelimit') ?? '', new RegExp(`^"burst";r=\\d+;t=\\d+, "day";r=${999 - i};t=\\d+$`), `response ${i}`);
+        assert.match(r.headers.get('x-request-id') ?? '', /^[a-z0-9]+-[a-z0-9]+$/, `response ${i}`);
+      });
+    } finally {
+      await planned.close();
+    }
+  });
+
   test('two processes never hand out the same id', () => {
     const a = requestIdGenerator();
     const b = requestIdGenerator();
