@@ -30,6 +30,11 @@ export function invalidParameter(name: string, value: string, expected: string):
   return new ServiceError(400, 'invalid_parameter', `${name}: expected ${expected}, got '${shown}'`);
 }
 
+/** 503 for a local original rewritten while it was decoded: a retry reads the new version. */
+export function sourceChanged(): ServiceError {
+  return new ServiceError(503, 'source_changed', 'Service Unavailable: the source changed while it was read; retry', { headers: { 'Retry-After': '1' } });
+}
+
 export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof ServiceError;
 }

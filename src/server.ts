@@ -17,7 +17,7 @@ export async function startServer(
   listen: { port?: number; host?: string } = {},
   options: AppOptions = {},
 ): Promise<RunningServer> {
-  const imagegate = await createApp(config, { logger: createLogger(config.server.logLevel, { buffered: true }), ...options });
+  const imagegate = await createApp(config, { ...options, logger: options.logger ?? createLogger(config.server.logLevel, { buffered: true }) });
   const host = listen.host ?? config.server.host;
   const port = listen.port ?? config.server.port;
   return new Promise((resolve, reject) => {

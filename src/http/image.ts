@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { Config } from '../config/schema.ts';
-import { ServiceError } from '../errors.ts';
+import { ServiceError, sourceChanged } from '../errors.ts';
 import { LRUCache } from 'lru-cache';
 import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute } from '../routes/match.ts';
@@ -43,21 +43,23 @@ export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
   const anySigned = Object.keys(deps.signing).length > 0;
 
-  // Path → route → options → negotiated format is a pure function of the target and Accept
-  // header, so a URL asked for again (a cache hit, a 304) skips it. Only requests that parsed
-  // are remembered; the budget counts the characters of the remembered targets.
-  const derived = new LRUCache<string, DerivedRequest>({ maxSize: 4_000_000, sizeCalculation: (_, k) => k.length + 200 });
-  const derive = (imagePath: string, rawQuery: string, accept: string | undefined, signedMatch: SignedMatch | undefined): DerivedRequest | undefined => {
-    const memoKey = `${imagePath}?${rawQuery}\n${accept ?? ''}`;
+  // Path → route → options is a pure function of the target, so a URL asked for again (a cache
+  // hit, a 304) skips it; so is the output format, unless auto=format lets the Accept header
+  // choose it. Only targets that parsed are remembered, within a budget of about 16 MB (an entry
+  // with its options, route match and cache keys is counted as 1.5 KB plus twice its target).
+  const derived = new LRUCache<string, DerivedRequest>({ maxSize: 16_000_000, sizeCalculation: (_, k) => 2 * k.length + 1500 });
+  const derive = (imagePath: string, rawQuery: string, signedMatch: SignedMatch | undefined): DerivedRequest | undefined => {
+    const memoKey = `${imagePath}?${rawQuery}`;
     let d = derived.get(memoKey);
     if (d) return d;
     const path = normaliseImagePath(imagePath, config.server.maxPathLength);
     const match = signedMatch !== undefined && signedMatch.path === path ? signedMatch.match : matchRoute(deps.routes, path);
     if (!match) return undefined;
-    const opts = parseTransform(new URLSearchParams(rawQuery), config.transform);
-    const negotiated = negotiateFormat(opts, accept);
     // Shared by every later request for the same target: frozen, so nothing downstream can change it.
-    d = { match, opts: Object.freeze(opts), negotiated: Object.freeze(negotiated), identity: isIdentity(opts, negotiated), options: canonicalKey(opts) };
+    const opts = Object.freeze(parseTransform(new URLSearchParams(rawQuery), config.transform));
+    const byAccept = !opts.fm && opts.auto?.includes('format') === true;
+    const negotiated = byAccept ? undefined : Object.freeze(negotiateFormat(opts, undefined));
+    d = { match, opts, options: canonicalKey(opts), fixed: negotiated && { negotiated, identity: isIdentity(opts, negotiated) }, last: new Map() };
     derived.set(memoKey, d);
     return d;
   };
@@ -85,10 +87,16 @@ export function imageHandler(deps: ImageDeps) {
       }
     }
 
-    const accept = c.req.header('accept');
-    const request = derive(target.imagePath, target.rawQueries[0] ?? '', accept, signedMatch);
+    const request = derive(target.imagePath, target.rawQueries[0] ?? '', signedMatch);
     if (!request) throw notFound(relative);
-    const { match, opts, negotiated, identity } = request;
+    const { match, opts } = request;
+    let negotiated: NegotiatedFormat;
+    let identity: boolean;
+    if (request.fixed) ({ negotiated, identity } = request.fixed);
+    else {
+      negotiated = negotiateFormat(opts, c.req.header('accept'));
+      identity = isIdentity(opts, negotiated);
+    }
 
     // The deadline is fixed now; signals are built only where work starts, so hits and 304s pay nothing for them.
     const deadline = Date.now() + deps.deadlineMs;
@@ -100,13 +108,14 @@ export function imageHandler(deps: ImageDeps) {
     let etag = meta.etag;
     if (!identity) {
       const mark = opts.mark ? await markIdentity(deps, opts.mark) : '';
-      const last = request.last;
+      const format = negotiated.format ?? 'source';
+      const last = request.last.get(format);
       if (last && last.sourceEtag === meta.etag && last.mark === mark) {
         ({ key, etag } = last);
       } else {
-        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + mark, format: negotiated.format ?? 'source' });
+        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + mark, format });
         etag = etagFor(key);
-        request.last = { sourceEtag: meta.etag, mark, key, etag };
+        request.last.set(format, { sourceEtag: meta.etag, mark, key, etag });
       }
     }
     const headers: Record<string, string> = {
@@ -152,6 +161,9 @@ export function imageHandler(deps: ImageDeps) {
               deadline,
               loadMark: (markPath) => loadMark(deps, markPath, signal),
             });
+            // A file rewritten in place while libvips read it: the render mixes two versions, and
+            // would be cached under the old one's identity.
+            if (await source.changed?.()) throw sourceChanged();
           } finally {
             await source.close?.();
           }
@@ -174,16 +186,16 @@ export function imageHandler(deps: ImageDeps) {
 
 type SignedMatch = { path: string; match: RouteMatch | undefined };
 
-/** What a request target and Accept header come to, before any source is asked. */
+/** What a request target comes to, before any source is asked. */
 interface DerivedRequest {
   match: RouteMatch;
-  opts: TransformOptions;
-  negotiated: NegotiatedFormat;
-  identity: boolean;
+  opts: Readonly<TransformOptions>;
   /** canonicalKey(opts). */
   options: string;
-  /** The cache key and ETag last built for it, and the source (and watermark) identity they were built from. */
-  last?: { sourceEtag: string; mark: string; key: string; etag: string };
+  /** The output format and whether nothing changes, when the Accept header cannot change them. */
+  fixed?: { negotiated: NegotiatedFormat; identity: boolean };
+  /** Per output format: the cache key and ETag last built, and the source (and watermark) identity they were built from. */
+  last: Map<string, { sourceEtag: string; mark: string; key: string; etag: string }>;
 }
 
 function notFound(relative: string): ServiceError {
@@ -198,13 +210,19 @@ async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string,
   return obj;
 }
 
+interface Source {
+  input: PipelineInput;
+  /** For an opened file: true when it changed while it was decoded (then the render is not used). */
+  changed?: () => Promise<boolean>;
+  close?: () => Promise<void>;
+}
+
 /** The original as the pipeline takes it: a local raster file the decoder reads itself where the source offers one, else its bytes. */
-async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal): Promise<{ input: PipelineInput; close?: () => Promise<void> }> {
+async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal): Promise<Source> {
   const storage = deps.storages[match.source];
   if (!storage.open) return { input: (await fetchSource(deps, match, relative, signal)).body };
   const t0 = performance.now();
   const opened = await storage.open(match.key, signal);
-  deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
   if (!opened) throw notFound(relative);
   // Only raster formats are decoded from the file. librsvg resolves an SVG's relative references
   // against the folder of the file it reads (from memory there is none), and a format the magic
@@ -212,9 +230,13 @@ async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, 
   const type = detectContentType(opened.head);
   if (type === undefined || type === 'image/svg+xml') {
     await opened.close();
-    return { input: (await fetchSource(deps, match, relative, signal)).body };
+    const obj = await storage.get(match.key, signal);
+    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    if (!obj) throw notFound(relative);
+    return { input: obj.body };
   }
-  return { input: { file: opened.file, head: opened.head, size: opened.meta.size }, close: opened.close };
+  deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+  return { input: { file: opened.file, head: opened.head, size: opened.meta.size }, changed: opened.changed, close: opened.close };
 }
 
 /** Last-Modified as HTTP states it, formatted once per source answer (the meta cache hands out the same object). */

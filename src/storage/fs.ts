@@ -95,7 +95,11 @@ export function createFsStorage(cfg: { root: string }): Storage {
       const { handle, st } = opened;
       try {
         const head = await readAll(handle, Math.min(HEAD_BYTES, st.size));
-        return { meta: metaOf(st), file: `/proc/self/fd/${handle.fd}`, head, close: () => handle.close() };
+        const changed = async () => {
+          const now = await handle.stat();
+          return now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs;
+        };
+        return { meta: metaOf(st), file: `/proc/self/fd/${handle.fd}`, head, changed, close: () => handle.close() };
       } catch (err) {
         await handle.close();
         throw storageFailure(err);

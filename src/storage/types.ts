@@ -27,6 +27,8 @@ export interface OpenedObject {
   file: string;
   /** The first bytes (up to 4 KiB): enough to tell the format and refuse what must not be decoded. */
   head: Buffer;
+  /** True when the file's size, modification or change time differ from when it was opened. */
+  changed(): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -174,6 +174,34 @@ describe('format negotiation at the edge of identity', () => {
   });
 });
 
+describe('a URL asked for again', () => {
+  test('with auto=format, each Accept header still gets its own format and ETag, in any order', async () => {
+    const folder = await makeImageFolder();
+    const ig = await testApp(folder.root);
+    try {
+      const accepts = ['image/avif,image/webp,*/*', 'image/webp,*/*', '*/*', 'image/avif,*/*', 'image/webp,*/*'];
+      const seen: Array<[string | null, string | null]> = [];
+      for (const accept of accepts) {
+        const res = await get(ig, '/photo.jpg?w=40&auto=format', { Accept: accept });
+        assert.equal(res.status, 200);
+        seen.push([res.headers.get('content-type'), res.headers.get('etag')]);
+      }
+      assert.deepEqual(seen.map(([t]) => t), ['image/avif', 'image/webp', 'image/jpeg', 'image/avif', 'image/webp']);
+      assert.equal(new Set(seen.slice(0, 3).map(([, e]) => e)).size, 3);
+      assert.equal(seen[3][1], seen[0][1]);
+      assert.equal(seen[4][1], seen[1][1]);
+      // 304 against the ETag of the format this Accept header gets, not another one's.
+      const notModified = await get(ig, '/photo.jpg?w=40&auto=format', { Accept: 'image/webp,*/*', 'If-None-Match': seen[1][1]! });
+      assert.equal(notModified.status, 304);
+      const other = await get(ig, '/photo.jpg?w=40&auto=format', { Accept: '*/*', 'If-None-Match': seen[1][1]! });
+      assert.equal(other.status, 200);
+    } finally {
+      await ig.close();
+      folder.cleanup();
+    }
+  });
+});
+
 describe('watermarks in the cache key', () => {
   test('replacing the mark image changes the ETag and the rendered bytes', async () => {
     const folder = await makeImageFolder();

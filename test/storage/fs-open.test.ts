@@ -13,6 +13,34 @@ import { createFsStorage } from '../../src/storage/fs.ts';
 import { runPipeline } from '../../src/pipeline/run.ts';
 import { parseTransform } from '../../src/request/params.ts';
 import { makeImageFolder, testApp, testConfig, get } from '../helpers/app.ts';
+import type { OpenedObject, Storage } from '../../src/storage/types.ts';
+
+/** The fs storage with its calls counted; `afterOpen` runs between the open and the render. */
+function spyStorage(root: string, afterOpen?: (key: string) => void) {
+  const inner = createFsStorage({ root });
+  const calls = { opens: 0, gets: 0, closes: 0 };
+  const storage: Storage = {
+    head: (key, signal) => inner.head(key, signal),
+    get: (key, signal) => {
+      calls.gets++;
+      return inner.get(key, signal);
+    },
+    open: async (key, signal): Promise<OpenedObject | undefined> => {
+      calls.opens++;
+      const opened = await inner.open!(key, signal);
+      if (!opened) return undefined;
+      afterOpen?.(key);
+      return {
+        ...opened,
+        close: () => {
+          calls.closes++;
+          return opened.close();
+        },
+      };
+    },
+  };
+  return { storage, calls };
+}
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
@@ -85,4 +113,68 @@ describe('fs source opened for the decoder', () => {
       await ig.close();
     }
   });
+
+  test('the handler decodes raster originals from the opened file, and SVG from memory (the file closed either way)', async () => {
+    writeFileSync(path.join(folder.root, 'drawing.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#f00"/></svg>');
+    const { storage, calls } = spyStorage(folder.root);
+    const ig = await testApp(folder.root, { cache: { enabled: false } }, { storages: { local: storage } });
+    try {
+      assert.equal((await get(ig, '/photo.jpg?w=41')).status, 200);
+      assert.deepEqual(calls, { opens: 1, gets: 0, closes: 1 });
+      const svg = await get(ig, '/drawing.svg?w=20&fm=png');
+      assert.equal(svg.status, 200);
+      assert.deepEqual(calls, { opens: 2, gets: 1, closes: 2 });
+    } finally {
+      await ig.close();
+    }
+  });
+
+  test('changed() tells a file rewritten in place from one left alone', async () => {
+    const file = path.join(folder.root, 'rewritten.png');
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123456' } }).png().toFile(file);
+    const storage = createFsStorage({ root: folder.root });
+    const kept = (await storage.open!('rewritten.png'))!;
+    assert.equal(await kept.changed(), false);
+    await kept.close();
+    const opened = (await storage.open!('rewritten.png'))!;
+    writeFileSync(file, await sharp({ create: { width: 9, height: 9, channels: 3, background: '#654321' } }).png().toBuffer());
+    assert.equal(await opened.changed(), true);
+    await opened.close();
+  });
+
+  test('an original rewritten in place during its render is a 503 source_changed, not a cached mix of two versions', async () => {
+    const file = path.join(folder.root, 'moving.png');
+    await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ff0000' } }).png().toFile(file);
+    const rewrite = (content: Buffer) => () => writeFileSync(file, content);
+    const bigger = await sharp({ create: { width: 80, height: 80, channels: 3, background: '#0000ff' } }).png().toBuffer();
+    const { storage } = spyStorage(folder.root, rewrite(bigger));
+    const ig = await testApp(folder.root, {}, { storages: { local: storage } });
+    try {
+      const res = await get(ig, '/moving.png?w=16');
+      assert.equal(res.status, 503);
+      assert.equal((await res.json()).code, 'source_changed');
+      assert.equal(res.headers.get('retry-after'), '1');
+    } finally {
+      await ig.close();
+    }
+  });
+
+  test('a raster file turned into SVG after it was opened is never decoded as SVG from the file', async () => {
+    // The pipeline itself refuses it, before any decode (the changed() check would come after).
+    const file = path.join(folder.root, 'turncoat.png');
+    await sharp({ create: { width: 64, height: 64, channels: 3, background: '#00ff00' } }).png().toFile(file);
+    const storage = createFsStorage({ root: folder.root });
+    const opened = (await storage.open!('turncoat.png'))!;
+    try {
+      writeFileSync(file, '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+      const config = testConfig(folder.root).transform;
+      const opts = parseTransform(new URLSearchParams('w=16'), config);
+      await assert.rejects(
+        runPipeline({ file: opened.file, head: opened.head, size: opened.meta.size }, opts, { config, format: 'png', deadline: Date.now() + 60_000, loadMark: async () => undefined }),
+        { code: 'source_changed' },
+      );
+    } finally {
+      await opened.close();
+    }
+});
 });

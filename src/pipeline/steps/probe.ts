@@ -1,5 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
-import { ServiceError } from '../../errors.ts';
+import { ServiceError, sourceChanged } from '../../errors.ts';
 import type { TransformConfig } from '../config.ts';
 import { detectContentType } from '../detect.ts';
 import { inputHead, inputSize, sharpInput, type PipelineInput } from '../context.ts';
@@ -29,6 +29,11 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
     const msg = err instanceof Error ? err.message : String(err);
     if (/unsupported image format/i.test(msg)) throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
     throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be read', { cause: err });
+  }
+  // A file is handed to libvips only when its first bytes named a raster format: SVG now means it
+  // was rewritten since, and SVG is never decoded from a file (see the image handler).
+  if (meta.format === 'svg' && !Buffer.isBuffer(input)) {
+    throw sourceChanged();
   }
   if (!meta.format || !READABLE.has(meta.format)) {
     throw new ServiceError(415, 'unsupported_image', `Unsupported Media Type: ${meta.format ?? 'unknown'} sources are not supported`);
