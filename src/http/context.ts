@@ -31,7 +31,7 @@ export type AppEnv = { Variables: AppVariables };
 export function addResponseHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
   const pending = c.get('responseHeaders');
   if (pending) Object.assign(pending, headers);
-  else c.set('responseHeaders', { ...headers });
+  else c.set('responseHeaders', headers); // the first set becomes the pending object: pass a fresh one
 }
 
 /** The pending headers, for a handler about to build its response; afterwards they count as applied. */
