@@ -202,8 +202,8 @@ function notFound(relative: string): ServiceError {
   return new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
 }
 
-async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal) {
-  const t0 = performance.now();
+/** The original's bytes; the source-fetch time is reported from `t0` (an earlier open counts too). */
+async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal, t0 = performance.now()) {
   const obj = await deps.storages[match.source].get(match.key, signal);
   deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
   if (!obj) throw notFound(relative);
@@ -230,10 +230,7 @@ async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, 
   const type = detectContentType(opened.head);
   if (type === undefined || type === 'image/svg+xml') {
     await opened.close();
-    const obj = await storage.get(match.key, signal);
-    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-    if (!obj) throw notFound(relative);
-    return { input: obj.body };
+    return { input: (await fetchSource(deps, match, relative, signal, t0)).body };
   }
   deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
   return { input: { file: opened.file, head: opened.head, size: opened.meta.size }, changed: opened.changed, close: opened.close };
