@@ -202,8 +202,8 @@ function notFound(relative: string): ServiceError {
   return new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
 }
 
-/** The original's bytes; the source-fetch time is reported from `t0` (an earlier open counts too). */
-async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal, t0 = performance.now()) {
+async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal) {
+  const t0 = performance.now();
   const obj = await deps.storages[match.source].get(match.key, signal);
   deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
   if (!obj) throw notFound(relative);
@@ -229,8 +229,13 @@ async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, 
   // numbers do not name is left to the same checks as before, on its bytes.
   const type = detectContentType(opened.head);
   if (type === undefined || type === 'image/svg+xml') {
-    await opened.close();
-    return { input: (await fetchSource(deps, match, relative, signal, t0)).body };
+    try {
+      const body = await opened.read();
+      deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+      return { input: body };
+    } finally {
+      await opened.close();
+    }
   }
   deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
   return { input: { file: opened.file, head: opened.head, size: opened.meta.size }, changed: opened.changed, close: opened.close };

@@ -99,7 +99,8 @@ export function createFsStorage(cfg: { root: string }): Storage {
           const now = await handle.stat();
           return now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs;
         };
-        return { meta: metaOf(st), file: `/proc/self/fd/${handle.fd}`, head, changed, close: () => handle.close() };
+        const read = () => readAll(handle, st.size).catch((err) => Promise.reject(storageFailure(err)));
+        return { meta: metaOf(st), file: `/proc/self/fd/${handle.fd}`, head, changed, read, close: () => handle.close() };
       } catch (err) {
         await handle.close();
         throw storageFailure(err);

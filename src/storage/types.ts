@@ -29,6 +29,8 @@ export interface OpenedObject {
   head: Buffer;
   /** True when the file's size, modification or change time differ from when it was opened. */
   changed(): Promise<boolean>;
+  /** The whole file, read through the same handle (for what must be decoded from memory). */
+  read(): Promise<Buffer>;
   close(): Promise<void>;
 }
 

@@ -9,36 +9,11 @@ import sharp from 'sharp';
 import { makeImageFolder, testApp, get } from '../helpers/app.ts';
 import { createStorages } from '../../src/storage/index.ts';
 import { testConfig } from '../helpers/app.ts';
-import type { ObjectMeta, Storage, StoredObject } from '../../src/storage/types.ts';
+import { CountingStorage } from '../helpers/storage.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
 
 const PHOTOS = '/usr/share/backgrounds';
 const PHOTO = 'Kleiber_by_Lukas_Baubkus.jpg'; // 6028×3391 real photo (lomiri-wallpapers-20.04)
-
-/** Wraps a storage: counts head/get calls and can hold every get() until released. */
-class CountingStorage implements Storage {
-  heads = 0;
-  gets = 0;
-  private gate?: Promise<void>;
-  private release?: () => void;
-  constructor(private readonly inner: Storage) {}
-  hold(): void {
-    this.gate = new Promise((r) => (this.release = r));
-  }
-  unhold(): void {
-    this.release?.();
-    this.gate = undefined;
-  }
-  async head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined> {
-    this.heads++;
-    return this.inner.head(key, signal);
-  }
-  async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
-    this.gets++;
-    if (this.gate) await this.gate;
-    return this.inner.get(key, signal);
-  }
-}
 
 async function countingApp(root: string, overrides: Record<string, unknown> = {}): Promise<{ ig: ImagegateApp; storage: CountingStorage }> {
   const storages = await createStorages(testConfig(root, overrides).sources);
@@ -74,7 +49,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]), 'none shed: they share one slot');
     assert.equal(transforms, 1);
     assert.equal(await ig.metrics.transformCount(), 1);
-    assert.equal(storage.gets, 1, 'the source was read once');
+    assert.equal(storage.reads, 1, 'the source was read once');
     assert.ok(bodies.every((b) => b.equals(bodies[0])));
     const meta = await sharp(bodies[0]).metadata();
     assert.equal(meta.format, 'webp');
@@ -94,18 +69,18 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     assert.equal(res.status, 200);
     const etag = res.headers.get('etag')!;
     assert.ok(etag);
-    assert.equal(first.storage.gets, 1);
+    assert.equal(first.storage.reads, 1);
 
     const again = await get(first.ig, '/photo.jpg?w=120&fm=png', { 'If-None-Match': etag });
     assert.equal(again.status, 304);
-    assert.equal(first.storage.gets, 1, 'no source read for the 304');
+    assert.equal(first.storage.reads, 1, 'no source read for the 304');
 
     // A new process (cold cache) still answers the conditional request without reading the source.
     const cold = await countingApp(folder.root);
     const cond = await get(cold.ig, '/photo.jpg?w=120&fm=png', { 'If-None-Match': etag });
     assert.equal(cond.status, 304);
     assert.equal(cond.headers.get('etag'), etag);
-    assert.equal(cold.storage.gets, 0);
+    assert.equal(cold.storage.reads, 0);
     assert.equal(await cold.ig.metrics.transformCount(), 0);
 
     // Parameter order does not change the ETag; a different derivative does.
@@ -121,7 +96,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     const { ig, storage } = await countingApp(folder.root, { limits: { concurrency: 1, queue: 1, retryAfterSeconds: 2 } });
     storage.hold();
     const running = get(ig, '/photo.jpg?w=101');
-    await until(() => storage.gets === 1, 'the first transformation holds the only slot');
+    await until(() => storage.reads === 1, 'the first transformation holds the only slot');
     const queued = get(ig, '/photo.jpg?w=102');
     await sleep(20);
     const shed = await get(ig, '/photo.jpg?w=103');
@@ -145,7 +120,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
 
     storage.hold();
     const busy = get(ig, '/photo.jpg?w=201');
-    await until(() => storage.gets === 2, 'a transformation holds the only slot');
+    await until(() => storage.reads === 2, 'a transformation holds the only slot');
     const queued = get(ig, '/photo.jpg?w=202');
     await sleep(20);
     // The slot is taken and the queue is full: a miss would be shed, a hit must be served.
@@ -154,7 +129,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     const hit = await get(ig, '/photo.jpg?w=64&fm=webp');
     assert.equal(hit.status, 200);
     assert.ok(Buffer.from(await hit.arrayBuffer()).equals(warmBytes));
-    assert.equal(storage.gets, 2, 'the hit read nothing from the source');
+    assert.equal(storage.reads, 2, 'the hit read nothing from the source');
     storage.unhold();
     assert.equal((await busy).status, 200);
     assert.equal((await queued).status, 200);
@@ -201,7 +176,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
       assert.equal(b.status, 200);
       assert.ok(Buffer.from(await b.arrayBuffer()).equals(bytes));
       assert.equal(b.headers.get('etag'), a.headers.get('etag'));
-      assert.equal(second.storage.gets, 0);
+      assert.equal(second.storage.reads, 0);
       assert.equal(await second.ig.metrics.transformCount(), 0);
       assert.match(await metricsText(second.ig), /imagegate_cache_lookups_total\{tier="persistent",result="hit"\} 1/);
       await second.ig.close();
@@ -226,12 +201,12 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     try {
       storage.hold();
       const first = get(ig, '/photo.jpg?w=301');
-      await until(() => storage.gets === 1, 'the first transformation holds the only slot');
+      await until(() => storage.reads === 1, 'the first transformation holds the only slot');
       const waiting = await get(ig, '/photo.jpg?w=302');
       assert.equal(waiting.status, 503);
       assert.equal((await waiting.json()).code, 'deadline_exceeded');
       assert.ok(waiting.headers.get('retry-after'));
-      assert.equal(storage.gets, 1, 'the expired request never read the source');
+      assert.equal(storage.reads, 1, 'the expired request never read the source');
       storage.unhold();
       assert.ok([200, 503].includes((await first).status));
       assert.match(await metricsText(ig), /imagegate_shed_requests_total\{reason="deadline_exceeded"\} 1/);

@@ -13,33 +13,11 @@ import { createFsStorage } from '../../src/storage/fs.ts';
 import { runPipeline } from '../../src/pipeline/run.ts';
 import { parseTransform } from '../../src/request/params.ts';
 import { makeImageFolder, testApp, testConfig, get } from '../helpers/app.ts';
-import type { OpenedObject, Storage } from '../../src/storage/types.ts';
+import { CountingStorage } from '../helpers/storage.ts';
 
 /** The fs storage with its calls counted; `afterOpen` runs between the open and the render. */
-function spyStorage(root: string, afterOpen?: (key: string) => void) {
-  const inner = createFsStorage({ root });
-  const calls = { opens: 0, gets: 0, closes: 0 };
-  const storage: Storage = {
-    head: (key, signal) => inner.head(key, signal),
-    get: (key, signal) => {
-      calls.gets++;
-      return inner.get(key, signal);
-    },
-    open: async (key, signal): Promise<OpenedObject | undefined> => {
-      calls.opens++;
-      const opened = await inner.open!(key, signal);
-      if (!opened) return undefined;
-      afterOpen?.(key);
-      return {
-        ...opened,
-        close: () => {
-          calls.closes++;
-          return opened.close();
-        },
-      };
-    },
-  };
-  return { storage, calls };
+function spyStorage(root: string, afterOpen?: (key: string) => void): CountingStorage {
+  return new CountingStorage(createFsStorage({ root }), { afterOpen });
 }
 
 const openFds = () => readdirSync('/proc/self/fd').length;
@@ -116,14 +94,15 @@ describe('fs source opened for the decoder', () => {
 
   test('the handler decodes raster originals from the opened file, and SVG from memory (the file closed either way)', async () => {
     writeFileSync(path.join(folder.root, 'drawing.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#f00"/></svg>');
-    const { storage, calls } = spyStorage(folder.root);
+    const storage = spyStorage(folder.root);
+    const calls = () => ({ opens: storage.opens, gets: storage.gets, fileReads: storage.fileReads, closes: storage.closes });
     const ig = await testApp(folder.root, { cache: { enabled: false } }, { storages: { local: storage } });
     try {
       assert.equal((await get(ig, '/photo.jpg?w=41')).status, 200);
-      assert.deepEqual(calls, { opens: 1, gets: 0, closes: 1 });
+      assert.deepEqual(calls(), { opens: 1, gets: 0, fileReads: 0, closes: 1 });
       const svg = await get(ig, '/drawing.svg?w=20&fm=png');
       assert.equal(svg.status, 200);
-      assert.deepEqual(calls, { opens: 2, gets: 1, closes: 2 });
+      assert.deepEqual(calls(), { opens: 2, gets: 0, fileReads: 1, closes: 2 }, 'the SVG was read into memory through the same handle');
     } finally {
       await ig.close();
     }
@@ -147,7 +126,7 @@ describe('fs source opened for the decoder', () => {
     await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ff0000' } }).png().toFile(file);
     const rewrite = (content: Buffer) => () => writeFileSync(file, content);
     const bigger = await sharp({ create: { width: 80, height: 80, channels: 3, background: '#0000ff' } }).png().toBuffer();
-    const { storage } = spyStorage(folder.root, rewrite(bigger));
+    const storage = spyStorage(folder.root, rewrite(bigger));
     const ig = await testApp(folder.root, {}, { storages: { local: storage } });
     try {
       const res = await get(ig, '/moving.png?w=16');
