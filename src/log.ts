@@ -34,8 +34,9 @@ export function redactQuery(query: string): string {
     .join('&');
 }
 
-const SECRET_PAIR = /^(api[_-]?key|x-api-key|key|token|access[_-]?token)=/i;
+const SECRET_NAMES = 'api[_-]?key|x-api-key|key|token|access[_-]?token';
+const SECRET_PAIR = new RegExp(`^(${SECRET_NAMES})=`, 'i');
 /** Whether any pair of a query is a secret one: one test for the common query that has none. */
-const SECRET_PARAM = /(?:^|&)(api[_-]?key|x-api-key|key|token|access[_-]?token)=/i;
+const SECRET_PARAM = new RegExp(`(?:^|&)(${SECRET_NAMES})=`, 'i');
 
 export type { Logger };

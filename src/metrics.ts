@@ -164,8 +164,6 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     return cacheLookups.labels({ tier, result });
   });
   const fetchChild = memo((source: string) => sourceFetchDuration.labels({ source }));
-
-  // Label children are looked up once per label set, not hashed on every request.
   const requestCounter = memo((k: string) => {
     const [route, status, cache] = k.split('\0');
     return httpRequests.labels({ route, status, cache });

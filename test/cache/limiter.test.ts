@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkLimiter, deadlineSignal } from '../../src/cache/index.ts';
 import { ServiceError } from '../../src/errors.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /** A task that finishes when told to, recording when it started. */
 function gate() {
@@ -166,12 +168,15 @@ describe('deadlineSignal through the limiter', () => {
   });
 });
 
+/** The garbage collector, callable from the test (these tests are about signals surviving one). */
+function exposedGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
 describe('deadlineSignal', () => {
   test('aborts with a TimeoutError even when nothing but a listener holds it through a GC', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
+    const gc = exposedGc();
     const keepAlive = setTimeout(() => {}, 5_000);
     const fired: string[] = [];
     (() => {
@@ -189,10 +194,7 @@ describe('deadlineSignal', () => {
   });
 
   test('fires for a holder that never listens (a pending limiter task) through a GC', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
+    const gc = exposedGc();
     const keepAlive = setTimeout(() => {}, 5_000);
     const limiter = new WorkLimiter({ concurrency: 1, queue: 2 });
     let release!: () => void;
@@ -206,10 +208,7 @@ describe('deadlineSignal', () => {
   });
 
   test('a signal nobody holds or listens to is not kept alive until its deadline', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
+    const gc = exposedGc();
     const refs: WeakRef<AbortSignal>[] = [];
     for (let i = 0; i < 100; i++) refs.push(new WeakRef(deadlineSignal(60_000, new AbortController().signal)));
     await sleep(10);
