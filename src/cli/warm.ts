@@ -90,7 +90,12 @@ export function pathForKey(routes: RouteConfig[], compiled: CompiledRoute[], sou
     if (r.source !== source) continue;
     const candidate = invertRoute(r, key);
     if (candidate === undefined) continue;
-    const back = matchRoute(compiled, candidate);
+    let back;
+    try {
+      back = matchRoute(compiled, candidate);
+    } catch {
+      continue; // a key with an empty, . or .. segment is never served
+    }
     if (back && back.source === source && back.key === key) return candidate;
   }
   return undefined;

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.ts';
 import { ServiceError, sourceChanged } from '../errors.ts';
 import { LRUCache } from 'lru-cache';
 import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
-import { matchRoute } from '../routes/match.ts';
+import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
 import { negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
@@ -48,12 +48,12 @@ export function imageHandler(deps: ImageDeps) {
   // choose it. Only targets that parsed are remembered, within a budget of about 16 MB (an entry
   // with its options, route match and cache keys is counted as 1.5 KB plus twice its target).
   const derived = new LRUCache<string, DerivedRequest>({ maxSize: 16_000_000, sizeCalculation: (_, k) => 2 * k.length + 1500 });
-  const derive = (imagePath: string, rawQuery: string, signedMatch: SignedMatch | undefined): DerivedRequest | undefined => {
+  const derive = (imagePath: string, rawQuery: string): DerivedRequest | undefined => {
     const memoKey = `${imagePath}?${rawQuery}`;
     let d = derived.get(memoKey);
     if (d) return d;
     const path = normaliseImagePath(imagePath, config.server.maxPathLength);
-    const match = signedMatch !== undefined && signedMatch.path === path ? signedMatch.match : matchRoute(deps.routes, path);
+    const match = matchRoute(deps.routes, path);
     if (!match) return undefined;
     // Shared by every later request for the same target: frozen, so nothing downstream can change it.
     const opts = Object.freeze(parseTransform(new URLSearchParams(rawQuery), config.transform));
@@ -73,13 +73,11 @@ export function imageHandler(deps: ImageDeps) {
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
     // also a 400.
-    let signedMatch: SignedMatch | undefined;
     if (anySigned) {
       const lenient = lenientDecode(relative);
       if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
-      const firstMatch = matchRoute(deps.routes, lenient);
-      signedMatch = { path: lenient, match: firstMatch };
-      const signing = firstMatch ? deps.signing[firstMatch.source] : undefined;
+      const firstSource = routeSource(deps.routes, lenient);
+      const signing = firstSource ? deps.signing[firstSource] : undefined;
       if (signing) {
         const signedPath = signing.path === 'afterBasePath' ? `/${relative}` : target.clientPath;
         const hasSignature = target.rawQueries.some((q) => /(^|&)s=/.test(q));
@@ -87,7 +85,7 @@ export function imageHandler(deps: ImageDeps) {
       }
     }
 
-    const request = derive(target.imagePath, target.rawQueries[0] ?? '', signedMatch);
+    const request = derive(target.imagePath, target.rawQueries[0] ?? '');
     if (!request) throw notFound(relative);
     const { match, opts } = request;
     let negotiated: NegotiatedFormat;
@@ -183,8 +181,6 @@ export function imageHandler(deps: ImageDeps) {
     return respond(c, 200, headers, result.body);
   };
 }
-
-type SignedMatch = { path: string; match: RouteMatch | undefined };
 
 /** What a request target comes to, before any source is asked. */
 interface DerivedRequest {

@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../config/schema.ts';
+import { checkSegments } from './path.ts';
 
 /**
  * Declarative path → (source, key) mapping.
@@ -10,7 +11,9 @@ import type { RouteConfig } from '../config/schema.ts';
  *
  * The key template substitutes `{name}` with captures and `{*}` with what `*` matched; with no
  * template the key is the whole path. Keys are built only from the template, so a request can
- * never name an object the rule does not allow.
+ * never name an object the rule does not allow. A built key with an empty, `.` or `..` segment
+ * (a capture of `..`, an empty `{*}`) is refused with 400 `invalid_path` here, for every source
+ * kind alike.
  */
 export interface CompiledRoute {
   pattern: string;
@@ -67,7 +70,11 @@ export function compileRoutes(routes: RouteConfig[]): CompiledRoute[] {
   });
 }
 
-/** First matching rule wins; `path` has no leading slash and is already decoded and checked. */
+/**
+ * First matching rule wins; `path` has no leading slash and is already decoded and checked.
+ * Throws 400 `invalid_path` when the rule's key template builds a key with an empty, `.` or
+ * `..` segment.
+ */
 export function matchRoute(routes: CompiledRoute[], path: string): RouteMatch | undefined {
   for (const route of routes) {
     const m = route.regex.exec(path);
@@ -75,7 +82,16 @@ export function matchRoute(routes: CompiledRoute[], path: string): RouteMatch | 
     const params: Record<string, string> = {};
     route.names.forEach((n, i) => (params[n] = m[i + 1]));
     const key = route.keyTemplate ? route.keyTemplate.replace(/\{([^}]*)\}/g, (_, n: string) => params[n]) : path;
+    checkSegments(key);
     return { source: route.source, key, params };
   }
   return undefined;
+}
+
+/**
+ * The source of the first rule whose pattern fits `path`, without building a key: what picks
+ * the signing token before anything judges the path (a path that is not yet checked).
+ */
+export function routeSource(routes: CompiledRoute[], path: string): string | undefined {
+  return routes.find((route) => route.regex.test(path))?.source;
 }

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileRoutes, matchRoute } from '../../src/routes/match.ts';
+import { compileRoutes, matchRoute, routeSource } from '../../src/routes/match.ts';
 import { normaliseImagePath } from '../../src/routes/path.ts';
 
 describe('route matching', () => {
@@ -48,6 +48,18 @@ describe('route matching', () => {
     assert.equal(matchRoute(r, 'aab/(x).png'), undefined);
   });
 
+  test('a built key with an empty, . or .. segment is 400 invalid_path', () => {
+    const r = compileRoutes([
+      { match: 'p/:dir-:file', source: 's', key: 'originals/{dir}/{file}' },
+      { match: 'q/*', source: 's', key: '{*}' },
+    ]);
+    for (const p of ['p/..-main.jpg', 'p/.-main.jpg', 'q/a/../b', 'q/a//b']) {
+      assert.throws(() => matchRoute(r, p), (e: { code?: string; status?: number }) => e.code === 'invalid_path' && e.status === 400, p);
+    }
+    assert.equal(matchRoute(r, 'p/a-main.jpg')?.key, 'originals/a/main.jpg');
+    assert.equal(routeSource(r, 'q/a/../b'), 's');
+  });
+
   test('bad patterns and templates are refused at start-up, naming the route', () => {
     assert.throws(() => compileRoutes([{ match: 'a/*/b', source: 's' }]), /routes\.0\.match: '\*' is allowed only as the last segment/);
     assert.throws(() => compileRoutes([{ match: 'a/:id', source: 's', key: '{nope}' }]), /routes\.0\.key: '\{nope\}' is not captured/);
@@ -68,6 +80,8 @@ describe('image path normalisation', () => {
 
   test('refuses traversal, encoded separators, control characters', () => {
     for (const p of ['/../etc/passwd', '/a/../../b', '/%2e%2e/x', '/a/%2E%2E/b', '/./a', '/a//b']) bad(p, 'invalid_path');
+    // Only one leading slash is dropped: `//_x` has an empty first segment, it is not `_x`.
+    for (const p of ['//_private.jpg', '///a.jpg', '//']) bad(p, 'invalid_path');
     for (const p of ['/a%2fb', '/a%2Fb', '/a%5cb', '/a\\b', '/a%00b', '/a%0ab', '/a\u0000b']) bad(p, 'invalid_path');
     bad('/%E0%A4%A', 'invalid_path');
   });
