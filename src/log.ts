@@ -16,7 +16,7 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
     level,
     base: { service: 'imagegate' },
     redact: {
-      paths: ['apiKey', 'key', 'token', 'headers["x-api-key"]', 'headers.authorization', 'req.headers["x-api-key"]', 'req.headers.authorization'],
+      paths: ['apiKey', 'key', 'token', 'password', 'secret', 'headers["x-api-key"]', 'headers.cookie', 'headers.authorization', 'req.headers["x-api-key"]', 'req.headers.authorization'],
       censor: '[redacted]',
     },
   };
@@ -25,18 +25,61 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
   return pino(settings, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 }));
 }
 
-/** Query strings in logs lose any parameter that looks like a credential. */
+/**
+ * Query strings in logs lose any parameter that looks like a credential: API keys, tokens,
+ * passwords and secrets, URL signatures (imgix `s`, AWS SigV4 `X-Amz-*`). Names are compared
+ * case-insensitively after percent-decoding, so `%6bey=` is `key=`.
+ */
 export function redactQuery(query: string): string {
-  if (!query || !SECRET_PARAM.test(query)) return query;
+  if (!query || !MAYBE_SECRET.test(query)) return query;
   return query
     .split('&')
-    .map((pair) => (SECRET_PAIR.test(pair) ? pair.replace(/=.*/, '=[redacted]') : pair))
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq !== -1 && SECRET_NAME.test(decodeName(pair.slice(0, eq))) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+    })
     .join('&');
 }
 
-const SECRET_NAMES = 'api[_-]?key|x-api-key|key|token|access[_-]?token';
-const SECRET_PAIR = new RegExp(`^(${SECRET_NAMES})=`, 'i');
-/** Whether any pair of a query is a secret one: one test for the common query that has none. */
-const SECRET_PARAM = new RegExp(`(?:^|&)(${SECRET_NAMES})=`, 'i');
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
+const SECRET_NAMES = [
+  'api[_-]?key',
+  'x-api-key',
+  'key',
+  'token',
+  'access[_-]?token',
+  'password',
+  'passwd',
+  'secret',
+  'client[_-]?secret',
+  'signature',
+  'sig',
+  's',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+].join('|');
+const SECRET_NAME = new RegExp(`^(?:${SECRET_NAMES})$`, 'i');
+/** Whether any pair of a query may be a secret one (or is percent-encoded): one test for the common query that has none. */
+const MAYBE_SECRET = new RegExp(`(?:^|&)(?:${SECRET_NAMES})=|%`, 'i');
+
+/**
+ * A URL fit to print: the password of its userinfo (or a lone user name, which is often a
+ * token) becomes `***` — `https://u:PASS@host/` → `https://u:***@host/`. Anything that does not
+ * parse as a URL with userinfo is returned as it is.
+ */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_, scheme: string, info: string) => {
+    const colon = info.indexOf(':');
+    return `${scheme}${colon === -1 ? '***' : `${info.slice(0, colon)}:***`}@`;
+  });
+}
 
 export type { Logger };

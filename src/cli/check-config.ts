@@ -8,6 +8,7 @@ import { parseCommandArgs } from './args.ts';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileRoutes } from '../routes/match.ts';
+import { redactUrl } from '../log.ts';
 
 export const help = `Usage: imagegate check-config [FILE] [--config FILE] [--json]
 
@@ -37,9 +38,9 @@ function describeSource(src: Config['sources'][string]): string {
     case 'fs':
       return `fs folder ${src.root}`;
     case 's3':
-      return `s3://${src.bucket}/${src.prefix}${src.region ? ` (${src.region})` : ''}${src.endpoint ? ` via ${src.endpoint}` : ''}`;
+      return `s3://${src.bucket}/${src.prefix}${src.region ? ` (${src.region})` : ''}${src.endpoint ? ` via ${redactUrl(src.endpoint)}` : ''}`;
     case 'http':
-      return `http origin ${src.baseUrl}`;
+      return `http origin ${redactUrl(src.baseUrl)}`;
   }
 }
 
@@ -111,7 +112,7 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
   }
   const usage = cfg.usage as { store?: string; url?: string; onUnavailable?: string } | undefined;
   if (usage?.store) {
-    const where = usage.url ? ` at ${usage.url.replace(/\/\/[^@/]*@/, '//***@')}` : ' (this process only; counts are lost on restart)';
+    const where = usage.url ? ` at ${redactUrl(usage.url)}` : ' (this process only; counts are lost on restart)';
     lines.push(`usage store: ${usage.store}${where}${usage.onUnavailable ? `; when unreachable: ${usage.onUnavailable}` : ''}`);
     if (usage.store === 'memory' && cfg.keys.some((k) => k.plan)) {
       warnings.push('usage.store: memory — with more than one replica each enforces its own rate and quota; use redis to share them');
