@@ -14,6 +14,8 @@ export interface RequestSample {
   cacheHit?: 'memory' | 'persistent';
   transformed: boolean;
   route?: string;
+  /** Whether the request presented a valid API key (only those reach the top paths). */
+  authenticated?: boolean;
 }
 
 export interface LatencySummary {
@@ -38,7 +40,10 @@ export interface StatsSnapshot {
   cache: { hits: number; memoryHits: number; persistentHits: number; misses: number; hitRatio: number | null };
   /** Image requests only (paths not starting with `/_`). */
   latency: LatencySummary;
-  /** Most requested image paths in the window, most first. */
+  /**
+   * Most requested image paths in the window, most first: requests with a valid API key only,
+   * so that nobody without a key can write text onto the admin's screen.
+   */
   topPaths: Array<{ path: string; count: number; p50: number; errors: number }>;
 }
 
@@ -123,6 +128,7 @@ export class RequestStats {
       else if (s.transformed) misses++;
       if (s.path.startsWith('/_')) continue;
       imageMs.push(s.ms);
+      if (!s.authenticated) continue;
       let entry = byPath.get(s.path);
       if (!entry) byPath.set(s.path, (entry = { ms: [], errors: 0 }));
       entry.ms.push(s.ms);

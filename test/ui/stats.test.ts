@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../../src/http/context.ts';
 import { percentile, RequestStats } from '../../src/http/stats.ts';
 import { observeRequests } from '../../src/http/observe.ts';
+import { makeImageFolder, testApp, get, ADMIN_TOKEN } from '../helpers/app.ts';
 
 describe('RequestStats', () => {
   test('nearest-rank percentiles', () => {
@@ -18,7 +19,7 @@ describe('RequestStats', () => {
     let now = 1_000_000;
     const stats = new RequestStats({ windowMs: 60_000, now: () => now });
     const add = (path: string, status: number, ms: number, extra: { cacheHit?: 'memory' | 'persistent'; transformed?: boolean } = {}) =>
-      stats.record({ at: now, path, status, ms, transformed: extra.transformed ?? false, cacheHit: extra.cacheHit });
+      stats.record({ at: now, path, status, ms, transformed: extra.transformed ?? false, cacheHit: extra.cacheHit, authenticated: true });
     for (let i = 1; i <= 10; i++) add('/a.jpg', 200, i, i <= 6 ? { cacheHit: 'memory' } : { transformed: true });
     for (let i = 1; i <= 3; i++) add('/b.jpg', 404, 100);
     add('/_admin/stats', 200, 1000);
@@ -79,5 +80,28 @@ describe('observeRequests → stats', () => {
       ['/boom', 500, null, false],
     ]);
     assert.equal(stats.snapshot().cache.hitRatio, 0.5);
+  });
+});
+
+describe('top paths on the dashboard', () => {
+  test('only requests with a valid API key are listed; keyless and bad-key requests are counted, not named', async () => {
+    const folder = await makeImageFolder();
+    const ig = await testApp(folder.root);
+    try {
+      for (let i = 0; i < 5; i++) {
+        await ig.app.request('/ATTACKER-TEXT-no-key.jpg');
+        await ig.app.request('/photo.jpg?w=10', { headers: { 'X-API-Key': 'not-a-key' } });
+        await ig.app.request('/ATTACKER-TEXT-bad-key.jpg', { headers: { 'X-API-Key': 'not-a-key' } });
+      }
+      assert.equal((await get(ig, '/photo.jpg?w=20')).status, 200);
+      assert.equal((await get(ig, '/missing.jpg')).status, 404);
+      const res = await ig.app.request('/_admin/stats', { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const snap = (await res.json()) as { requests: number; status: Record<string, number>; topPaths: { path: string; count: number }[] };
+      assert.deepEqual(snap.topPaths.map((p) => [p.path, p.count]), [['/missing.jpg', 1], ['/photo.jpg', 1]]);
+      assert.equal(snap.status['4xx'], 16, 'refused requests still count in the status classes');
+    } finally {
+      await ig.close();
+      folder.cleanup();
+    }
   });
 });
