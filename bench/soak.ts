@@ -246,6 +246,7 @@ async function main(): Promise<number> {
         'server:',
         '  host: 127.0.0.1',
         '  logLevel: warn',
+        '  internalEndpoints: public',
         'sources:',
         `  photos: { type: fs, root: ${JSON.stringify(imagesDir)} }`,
         'routes:',

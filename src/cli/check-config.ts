@@ -64,6 +64,9 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
   const defaults = { host: '0.0.0.0', port: 8080, basePath: '', cacheControl: 'public, max-age=86400' };
   const s = { ...defaults, ...(cfg.server as Partial<typeof defaults> | undefined) };
   lines.push(`server: listens on ${s.host}:${s.port}${s.basePath ? `, stage prefix ${s.basePath} stripped` : ''}; Cache-Control "${s.cacheControl}"`);
+  const internal = cfg.server?.internalEndpoints ?? 'admin';
+  const metricsAt = cfg.server?.metrics ? `; /_metrics on its own listener ${cfg.server.metrics.host}:${cfg.server.metrics.port} only` : '';
+  lines.push(`internal endpoints (/_metrics, /_openapi.json): ${internal === 'admin' ? 'admin token' : internal === 'public' ? 'open to anyone' : 'not served'} on the image listener${metricsAt}`);
 
   lines.push(`sources (${Object.keys(cfg.sources).length}):`);
   const usedSources = new Set(cfg.routes.map((r) => r.source));

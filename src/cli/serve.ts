@@ -61,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   for (const line of banner) console.log(line);
   console.log(`imagegate listening on ${server.url}${config.server.basePath || ''}/`);
+  if (server.metricsUrl) console.log(`metrics and OpenAPI document on ${server.metricsUrl}/_metrics, ${server.metricsUrl}/_openapi.json`);
   if (banner.length) console.log(`  try: curl -H 'X-API-Key: <development API key>' '${server.url}/sample.jpg?w=400' -o out.jpg`);
   await new Promise<void>((resolve) => {
     const stop = () => {

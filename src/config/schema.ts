@@ -110,6 +110,13 @@ export const configSchema = z
         /** Longest accepted request path, in bytes. */
         maxPathLength: z.number().int().positive().default(1024),
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** `/_metrics` and `/_openapi.json` on the image listener: open, behind the admin token, or not served. */
+        internalEndpoints: z.enum(['public', 'admin', 'off']).default('admin'),
+        /** A second listener (Node server) for `/_metrics` and `/_openapi.json`; with it the image listener never serves `/_metrics`. */
+        metrics: z
+          .object({ host: nonEmpty.default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,4 @@
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import type { Config } from '../config/schema.ts';
 import { ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
@@ -36,6 +36,8 @@ export interface AppOptions {
 
 export interface ImagegateApp {
   app: Hono<AppEnv>;
+  /** `/_metrics` and `/_openapi.json` with no guard, for the metrics listener (`server.metrics`). */
+  internal: Hono<AppEnv>;
   config: Config;
   storages: Record<string, Storage>;
   logger: Logger;
@@ -45,6 +47,24 @@ export interface ImagegateApp {
 }
 
 const FORBIDDEN = { message: 'Forbidden' };
+
+/**
+ * The service's introspection endpoints, `/_metrics` and `/_openapi.json`, on `app`: behind
+ * `guard` when one is given, and `/_metrics` only when `withMetrics`.
+ */
+function mountInternal(
+  app: Hono<AppEnv>,
+  handlers: { metrics: Handler<AppEnv>; openapi: Handler<AppEnv> },
+  guard: MiddlewareHandler<AppEnv> | undefined,
+  withMetrics: boolean,
+): Hono<AppEnv> {
+  if (guard) app.use('/_openapi.json', guard);
+  app.get('/_openapi.json', handlers.openapi);
+  if (!withMetrics) return app;
+  if (guard) app.use('/_metrics', guard);
+  app.get('/_metrics', handlers.metrics);
+  return app;
+}
 
 /**
  * createApp is the only place that wires the modules together. The same app serves the Node
@@ -96,16 +116,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return c.json({ status: 'ok' });
   });
 
-  app.get('/_metrics', metricsHandler(metrics));
+  // /_metrics and /_openapi.json: on the image listener open, behind the admin token or not at
+  // all (server.internalEndpoints); with a metrics listener (server.metrics) /_metrics is there only.
+  const guard = adminGuard(adminTokenDigest(config.admin));
   const openapi = openApiDocument(config);
-  app.get('/_openapi.json', (c) => {
-    c.set('routeLabel', 'openapi');
-    return c.json(openapi);
-  });
+  const internalHandlers = {
+    metrics: metricsHandler(metrics),
+    openapi: (c: Context<AppEnv>) => {
+      c.set('routeLabel', 'openapi');
+      return c.json(openapi);
+    },
+  };
+  const access = config.server.internalEndpoints;
+  if (access !== 'off') mountInternal(app, internalHandlers, access === 'admin' ? guard : undefined, !config.server.metrics);
+  const internal = mountInternal(new Hono<AppEnv>(), internalHandlers, undefined, true);
+  internal.notFound((c) => c.json({ message: 'Not found', code: 'not_found' }, 404));
 
   // The dashboard's page and assets hold no data: they load without a token and ask for it.
   app.route('/', dashboardPage(config));
-  const guard = adminGuard(adminTokenDigest(config.admin));
   app.use('/_admin/*', guard);
   app.get('/_admin/usage', adminUsageHandler(usage));
   app.route('/_admin', dashboardRoutes({ config, stats, metrics }));
@@ -162,6 +190,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   return {
     app,
+    internal,
     config,
     storages,
     logger,

@@ -215,7 +215,13 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
         get: { operationId: 'health', tags: ['service'], security: [], summary: 'Liveness for load balancers', responses: { '200': { description: 'OK' } } },
       },
       '/_openapi.json': {
-        get: { operationId: 'openapi', tags: ['service'], security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document' } } },
+        get: {
+          operationId: 'openapi',
+          tags: ['service'],
+          security: config.server?.internalEndpoints === 'public' ? [] : [{ adminToken: [] }],
+          summary: 'This document (server.internalEndpoints: the admin token by default, or open)',
+          responses: { '200': { description: 'OpenAPI 3.1 document' } },
+        },
       },
       '/_admin/usage': {
         get: {

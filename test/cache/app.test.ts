@@ -29,7 +29,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 async function metricsText(ig: ImagegateApp): Promise<string> {
-  return (await ig.app.request('/_metrics')).text();
+  return (await ig.internal.request('/_metrics')).text();
 }
 
 describe('through the app: coalescing, cache, 304, shedding', () => {

@@ -33,6 +33,7 @@ describe('check-config', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /valid/);
     assert.match(r.out, /stage prefix \/dev/);
+    assert.match(r.out, /internal endpoints \(\/_metrics, \/_openapi\.json\): admin token on the image listener/);
     assert.match(r.out, /partner: s3:\/\/images-bucket\/originals\/ \(eu-west-1\); signed URLs required \(token from \$PARTNER_TOKEN_UNSET_FOR_TEST/);
     assert.match(r.out, /1\. partnerimages\/:a\/:b\/:id\.:ext → partner key "\{id\}\.\{ext\}"/);
     assert.match(r.out, /dev: value from sha256 in config; plan internal/);

@@ -161,8 +161,10 @@ describe('admin dashboard in chromium', { skip }, () => {
     assert.match((await page.textContent('#p-meta')) ?? '', /^403: Forbidden/);
   });
 
-  test('the OpenAPI document is served without a key', async () => {
-    const res = await fetch(`${server.url}/_openapi.json`);
+  test('the OpenAPI document is served with the admin token (server.internalEndpoints: admin, the default)', async () => {
+    assert.equal((await fetch(`${server.url}/_openapi.json`)).status, 401);
+    assert.equal((await fetch(`${server.url}/_openapi.json`, { headers: { 'X-API-Key': KEYS.alice } })).status, 401);
+    const res = await fetch(`${server.url}/_openapi.json`, { headers: { Authorization: `Bearer ${ADMIN}` } });
     assert.equal(res.status, 200);
     const doc = (await res.json()) as { paths: Record<string, unknown> };
     assert.ok(doc.paths['/dev/{path}']);

@@ -5,11 +5,12 @@ import { openApiDocument, imageQueryParameters } from '../../src/http/openapi.ts
 import { PARAMETERS } from '../../src/request/parameters.ts';
 import { parseTransform } from '../../src/request/params.ts';
 
-const config = parseConfig({
+const input = {
   server: { basePath: '/dev' },
   sources: { local: { type: 'fs', root: '.', signing: { token: 't', required: true } } },
   routes: [{ match: '*', source: 'local' }],
-});
+};
+const config = parseConfig(input);
 
 type Param = { name: string; in: string; schema: Record<string, unknown>; style?: string; explode?: boolean; 'x-alias-of'?: string };
 
@@ -49,12 +50,14 @@ describe('openApiDocument', () => {
     assert.ok(((crop.schema as any).items.enum as string[]).includes('focalpoint'));
   });
 
-  test('API key security, error responses, no-key service endpoints', () => {
+  test('API key security, error responses, service endpoints', () => {
     assert.deepEqual(doc.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'X-API-Key', description: doc.components.securitySchemes.apiKey.description });
     assert.deepEqual(op.security, [{ apiKey: [] }]);
     for (const code of ['200', '304', '400', '403', '404', '410', '415', '422', '429', '503']) assert.ok(op.responses[code], `response ${code}`);
     assert.ok(op.responses['429'].headers['Retry-After']);
-    assert.deepEqual(doc.paths['/_openapi.json'].get.security, []);
+    assert.deepEqual(doc.paths['/_openapi.json'].get.security, [{ adminToken: [] }]);
+    const open = openApiDocument(parseConfig({ ...input, server: { ...input.server, internalEndpoints: 'public' } })) as any;
+    assert.deepEqual(open.paths['/_openapi.json'].get.security, []);
     assert.deepEqual(doc.paths['/_health'].get.security, []);
     assert.ok(doc.paths['/dev/{path}'].head);
     assert.match(op.description, /`local` \(required\)/);
