@@ -180,6 +180,24 @@ describe('API keys', () => {
     assert.ok(!all.includes(ADMIN_TOKEN), 'the admin token appears in a log line');
   });
 
+  test('no credential-like parameter value is logged, whatever its case or encoding', async () => {
+    const secret = 'Sup3rS3cretValue';
+    const queries = [
+      `password=${secret}`,
+      `client_secret=${secret}`,
+      `X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${secret}&X-Amz-Security-Token=${secret}&X-Amz-Signature=${secret}`,
+      `%6bey=${secret}`,
+      `w=40&s=${secret}`,
+      `signature=${secret}&sig=${secret}&SECRET=${secret}`,
+    ];
+    const before = lines.length;
+    for (const q of queries) await ig.app.request(`http://localhost/photo.jpg?${q}`, { headers: { 'X-API-Key': TEST_KEY } });
+    const logged = lines.slice(before).filter((l) => l.includes('"msg":"request"'));
+    assert.equal(logged.length, queries.length);
+    assert.ok(!logged.join('').includes(secret), logged.find((l) => l.includes(secret)) ?? '');
+    assert.ok(logged.some((l) => l.includes('X-Amz-Algorithm=AWS4-HMAC-SHA256')), 'other parameters stay readable');
+  });
+
   test('admin endpoints refuse API keys, whichever way they are sent', async () => {
     for (const p of ['/_admin/usage', '/_admin/stats', '/_admin/keys', '/_admin/usage?key=test']) {
       for (const headers of [
