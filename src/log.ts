@@ -36,7 +36,9 @@ export function redactQuery(query: string): string {
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
-      return eq !== -1 && SECRET_NAME.test(decodeName(pair.slice(0, eq))) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+      if (eq === -1) return pair;
+      const name = pair.slice(0, eq);
+      return SECRET_NAME.test(name.includes('%') ? decodeName(name) : name) ? `${name}=[redacted]` : pair;
     })
     .join('&');
 }
@@ -67,8 +69,8 @@ const SECRET_NAMES = [
   'x-amz-security-token',
 ].join('|');
 const SECRET_NAME = new RegExp(`^(?:${SECRET_NAMES})$`, 'i');
-/** Whether any pair of a query may be a secret one (or is percent-encoded): one test for the common query that has none. */
-const MAYBE_SECRET = new RegExp(`(?:^|&)(?:${SECRET_NAMES})=|%`, 'i');
+/** Whether any pair of a query may be a secret one (or has a percent-encoded name): one test for the common query that has none. */
+const MAYBE_SECRET = new RegExp(`(?:^|&)(?:(?:${SECRET_NAMES})=|[^=&%]*%[^=&]*=)`, 'i');
 
 /**
  * A URL fit to print: the password of its userinfo (or a lone user name, which is often a

@@ -39,7 +39,7 @@ describe('dashboard routes', () => {
 
   test('GET /stats: the snapshot plus base path, work queue from the metrics gauges, process', async () => {
     const stats = new RequestStats();
-    stats.record({ at: Date.now(), path: '/dev/a.jpg', status: 200, ms: 12, transformed: true });
+    stats.record({ at: Date.now(), path: '/dev/a.jpg', status: 200, ms: 12, transformed: true, authenticated: true });
     const metrics = createMetrics({ defaultMetrics: false });
     metrics.limiterObserver.changed!({ active: 2, queued: 5 });
     const app = new Hono<AppEnv>().route('/_admin', dashboardRoutes({ config, stats, metrics }));
