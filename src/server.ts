@@ -34,7 +34,9 @@ export async function startServer(
           Promise.all([stopListening(server), metricsListener?.close()]).then(() => imagegate.close()),
       });
     });
-    server.on('error', reject);
+    server.on('error', (err) => {
+      void Promise.resolve(metricsListener?.close()).then(() => reject(err));
+    });
   });
 }
 

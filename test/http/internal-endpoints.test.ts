@@ -5,6 +5,7 @@
  * while the image listener stops serving `/_metrics` at all.
  */
 import { after, before, describe, test } from 'node:test';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { createLambdaHandler, type LambdaResult } from '../../src/lambda.ts';
@@ -106,4 +107,18 @@ describe('a metrics listener of its own (server.metrics)', () => {
     for (const headers of [{}, ADMIN] as Record<string, string>[]) assert.equal((await fetch(`${server.url}/_metrics`, { headers })).status, 404);
     assert.equal((await fetch(`${server.url}/_openapi.json`)).status, 200, 'internalEndpoints: public still applies to the OpenAPI document');
   });
+});
+
+test('an image port that is taken fails start-up and frees the metrics port again', async () => {
+  const folder = await makeImageFolder();
+  try {
+    const port = await freePort();
+    const config = testConfig(folder.root, { server: { metrics: { host: '127.0.0.1', port } } });
+    await assert.rejects(startServer(config, { port, host: '127.0.0.1' }, { logger: createLogger('silent') }), /EADDRINUSE/);
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer().on('error', reject).listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+    });
+  } finally {
+    folder.cleanup();
+  }
 });
