@@ -1,7 +1,7 @@
 /**
  * Cache-hit-like requests per second through auth + usage plans, as a ratio of the same
- * requests with usage plans off. A tiny Hono app (X-API-Key → SHA-256 look-up, usage
- * middleware, fixed 2 KiB body) runs in a child process; this process drives it over
+ * requests with usage plans off. A tiny Hono app (the app's own API-key check and usage
+ * middleware from src/auth and src/usage, a fixed 2 KiB body) runs in a child process; this process drives it over
  * loopback HTTP with keep-alive and 32 requests in flight. Modes are interleaved over
  * several rounds; the median and the best round are reported.
  *
@@ -12,10 +12,13 @@
  * (includes the load generator and whatever else the machine runs) and the server process's
  * CPU time per request (what bounds a CPU-bound server; Redis's own CPU is not included).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { AppEnv } from '../src/http/context.ts';
+import { freePort } from './procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +33,10 @@ const { values } = parseArgs({
 if (values.serve) {
   // Child: serve one mode and print the port.
   const { serve } = await import('@hono/node-server');
-  const { buildTestApp, mapLookup } = await import('../test/usage/app.ts');
+  const { Hono } = await import('hono');
+  const { apiKeyAuth } = await import('../src/auth/middleware.ts');
+  const { createKeyLookup, sha256hex } = await import('../src/auth/keys.ts');
+  const { usageMiddleware } = await import('../src/usage/middleware.ts');
   const { createUsageService } = await import('../src/usage/index.ts');
   const { plansConfigSchema, usageConfigSchema } = await import('../src/usage/config.ts');
   const mode = values.serve;
@@ -49,9 +55,14 @@ if (values.serve) {
           ),
         );
   if (usage && !(await usage.ready(5000))) throw new Error('usage store not reachable');
-  const app = buildTestApp({ usage, plans, keys: mapLookup({ 'bench-key': { id: 'bench', plan: 'bench' } }) });
+  const keys = createKeyLookup(new Map([[sha256hex('bench-key'), { id: 'bench', plan: 'bench' }]]));
+  const body = Buffer.alloc(2048, 7);
+  const app = new Hono<AppEnv>();
   // CPU time of this process, so the bench can report server CPU per request (robust on a busy machine).
   app.get('/__cpu', (c) => c.json(process.cpuUsage()));
+  app.get('/img', apiKeyAuth({ keys }), ...(usage ? [usageMiddleware({ usage, plans })] : []), (c) =>
+    c.body(body, 200, { 'Content-Type': 'image/jpeg', 'Content-Length': String(body.length) }),
+  );
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => console.log(`listening ${info.port}`));
   process.on('SIGTERM', async () => {
     server.close();
@@ -88,7 +99,7 @@ async function drive(port: number, total: number, concurrency: number): Promise<
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const req = http.get(
-        { host: '127.0.0.1', port, path: '/img?size=2048', agent, headers: { 'X-API-Key': 'bench-key' } },
+        { host: '127.0.0.1', port, path: '/img', agent, headers: { 'X-API-Key': 'bench-key' } },
         (res) => {
           if (res.statusCode !== 200) non200++;
           res.resume();
@@ -125,7 +136,6 @@ async function main(): Promise<void> {
   let redisUrl = process.env.REDIS_URL;
   let stopRedis: (() => Promise<void>) | undefined;
   if (!redisUrl) {
-    const { startRedis } = await import('../test/helpers/services.ts');
     const r = await startRedis();
     redisUrl = r.url;
     stopRedis = r.stop;
@@ -179,4 +189,24 @@ async function main(): Promise<void> {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   console.log(`auth + usage, ${total} requests × ${rounds} rounds, ${concurrency} in flight, 2 KiB bodies, loopback keep-alive`);
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
+}
+
+/** A private redis-server (no persistence) on a free loopback port, stopped by the returned function. */
+async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') break;
+    await sleep(100);
+  }
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
 }

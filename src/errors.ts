@@ -8,12 +8,14 @@ export class ServiceError extends Error {
   readonly code: string;
   readonly publicMessage: string;
   readonly headers: Record<string, string>;
+  /** More fields for the JSON body, after `message` and `code` (e.g. a quota and when it resets). */
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(
     status: number,
     code: string,
     publicMessage: string,
-    options: { cause?: unknown; headers?: Record<string, string> } = {},
+    options: { cause?: unknown; headers?: Record<string, string>; details?: Record<string, unknown> } = {},
   ) {
     super(publicMessage, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ServiceError';
@@ -21,6 +23,12 @@ export class ServiceError extends Error {
     this.code = code;
     this.publicMessage = publicMessage;
     this.headers = options.headers ?? {};
+    this.details = options.details;
+  }
+
+  /** The JSON body the caller receives. */
+  body(): Record<string, unknown> {
+    return { message: this.publicMessage, code: this.code, ...this.details };
   }
 }
 

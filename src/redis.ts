@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 
 /**
- * An ioredis client that fails fast while Redis is down (no offline queue, one try, a command
- * timeout) and reconnects by itself, so the caller's policy applies at once and recovery needs
- * no restart.
+ * The one way the usage store and the key store talk to Redis: an ioredis client that fails
+ * fast while Redis is down (no offline queue, one try, a command timeout) and reconnects by
+ * itself, so the caller's policy applies at once and recovery needs no restart.
  */
 export function createRedisClient(url: string, commandTimeoutMs: number, onError: (err: Error) => void): Redis {
   const client = new Redis(url, {
@@ -32,4 +32,29 @@ export async function waitReady(client: Redis, timeoutMs: number): Promise<boole
     const timer = setTimeout(() => done(false), timeoutMs);
     client.on('ready', onReady);
   });
+}
+
+/**
+ * Returns a check to call before each command: until the client has been connected once, the
+ * first callers wait for that (once, at most `timeoutMs`); afterwards it returns at once, so a
+ * Redis that goes down later fails fast instead of queueing.
+ */
+export function firstConnection(client: Redis, timeoutMs: number): () => Promise<void> | undefined {
+  let everReady = client.status === 'ready';
+  let first: Promise<void> | undefined;
+  client.once('ready', () => (everReady = true));
+  return () => {
+    if (everReady || client.status === 'ready') return undefined;
+    return (first ??= waitReady(client, timeoutMs).then(() => {}));
+  };
+}
+
+/** Quits politely when connected, otherwise drops the connection; never throws. */
+export async function closeRedisClient(client: Redis): Promise<void> {
+  try {
+    if (client.status === 'ready') await client.quit();
+    else client.disconnect();
+  } catch {
+    client.disconnect();
+  }
 }

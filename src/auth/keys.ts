@@ -1,19 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Config, KeyConfig } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
+import { settingFromEnv } from '../config/from-env.ts';
+import { sha256hex } from './digest.ts';
 import type { KeyLookup, KeyRecord } from './types.ts';
 
-export function sha256hex(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
-}
-
-/** Constant-time equality of two hex digests of the same length. */
-export function digestEquals(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
-}
+export { digestEquals, sha256hex } from './digest.ts';
 
 type SecretFetcher = (ref: NonNullable<KeyConfig['secret']>) => Promise<string>;
 
@@ -59,16 +51,13 @@ export async function resolveConfiguredKeys(
       let hash: string | undefined;
       try {
         if (k.sha256) hash = k.sha256.toLowerCase();
-        else if (k.valueFromEnv) {
-          const v = process.env[k.valueFromEnv];
-          if (!v) throw new Error(`environment variable ${k.valueFromEnv} is not set`);
-          hash = sha256hex(v);
-        } else if (k.secret) {
+        else if (k.valueFromEnv) hash = sha256hex(settingFromEnv(`keys.${i} (${k.id}): valueFromEnv`, k.valueFromEnv));
+        else if (k.secret) {
           hash = sha256hex(await fetchSecret(k.secret));
         }
       } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
-        problems.push(`keys.${i} (${k.id}): ${k.secret ? `secret '${k.secret.id}': ` : ''}${why}`);
+        if (err instanceof ConfigError) problems.push(...err.problems);
+        else problems.push(`keys.${i} (${k.id}): secret '${k.secret!.id}': ${err instanceof Error ? err.message : String(err)}`);
         return;
       }
       if (hash) {

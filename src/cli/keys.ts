@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { KEY_ID_PATTERN, KeyStoreError, openKeyStore, type KeyInfo } from '../auth/store.ts';
+import { KeyStoreError, openKeyStore, type KeyInfo } from '../auth/store.ts';
+import { ID_RULE, isValidId } from '../ids.ts';
 
 export interface CliIO {
   out(line: string): void;
@@ -28,7 +29,7 @@ written in the config's keys: list are shown by list but managed in the config f
   revoke   stop every value of the key at once, on every server
   rotate   print a new value; the old one keeps working until --grace ends
 
-  --id ID         key id: letters, digits, _ . - (1 to 64); also accepted as the first argument
+  --id ID         key id: ${ID_RULE}; also accepted as the first argument
   --plan PLAN     a plan from the config's plans:
   --grace TIME    rotate: how long the old value keeps working (0, 90s, 30m, 24h, 7d; default 24h)
   --json          machine-readable output
@@ -109,7 +110,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
   const id = values.id ?? idArg;
   if (action !== 'list') {
     if (!id) return usage('--id is required');
-    if (!KEY_ID_PATTERN.test(id)) return usage(`--id: expected letters, digits, _ . - (1 to 64), got '${id}'`);
+    if (!isValidId(id)) return usage(`--id: expected ${ID_RULE}, got '${id}'`);
   }
   let graceMs = 86_400_000;
   if (values.grace !== undefined) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { transformConfigSchema } from '../pipeline/config.ts';
 import { plansConfigSchema, usageConfigSchema } from '../usage/config.ts';
 import { cacheConfigSchema, limitsConfigSchema } from '../cache/config.ts';
+import { ID_PATTERN, ID_RULE } from '../ids.ts';
 
 const nonEmpty = z.string().min(1);
 
@@ -82,7 +83,7 @@ export const secretRefSchema = z
 
 export const keySchema = z
   .object({
-    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1 to 64)'),
+    id: z.string().regex(ID_PATTERN, ID_RULE),
     sha256: z.string().regex(/^[0-9a-f]{64}$/i, '64 hex digits').optional(),
     valueFromEnv: nonEmpty.optional(),
     secret: secretRefSchema.optional(),

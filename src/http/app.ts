@@ -4,12 +4,13 @@ import { ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
 import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
-import { createKeyLookup, resolveConfiguredKeys, sha256hex } from '../auth/keys.ts';
+import { createKeyLookup, resolveConfiguredKeys } from '../auth/keys.ts';
+import { apiKeyAuth } from '../auth/middleware.ts';
 import type { KeyLookup } from '../auth/types.ts';
 import { createResultCache, SingleFlight, WorkLimiter, withMetaCache, type ResultCache } from '../cache/index.ts';
 import { openKeyStore } from '../auth/store.ts';
 import { createUsageService, type UsageService } from '../usage/index.ts';
-import { adminUsageHandler, usageMiddleware } from './usage.ts';
+import { adminUsageHandler, usageMiddleware } from '../usage/middleware.ts';
 import { dashboardPage, dashboardRoutes } from './dashboard.ts';
 import { RequestStats } from './stats.ts';
 import { openApiDocument } from './openapi.ts';
@@ -102,7 +103,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (err instanceof ServiceError) {
       if (err.status >= 500) logger.warn({ requestId: c.get('requestId'), code: err.code, err: err.cause ?? err }, err.publicMessage);
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-      return c.json(err.status === 403 && err.code === 'forbidden' ? FORBIDDEN : { message: err.publicMessage, code: err.code }, err.status as 400);
+      return c.json(err.status === 403 && err.code === 'forbidden' ? FORBIDDEN : err.body(), err.status as 400);
     }
     logger.error({ requestId: c.get('requestId'), err }, 'unhandled error');
     return c.json({ message: 'Internal server error', code: 'internal_error' }, 500);
@@ -164,25 +165,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  // The digest of a key that was found is remembered (a few keys call all day), so a request
-  // pays a Map look-up instead of a SHA-256; the look-up by digest still runs every time, so a
-  // revoked key stops at once. Unknown keys are never remembered.
-  const digests = new Map<string, string>();
-  const auth: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const presented = c.req.header('x-api-key');
-    if (!presented) throw new ServiceError(403, 'forbidden', 'Forbidden');
-    const digest = digests.get(presented) ?? sha256hex(presented);
-    const rec = await keys.findByHash(digest);
-    if (!rec) throw new ServiceError(403, 'forbidden', 'Forbidden');
-    if (!digests.has(presented)) {
-      if (digests.size >= 1000) digests.clear();
-      digests.set(presented, digest);
-    }
-    c.set('apiKey', rec);
-    await next();
-  };
-
-  app.on(['GET', 'HEAD'], '*', auth, usageMiddleware(usage, config.plans), handler);
+  app.on(['GET', 'HEAD'], '*', apiKeyAuth({ keys }), usageMiddleware({ usage, plans: config.plans }), handler);
   app.all('*', (c) => {
     c.header('Allow', 'GET, HEAD');
     return c.json({ message: `Method ${c.req.method} not allowed`, code: 'method_not_allowed' }, 405);

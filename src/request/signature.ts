@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { invalidParameter, ServiceError } from '../errors.ts';
+import { settingFromEnv } from '../config/from-env.ts';
 
 const S_LAST = /(^|&)s=([^&]*)$/;
 
@@ -65,10 +66,8 @@ export function signTarget(target: string, token: string): string {
 
 /**
  * A source's signing token: `signing.token`, or the environment variable `signing.tokenFromEnv`.
- * Throws, naming the setting and the variable, when that variable is not set.
+ * A ConfigError, naming the setting and the variable, when that variable is not set.
  */
 export function signingToken(sourceName: string, signing: { token?: string; tokenFromEnv?: string }, env: NodeJS.ProcessEnv = process.env): string {
-  const token = signing.token ?? (signing.tokenFromEnv ? env[signing.tokenFromEnv] : undefined);
-  if (!token) throw new Error(`sources.${sourceName}.signing.tokenFromEnv: $${signing.tokenFromEnv} is not set`);
-  return token;
+  return signing.token ?? settingFromEnv(`sources.${sourceName}.signing.tokenFromEnv`, signing.tokenFromEnv ?? '', env);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ID_PATTERN, ID_RULE } from '../ids.ts';
 
 /**
  * Usage plans (`plans:`) and the usage store (`usage:`). A plan throttles one key with a token
@@ -6,7 +7,7 @@ import { z } from 'zod';
  * week or calendar month, the way API Gateway usage plans do.
  */
 
-const planName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'plan names use letters, digits, _ . - (1 to 64)');
+const planName = z.string().regex(ID_PATTERN, `plan names use ${ID_RULE}`);
 
 export const quotaSchema = z
   .object({
@@ -50,7 +51,7 @@ export const plansConfigSchema = z
   .record(planName, planSchema, {
     error: (iss) =>
       iss.code === 'invalid_key'
-        ? `plan name '${String(iss.input)}': use letters, digits, _ . - (1 to 64)`
+        ? `plan name '${String(iss.input)}': use ${ID_RULE}`
         : 'expected a map of plan name → { rate, burst, quota }',
   })
   .default({});

@@ -17,7 +17,11 @@ export function refill(bucket: Bucket | undefined, rate: number, burst: number, 
   return { tokens: Math.min(burst, bucket.tokens + ((now - bucket.ts) * rate) / 1000), ts: now };
 }
 
-/** Usage plans for one process: exact, and lost on restart. */
+/**
+ * Usage plans for one process: exact, and lost on restart. Also the failOpen stand-in while a
+ * shared store is unreachable. Each method runs to completion in one turn of the event loop, so
+ * it is atomic without locks.
+ */
 export class MemoryUsageStore implements UsageStore {
   readonly kind = 'memory' as const;
   private readonly buckets = new Map<string, Bucket>();
@@ -29,12 +33,11 @@ export class MemoryUsageStore implements UsageStore {
     this.retentionDays = options.retentionDays ?? 400;
   }
 
-  async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
-    return this.consumeSync(keyId, plan, now);
+  async ready(): Promise<boolean> {
+    return true;
   }
 
-  /** Synchronous, so atomic in one event loop. */
-  consumeSync(keyId: string, plan: PlanConfig, now: number): ConsumeResult {
+  async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
     let bucket: Bucket | undefined;
     if (plan.rate !== undefined) {
       bucket = refill(this.buckets.get(keyId), plan.rate, plan.burst ?? Math.ceil(plan.rate), now);
@@ -71,26 +74,20 @@ export class MemoryUsageStore implements UsageStore {
   }
 
   async addUsage(entries: UsageDelta[], now: number): Promise<void> {
-    this.addUsageSync(entries, now);
-  }
-
-  addUsageSync(entries: UsageDelta[], now: number): void {
-    for (const { key, day, delta } of entries) this.addOne(key, day, delta, now);
-  }
-
-  addOne(key: string, day: string, delta: Partial<UsageCounters>, now: number): void {
-    let perKey = this.days.get(day);
-    if (!perKey) {
-      perKey = new Map();
-      this.days.set(day, perKey);
-      this.prune(now);
+    for (const { key, day, delta } of entries) {
+      let perKey = this.days.get(day);
+      if (!perKey) {
+        perKey = new Map();
+        this.days.set(day, perKey);
+        this.prune(now);
+      }
+      let c = perKey.get(key);
+      if (!c) {
+        c = emptyCounters();
+        perKey.set(key, c);
+      }
+      addCounters(c, delta);
     }
-    let c = perKey.get(key);
-    if (!c) {
-      c = emptyCounters();
-      perKey.set(key, c);
-    }
-    addCounters(c, delta);
   }
 
   private prune(now: number): void {

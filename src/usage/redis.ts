@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { createRedisClient, waitReady } from '../redis.ts';
+import { closeRedisClient, createRedisClient, firstConnection, waitReady } from '../redis.ts';
 import type { PlanConfig } from './config.ts';
 import { quotaPeriod } from './periods.ts';
-import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 /**
  * Token bucket + quota in one script, so every replica sharing the Redis sees one bucket and
@@ -79,42 +79,32 @@ interface Pending {
 /** Usage plans shared by every replica through one Redis. */
 export class RedisUsageStore implements UsageStore {
   readonly kind = 'redis' as const;
-  readonly client: Redis;
+  private readonly client: Redis;
   private readonly prefix: string;
   private readonly retentionDays: number;
-  private readonly commandTimeoutMs: number;
-  private everReady = false;
   private readonly consumeScript: ConsumeFn;
+  /** Only the first commands after start wait for the connection (once, at most commandTimeoutMs); afterwards a down Redis fails fast. */
+  private readonly connected: () => Promise<void> | undefined;
 
-  constructor(options: { url: string; prefix: string; retentionDays: number; commandTimeoutMs: number; onError: (err: Error) => void }) {
+  /** `events`: a command error or a lost connection is `down`, every (re)connection `up`. */
+  constructor(options: { url: string; prefix: string; retentionDays: number; commandTimeoutMs: number; events: StoreEvents }) {
     this.prefix = options.prefix;
     this.retentionDays = options.retentionDays;
-    this.commandTimeoutMs = options.commandTimeoutMs;
-    this.client = createRedisClient(options.url, options.commandTimeoutMs, options.onError);
+    this.client = createRedisClient(options.url, options.commandTimeoutMs, (err) => options.events.down(err));
+    this.client.on('ready', () => options.events.up());
     this.client.defineCommand('imagegateConsume', { lua: CONSUME_LUA });
     this.consumeScript = (this.client as unknown as { imagegateConsume: ConsumeFn }).imagegateConsume.bind(this.client);
-    this.client.once('ready', () => (this.everReady = true));
+    this.connected = firstConnection(this.client, options.commandTimeoutMs);
   }
 
   /** Resolves when connected (false after `timeoutMs`). */
-  async ready(timeoutMs = 5000): Promise<boolean> {
-    const ok = await waitReady(this.client, timeoutMs);
-    if (ok) this.everReady = true;
-    return ok;
-  }
-
-  private firstWait: Promise<boolean> | undefined;
-
-  private async connected(): Promise<void> {
-    // Only the first commands after start wait for the connection (once, at most
-    // commandTimeoutMs); afterwards a down Redis fails fast.
-    if (this.everReady || this.client.status === 'ready') return;
-    this.firstWait ??= this.ready(this.commandTimeoutMs);
-    await this.firstWait;
+  ready(timeoutMs: number): Promise<boolean> {
+    return waitReady(this.client, timeoutMs);
   }
 
   async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
-    if (!this.everReady && this.client.status !== 'ready') await this.connected();
+    const wait = this.connected();
+    if (wait) await wait;
     const rate = plan.rate ?? -1;
     const burst = plan.burst ?? (plan.rate ? Math.ceil(plan.rate) : 0);
     // `{id}`: both keys of one request hash to the same slot (Redis Cluster–friendly).
@@ -231,12 +221,7 @@ export class RedisUsageStore implements UsageStore {
     return out;
   }
 
-  async close(): Promise<void> {
-    try {
-      if (this.client.status === 'ready') await this.client.quit();
-      else this.client.disconnect();
-    } catch {
-      this.client.disconnect();
-    }
+  close(): Promise<void> {
+    return closeRedisClient(this.client);
   }
 }

@@ -2,6 +2,7 @@ import { invalidParameter } from '../errors.ts';
 import { daysBetween, parseUtcDay, utcDay } from './periods.ts';
 import type { UsageService } from './index.ts';
 import type { UsageDay } from './types.ts';
+import { ID_RULE, isValidId } from '../ids.ts';
 
 /** Longest range one usage query may cover, in days. */
 export const MAX_REPORT_DAYS = 366;
@@ -50,8 +51,8 @@ export function parseUsageQuery(q: { key?: string | null; from?: string | null; 
   days: string[];
 } {
   const key = q.key ?? undefined;
-  if (key !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(key)) {
-    throw invalidParameter('key', key, 'a key id (letters, digits, _ . -, 1 to 64)');
+  if (key !== undefined && !isValidId(key)) {
+    throw invalidParameter('key', key, `a key id: ${ID_RULE}`);
   }
   const to = q.to ?? utcDay(now);
   if (parseUtcDay(to) === undefined) throw invalidParameter('to', to, 'a UTC date as YYYY-MM-DD');

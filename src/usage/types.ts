@@ -63,9 +63,20 @@ export interface ConsumeResult {
   quotaUsed: number;
 }
 
-/** The shared state behind usage plans. Every method is atomic per key. */
+/** How a shared store tells its service that it went down or came back (the memory store never does). */
+export interface StoreEvents {
+  down(err: unknown): void;
+  up(): void;
+}
+
+/**
+ * The state behind usage plans, implemented in full by the memory and the Redis store; the
+ * usage service reaches a store only through these methods. Every method is atomic per key.
+ */
 export interface UsageStore {
   readonly kind: 'memory' | 'redis';
+  /** Resolves true once the store answers, false after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<boolean>;
   /** Take one token and one unit of quota if both are available; otherwise take nothing. */
   consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult>;
   addUsage(entries: UsageDelta[], now: number): Promise<void>;

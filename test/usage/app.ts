@@ -1,73 +1,78 @@
 /**
- * A small Hono app for usage tests and the benchmark: a stand-in auth (X-API-Key → key record by
- * SHA-256, like the real one), the usage middleware, an admin usage route, and an image-like
- * handler returning fixed bytes. `/img?status=404&transform=1&hit=1&size=100` shapes the answer.
+ * The real app for the usage tests: createApp over a folder of real images (test/helpers/app.ts),
+ * with API keys, plans and the admin token from the config, and the test's own usage service (a
+ * controllable clock, a fresh store per test). Nothing of auth, usage or error handling is
+ * stood in for. `/down/…` reads an HTTP origin on a closed loopback port: a real 502.
  */
-import { Hono } from 'hono';
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { ServiceError } from '../../src/errors.ts';
-import type { AppEnv } from '../../src/http/context.ts';
-import { adminUsageHandler, usageMiddleware } from '../../src/http/usage.ts';
-import type { KeyLookup, KeyRecord } from '../../src/auth/types.ts';
-import type { PlansConfig } from '../../src/usage/config.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sha256hex } from '../../src/auth/digest.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { createApp, type ImagegateApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/log.ts';
 import type { UsageService } from '../../src/usage/index.ts';
+import { makeImageFolder } from '../helpers/app.ts';
 
-export const sha256 = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
-
-export function mapLookup(keys: Record<string, KeyRecord>): KeyLookup {
-  const byHash = new Map(Object.entries(keys).map(([value, rec]) => [sha256(value), rec]));
-  return { findByHash: async (h) => byHash.get(h) };
+export interface UsageAppOptions {
+  usage: UsageService;
+  /** `plans:` as written in a config file. */
+  plans?: Record<string, unknown>;
+  /** Key value → the key's id and plan, as `keys:` entries (only their SHA-256 reaches the config). */
+  keys?: Record<string, { id: string; plan?: string }>;
+  adminToken?: string;
+  keyStore?: Config['keyStore'];
+  /** An existing images folder (the caller removes it); default: a fresh one, removed by close(). */
+  root?: string;
 }
 
-export function buildTestApp(opts: {
-  usage?: UsageService;
-  plans?: PlansConfig;
-  keys: KeyLookup;
-  adminToken?: string;
-}): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  app.onError((err, c) => {
-    if (err instanceof ServiceError) {
-      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-      return c.json({ message: err.publicMessage, code: err.code }, err.status as 400);
-    }
-    return c.json({ message: 'Internal server error', code: 'internal_error', detail: String(err) }, 500);
+export interface UsageApp extends ImagegateApp {
+  root: string;
+  /** `app.request` with `X-API-Key: key`. */
+  get(key: string, target?: string, init?: { method?: string; headers?: Record<string, string> }): Promise<Response>;
+  /** `app.request` with the admin bearer token. */
+  admin(target: string, token?: string): Promise<Response>;
+}
+
+/** The config the usage tests run: one fs source for every path, one unreachable HTTP source under `down/`. */
+export function usageConfig(root: string, opts: Omit<UsageAppOptions, 'usage' | 'root'>): Config {
+  return parseConfig({
+    server: { logLevel: 'silent' },
+    sources: {
+      local: { type: 'fs', root },
+      down: { type: 'http', baseUrl: 'http://127.0.0.1:1/', allowPrivateNetworks: true, timeoutMs: 5000 },
+    },
+    routes: [
+      { match: 'down/*', source: 'down', key: '{*}' },
+      { match: '*', source: 'local' },
+    ],
+    plans: opts.plans ?? {},
+    keys: Object.entries(opts.keys ?? {}).map(([value, k]) => ({ id: k.id, sha256: sha256hex(value), ...(k.plan ? { plan: k.plan } : {}) })),
+    ...(opts.adminToken ? { admin: { tokenSha256: sha256hex(opts.adminToken) } } : {}),
+    ...(opts.keyStore ? { keyStore: opts.keyStore } : {}),
   });
-  if (opts.usage && opts.adminToken) {
-    const digest = Buffer.from(sha256(opts.adminToken), 'hex');
-    app.get(
-      '/_admin/usage',
-      async (c, next) => {
-        const m = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '');
-        const got = Buffer.from(sha256(m?.[1] ?? ''), 'hex');
-        if (!m || !timingSafeEqual(got, digest)) throw new ServiceError(401, 'admin_unauthorized', 'Unauthorized');
-        await next();
-      },
-      adminUsageHandler(opts.usage),
-    );
-  }
-  const body = Buffer.alloc(64 * 1024, 7);
-  app.on(
-    ['GET', 'HEAD'],
-    '/img',
-    async (c, next) => {
-      const presented = c.req.header('x-api-key');
-      if (!presented) throw new ServiceError(403, 'forbidden', 'Forbidden');
-      const rec = await opts.keys.findByHash(sha256(presented));
-      if (!rec) throw new ServiceError(403, 'forbidden', 'Forbidden');
-      c.set('apiKey', rec);
-      await next();
+}
+
+export async function usageApp(opts: UsageAppOptions): Promise<UsageApp> {
+  const folder = opts.root ? undefined : await makeImageFolder();
+  const root = opts.root ?? folder!.root;
+  const ig = await createApp(usageConfig(root, opts), { usage: opts.usage, logger: createLogger('silent') });
+  return {
+    ...ig,
+    root,
+    get: (key, target = '/photo.jpg', init = {}) =>
+      Promise.resolve(ig.app.request(target, { method: init.method ?? 'GET', headers: { 'X-API-Key': key, ...init.headers } })),
+    admin: (target, token = opts.adminToken) => Promise.resolve(ig.app.request(target, { headers: { Authorization: `Bearer ${token}` } })),
+    async close() {
+      await ig.close();
+      folder?.cleanup();
     },
-    ...(opts.usage ? [usageMiddleware(opts.usage, opts.plans ?? {})] : []),
-    (c) => {
-      const status = Number(c.req.query('status') ?? 200);
-      if (status >= 500 && c.req.query('throw')) throw new Error('boom');
-      if (c.req.query('transform')) c.set('transformed', true);
-      if (c.req.query('hit')) c.set('cacheHit', 'memory');
-      if (status === 304) return c.body(null, 304);
-      const size = Math.min(body.length, Number(c.req.query('size') ?? 100));
-      return c.body(body.subarray(0, size), status as 200, { 'Content-Type': 'image/jpeg', 'Content-Length': String(size) });
-    },
-  );
-  return app;
+  };
+}
+
+/** A temporary folder for key-store files, removed by the returned function. */
+export function tempDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ig-usage-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -9,7 +9,7 @@ import { requireCommand, startRedis, type RunningService } from '../helpers/serv
 import { run as usageCli } from '../../src/cli/usage.ts';
 import { createUsageService } from '../../src/usage/index.ts';
 import { usageConfigSchema } from '../../src/usage/config.ts';
-import { buildTestApp, mapLookup } from './app.ts';
+import { usageApp } from './app.ts';
 
 function capture(env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -66,12 +66,12 @@ describe('imagegate usage', () => {
 
   test('--url asks a running server with the admin token (any store)', async () => {
     const usage = createUsageService(undefined);
-    const app = buildTestApp({ usage, keys: mapLookup({ v: { id: 'web' } }), adminToken: 'tok' });
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    const app = await usageApp({ usage, keys: { v: { id: 'web' } }, adminToken: 'tok' });
+    const server = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise((r) => server.once('listening', r));
     const port = (server.address() as { port: number }).port;
     try {
-      for (let i = 0; i < 4; i++) await app.request('/img', { headers: { 'X-API-Key': 'v' } });
+      for (let i = 0; i < 4; i++) await (await app.get('v')).arrayBuffer();
       const ok = capture({ IMAGEGATE_ADMIN_TOKEN: 'tok' });
       assert.equal(await usageCli(['--url', `http://127.0.0.1:${port}`, '--key', 'web', '--json'], ok.io), 0, ok.err.join('\n'));
       assert.equal(JSON.parse(ok.out.join('')).totals.requests, 4);
@@ -81,6 +81,7 @@ describe('imagegate usage', () => {
       assert.equal(await usageCli(['--url', `http://127.0.0.1:${port}`], capture().io), 2);
     } finally {
       server.close();
+      await app.close();
     }
   });
 

@@ -3,15 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
 import { startServer } from './spawn.ts';
+import { sha256hex } from '../../src/auth/digest.ts';
 import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
 import { run as keysCli, parseDuration } from '../../src/cli/keys.ts';
 import type { Config } from '../../src/config/schema.ts';
 
-const sha = (v: string) => createHash('sha256').update(v).digest('hex');
+const sha = sha256hex;
 const skipRedis = requireCommand('redis-server');
 let redis: RunningService | undefined;
 
@@ -111,6 +112,61 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
     }
   });
 
+  test('ids named like Object.prototype members are ids like any other: create, find, list, revoke (issue 12.12)', async () => {
+    const cfg = makeCfg();
+    const dir = mkdtempSync(path.join(tmpdir(), 'ig-keys-proto-'));
+    const configFile = path.join(dir, 'imagegate.yaml');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        sources: { local: { type: 'fs', root: dir } },
+        routes: [{ match: '*', source: 'local' }],
+        keys: [{ id: 'valueOf', sha256: sha('configured-value') }],
+        keyStore: cfg,
+      }),
+    );
+    const cli = async (...args: string[]) => {
+      const c = capture();
+      const code = await keysCli([...args, '--config', configFile], c.io);
+      return { code, out: c.out.join('\n'), err: c.err.join('\n') };
+    };
+    const ids = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
+    const values = new Map<string, string>();
+    for (const id of ids) {
+      const early = await cli('revoke', '--id', id);
+      assert.equal(early.code, 1, `revoke ${id} before it exists: ${early.err}`);
+      assert.ok(early.err.includes(`no key '${id}'`), early.err);
+      assert.equal((await cli('rotate', '--id', id)).code, 1, `rotate ${id} before it exists`);
+      const made = await cli('create', '--id', id);
+      assert.equal(made.code, 0, `create ${id}: ${made.err}`);
+      values.set(id, made.out);
+      const again = await cli('create', '--id', id);
+      assert.equal(again.code, 1);
+      assert.match(again.err, /already exists/);
+    }
+    const configured = await cli('create', '--id', 'valueOf');
+    assert.equal(configured.code, 1);
+    assert.match(configured.err, /defined in the config's keys: list/);
+
+    const store = openKeyStore(cfg); // a second reader of what the CLI wrote
+    try {
+      for (const id of ids) assert.deepEqual(await store.findByHash(sha(values.get(id)!)), { id });
+      assert.deepEqual((await store.list()).map((k) => k.id).sort(), [...ids].sort());
+      if (cfg.type === 'file') {
+        const written = JSON.parse(readFileSync(cfg.path, 'utf8')) as { keys: object };
+        assert.deepEqual(Object.keys(written.keys).sort(), [...ids].sort(), 'every id is an own entry of the file');
+      }
+      const revoked = await cli('revoke', '--id', '__proto__');
+      assert.equal(revoked.code, 0, revoked.err);
+      await sleep(600); // past the look-up cache
+      assert.equal(await store.findByHash(sha(values.get('__proto__')!)), undefined);
+      assert.deepEqual(await store.findByHash(sha(values.get('constructor')!)), { id: 'constructor' });
+      assert.ok((await store.list()).find((k) => k.id === '__proto__')!.revoked);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('CLI: create (value once on stdout), list, rotate, revoke — revoked key stops working in a second server process', async () => {
     const cfg = makeCfg();
     const dir = mkdtempSync(path.join(tmpdir(), 'ig-keys-'));
@@ -127,7 +183,7 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
     );
     const server = await startServer({ keyStore: cfg, plans: { internal: { rate: 1000 } }, usage: { store: 'memory' } });
     const call = (key: string) =>
-      fetch(`http://127.0.0.1:${server.port}/img`, { headers: { 'X-API-Key': key } }).then(async (r) => (await r.arrayBuffer(), r.status));
+      fetch(`http://127.0.0.1:${server.port}/alpha.png`, { headers: { 'X-API-Key': key } }).then(async (r) => (await r.arrayBuffer(), r.status));
     try {
       const c = capture();
       assert.equal(await keysCli(['create', '--id', 'erin', '--plan', 'internal', '--config', configFile], c.io), 0, c.err.join('\n'));

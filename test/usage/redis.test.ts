@@ -5,9 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
 import { usageConfigSchema } from '../../src/usage/config.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
-import { plansConfigSchema } from '../../src/usage/config.ts';
 import { usageBehaviour } from './behaviour.ts';
-import { buildTestApp, mapLookup } from './app.ts';
+import { usageApp } from './app.ts';
 import { startServer } from './spawn.ts';
 
 const skip = requireCommand('redis-server');
@@ -15,6 +14,7 @@ const quiet: UsageLogger = { info() {}, warn() {}, error() {} };
 
 let redis: RunningService;
 const services: UsageService[] = [];
+const apps: { close(): Promise<void> }[] = [];
 
 function redisUsage(extra: Record<string, unknown> = {}, clock?: () => number, logger: UsageLogger = quiet): UsageService {
   const cfg = usageConfigSchema.parse({
@@ -44,6 +44,7 @@ describe('usage plans, Redis store', { skip }, () => {
     redis = await startRedis();
   });
   after(async () => {
+    for (const a of apps) await a.close().catch(() => {});
     await Promise.all(services.map((s) => s.close().catch(() => {})));
     await redis?.stop();
   });
@@ -75,7 +76,7 @@ describe('usage plans, Redis store', { skip }, () => {
         Array.from({ length: 8 }, async () => {
           while (next < 3 * N) {
             const i = next++;
-            const res = await fetch(`http://127.0.0.1:${procs[i % 2]!.port}/img?size=${100 + (i % 3)}`, {
+            const res = await fetch(`http://127.0.0.1:${procs[i % 2]!.port}/${['photo.jpg', 'alpha.png', 'sub/inner.webp'][i % 3]}`, {
               headers: { 'X-API-Key': 'shared-key' },
             });
             await res.arrayBuffer();
@@ -97,12 +98,12 @@ describe('usage plans, Redis store', { skip }, () => {
     assert.equal(recs[0]!.s2xx, N);
     assert.equal(recs[0]!.s4xx, 2 * N);
     assert.equal(recs[0]!.quotaExceeded, 2 * N);
-    // bytes: the N successful bodies (100–102 bytes each) plus the 2N JSON 429 bodies
+    // bytes: the N images served plus the 2N JSON 429 bodies
     assert.ok(recs[0]!.bytes >= N * 100);
   });
 
   test('Redis killed mid-run: failOpen serves and counts locally, failClosed answers 503; both recover when Redis returns', async () => {
-    const plans = plansConfigSchema.parse({ p: { rate: 1000, burst: 1000, quota: { limit: 1000, period: 'day' } } });
+    const plans = { p: { rate: 1000, burst: 1000, quota: { limit: 1000, period: 'day' } } };
     const logged: string[] = [];
     const logger: UsageLogger = { info() {}, warn: (_o, m) => logged.push(`warn ${m}`), error: (_o, m) => logged.push(`error ${m}`) };
     const frozen = () => Date.parse('2026-06-15T12:00:00.000Z'); // never straddles a UTC day
@@ -110,10 +111,15 @@ describe('usage plans, Redis store', { skip }, () => {
     const closed = redisUsage({ onUnavailable: 'failClosed' }, frozen);
     assert.equal(await open.ready(10_000), true);
     assert.equal(await closed.ready(10_000), true);
-    const keys = mapLookup({ k: { id: 'kk', plan: 'p' } });
-    const openApp = buildTestApp({ usage: open, plans, keys });
-    const closedApp = buildTestApp({ usage: closed, plans, keys });
-    const get = (app: typeof openApp) => app.request('/img?size=10', { headers: { 'X-API-Key': 'k' } });
+    const keys = { k: { id: 'kk', plan: 'p' } };
+    const openApp = await usageApp({ usage: open, plans, keys });
+    const closedApp = await usageApp({ usage: closed, plans, keys, root: openApp.root });
+    apps.push(closedApp, openApp);
+    const get = async (app: typeof openApp) => {
+      const res = await app.get('k', '/alpha.png');
+      await res.arrayBuffer();
+      return res;
+    };
 
     for (let i = 0; i < 3; i++) {
       assert.equal((await get(openApp)).status, 200);
@@ -124,7 +130,7 @@ describe('usage plans, Redis store', { skip }, () => {
     const port = redis.port;
     await redis.stop();
     const t0 = Date.now();
-    const down = await get(closedApp);
+    const down = await closedApp.get('k', '/alpha.png');
     assert.equal(down.status, 503);
     assert.equal(((await down.json()) as { code: string }).code, 'usage_store_unavailable');
     assert.equal(down.headers.get('Retry-After'), '1');

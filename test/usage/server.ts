@@ -1,13 +1,13 @@
 /**
- * One server process for the multi-process tests. Reads its settings from IG_TEST (JSON):
- * { usage, plans, keys: { value: {id, plan} } | undefined, keyStore, adminToken, fixedNow }.
+ * One server process for the multi-process tests: the real app (test/usage/app.ts) on a free
+ * loopback port. Reads its settings from IG_TEST (JSON):
+ * { usage, plans, keys: { value: {id, plan} }, keyStore, adminToken, fixedNow }.
  * Prints `listening <port>`; on SIGTERM writes pending usage records and exits.
  */
 import { serve } from '@hono/node-server';
-import { openKeyStore } from '../../src/auth/store.ts';
-import { plansConfigSchema, usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/usage/config.ts';
 import { createUsageService } from '../../src/usage/index.ts';
-import { buildTestApp, mapLookup } from './app.ts';
+import { usageApp } from './app.ts';
 
 const cfg = JSON.parse(process.env.IG_TEST ?? '{}');
 // `fixedNow` (ISO time) freezes the usage clock, so a test never straddles a period boundary.
@@ -17,20 +17,12 @@ const usage = createUsageService(usageConfigSchema.parse(cfg.usage), {
   logger: { info: () => {}, warn: () => {}, error: (o, m) => console.error(m, JSON.stringify(o)) },
 });
 await usage.ready(5000);
-const store = cfg.keyStore ? openKeyStore(cfg.keyStore) : undefined;
-const configured = mapLookup(cfg.keys ?? {});
-const keys = {
-  async findByHash(h: string) {
-    return (await configured.findByHash(h)) ?? (store ? await store.findByHash(h) : undefined);
-  },
-};
-const app = buildTestApp({ usage, plans: plansConfigSchema.parse(cfg.plans ?? {}), keys, adminToken: cfg.adminToken });
-const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
+const ig = await usageApp({ usage, plans: cfg.plans, keys: cfg.keys, keyStore: cfg.keyStore, adminToken: cfg.adminToken });
+const server = serve({ fetch: ig.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
   console.log(`listening ${info.port}`);
 });
 process.on('SIGTERM', async () => {
   server.close();
-  await usage.close();
-  await store?.close();
+  await ig.close();
   process.exit(0);
 });

@@ -1,10 +1,10 @@
-import type { Context, Handler, MiddlewareHandler } from 'hono';
-import { isServiceError } from '../errors.ts';
-import type { PlanConfig, PlansConfig, UsageConfig } from '../usage/config.ts';
-import type { Decision, UsageService } from '../usage/index.ts';
-import { parseUsageQuery, usageReport } from '../usage/report.ts';
-import type { UsageCounters } from '../usage/types.ts';
-import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
+import type { Handler, MiddlewareHandler } from 'hono';
+import { isServiceError, ServiceError } from '../errors.ts';
+import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/context.ts';
+import type { PlanConfig, PlansConfig, UsageConfig } from './config.ts';
+import type { Decision, UsageService } from './index.ts';
+import { parseUsageQuery, usageReport } from './report.ts';
+import type { UsageCounters } from './types.ts';
 
 type HeaderMode = UsageConfig['headers'];
 
@@ -65,38 +65,36 @@ function statusClass(status: number): 's2xx' | 's3xx' | 's4xx' | 's5xx' {
   return 's2xx';
 }
 
-function rejection(d: Decision, now: number): { code: string; message: string; details: Record<string, unknown> } {
+/** 429 for a refused decision: the body says which limit and when to retry; the headers carry the rate-limit fields. */
+function refusal(d: Decision, now: number, headers: Record<string, string>): ServiceError {
+  const h = { 'Retry-After': String(Math.max(1, secs(d.retryAfterMs))), ...headers };
   if (d.reason === 'quota') {
     const q = d.quota!;
     const resetAt = new Date(q.resetAt).toISOString();
-    return {
-      code: 'quota_exceeded',
-      message: `Limit Exceeded: quota of ${q.limit} requests per ${q.period} (UTC) used up; it resets at ${resetAt}`,
+    return new ServiceError(429, 'quota_exceeded', `Limit Exceeded: quota of ${q.limit} requests per ${q.period} (UTC) used up; it resets at ${resetAt}`, {
+      headers: h,
       details: { quota: { limit: q.limit, period: q.period, used: q.used, resetAt, resetInSeconds: secs(q.resetAt - now) } },
-    };
+    });
   }
   const r = d.rate!;
   const retry = secs(d.retryAfterMs);
-  return {
-    code: 'rate_limited',
-    message: `Too Many Requests: rate of ${r.perSecond} requests per second (burst ${r.limit}) exceeded; retry after ${retry} s`,
+  return new ServiceError(429, 'rate_limited', `Too Many Requests: rate of ${r.perSecond} requests per second (burst ${r.limit}) exceeded; retry after ${retry} s`, {
+    headers: h,
     details: { rate: { perSecond: r.perSecond, burst: r.limit }, retryAfterSeconds: retry },
-  };
+  });
 }
 
 /**
- * Usage plans for keyed requests; mount after auth. Before the handler: the key's token bucket
- * (429 + Retry-After) and quota (429, the body says the quota and when it resets); on every keyed
- * response the rate-limit headers; after the handler, one usage record update per request
- * (requests, status class, Content-Length bytes, transformation, cache hit). Requests without
- * `apiKey` pass untouched. A key whose plan is not configured is refused (403 `unknown_plan`).
+ * Usage plans for keyed requests; mount after the API-key check. Before the handler: the key's
+ * token bucket (429 `rate_limited` + Retry-After) and quota (429 `quota_exceeded`, the body says
+ * the quota and when it resets); on every keyed response the rate-limit headers (`headers`,
+ * default the usage config's); after the handler, one usage record update per request
+ * (requests, status class, body bytes, transformation, cache hit). Requests without `apiKey`
+ * pass untouched. A key whose plan is not configured is refused (403 `unknown_plan`). Refusals
+ * are thrown as ServiceErrors for the app's one error handler.
  */
-export function usageMiddleware(
-  usage: UsageService,
-  plans: PlansConfig,
-  options: { headers?: HeaderMode } = {},
-): MiddlewareHandler<AppEnv> {
-  const mode: HeaderMode = options.headers ?? usage.config.headers;
+export function usageMiddleware({ usage, plans, headers }: { usage: UsageService; plans: PlansConfig; headers?: HeaderMode }): MiddlewareHandler<AppEnv> {
+  const mode: HeaderMode = headers ?? usage.config.headers;
   const noLimits: PlanConfig = { burst: undefined };
   return async (c, next) => {
     const key = c.get('apiKey');
@@ -107,35 +105,29 @@ export function usageMiddleware(
       const p = Object.hasOwn(plans, key.plan) ? plans[key.plan] : undefined;
       if (!p) {
         record(usage, key.id, 403, undefined, 0);
-        return c.json({ message: `Forbidden: the key's plan '${key.plan}' is not configured`, code: 'unknown_plan' }, 403);
+        throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${key.plan}' is not configured`);
       }
       plan = p;
     }
 
     let decision: Decision;
     try {
-      const pending = usage.check(key.id, plan);
-      decision = pending instanceof Promise ? await pending : pending;
+      decision = await usage.check(key.id, plan);
     } catch (err) {
-      if (!isServiceError(err)) throw err;
-      record(usage, key.id, err.status, undefined, 0);
-      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-      return c.json({ message: err.publicMessage, code: err.code }, err.status as 503);
+      if (isServiceError(err)) record(usage, key.id, err.status, undefined, 0);
+      throw err;
     }
     const now = usage.now();
-    const headers = rateLimitHeaders(decision, now, mode);
+    const fields = rateLimitHeaders(decision, now, mode);
 
     if (!decision.allowed) {
-      const { code, message, details } = rejection(decision, now);
-      const body = JSON.stringify({ message, code, ...details });
-      record(usage, key.id, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(body));
-      return new Response(body, {
-        status: 429,
-        headers: { 'Content-Type': 'application/json', 'Retry-After': String(Math.max(1, secs(decision.retryAfterMs))), ...headers },
-      });
+      const err = refusal(decision, now, fields);
+      // A 429's body counts towards the key's bytes (other refusals, like every JSON error, count none).
+      record(usage, key.id, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
+      throw err;
     }
 
-    addResponseHeaders(c, headers);
+    addResponseHeaders(c, fields);
     await next();
     applyResponseHeaders(c);
     const status = c.res.status;

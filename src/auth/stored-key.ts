@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { ID_RULE, isValidId } from '../ids.ts';
+import type { KeyInfo } from './store.ts';
+
+/**
+ * What both key stores keep per key, and the rules they share: a new value, a rotation, the
+ * listing shape. Only the SHA-256 of a value is ever stored.
+ */
+
+/** How long a look-up result may be reused before the store is asked again. */
+export const LOOKUP_CACHE_MS = 500;
+/** Last-used times are written at most this often per key. */
+export const TOUCH_EVERY_MS = 60_000;
+
+export interface StoredHash {
+  sha256: string;
+  created: string;
+  /** ISO time after which this value no longer works (set by rotate). */
+  expires?: string;
+}
+
+export interface StoredKey {
+  plan?: string;
+  created: string;
+  revoked?: string;
+  hashes: StoredHash[];
+}
+
+/** A refused key-store operation (unknown id, existing id, revoked key): exit 1 in the CLI. */
+export class KeyStoreError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'exists' | 'revoked' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KeyStoreError';
+  }
+}
+
+export function newKeyValue(): string {
+  return `ig_${randomBytes(32).toString('base64url')}`;
+}
+
+export function checkId(id: string): void {
+  if (!isValidId(id)) throw new KeyStoreError('invalid', `key id '${id}': use ${ID_RULE}`);
+}
+
+export const notFound = (id: string) => new KeyStoreError('not_found', `no key '${id}' in the key store`);
+export const exists = (id: string) => new KeyStoreError('exists', `key '${id}' already exists`);
+export const revoked = (id: string) => new KeyStoreError('revoked', `key '${id}' is revoked; create a new one`);
+
+/** A new key record holding one value's hash. */
+export function newStoredKey(plan: string | undefined, sha256: string, now: number): StoredKey {
+  const created = new Date(now).toISOString();
+  return { ...(plan ? { plan } : {}), created, hashes: [{ sha256, created }] };
+}
+
+export function keyInfo(id: string, k: StoredKey, now: number, lastUsed?: string): KeyInfo {
+  const live = k.revoked ? [] : k.hashes.filter((h) => !h.expires || Date.parse(h.expires) > now);
+  const expiring = live.filter((h) => h.expires).map((h) => h.expires!).sort();
+  return {
+    id,
+    ...(k.plan ? { plan: k.plan } : {}),
+    created: k.created,
+    ...(lastUsed ? { lastUsed } : {}),
+    ...(k.revoked ? { revoked: k.revoked } : {}),
+    activeValues: live.length,
+    ...(expiring.length ? { graceUntil: expiring[expiring.length - 1] } : {}),
+  };
+}
+
+/** Adds a value; the current ones stop after `graceMs`. Returns when the previous values stop. */
+export function rotateStored(k: StoredKey, hash: string, graceMs: number, now: number): string {
+  const until = new Date(now + Math.max(0, graceMs)).toISOString();
+  for (const h of k.hashes) {
+    if (!h.expires || Date.parse(h.expires) > now + graceMs) h.expires = until;
+  }
+  k.hashes = k.hashes.filter((h) => Date.parse(h.expires!) > now);
+  k.hashes.push({ sha256: hash, created: new Date(now).toISOString() });
+  return until;
+}
