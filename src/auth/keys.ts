@@ -71,9 +71,11 @@ export async function resolveConfiguredKeys(
 }
 
 /**
- * Look-up over the configured keys, then the managed key store. Presented keys are compared
- * only through their SHA-256 digest, so the time taken reveals nothing about how much of a
- * key value was right.
+ * The key service: the configured keys, then the managed key store. Presented keys are
+ * compared only through their SHA-256 digest, so the time taken reveals nothing about how much
+ * of a key value was right. Fallback policy, fixed: configured keys always answer; when the
+ * store cannot be reached, any other key gets 503 `key_store_unavailable` (fail closed: a key
+ * that cannot be checked is never let in).
  */
 export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyLookup): KeyLookup {
   return {

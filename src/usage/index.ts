@@ -219,7 +219,7 @@ export class UsageService {
 }
 
 /** The store for `usage:`: in this process, or Redis shared by every replica. */
-export function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
+function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
   if (cfg.store === 'memory') return new MemoryUsageStore({ retentionDays: cfg.retentionDays });
   return new RedisUsageStore({ url: cfg.url, prefix: cfg.prefix, retentionDays: cfg.retentionDays, commandTimeoutMs: cfg.commandTimeoutMs, events });
 }

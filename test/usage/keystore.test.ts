@@ -33,6 +33,14 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
 
 type StoreCfg = NonNullable<Config['keyStore']>;
 
+/** A config file for `imagegate keys` naming the key store, with `extra` settings (keys, plans). */
+function cliConfig(keyStore: StoreCfg, extra: Record<string, unknown>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ig-keys-'));
+  const file = path.join(dir, 'imagegate.yaml');
+  writeFileSync(file, JSON.stringify({ sources: { local: { type: 'fs', root: dir } }, routes: [{ match: '*', source: 'local' }], keyStore, ...extra }));
+  return file;
+}
+
 function storeBehaviour(makeCfg: () => StoreCfg) {
   test('create stores only the hash; list shows ids, plans and dates, never values', async () => {
     const cfg = makeCfg();
@@ -114,17 +122,7 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
 
   test('ids named like Object.prototype members are ids like any other: create, find, list, revoke (issue 12.12)', async () => {
     const cfg = makeCfg();
-    const dir = mkdtempSync(path.join(tmpdir(), 'ig-keys-proto-'));
-    const configFile = path.join(dir, 'imagegate.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        sources: { local: { type: 'fs', root: dir } },
-        routes: [{ match: '*', source: 'local' }],
-        keys: [{ id: 'valueOf', sha256: sha('configured-value') }],
-        keyStore: cfg,
-      }),
-    );
+    const configFile = cliConfig(cfg, { keys: [{ id: 'valueOf', sha256: sha('configured-value') }] });
     const cli = async (...args: string[]) => {
       const c = capture();
       const code = await keysCli([...args, '--config', configFile], c.io);
@@ -169,18 +167,10 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
 
   test('CLI: create (value once on stdout), list, rotate, revoke — revoked key stops working in a second server process', async () => {
     const cfg = makeCfg();
-    const dir = mkdtempSync(path.join(tmpdir(), 'ig-keys-'));
-    const configFile = path.join(dir, 'imagegate.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        sources: { local: { type: 'fs', root: dir } },
-        routes: [{ match: '*', source: 'local' }],
-        plans: { internal: { rate: 100 } },
-        keys: [{ id: 'configured', sha256: sha('configured-value'), plan: 'internal' }],
-        keyStore: cfg,
-      }),
-    );
+    const configFile = cliConfig(cfg, {
+      plans: { internal: { rate: 100 } },
+      keys: [{ id: 'configured', sha256: sha('configured-value'), plan: 'internal' }],
+    });
     const server = await startServer({ keyStore: cfg, plans: { internal: { rate: 1000 } }, usage: { store: 'memory' } });
     const call = (key: string) =>
       fetch(`http://127.0.0.1:${server.port}/alpha.png`, { headers: { 'X-API-Key': key } }).then(async (r) => (await r.arrayBuffer(), r.status));
