@@ -67,7 +67,8 @@ export class UsageService {
   private readonly flushIntervalMs: number;
   /** failOpen: limits this process enforces alone while the store is unreachable. */
   private local: MemoryUsageStore | undefined;
-  private pending = new Map<string, UsageDelta>();
+  /** Usage records not yet written: day → key → counters (nested, so a request builds no string). */
+  private pending = new Map<string, Map<string, UsageCounters>>();
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private down = false;
@@ -111,7 +112,7 @@ export class UsageService {
     if (!this.down || wall - this.lastLoud >= 10_000) {
       this.lastLoud = wall;
       this.logger.error(
-        { err: String((err as Error)?.message ?? err), policy: this.policy, degradedRequests: this.degradedCount, pendingRecords: this.pending.size },
+        { err: String((err as Error)?.message ?? err), policy: this.policy, degradedRequests: this.degradedCount, pendingRecords: this.pendingRecords() },
         this.policy === 'failOpen'
           ? `usage store (${this.storeName}) unavailable: serving with limits counted in this process only (failOpen); usage records kept in memory until ${this.storeName} returns`
           : `usage store (${this.storeName}) unavailable: keyed requests answered 503 usage_store_unavailable (failClosed)`,
@@ -162,33 +163,40 @@ export class UsageService {
 
   /** Adds to today's (UTC) usage record of the key; never throws, never waits on the store. */
   record(keyId: string, delta: Partial<UsageCounters>): void {
-    const day = utcDay(this.clock());
-    const id = `${day}\u0000${keyId}`;
-    let entry = this.pending.get(id);
-    if (!entry) {
-      entry = { key: keyId, day, delta: emptyCounters() };
-      this.pending.set(id, entry);
-    }
-    addCounters(entry.delta as UsageCounters, delta);
+    this.pend(utcDay(this.clock()), keyId, delta);
     if (this.flushIntervalMs === 0) void this.flush();
+  }
+
+  private pend(day: string, keyId: string, delta: Partial<UsageCounters>): void {
+    let perKey = this.pending.get(day);
+    if (!perKey) {
+      perKey = new Map();
+      this.pending.set(day, perKey);
+    }
+    const counters = perKey.get(keyId);
+    if (counters) addCounters(counters, delta);
+    else perKey.set(keyId, addCounters(emptyCounters(), delta));
+  }
+
+  private pendingRecords(): number {
+    let n = 0;
+    for (const perKey of this.pending.values()) n += perKey.size;
+    return n;
   }
 
   /** Writes buffered usage records now. */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing.then(() => (this.pending.size ? this.flush() : undefined));
     if (this.pending.size === 0) return Promise.resolve();
-    const batch = this.pending;
+    const batch: UsageDelta[] = [];
+    for (const [day, perKey] of this.pending) for (const [key, delta] of perKey) batch.push({ key, day, delta });
     this.pending = new Map();
     this.flushing = this.store
-      .addUsage([...batch.values()], this.clock())
+      .addUsage(batch, this.clock())
       .then(() => this.recovered())
       .catch((err) => {
         // Put the batch back: written with the next flush once the store answers again.
-        for (const [id, e] of batch) {
-          const cur = this.pending.get(id);
-          if (cur) addCounters(cur.delta as UsageCounters, e.delta);
-          else this.pending.set(id, e);
-        }
+        for (const e of batch) this.pend(e.day, e.key, e.delta);
         this.unavailable(err);
       })
       .finally(() => (this.flushing = undefined));
@@ -212,7 +220,7 @@ export class UsageService {
     if (this.timer) clearInterval(this.timer);
     await this.flush();
     if (this.pending.size) {
-      this.logger.error({ pendingRecords: this.pending.size }, 'usage records could not be written before shutdown');
+      this.logger.error({ pendingRecords: this.pendingRecords() }, 'usage records could not be written before shutdown');
     }
     await this.store.close();
   }

@@ -1,7 +1,7 @@
 import type { Handler, MiddlewareHandler } from 'hono';
 import { isServiceError, ServiceError } from '../errors.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/context.ts';
-import type { PlanConfig, PlansConfig, UsageConfig } from './config.ts';
+import type { PlansConfig, UsageConfig } from './config.ts';
 import type { Decision, UsageService } from './index.ts';
 import { parseUsageQuery, usageReport } from './report.ts';
 import type { UsageCounters } from './types.ts';
@@ -95,27 +95,24 @@ function refusal(d: Decision, now: number, headers: Record<string, string>): Ser
  */
 export function usageMiddleware({ usage, plans, headers }: { usage: UsageService; plans: PlansConfig; headers?: HeaderMode }): MiddlewareHandler<AppEnv> {
   const mode: HeaderMode = headers ?? usage.config.headers;
-  const noLimits: PlanConfig = { burst: undefined };
   return async (c, next) => {
     const key = c.get('apiKey');
     if (!key) return next();
 
-    let plan = noLimits;
+    // A key without a plan is counted but never limited: nothing to check (no store round trip).
+    let decision: Decision = UNLIMITED;
     if (key.plan !== undefined) {
-      const p = Object.hasOwn(plans, key.plan) ? plans[key.plan] : undefined;
-      if (!p) {
+      const plan = Object.hasOwn(plans, key.plan) ? plans[key.plan] : undefined;
+      if (!plan) {
         record(usage, key.id, 403, undefined, 0);
         throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${key.plan}' is not configured`);
       }
-      plan = p;
-    }
-
-    let decision: Decision;
-    try {
-      decision = await usage.check(key.id, plan);
-    } catch (err) {
-      if (isServiceError(err)) record(usage, key.id, err.status, undefined, 0);
-      throw err;
+      try {
+        decision = await usage.check(key.id, plan);
+      } catch (err) {
+        if (isServiceError(err)) record(usage, key.id, err.status, undefined, 0);
+        throw err;
+      }
     }
     const now = usage.now();
     const fields = rateLimitHeaders(decision, now, mode);
@@ -138,6 +135,8 @@ export function usageMiddleware({ usage, plans, headers }: { usage: UsageService
     record(usage, key.id, status, extra, len);
   };
 }
+
+const UNLIMITED: Decision = Object.freeze({ allowed: true, retryAfterMs: 0 });
 
 /** One request into the key's usage record of today (a plain function: no closure per request). */
 function record(usage: UsageService, keyId: string, status: number, extra: Partial<UsageCounters> | undefined, bytes: number): void {
