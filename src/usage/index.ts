@@ -45,7 +45,7 @@ export interface Decision {
   degraded?: boolean;
 }
 
-/** What the store is unreachable means for a keyed request: serve counting locally, or 503. */
+/** What an unreachable store means for a keyed request: serve, counting in this process, or 503. */
 export type FallbackPolicy = 'failOpen' | 'failClosed';
 
 /** How often buffered usage records reach an in-process store (reads write them first). */
