@@ -70,17 +70,61 @@ export async function resolveConfiguredKeys(
   return byHash;
 }
 
+/** How configured keys are read again while the process runs (keys from Secrets Manager). */
+export interface KeyRefresh {
+  /** Resolve the configured keys again (the secrets are read again). */
+  reload: () => Promise<Map<string, KeyRecord>>;
+  /** A look-up after this long starts a re-read in the background: a removed value stops working. */
+  everyMs: number;
+  /** An unknown key waits for a re-read when the last one is older than this: a new value works within it. */
+  onMissAfterMs: number;
+  now?: () => number;
+}
+
+/** Secrets are read again every 5 minutes, and on an unknown key at most every 30 seconds. */
+export const SECRET_REFRESH = { everyMs: 5 * 60_000, onMissAfterMs: 30_000 };
+
+/**
+ * The refresh for a config whose keys come from Secrets Manager (undefined when none do), so a
+ * rotated key (docs/deploy-aws.md) is honoured by a running process, not only by a new one.
+ */
+export function secretKeyRefresh(cfg: Config, fetchSecret: SecretFetcher = secretsManagerFetcher(cfg.aws)): KeyRefresh | undefined {
+  if (!cfg.keys.some((k) => k.secret)) return undefined;
+  return { reload: () => resolveConfiguredKeys(cfg, fetchSecret), ...SECRET_REFRESH };
+}
+
 /**
  * The key service: the configured keys, then the managed key store. Presented keys are
  * compared only through their SHA-256 digest, so the time taken reveals nothing about how much
  * of a key value was right. Fallback policy, fixed: configured keys always answer; when the
  * store cannot be reached, any other key gets 503 `key_store_unavailable` (fail closed: a key
- * that cannot be checked is never let in).
+ * that cannot be checked is never let in). With `refresh`, the configured keys are re-read as
+ * it says; a failed re-read keeps the values already known.
  */
-export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyLookup): KeyLookup {
+export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyLookup, refresh?: KeyRefresh): KeyLookup {
+  const now = refresh?.now ?? Date.now;
+  let current = configured;
+  let loadedAt = now();
+  let pending: Promise<void> | undefined;
+  const reload = (r: KeyRefresh) =>
+    (pending ??= r
+      .reload()
+      .then(
+        (m) => void (current = m),
+        () => undefined,
+      )
+      .finally(() => {
+        loadedAt = now();
+        pending = undefined;
+      }));
   return {
     async findByHash(hash) {
-      return configured.get(hash) ?? (store ? store.findByHash(hash) : undefined);
+      if (refresh) {
+        const age = now() - loadedAt;
+        if (age >= refresh.everyMs) void reload(refresh);
+        if (!current.has(hash) && age >= refresh.onMissAfterMs) await reload(refresh);
+      }
+      return current.get(hash) ?? (store ? store.findByHash(hash) : undefined);
     },
   };
 }

@@ -4,7 +4,7 @@ import { ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
 import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
-import { createKeyLookup, resolveConfiguredKeys } from '../auth/keys.ts';
+import { createKeyLookup, resolveConfiguredKeys, secretKeyRefresh } from '../auth/keys.ts';
 import { apiKeyAuth } from '../auth/middleware.ts';
 import type { KeyLookup } from '../auth/types.ts';
 import { createResultCache, SingleFlight, WorkLimiter, withMetaCache, type ResultCache } from '../cache/index.ts';
@@ -80,7 +80,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ]),
   );
   const keyStore = options.keys || !config.keyStore ? undefined : openKeyStore(config.keyStore);
-  const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config), keyStore);
+  const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config), keyStore, secretKeyRefresh(config));
   const usage = options.usage ?? createUsageService(config.usage, { logger });
   const stats = new RequestStats();
   const routes = compileRoutes(config.routes);
