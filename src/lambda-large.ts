@@ -9,8 +9,7 @@
  * the bucket's lifecycle rule (the CDK global stack sets one day) removes them.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config/schema.ts';
 
 /** Lambda's limit for a synchronous invocation's response, bytes. */
@@ -75,6 +74,9 @@ const EXTENSIONS: Record<string, string> = {
 
 let defaultClient: S3Client | undefined;
 
+/** The module's exports, whether it arrived as ESM or as a CommonJS default export. */
+const commonJs = <T>(mod: T): T => (mod as { default?: T }).default ?? mod;
+
 /** Size in bytes of the JSON Lambda would return for `result`. */
 export function payloadBytes(result: ProxyResult): number {
   return Buffer.byteLength(JSON.stringify(result), 'utf8');
@@ -136,6 +138,12 @@ export async function handleLargeResponse<R extends ProxyResult>(
   const prefix = cfg?.largeResponsePrefix ?? 'large-responses/';
   const key = `${prefix}${digest}${ext}`;
   const ttl = cfg?.largeResponseUrlTtlSeconds ?? 300;
+  // Loaded on the first large response only: most invocations never need the S3 client. A
+  // CommonJS package imported dynamically from a bundle chunk comes as its default export.
+  const [{ GetObjectCommand, PutObjectCommand, S3Client }, { getSignedUrl }] = await Promise.all([
+    import('@aws-sdk/client-s3').then(commonJs),
+    import('@aws-sdk/s3-request-presigner').then(commonJs),
+  ]);
   const s3 = options.s3 ?? (defaultClient ??= new S3Client({}));
 
   await s3.send(

@@ -1,28 +1,36 @@
 /**
- * Builds the Lambda asset folder offline: esbuild bundles the handler into one ESM file, sharp
- * stays external and is copied in with its linux-x64 (glibc) native packages from the project's
- * node_modules, and the imagegate config file is placed next to the handler. No Docker, no
- * network: `cdk synth` works on a laptop or a CI runner without credentials.
+ * Builds the Lambda asset folder without Docker: esbuild bundles the handler into one ESM file,
+ * sharp stays external and is copied in with the native packages of the chosen architecture
+ * only (linux, glibc), and the generated imagegate configs are written next to the handler.
+ *
+ * The native packages come from the project's node_modules when they are there (x64 on an x64
+ * Linux machine), otherwise from a cache folder filled once by npm itself:
+ * `npm install --cpu=<arch> --os=linux --libc=glibc sharp@<the project's version>`.
+ * After that first fill (or with the packages installed), `cdk synth` runs offline.
  */
 import { buildSync } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Architecture } from './settings.ts';
 
 export interface BundleOptions {
   /** Handler source, e.g. src/lambda.ts; it must export `handler`. */
   entry: string;
-  /** imagegate config file per environment, copied into the asset. */
-  configFiles: Record<string, string>;
-  /** Folder whose node_modules holds sharp and @img/sharp-linux-x64. */
+  /** Per environment: the generated imagegate config (YAML text). */
+  configs: Record<string, string>;
+  /** Folder whose node_modules holds sharp. */
   projectRoot: string;
+  architecture: Architecture;
   /** Output folder; default: a fresh temporary folder removed when the process exits. */
   outDir?: string;
 }
 
 export interface Bundle {
   dir: string;
+  architecture: Architecture;
   /** Lambda `handler` setting. */
   handler: string;
   /** Per environment: file name of its config inside the asset (IMAGEGATE_CONFIG = /var/task/<name>). */
@@ -37,44 +45,45 @@ export interface Bundle {
 /** Packages that must be installed (not bundled) in the asset: sharp loads a native addon. */
 export const EXTERNAL_PACKAGES = ['sharp'];
 
-/** Native packages for Lambda's x86_64 runtime (glibc). */
-export const LAMBDA_NATIVE_PACKAGES = ['@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64'];
+/** npm's name for an architecture (`--cpu`). */
+export const npmCpu = (arch: Architecture) => (arch === 'arm64' ? 'arm64' : 'x64');
+
+/** sharp's native packages for Lambda's Linux (glibc) runtime of an architecture. */
+export const nativePackages = (arch: Architecture) => [`@img/sharp-linux-${npmCpu(arch)}`, `@img/sharp-libvips-linux-${npmCpu(arch)}`];
 
 const cache = new Map<string, Bundle>();
 
-/** Bundle once per (entry, config) for the whole process; every API stack shares the asset. */
+/** Bundle once per (entry, configs, architecture) for the whole process; every API stack shares the asset. */
 export function bundleLambda(opts: BundleOptions): Bundle {
-  const cacheKey = JSON.stringify([opts.entry, opts.configFiles, opts.projectRoot, opts.outDir]);
+  const cacheKey = JSON.stringify([opts.entry, opts.configs, opts.projectRoot, opts.architecture, opts.outDir]);
   const hit = cache.get(cacheKey);
   if (hit && existsSync(path.join(hit.dir, 'index.mjs'))) return hit;
 
   if (!existsSync(opts.entry)) throw new Error(`Lambda entry not found: ${opts.entry}`);
-  for (const [env, file] of Object.entries(opts.configFiles)) {
-    if (!existsSync(file)) {
-      throw new Error(`imagegate config for the ${env} Lambda not found: ${file} (set -c imagegate:config=FILE)`);
-    }
-  }
   const modules = path.join(opts.projectRoot, 'node_modules');
-  for (const pkg of LAMBDA_NATIVE_PACKAGES) {
-    if (!existsSync(path.join(modules, pkg, 'package.json'))) {
-      throw new Error(
-        `${pkg} is not installed in ${modules}: the Lambda needs sharp's linux-x64 glibc build (npm install --cpu=x64 --os=linux --libc=glibc sharp)`,
-      );
-    }
-  }
+  const native = nativePackages(opts.architecture);
+  const nativeModules = nativeModulesDir(modules, opts.architecture);
+
   const dir = opts.outDir ?? mkdtempSync(path.join(os.tmpdir(), 'imagegate-lambda-'));
   if (!opts.outDir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
   buildSync({
-    entryPoints: [opts.entry],
-    outfile: path.join(dir, 'index.mjs'),
+    entryPoints: { index: opts.entry },
+    outdir: dir,
+    outExtension: { '.js': '.mjs' },
+    // What the handler imports on its first request (the app, the AWS SDK clients, pino, the
+    // dashboard…) goes to chunks read only then: the module Lambda loads at init stays small.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     target: 'node22',
     format: 'esm',
     minify: false,
+    // A map for reading stack traces offline; the function does not load it (no
+    // --enable-source-maps: it costs ~60 ms of every cold start).
     sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'none',
@@ -88,56 +97,86 @@ export function bundleLambda(opts: BundleOptions): Bundle {
     absWorkingDir: opts.projectRoot,
   });
 
-  const hash = createHash('sha256');
-  for (const f of ['index.mjs', 'index.mjs.map']) hash.update(f).update('\0').update(readFileSync(path.join(dir, f)));
-  for (const pkg of packageClosure(modules, [...EXTERNAL_PACKAGES, ...LAMBDA_NATIVE_PACKAGES])) {
-    const version = (JSON.parse(readFileSync(path.join(modules, pkg, 'package.json'), 'utf8')) as { version?: string }).version;
-    hash.update(`${pkg}@${version}\0`);
-    cpSync(path.join(modules, pkg), path.join(dir, 'node_modules', pkg), {
+  const hash = createHash('sha256').update(`arch=${opts.architecture}\0`);
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.mjs(\.map)?$/.test(f)).sort()) {
+    hash.update(f).update('\0').update(readFileSync(path.join(dir, f)));
+  }
+  for (const { name, from } of packageClosure([modules, nativeModules], [...EXTERNAL_PACKAGES, ...native], opts.architecture)) {
+    const version = (JSON.parse(readFileSync(path.join(from, 'package.json'), 'utf8')) as { version?: string }).version;
+    hash.update(`${name}@${version}\0`);
+    cpSync(from, path.join(dir, 'node_modules', name), {
       recursive: true,
       dereference: true,
       filter: (src) => !/[\\/](test|docs?|\.github)$/.test(src) && !src.endsWith('.d.ts'),
     });
   }
 
-  // One file when every environment uses the same config; imagegate.<env>.yaml otherwise.
-  const distinct = new Set(Object.values(opts.configFiles));
   const configNames: Record<string, string> = {};
-  for (const [env, file] of Object.entries(opts.configFiles)) {
-    const ext = path.extname(file) || '.yaml';
-    configNames[env] = distinct.size === 1 ? `imagegate.config${ext}` : `imagegate.${env}${ext}`;
-    cpSync(file, path.join(dir, configNames[env]));
-    hash.update(configNames[env]).update('\0').update(readFileSync(file));
+  for (const [env, text] of Object.entries(opts.configs)) {
+    configNames[env] = `imagegate.${env}.yaml`;
+    writeFileSync(path.join(dir, configNames[env]), text);
+    hash.update(configNames[env]).update('\0').update(text);
   }
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }, null, 2) + '\n');
 
-  const bundle: Bundle = { dir, handler: 'index.handler', configNames, hash: hash.digest('hex') };
+  const bundle: Bundle = { dir, architecture: opts.architecture, handler: 'index.handler', configNames, hash: hash.digest('hex') };
   cache.set(cacheKey, bundle);
   return bundle;
 }
 
-/** The named packages and everything they depend on (installed optional dependencies included). */
-export function packageClosure(modules: string, roots: string[]): string[] {
-  const seen = new Set<string>();
+/**
+ * The node_modules folder holding sharp's native packages for `arch`: the project's own when they
+ * are installed there, else a cache folder that npm fills once for that architecture and version.
+ */
+export function nativeModulesDir(modules: string, arch: Architecture): string {
+  const native = nativePackages(arch);
+  if (native.every((p) => existsSync(path.join(modules, p, 'package.json')))) return modules;
+  const sharpJson = path.join(modules, 'sharp', 'package.json');
+  if (!existsSync(sharpJson)) throw new Error(`sharp is not installed in ${modules}: run npm install`);
+  const version = (JSON.parse(readFileSync(sharpJson, 'utf8')) as { version: string }).version;
+  const prefix = path.join(modules, '.cache', 'imagegate-lambda', `sharp-${version}-linux-${npmCpu(arch)}`);
+  const cached = path.join(prefix, 'node_modules');
+  if (native.every((p) => existsSync(path.join(cached, p, 'package.json')))) return cached;
+  const args = ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--ignore-scripts', '--prefix', prefix,
+    `--cpu=${npmCpu(arch)}`, '--os=linux', '--libc=glibc', `sharp@${version}`];
+  mkdirSync(prefix, { recursive: true });
+  const res = spawnSync('npm', args, { encoding: 'utf8', timeout: 300_000 });
+  if (res.status !== 0 || !native.every((p) => existsSync(path.join(cached, p, 'package.json')))) {
+    throw new Error(
+      `${native.join(' and ')} (sharp for Lambda ${arch}) are not installed and npm could not fetch them ` +
+        `(npm ${args.join(' ')}):\n${res.stderr ?? res.error}\nInstall them once with network access, or set -c imagegate:architecture=${arch === 'arm64' ? 'x86_64' : 'arm64'}.`,
+    );
+  }
+  return cached;
+}
+
+/**
+ * The named packages and everything they depend on (installed optional dependencies included),
+ * each with the folder it is copied from: the first of `moduleDirs` that holds it. sharp's
+ * prebuilt binaries for other platforms are never included.
+ */
+export function packageClosure(moduleDirs: string[], roots: string[], arch: Architecture): { name: string; from: string }[] {
+  const native = nativePackages(arch);
+  const seen = new Map<string, string>();
   const visit = (name: string, required: boolean) => {
     if (seen.has(name)) return;
-    const pj = path.join(modules, name, 'package.json');
-    if (!existsSync(pj)) {
-      if (required) throw new Error(`package ${name} not found in ${modules}`);
+    const dir = moduleDirs.map((m) => path.join(m, name)).find((d) => existsSync(path.join(d, 'package.json')));
+    if (!dir) {
+      if (required) throw new Error(`package ${name} not found in ${moduleDirs.join(' or ')}`);
       return;
     }
-    seen.add(name);
-    const meta = JSON.parse(readFileSync(pj, 'utf8')) as {
+    seen.set(name, dir);
+    const meta = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
       dependencies?: Record<string, string>;
       optionalDependencies?: Record<string, string>;
     };
     for (const dep of Object.keys(meta.dependencies ?? {})) visit(dep, true);
     for (const dep of Object.keys(meta.optionalDependencies ?? {})) {
-      // Other platforms' prebuilt binaries (darwin, musl, arm64…) never run on Lambda x86_64.
-      if (/^@img\/sharp-/.test(dep) && !LAMBDA_NATIVE_PACKAGES.includes(dep)) continue;
+      // Other platforms' prebuilt binaries (darwin, musl, wasm, the other architecture) never run on this Lambda.
+      if (/^@img\/sharp-/.test(dep) && !native.includes(dep)) continue;
       visit(dep, false);
     }
   };
   for (const r of roots) visit(r, true);
-  return [...seen].sort();
+  return [...seen].map(([name, from]) => ({ name, from })).sort((a, b) => a.name.localeCompare(b.name));
 }

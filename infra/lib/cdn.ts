@@ -7,12 +7,16 @@
  * strings collapse to three cache entries per URL. No cookies, no other headers.
  *
  * CloudFront calls API Gateway with the environment's API key as an origin custom header, so the
- * distribution is public: protect it with imagegate's signed URLs when that matters.
+ * distribution is public: protect it with imagegate's signed URLs when that matters. The service
+ * endpoints (/_metrics, /_openapi.json, /_admin) answer 404 through it unless
+ * imagegate:serviceEndpoints opts in (the bundled config turns them off).
  */
-import { Duration, SecretValue, type Stack } from 'aws-cdk-lib';
+import { Aws, Duration, SecretValue, type Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import { resourceNames } from './names.ts';
+import type { Environment, KeySlot } from './settings.ts';
 
 /** The viewer-request function (cloudfront-js-2.0). Exported for tests. */
 export const NORMALISE_ACCEPT_SOURCE = `function handler(event) {
@@ -29,20 +33,25 @@ export const NORMALISE_ACCEPT_SOURCE = `function handler(event) {
 
 export interface CdnOptions {
   api: apigateway.RestApi;
-  keySecretArn: string;
-  prefix: string;
+  name: string;
+  stage: string;
+  env: Environment;
+  /** The API key slot whose value the distribution sends (the newest live slot). */
+  slot: KeySlot;
 }
 
 export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distribution {
+  const names = resourceNames(opts.name);
   const normaliseAccept = new cloudfront.Function(stack, 'NormaliseAccept', {
-    functionName: `${opts.prefix}-normalise-accept`,
+    // CloudFront functions and cache policies are unique per account: the region is in the name.
+    functionName: names.cloudFrontFunction(opts.stage, Aws.REGION),
     comment: 'Collapse Accept to avif / webp / other before the cache lookup',
     runtime: cloudfront.FunctionRuntime.JS_2_0,
     code: cloudfront.FunctionCode.fromInline(NORMALISE_ACCEPT_SOURCE),
   });
 
   const cachePolicy = new cloudfront.CachePolicy(stack, 'ImageCachePolicy', {
-    cachePolicyName: `${opts.prefix}-images`,
+    cachePolicyName: names.cachePolicy(opts.stage, Aws.REGION),
     comment: 'imagegate: query string + normalised Accept',
     queryStringBehavior: cloudfront.CacheQueryStringBehavior.all(),
     headerBehavior: cloudfront.CacheHeaderBehavior.allowList('Accept'),
@@ -54,9 +63,9 @@ export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distri
     maxTtl: Duration.days(365),
   });
 
-  const apiKey = SecretValue.secretsManager(opts.keySecretArn, { jsonField: 'api_key' }).unsafeUnwrap();
+  const apiKey = SecretValue.secretsManager(names.apiKeySecret(opts.env, opts.slot), { jsonField: 'api_key' }).unsafeUnwrap();
   return new cloudfront.Distribution(stack, 'Cdn', {
-    comment: `imagegate ${opts.prefix}`,
+    comment: `imagegate ${opts.name}-${opts.stage}`,
     priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
     httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
     defaultBehavior: {

@@ -1,65 +1,74 @@
 /**
  * One global stack per environment (prod, dev): what every API stage of that environment shares.
  *
- * - the Lambda execution role (basic execution + read on the images bucket, which may be in
- *   another account: its bucket policy must name this role, see `imagegate infra bucket-policy`);
- * - the API key value, generated into Secrets Manager as `{"api_key": "<30 letters/digits>"}`;
- * - the API Gateway API key itself, whose value is a dynamic reference to that secret. API
- *   Gateway refuses a second key with the same value in an account and region ("409 API Key
- *   already exists"), so the key lives here once and every stage's usage plan attaches it;
+ * - the Lambda execution role (basic execution, X-Ray writes, read on the images bucket — which
+ *   may be in another account: its bucket policy must name this role, see
+ *   `imagegate infra bucket-policy`);
+ * - two API key slots, a and b: each a secret `{"api_key": "<30 letters/digits>"}`. A slot listed
+ *   in `apiKeySlots` also has an API Gateway key whose value is that secret, attached to the
+ *   usage plan. API Gateway fixes a key's value when the key is created, so a key is rotated by
+ *   bringing up the other slot, moving the callers, then retiring the old slot (its key is
+ *   deleted and its secret renewed) — see docs/deploy-aws.md. The Lambda always reads both
+ *   secrets, so no stage is redeployed to rotate;
+ * - the usage plan every stage of the environment joins (each API stack adds its stage to the
+ *   plan's apiStages). One plan per key, whatever the number of stages: API Gateway allows a key
+ *   in at most 10 usage plans;
  * - a bucket for responses over Lambda's 6 MB payload limit (objects expire after a day).
+ *
+ * Every named resource here is deleted with the stack (secrets without a recovery window), so
+ * the stack can be destroyed and deployed again, and a failed first create can simply be retried.
  */
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { Environment } from './settings.ts';
-
-/** Names of the values a global stack exports; API stacks import them with Fn.importValue. */
-export const exportNames = (env: Environment) => ({
-  role: `global--api-role--${env}`,
-  key: `global--api-key--${env}`,
-  keyId: `global--api-key-id--${env}`,
-  largeResponses: `global--large-responses--${env}`,
-});
-
-/** Role name, fixed so a bucket policy in another account can name it before it exists. */
-export const lambdaRoleName = (name: string, env: Environment) => `${name}-global-${env}-lambda-role`;
+import { resourceNames } from './names.ts';
+import { KEY_SLOTS, type EnvironmentSettings, type KeySlot } from './settings.ts';
 
 /** Characters the API key never contains: everything but letters and digits. */
 export const API_KEY_EXCLUDED_CHARACTERS = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
 
 export interface GlobalStackProps extends StackProps {
   name: string;
-  environment: Environment;
-  imagesBucket: string;
+  settings: EnvironmentSettings;
+  /** Create the account's API Gateway CloudWatch role (API Gateway needs it to write access logs). */
+  apiGatewayAccountRole: boolean;
 }
 
 export class GlobalStack extends Stack {
   readonly role: iam.Role;
-  readonly secret: secretsmanager.Secret;
-  readonly apiKey: apigateway.CfnApiKey;
+  readonly secrets: Record<KeySlot, secretsmanager.Secret>;
+  readonly apiKeys: Partial<Record<KeySlot, apigateway.CfnApiKey>> = {};
+  readonly usagePlan: apigateway.CfnUsagePlan;
   readonly largeResponses: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: GlobalStackProps) {
     super(scope, id, props);
-    const { name, environment: env, imagesBucket } = props;
-    const names = exportNames(env);
+    const { name, settings: s } = props;
+    const env = s.environment;
+    const names = resourceNames(name);
+    const exported = names.exports(env);
 
-    this.secret = new secretsmanager.Secret(this, 'ApiKeySecret', {
-      secretName: `${name}-global-${env}--api-key`,
-      description: `imagegate API key (${env}); the API Gateway key of every ${env} stage has this value`,
-      generateSecretString: {
-        secretStringTemplate: '{}',
-        generateStringKey: 'api_key',
-        passwordLength: 30,
-        excludePunctuation: true,
-        excludeCharacters: API_KEY_EXCLUDED_CHARACTERS,
-        includeSpace: false,
-      },
-    });
+    this.secrets = {} as Record<KeySlot, secretsmanager.Secret>;
+    for (const slot of KEY_SLOTS) {
+      const secret = new secretsmanager.Secret(this, `ApiKeySecret${slot.toUpperCase()}`, {
+        secretName: names.apiKeySecret(env, slot),
+        description: `imagegate API key, slot ${slot} (${env}); live at API Gateway while the slot is in apiKeySlots`,
+        generateSecretString: {
+          secretStringTemplate: '{}',
+          generateStringKey: 'api_key',
+          passwordLength: 30,
+          excludePunctuation: true,
+          excludeCharacters: API_KEY_EXCLUDED_CHARACTERS,
+          includeSpace: false,
+        },
+        // CloudFormation deletes a secret without a recovery window: the name is free again at once.
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      this.secrets[slot] = secret;
+    }
 
     this.largeResponses = new s3.Bucket(this, 'LargeResponses', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -68,20 +77,28 @@ export class GlobalStack extends Stack {
       lifecycleRules: [{ id: 'expire-large-responses', expiration: Duration.days(1) }],
     });
 
-    const bucketArn = `arn:${this.partition}:s3:::${imagesBucket}`;
+    const bucketArn = `arn:${this.partition}:s3:::${s.imagesBucket}`;
+    const prefix = s.imagesPrefix;
     this.role = new iam.Role(this, 'ApiLambdaRole', {
-      roleName: lambdaRoleName(name, env),
-      description: `imagegate Lambda (${env}): reads ${imagesBucket}`,
+      // Role names are unique per account: the region is part of it (one app, several regions).
+      roleName: names.lambdaRole(env, Aws.REGION),
+      description: `imagegate Lambda (${env}): reads ${s.imagesBucket}/${prefix}`,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole')],
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole'),
+        iam.ManagedPolicy.fromAwsManagedPolicyName('AWSXRayDaemonWriteAccess'),
+      ],
       inlinePolicies: {
         ImagesBucketRead: new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({
-              sid: 'ImagesBucketRead',
-              actions: ['s3:Get*', 's3:List*'],
-              resources: [bucketArn, `${bucketArn}/*`],
+              sid: 'ImagesRead',
+              actions: ['s3:GetObject', 's3:GetObjectVersion'],
+              resources: [`${bucketArn}/${prefix}*`],
             }),
+            // Without ListBucket S3 answers 403 for a missing key instead of 404. No s3:prefix
+            // condition: a GetObject carries none, so the condition would bring the 403 back.
+            new iam.PolicyStatement({ sid: 'ImagesList', actions: ['s3:ListBucket'], resources: [bucketArn] }),
           ],
         }),
         LargeResponses: new iam.PolicyDocument({
@@ -98,27 +115,56 @@ export class GlobalStack extends Stack {
             new iam.PolicyStatement({
               sid: 'ApiKeySecretRead',
               actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-              resources: [this.secret.secretArn],
+              resources: KEY_SLOTS.map((slot) => this.secrets[slot].secretArn),
             }),
           ],
         }),
       },
     });
 
-    this.apiKey = new apigateway.CfnApiKey(this, 'ApiKey', {
-      name: `${name}-${env}`,
-      description: `imagegate API key (${env}), shared by every ${env} stage; value from ${names.key}`,
-      enabled: true,
-      // {{resolve:secretsmanager:<secret arn>:SecretString:api_key::}}
-      value: this.secret.secretValueFromJson('api_key').unsafeUnwrap(),
+    this.usagePlan = new apigateway.CfnUsagePlan(this, 'UsagePlan', {
+      usagePlanName: names.usagePlan(env),
+      description: `imagegate ${env}: every ${env} stage; throttle ${s.rateLimit}/s (burst ${s.burstLimit}) per key, ${
+        s.quota ? `quota ${s.quota.limit} per ${s.quota.period.toLowerCase()}` : 'no quota (usage is tracked, not capped)'
+      }`,
+      throttle: { rateLimit: s.rateLimit, burstLimit: s.burstLimit },
+      ...(s.quota ? { quota: { limit: s.quota.limit, period: s.quota.period } } : {}),
     });
 
-    new CfnOutput(this, 'ApiRoleArn', { value: this.role.roleArn, exportName: names.role });
-    new CfnOutput(this, 'ApiKeySecretArn', { value: this.secret.secretArn, exportName: names.key });
-    new CfnOutput(this, 'ApiKeyId', { value: this.apiKey.ref, exportName: names.keyId });
-    new CfnOutput(this, 'LargeResponsesBucket', {
-      value: this.largeResponses.bucketName,
-      exportName: names.largeResponses,
-    });
+    for (const slot of s.apiKeySlots) {
+      const key = new apigateway.CfnApiKey(this, `ApiKey${slot.toUpperCase()}`, {
+        name: names.apiKey(env, slot),
+        description: `imagegate API key (${env}), slot ${slot}; value from the secret ${names.apiKeySecret(env, slot)}`,
+        enabled: true,
+        // {{resolve:secretsmanager:<secret arn>:SecretString:api_key::}}, read when the key is created.
+        value: this.secrets[slot].secretValueFromJson('api_key').unsafeUnwrap(),
+      });
+      new apigateway.CfnUsagePlanKey(this, `UsagePlanKey${slot.toUpperCase()}`, {
+        keyId: key.ref,
+        keyType: 'API_KEY',
+        usagePlanId: this.usagePlan.ref,
+      });
+      this.apiKeys[slot] = key;
+      new CfnOutput(this, `ApiKeyId${slot.toUpperCase()}`, { value: key.ref, description: `API Gateway key id of slot ${slot}` });
+    }
+
+    if (props.apiGatewayAccountRole) {
+      // API Gateway writes access logs only with an account-wide CloudWatch role (one setting per
+      // account and region). The role has no fixed name and is kept when the stack goes, so
+      // another stack's logging keeps working.
+      const cwRole = new iam.Role(this, 'ApiGatewayCloudWatchRole', {
+        assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+        managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
+      });
+      cwRole.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      new apigateway.CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: cwRole.roleArn });
+    }
+
+    new CfnOutput(this, 'ApiRoleArn', { value: this.role.roleArn, exportName: exported.role });
+    new CfnOutput(this, 'UsagePlanId', { value: this.usagePlan.ref, exportName: exported.usagePlan });
+    new CfnOutput(this, 'LargeResponsesBucket', { value: this.largeResponses.bucketName, exportName: exported.largeResponses });
+    for (const slot of KEY_SLOTS) {
+      new CfnOutput(this, `ApiKeySecret${slot.toUpperCase()}Name`, { value: names.apiKeySecret(env, slot) });
+    }
   }
 }

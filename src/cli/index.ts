@@ -14,7 +14,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   usage: { summary: 'usage records per key and day', load: () => import('./usage.ts') },
   sign: { summary: 'sign a URL with a source token', load: () => import('./sign.ts') },
   warm: { summary: 'render derivatives of a prefix into the result cache', load: () => import('./warm.ts') },
-  infra: { summary: 'AWS helpers (bucket policy for cross-account sources)', load: () => import('./infra.ts') },
+  infra: { summary: 'AWS helpers (bucket policy for cross-account sources, API key slot renewal)', load: () => import('./infra.ts') },
 };
 
 export function mainHelp(): string {
