@@ -1,5 +1,5 @@
 /** Shared set-up for the infra tests: the CDK app synthesized in-process with cdk.json's context. */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -32,7 +32,7 @@ let stub: Bundle | undefined;
 export function stubBundle(): Bundle {
   if (stub) return stub;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imagegate-stub-asset-'));
-  mkdirSync(dir, { recursive: true });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'index.mjs'), 'export const handler = async () => ({ statusCode: 204 });\n');
   stub = { dir, architecture: 'arm64', handler: 'index.handler', configNames: { prod: 'imagegate.prod.yaml', dev: 'imagegate.dev.yaml' }, hash: 'stub' };
   return stub;
@@ -45,8 +45,15 @@ export function synthApp(context: Record<string, unknown>, opts: { realBundle?: 
   process.env.CDK_VALIDATION ??= 'false';
   const outdir = mkdtempSync(path.join(os.tmpdir(), 'imagegate-cdk-'));
   const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:enable-asset-metadata': true, ...context } });
-  const built = buildApp(app, opts.realBundle ? {} : { prebuiltBundle: stubBundle() });
-  const assembly = app.synth();
+  let built: BuiltApp;
+  let assembly: ReturnType<App['synth']>;
+  try {
+    built = buildApp(app, opts.realBundle ? {} : { prebuiltBundle: stubBundle() });
+    assembly = app.synth();
+  } catch (err) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw err;
+  }
   const json = (name: string) => assembly.getStackByName(name).template as TemplateJson;
   return { built, outdir, json, stackNames: assembly.stacks.map((s) => s.stackName), template: (name) => Template.fromJSON(json(name)) };
 }
