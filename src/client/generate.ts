@@ -32,6 +32,8 @@ export function valueType(p: ParameterSpec): string {
     case 'number':
     case 'timestamp':
       return 'number';
+    case 'interval':
+      return 'number | `${number}-${number}` | `${number}-` | `-${number}`';
     case 'boolean':
       return 'boolean | 0 | 1';
     case 'enum':
@@ -148,6 +150,8 @@ function allowedText(p: ParameterSpec): string {
       return 'one radius or four, comma-separated';
     case 'timestamp':
       return 'unix seconds';
+    case 'interval':
+      return '`N` or `N-M` (either end optional), from 1';
     case 'signature':
       return '32 hex digits';
   }

@@ -8,6 +8,7 @@ import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
 import { negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { verifySignature } from '../request/signature.ts';
+import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import type { PipelineInput } from '../pipeline/context.ts';
 import { detectContentType } from '../pipeline/detect.ts';
@@ -123,6 +124,7 @@ export function imageHandler(deps: ImageDeps) {
     };
     if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
     if (negotiated.vary) headers.Vary = 'Accept';
+    if (opts.dl !== undefined) headers['Content-Disposition'] = contentDisposition(opts.dl, relative);
 
     if (notModified(c, etag, meta)) return respond(c, 304, headers, null);
 
@@ -156,6 +158,7 @@ export function imageHandler(deps: ImageDeps) {
             out = await runPipeline(source.input, opts, {
               config: config.transform,
               format: negotiated.format,
+              insteadOfAvif: negotiated.insteadOfAvif,
               deadline,
               loadMark: (markPath) => loadMark(deps, markPath, signal),
             });

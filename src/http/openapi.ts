@@ -54,6 +54,8 @@ export function parameterSchema(p: ParameterSpec): { schema: Schema; style?: str
       return { schema: numberBounds(p, { type: 'number' }) };
     case 'timestamp':
       return { schema: { type: 'integer', description: 'unix seconds' } };
+    case 'interval':
+      return { schema: { type: 'string', pattern: '^(\\d+|\\d*-\\d*)$', examples: ['1', '2-5'] } };
     case 'boolean':
       return { schema: { type: 'string', enum: ['true', 'false', '1', '0'] } };
     case 'enum':

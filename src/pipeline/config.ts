@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** Default of `transform.autoAvifMaxPixels`, from bench/encode-cost.ts (see bench/RESULTS.md). */
+export const AUTO_AVIF_MAX_PIXELS = 1_500_000;
+
 /** `transform:` settings. Owned by the pipeline; every field has a default. */
 export const transformConfigSchema = z
   .object({
@@ -21,6 +24,17 @@ export const transformConfigSchema = z
     webpEffort: z.number().int().min(0).max(6).default(4),
     /** libvips decode strictness: 'error' tolerates harmless warnings (truncated tails render grey). */
     failOn: z.enum(['none', 'truncated', 'error', 'warning']).default('error'),
+    /**
+     * Refuse bad parameter values with 400 `invalid_parameter` (also a repeated parameter) instead
+     * of handling them as imgix does (ignored, clamped or the last one used).
+     */
+    strict: z.boolean().default(false),
+    /**
+     * auto=format chooses AVIF only for outputs up to this many pixels (frames count); larger ones
+     * get WebP (or the JPEG/PNG fallback), because AVIF costs ~20–30× WebP's CPU to encode
+     * (bench/encode-cost.ts). 0 = auto=format never chooses AVIF. `fm=avif` is always honoured.
+     */
+    autoAvifMaxPixels: z.number().int().min(0).default(AUTO_AVIF_MAX_PIXELS),
     /** BlurHash components (x, y) for fm=blurhash. */
     blurhashComponents: z.tuple([z.number().int().min(1).max(9), z.number().int().min(1).max(9)]).default([4, 3]),
   })

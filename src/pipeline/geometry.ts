@@ -49,12 +49,53 @@ export function rectBox(rect: NonNullable<TransformOptions['rect']>, srcW: numbe
 const clampInt = (n: number, lo: number, hi: number) => Math.min(Math.max(Math.round(n), lo), hi);
 
 /**
+ * The requested box in output pixels (undefined = that side is free), as imgix documents it:
+ * - w/h are pixels or fractions of the source, times dpr;
+ * - `ar` (fit=crop, facearea, fill, fillmax) supplies a missing side: w=280&ar=2:1 → 280×140; with
+ *   neither side, crop takes the largest box of that ratio inside the source (ar=9:1 on 900×270 →
+ *   900×100) and fill the smallest one around it;
+ * - min-w/max-w/min-h/max-h (fit=crop, facearea) bound the output, in the same units as w/h (so
+ *   dpr scales them too). A side not given follows the source's aspect ratio (or `ar`) before the
+ *   bounds apply, so fit=crop&h=200&max-w=200 on a 3:2 source is 200×200, cropped; with `ar` a
+ *   bound that changes one side changes the other with it, keeping the ratio.
+ */
+function targetSize(sw: number, sh: number, opts: TransformOptions, fit: NonNullable<TransformOptions['fit']>): { w?: number; h?: number } {
+  const dpr = opts.dpr ?? 1;
+  const frac = (v: number | undefined, full: number) => (v === undefined ? undefined : (v <= 1 ? v * full : v) * dpr);
+  let w = frac(opts.w, sw);
+  let h = frac(opts.h, sh);
+  const cropLike = fit === 'crop' || fit === 'facearea';
+  const ar = cropLike || fit === 'fill' || fit === 'fillmax' ? opts.ar : undefined;
+  if (ar) {
+    if (w !== undefined && h === undefined) h = w / ar;
+    else if (h !== undefined && w === undefined) w = h * ar;
+    else if (w === undefined && h === undefined) {
+      // crop: the largest box of ratio ar inside the source; fill: the smallest around it.
+      if (sw / sh > ar === cropLike) { h = sh; w = sh * ar; } else { w = sw; h = sw / ar; }
+    }
+  }
+  const bounds = { minW: opts['min-w'], maxW: opts['max-w'], minH: opts['min-h'], maxH: opts['max-h'] };
+  if (!cropLike || Object.values(bounds).every((b) => b === undefined)) return { w, h };
+  // Bounds are in the units of w and h: device pixels when a size was given (dpr applies).
+  const k = opts.w !== undefined || opts.h !== undefined ? dpr : 1;
+  if (w === undefined && h === undefined) { w = sw; h = sh; }
+  else if (w === undefined) w = (h! * sw) / sh;
+  else if (h === undefined) h = (w * sh) / sw;
+  const bound = (v: number, lo?: number, hi?: number) => Math.min(Math.max(v, (lo ?? 0) * k), (hi ?? Infinity) * k);
+  const bw = bound(w, bounds.minW, bounds.maxW);
+  const bh = bound(h!, bounds.minH, bounds.maxH);
+  if (ar && bw !== w) return { w: bw, h: bw / ar };
+  if (ar && bh !== h) return { w: bh * ar, h: bh };
+  return { w: bw, h: bh };
+}
+
+/**
  * imgix fit semantics on a `sw`×`sh` source (after rect):
  * clip = fit inside (upscales); max = clip without upscaling; scale = exact w×h; crop = cover and
  * cut; facearea = crop with a saliency anchor (no face detector); min = crop without upscaling
  * (cuts the source to the aspect ratio instead); fill = fit inside, then pad to w×h with the fill
  * colour; fillmax = fill without upscaling; clamp = fill, padding with the edge pixels.
- * dpr multiplies w and h; `ar` (fit=crop) supplies a missing side; pad/border fit inside w×h
+ * The requested box comes from targetSize (w, h, dpr, ar, min/max bounds); pad/border fit inside w×h
  * when a size is given, and are added around the image otherwise; no side exceeds `maxSize`.
  */
 export function computeGeometry(srcW: number, srcH: number, opts: TransformOptions, maxSize: number): Geometry {
@@ -62,7 +103,6 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
   const sw = rect ? rect.width : srcW;
   const sh = rect ? rect.height : srcH;
   const fit = opts.fit ?? 'clip';
-  const dpr = opts.dpr ?? 1;
   const pad = {
     top: opts['pad-top'] ?? opts.pad ?? 0,
     bottom: opts['pad-bottom'] ?? opts.pad ?? 0,
@@ -84,23 +124,7 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
   const decoW = pad.left + pad.right + 2 * border;
   const decoH = pad.top + pad.bottom + 2 * border;
 
-  const frac = (v: number | undefined, full: number) => (v === undefined ? undefined : v <= 1 ? v * full : v);
-  let w = frac(opts.w, sw);
-  let h = frac(opts.h, sh);
-  if (w !== undefined) w *= dpr;
-  if (h !== undefined) h *= dpr;
-  const cropLike = fit === 'crop' || fit === 'facearea';
-  if (cropLike && opts.ar) {
-    if (w !== undefined && h === undefined) h = w / opts.ar;
-    else if (h !== undefined && w === undefined) w = h * opts.ar;
-    else if (w === undefined && h === undefined) {
-      if (sw / sh > opts.ar) { h = sh; w = sh * opts.ar; } else { w = sw; h = sw / opts.ar; }
-    }
-  }
-  if (cropLike) {
-    if (w !== undefined) w = Math.min(Math.max(w, opts['min-w'] ?? 0), opts['max-w'] ?? Infinity);
-    if (h !== undefined) h = Math.min(Math.max(h, opts['min-h'] ?? 0), opts['max-h'] ?? Infinity);
-  }
+  let { w, h } = targetSize(sw, sh, opts, fit);
   // Requested sizes include padding and border.
   if (w !== undefined) w = Math.max(1, w - decoW);
   if (h !== undefined) h = Math.max(1, h - decoH);

@@ -2,7 +2,8 @@ import sharp, { type Metadata } from 'sharp';
 import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
-import { FORMAT_CONTENT_TYPE, type OutputFormat } from '../request/negotiate.ts';
+import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
+import { computeGeometry } from './geometry.ts';
 import { checkDeadline, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from './detect.ts';
 import { probe } from './steps/probe.ts';
@@ -23,6 +24,8 @@ export interface PipelineContext {
   config: TransformConfig;
   /** Output format negotiated before the source was read; undefined keeps the source's format. */
   format?: OutputFormat;
+  /** Set when auto=format chose AVIF: the format to use instead for an animation or a large output. */
+  insteadOfAvif?: NegotiatedFormat['insteadOfAvif'];
   /** Epoch milliseconds; checked between steps → ServiceError 503 `deadline_exceeded`. */
   deadline?: number;
   /** Loads a watermark (`mark=`) from the service's own sources; undefined when missing. */
@@ -80,15 +83,28 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
   const { config } = ctx;
   checkDeadline(ctx);
   try {
-    const animatedCapable = ctx.format === undefined || ctx.format === 'gif' || ctx.format === 'webp';
+    const animatedCapable = ctx.format === undefined || ctx.format === 'gif' || ctx.format === 'webp' || ctx.insteadOfAvif !== undefined;
     const { meta, frames: frames0 } = await probe(input, config, animatedCapable);
-    const format = ctx.format ?? keepFormat(meta);
+    // `frame`: the frames kept, counted from 0 (beyond the last frame: the last one).
+    const total = meta.pages ?? 1;
+    const first = opts.frame ? Math.min(opts.frame.from, total) - 1 : 0;
+    const selected = Math.min((opts.frame?.to === undefined ? total : Math.min(opts.frame.to, total)) - first, frames0);
+    const swap = opts.orient === undefined && (meta.orientation ?? 1) >= 5;
+    const w = meta.width!;
+    const h = meta.pageHeight ?? meta.height!;
+    const own = keepFormat(meta);
+    let format = ctx.format ?? own;
+    if (ctx.insteadOfAvif) {
+      const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
+      const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
+      format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: g.width * g.height, ownFormat }, config.autoAvifMaxPixels);
+    }
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;
       const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType)));
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }
-    const frames = format === 'gif' || format === 'webp' ? frames0 : 1;
+    const frames = format === 'gif' || format === 'webp' ? Math.max(1, selected) : 1;
     checkDeadline(ctx);
     const autoOrient = opts.orient === undefined;
     const img = sharp(sharpInput(input), {
@@ -97,10 +113,8 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       sequentialRead: true,
       autoOrient,
       ...(frames > 1 ? { pages: frames } : {}),
+      ...(first > 0 ? { page: first } : {}),
     });
-    const swap = autoOrient && (meta.orientation ?? 1) >= 5;
-    const w = meta.width!;
-    const h = meta.pageHeight ?? meta.height!;
     const st: PipelineState = {
       opts,
       config,

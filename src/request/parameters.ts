@@ -4,8 +4,15 @@
  * only JSON-compatible values. Names, aliases and ranges follow imgix's machine-readable spec
  * (npm `imgix-url-params`, `dist/parameters.json`); a test checks that they agree.
  *
+ * Bad values are handled as imgix handles them: a value that cannot be read is ignored (the
+ * parameter counts as absent), a number outside a strict range is clamped into it, unknown members
+ * of a list are dropped, and a repeated parameter takes its last value. With `transform.strict`
+ * every one of those is a 400 naming the parameter instead. Bad base64 in a `<name>64` parameter is
+ * a 400 either way, as with imgix.
+ *
  * Range rules:
- * - `range: 'strict'` — a value outside [min, max] is a 400 naming the parameter.
+ * - `range: 'strict'` — imgix's strict range: a value outside [min, max] is clamped into it (a 400
+ *   with `transform.strict`; a value at an exclusive minimum is ignored).
  * - `range: 'clamp'`  — imgix only suggests a range; values outside it are clamped into it.
  * - `wrap`            — angles are taken modulo `wrap` (rot, hue).
  * - `size` values (w, h, mark-w, mark-h) are integers from `min` up, or a fraction in (0, 1] of the
@@ -28,6 +35,7 @@ export type ParameterType =
   | 'border' // width,colour
   | 'radius' // one integer or four (top-left, top-right, bottom-right, bottom-left)
   | 'timestamp' // unix seconds
+  | 'interval' // N, or a range of integers N-M (either end optional)
   | 'signature'; // imgix signature (checked by the signature module, ignored by the parser)
 
 export interface ParameterSpec {
@@ -37,7 +45,7 @@ export interface ParameterSpec {
   aliases: string[];
   type: ParameterType;
   /** imgix category, for documentation. */
-  category: 'size' | 'crop' | 'format' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
+  category: 'size' | 'crop' | 'format' | 'animation' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
   min?: number;
   /** True when `min` itself is not allowed (dpr > 0). */
   exclusiveMin?: boolean;
@@ -79,8 +87,8 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: 'fit', aliases: ['f'], type: 'enum', category: 'size', default: 'clip',
     values: ['clamp', 'clip', 'crop', 'facearea', 'fill', 'fillmax', 'max', 'min', 'scale'],
-    description: 'How the source maps onto w×h: clip (fit inside), max (clip without upscaling), min (crop without upscaling), crop, fill (pad), fillmax (pad without upscaling), scale (distort), clamp (extend edge pixels), facearea.',
-    approximation: 'facearea is a saliency (attention) crop: there is no face detector.',
+    description: 'How the source maps onto w×h: clip (fit inside), max (clip without upscaling), min (crop without upscaling), crop, fill (pad), fillmax (pad without upscaling), scale (distort), clamp (extend edge pixels), facearea. A comma list gives fallbacks: facearea,fill fills when no face is found.',
+    approximation: 'facearea is a saliency (attention) crop: there is no face detector, so with a fallback (facearea,fill) the fallback applies, as imgix does for an image without faces.',
   },
   { name: 'ar', aliases: [], type: 'ratio', category: 'size', min: 0, exclusiveMin: true, range: 'strict', description: 'Aspect ratio W:H for fit=crop when only one of w/h (or neither) is given.' },
   { name: 'min-w', aliases: ['min-width'], type: 'integer', category: 'size', min: 1, max: SIZE_MAX, range: 'strict', description: 'Minimum output width for fit=crop.' },
@@ -102,15 +110,16 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   // format
   {
     name: 'fm', aliases: [], type: 'enum', category: 'format',
-    values: ['avif', 'blurhash', 'gif', 'jpg', 'json', 'pjpg', 'png', 'png8', 'png32', 'webp'],
+    values: ['avif', 'blurhash', 'gif', 'jp2', 'jpg', 'json', 'jxr', 'mp4', 'pjpg', 'png', 'png8', 'png32', 'spritesheet', 'webm', 'webp'],
     description: 'Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.',
+    approximation: 'jp2 and jxr are encoded as PNG; mp4, webm and spritesheet keep the source\'s format (an animated GIF stays an animated GIF); the response header X-Imagegate-Format-Substituted names the substitution, e.g. jp2->png.',
   },
   { name: 'q', aliases: [], type: 'integer', category: 'format', min: 0, max: 100, range: 'clamp', default: 75, contextualDefault: true, description: 'Output quality for lossy formats (default: transform.defaultQuality, 75; with auto=compress transform.compressQuality, 45).' },
   { name: 'lossless', aliases: [], type: 'boolean', category: 'format', default: false, description: 'Lossless WebP/AVIF output.' },
   {
     name: 'auto', aliases: [], type: 'list', category: 'format', values: ['compress', 'enhance', 'format', 'redeye', 'true'],
-    description: 'format: pick AVIF or WebP from Accept; compress: quality 45 when q is absent. enhance, redeye and true are accepted and ignored.',
-    approximation: 'enhance and redeye are accepted and have no effect.',
+    description: 'format: pick AVIF or WebP from Accept (AVIF only up to transform.autoAvifMaxPixels output pixels, and never for an animation); compress: quality 45 when q is absent. enhance, redeye and true are accepted and ignored; unknown members are ignored.',
+    approximation: 'enhance and redeye are accepted and have no effect; large outputs get WebP instead of AVIF.',
   },
   {
     name: 'cs', aliases: [], type: 'enum', category: 'format', values: ['origin', 'srgb', 'strip', 'tinysrgb', 'adobergb1998'],
@@ -118,7 +127,10 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     approximation: 'tinysrgb and adobergb1998 produce sRGB.',
   },
   { name: 'chromasub', aliases: [], type: 'enum', category: 'format', values: ['420', '422', '444'], default: '420', description: 'Chroma subsampling for JPEG and AVIF.', approximation: '422 encodes as 420 (libjpeg via sharp offers 444 and 420).' },
-  { name: 'dl', aliases: [], type: 'string', category: 'format', maxLength: 255, description: 'Download: Content-Disposition attachment with this filename.' },
+  { name: 'dl', aliases: [], type: 'string', category: 'format', maxLength: 255, description: 'Download: Content-Disposition attachment with this filename; empty (dl=) uses the last segment of the image path.' },
+  { name: 'jpg-progressive', aliases: ['jpeg-progressive'], type: 'boolean', category: 'format', default: true, description: 'Progressive JPEG output (false: baseline). fm=pjpg is always progressive.' },
+  // animation
+  { name: 'frame', aliases: [], type: 'interval', category: 'animation', min: 1, description: 'Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.' },
   // rotation
   { name: 'orient', aliases: ['or'], type: 'enum', category: 'rotation', values: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '90', '180', '270'], description: 'Orientation: an EXIF value 1–8 (applied instead of the source\'s) or a rotation of 90/180/270 degrees counter-clockwise.', approximation: '90/270-degree orientations of animated sources are refused with 422 unsupported_transformation.' },
   { name: 'rot', aliases: [], type: 'number', category: 'rotation', wrap: 360, default: 0, description: 'Rotate by any angle in degrees (taken modulo 360); uncovered corners get bg.', approximation: 'animated sources are refused with 422 unsupported_transformation.' },

@@ -1,4 +1,4 @@
-import { invalidParameter } from '../errors.ts';
+import { invalidParameter, ServiceError } from '../errors.ts';
 import type { TransformConfig } from '../pipeline/config.ts';
 import { COLOR_KEYWORDS } from './colors.ts';
 import { PARAMETER_LOOKUP, PARAMETERS_BY_NAME, type ParameterSpec } from './parameters.ts';
@@ -15,7 +15,7 @@ export interface Color {
 export type RectValue = { px: number } | { frac: number } | { keyword: 'left' | 'center' | 'right' | 'top' | 'middle' | 'bottom' };
 
 export type Fit = 'clamp' | 'clip' | 'crop' | 'facearea' | 'fill' | 'fillmax' | 'max' | 'min' | 'scale';
-export type FormatParam = 'avif' | 'blurhash' | 'gif' | 'jpg' | 'json' | 'pjpg' | 'png' | 'png8' | 'png32' | 'webp';
+export type FormatParam = 'avif' | 'blurhash' | 'gif' | 'jp2' | 'jpg' | 'json' | 'jxr' | 'mp4' | 'pjpg' | 'png' | 'png8' | 'png32' | 'spritesheet' | 'webm' | 'webp';
 export type Align = 'top' | 'middle' | 'bottom' | 'left' | 'center' | 'right';
 
 /**
@@ -44,7 +44,11 @@ export interface TransformOptions {
   auto?: string[];
   cs?: 'origin' | 'srgb' | 'strip' | 'tinysrgb' | 'adobergb1998';
   chromasub?: '420' | '422' | '444';
+  /** Empty string: download under the image path's own file name. */
   dl?: string;
+  'jpg-progressive'?: boolean;
+  /** Frames kept, 1-based and inclusive; `to` undefined = to the last frame. */
+  frame?: { from: number; to?: number };
   orient?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '90' | '180' | '270';
   rot?: number;
   flip?: 'h' | 'v' | 'hv';
@@ -112,7 +116,12 @@ function rangeText(spec: ParameterSpec, kind: string): string {
   return kind;
 }
 
-function parseNumber(key: string, raw: string, spec: ParameterSpec, integer: boolean): number {
+/**
+ * Every reader below throws invalidParameter for a value it cannot read. `lenient` (imgix's
+ * handling, the default) also turns what imgix tolerates into a value: a number outside a strict
+ * range is clamped, unknown list members are dropped; parseTransform then ignores what still throws.
+ */
+function parseNumber(key: string, raw: string, spec: ParameterSpec, integer: boolean, lenient: boolean): number {
   const expected = spec.range === 'strict' ? rangeText(spec, integer ? 'an integer' : 'a number') : integer ? 'an integer' : 'a number';
   if (!NUM_RE.test(raw)) throw invalidParameter(key, raw, expected);
   let n = Number(raw);
@@ -121,8 +130,14 @@ function parseNumber(key: string, raw: string, spec: ParameterSpec, integer: boo
   if (spec.wrap) return ((n % spec.wrap) + spec.wrap) % spec.wrap;
   const { min, max } = spec;
   if (spec.range === 'strict') {
-    if (min !== undefined && (spec.exclusiveMin ? n <= min : n < min)) throw invalidParameter(key, raw, expected);
-    if (max !== undefined && n > max) throw invalidParameter(key, raw, expected);
+    if (min !== undefined && (spec.exclusiveMin ? n <= min : n < min)) {
+      if (!lenient || spec.exclusiveMin) throw invalidParameter(key, raw, expected);
+      n = min;
+    }
+    if (max !== undefined && n > max) {
+      if (!lenient) throw invalidParameter(key, raw, expected);
+      n = max;
+    }
   } else if (spec.range === 'clamp') {
     if (min !== undefined && n < min) n = min;
     if (max !== undefined && n > max) n = max;
@@ -162,12 +177,27 @@ export function parseColor(key: string, raw: string): Color {
   return { r: v[0]!, g: v[1]!, b: v[2]!, alpha: 1 };
 }
 
-function parseList(key: string, raw: string, spec: ParameterSpec): string[] {
+/** A comma list of keywords, sorted and de-duplicated; lenient: unknown members are dropped (imgix ignores them). */
+function parseList(key: string, raw: string, spec: ParameterSpec, lenient: boolean): string[] {
+  const expected = `a comma-separated list of ${spec.values!.join(', ')}`;
   const items = raw.split(',').map((s) => s.trim().toLowerCase());
-  for (const it of items) {
-    if (!spec.values!.includes(it)) throw invalidParameter(key, raw, `a comma-separated list of ${spec.values!.join(', ')}`);
-  }
-  return [...new Set(items)].sort();
+  const known = items.filter((it) => spec.values!.includes(it));
+  if (known.length === 0 || (!lenient && known.length !== items.length)) throw invalidParameter(key, raw, expected);
+  return [...new Set(known)].sort();
+}
+
+/**
+ * One keyword, or a comma list of them in order of preference: the first one imagegate knows
+ * (lenient) or the first one when all are known (strict). `fit=facearea,<fallback>` gives the
+ * fallback: with no face detector, no face is ever found, and imgix then uses the fallback.
+ */
+function parseEnum(key: string, raw: string, spec: ParameterSpec, lenient: boolean): string {
+  const expected = `one of ${spec.values!.join(', ')}`;
+  const items = raw.split(',').map((s) => s.trim().toLowerCase());
+  const known = items.filter((it) => spec.values!.includes(it));
+  if (known.length === 0 || (!lenient && known.length !== items.length)) throw invalidParameter(key, raw, expected);
+  if (spec.name === 'fit' && known[0] === 'facearea' && known.length > 1) return known[1]!;
+  return known[0]!;
 }
 
 function parseRect(key: string, raw: string): TransformOptions['rect'] {
@@ -200,6 +230,17 @@ function parseRatio(key: string, raw: string): number {
   return n;
 }
 
+/** `N`, `N-M`, `N-` or `-M`: positive integers, N ≤ M. */
+function parseInterval(key: string, raw: string): { from: number; to?: number } {
+  const expected = 'a frame number N (1 is the first) or a range N-M';
+  const m = /^(\d*)(-?)(\d*)$/.exec(raw);
+  if (!m || (m[1] === '' && m[3] === '') || (m[2] === '' && m[3] !== '')) throw invalidParameter(key, raw, expected);
+  const from = m[1] === '' ? 1 : Number(m[1]);
+  const to = m[2] === '' ? from : m[3] === '' ? undefined : Number(m[3]);
+  if (from < 1 || !Number.isSafeInteger(from) || (to !== undefined && (!Number.isSafeInteger(to) || to < from))) throw invalidParameter(key, raw, expected);
+  return to === undefined ? { from } : { from, to };
+}
+
 function decodeBase64(key: string, raw: string): string {
   const expected = 'base64url-encoded UTF-8 text (A–Z a–z 0–9 - _, optional = padding)';
   if (!B64_RE.test(raw) || raw.replace(/=+$/, '').length % 4 === 1) throw invalidParameter(key, raw, expected);
@@ -212,25 +253,22 @@ function decodeBase64(key: string, raw: string): string {
   }
 }
 
-function parseValue(key: string, raw: string, spec: ParameterSpec, config: TransformConfig): unknown {
+function parseValue(key: string, raw: string, spec: ParameterSpec, config: TransformConfig, lenient: boolean): unknown {
   switch (spec.type) {
     case 'size': {
       const v = parseSize(key, raw, spec);
       return v > 1 ? Math.min(v, config.maxOutputSize) : v;
     }
     case 'integer':
-      return parseNumber(key, raw, spec, true);
+      return parseNumber(key, raw, spec, true, lenient);
     case 'number':
-      return parseNumber(key, raw, spec, false);
+      return parseNumber(key, raw, spec, false, lenient);
     case 'boolean':
       return parseBoolean(key, raw);
-    case 'enum': {
-      const v = raw.toLowerCase();
-      if (!spec.values!.includes(v)) throw invalidParameter(key, raw, `one of ${spec.values!.join(', ')}`);
-      return v;
-    }
+    case 'enum':
+      return parseEnum(key, raw, spec, lenient);
     case 'list':
-      return parseList(key, raw, spec);
+      return parseList(key, raw, spec, lenient);
     case 'color':
       return parseColor(key, raw);
     case 'colors': {
@@ -262,6 +300,8 @@ function parseValue(key: string, raw: string, spec: ParameterSpec, config: Trans
       const r = parts.map((p) => Math.min(Number(p), spec.max!));
       return r.length === 1 ? [r[0], r[0], r[0], r[0]] : r;
     }
+    case 'interval':
+      return parseInterval(key, raw);
     case 'timestamp':
       if (!INT_RE.test(raw)) throw invalidParameter(key, raw, 'a unix time in seconds');
       return Number(raw);
@@ -270,29 +310,49 @@ function parseValue(key: string, raw: string, spec: ParameterSpec, config: Trans
   }
 }
 
+/** Parameters whose bad value is refused even when bad values are otherwise ignored: an expiry that is ignored would never expire. */
+const ALWAYS_STRICT = new Set(['expires']);
+
 /**
- * Query → options, driven by the PARAMETERS table. Unknown parameters are ignored (as imgix
- * does); empty values count as absent; a known parameter given twice (also through an alias or
- * its `64` form) is a 400, so that parameter order can never change the result. Values equal to
- * the default are dropped. Throws ServiceError(400, 'invalid_parameter') naming the parameter.
+ * Query → options, driven by the PARAMETERS table, handling bad values as imgix does: unknown
+ * parameters are ignored; empty values count as absent (but `dl=` asks for a download under the
+ * image's own name); a parameter given twice (also through an alias or its `64` form) takes its
+ * last value; a value that cannot be read is ignored, a number outside imgix's strict range is
+ * clamped, unknown list members are dropped. Bad base64 in a `<name>64` parameter and a bad
+ * `expires` are a 400 all the same. With `transform.strict` every bad value and every repeated
+ * parameter is a 400. Values equal to the default are dropped.
+ * Throws ServiceError(400, 'invalid_parameter') naming the parameter.
  */
 export function parseTransform(query: URLSearchParams, config: TransformConfig): TransformOptions {
-  const out: Record<string, unknown> = {};
-  const seenAs = new Map<string, string>();
+  const strict = config.strict === true;
+  // The last spelling of each parameter, in the URL's order.
+  const given = new Map<string, { key: string; raw: string; spec: ParameterSpec; isB64: boolean }>();
   for (const [key, raw] of query) {
     const hit = PARAMETER_LOOKUP.get(key);
     if (!hit) continue;
     const [spec, isB64] = hit;
     if (spec.type === 'signature') continue;
-    const prev = seenAs.get(spec.name);
-    if (prev !== undefined) {
-      throw invalidParameter(key, raw, prev === key ? 'a single value (the parameter is repeated)' : `a single value (already given as ${prev})`);
+    const prev = given.get(spec.name);
+    if (prev !== undefined && strict) {
+      throw invalidParameter(key, raw, prev.key === key ? 'a single value (the parameter is repeated)' : `a single value (already given as ${prev.key})`);
     }
-    seenAs.set(spec.name, key);
-    if (raw === '') continue;
+    given.set(spec.name, { key, raw, spec, isB64 });
+  }
+  const out: Record<string, unknown> = {};
+  for (const { key, raw, spec, isB64 } of given.values()) {
+    if (raw === '') {
+      if (spec.name === 'dl' && !isB64) out.dl = '';
+      continue;
+    }
     const text = isB64 ? decodeBase64(key, raw) : raw;
     if (isB64 && text === '') continue;
-    const value = parseValue(key, text, spec, config);
+    let value: unknown;
+    try {
+      value = parseValue(key, text, spec, config, !strict);
+    } catch (err) {
+      if (strict || ALWAYS_STRICT.has(spec.name) || !(err instanceof ServiceError)) throw err;
+      continue;
+    }
     if (spec.default !== undefined && !spec.contextualDefault && value === (spec.type === 'enum' ? String(spec.default) : spec.default)) continue;
     out[spec.name] = value;
   }

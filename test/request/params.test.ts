@@ -5,11 +5,14 @@ import { transformConfigSchema } from '../../src/pipeline/config.ts';
 import { ServiceError } from '../../src/errors.ts';
 
 const config = transformConfigSchema.parse({});
+const strictConfig = transformConfigSchema.parse({ strict: true });
 const parse = (q: string): TransformOptions => parseTransform(new URLSearchParams(q), config);
+const parseStrict = (q: string): TransformOptions => parseTransform(new URLSearchParams(q), strictConfig);
 
-function rejects(q: string, param: string): ServiceError {
+/** The 400 that transform.strict gives for `q`. */
+function rejects(q: string, param: string, cfg = strictConfig): ServiceError {
   try {
-    parse(q);
+    parseTransform(new URLSearchParams(q), cfg);
   } catch (err) {
     assert.ok(err instanceof ServiceError, `not a ServiceError: ${String(err)}`);
     assert.equal(err.status, 400, q);
@@ -39,10 +42,10 @@ describe('parseTransform', () => {
     assert.deepEqual(parse('foo=bar&utm_source=x&w=&blend=abc'), {});
   });
 
-  test('the message names the parameter, the value and what is allowed', () => {
+  test('with transform.strict, the message names the parameter, the value and what is allowed', () => {
     const err = rejects('w=abc', 'w');
     assert.equal(err.publicMessage, "w: expected an integer from 2 to 8192 or a fraction greater than 0 and at most 1, got 'abc'");
-    assert.match(rejects('fm=tiff', 'fm').publicMessage, /one of avif, blurhash, gif, jpg, json, pjpg, png, png8, png32, webp, got 'tiff'/);
+    assert.match(rejects('fm=tiff', 'fm').publicMessage, /one of avif, blurhash, gif, jp2, jpg, json, jxr, mp4, pjpg, png, png8, png32, spritesheet, webm, webp, got 'tiff'/);
     assert.match(rejects('dpr=6', 'dpr').publicMessage, /a number greater than 0 and at most 5/);
     assert.match(rejects('width=-3', 'width').publicMessage, /got '-3'/);
   });
@@ -54,7 +57,7 @@ describe('parseTransform', () => {
     rejects(`w=${'9'.repeat(400)}`, 'w');
   });
 
-  test('hostile values are 400s naming the parameter', () => {
+  test('with transform.strict, hostile values are 400s naming the parameter', () => {
     for (const [q, p] of [
       ['w=NaN', 'w'], ['w=Infinity', 'w'], ['w=1e5', 'w'], ['w=0x10', 'w'], ['w=-1', 'w'], ['w=0', 'w'], ['h=-0.5', 'h'],
       ['dpr=0', 'dpr'], ['dpr=-1', 'dpr'], ['dpr=1000', 'dpr'], ['dpr=NaN', 'dpr'],
@@ -73,18 +76,19 @@ describe('parseTransform', () => {
     }
   });
 
-  test('a repeated parameter (also through an alias or its 64 form) is a 400', () => {
+  test('with transform.strict, a repeated parameter (also through an alias or its 64 form) is a 400', () => {
     rejects('w=100&w=200', 'w');
     assert.match(rejects('w=100&width=200', 'width').publicMessage, /already given as w/);
     rejects('txt=a&txt64=Yg', 'txt64');
   });
 
-  test('base64url values of the 64 variants are decoded (UTF-8, padding optional)', () => {
+  test('base64url values of the 64 variants are decoded (UTF-8, padding optional); bad base64 is a 400 in either mode, as with imgix', () => {
     const b64 = Buffer.from('Héllo wörld?&', 'utf8').toString('base64url');
     assert.equal(parse(`txt64=${b64}`).txt, 'Héllo wörld?&');
     assert.equal(parse(`txt64=${b64}==`.slice(0, `txt64=${b64}`.length + ((4 - (b64.length % 4)) % 4))).txt, 'Héllo wörld?&');
     assert.equal(parse(`mark64=${Buffer.from('logos/a b.png').toString('base64url')}`).mark, 'logos/a b.png');
     rejects('txt64=' + Buffer.from([0xff, 0xfe]).toString('base64url'), 'txt64');
+    for (const q of ['txt64=!!!', 'txt64=a', 'mark64=_-_-_-_-_w', 'txt64=' + Buffer.from([0xff, 0xfe]).toString('base64url')]) rejects(q, q.split('=')[0]!, config);
   });
 
   test('suggested-only ranges clamp, angles wrap', () => {
@@ -118,6 +122,69 @@ describe('parseTransform', () => {
   test('q and trim-tol given in the URL are kept even at imgix\'s nominal default: what applies without them depends on auto=compress and the configuration', () => {
     assert.deepEqual(parse('q=75&trim-tol=0'), { q: 75, 'trim-tol': 0 });
     assert.deepEqual(parse('auto=compress&q=75'), { auto: ['compress'], q: 75 });
+  });
+});
+
+describe('bad values as imgix handles them (the default)', () => {
+  test('a value that cannot be read is ignored: the parameter counts as absent', () => {
+    assert.deepEqual(parse('w=abc&h=NaN&fit=cover&flip=x&bg=zzz&rect=1,2,3&ar=abc&invert=maybe&border-radius=1,2&duotone=red&w=abc'), {});
+    assert.deepEqual(parse('w=abc&h=300'), { h: 300 });
+    assert.deepEqual(parse('fill=gradient&trim=alpha&fit=crop'), { fit: 'crop' }, 'imgix values imagegate does not render yet are ignored');
+    assert.deepEqual(parse(`dl=${'y'.repeat(10_000)}&mark=../secret.png`), {}, 'over-long text and unsafe paths are still never used');
+  });
+  test('a number outside imgix\'s strict range is clamped into it', () => {
+    assert.equal(parse('dpr=6').dpr, 5);
+    assert.equal(parse('dpr=1000').dpr, 5);
+    assert.equal(parse('fp-x=2')['fp-x'], 1);
+    assert.equal(parse('fp-z=0.5')['fp-z'], undefined, 'clamped to 1, the default, which is dropped');
+    assert.equal(parse('min-w=0')['min-w'], 1);
+    assert.equal(parse('mark-y=-5')['mark-y'], 0);
+    assert.equal(parse('dpr=0').dpr, undefined, 'dpr must be above 0: nothing to clamp to, ignored');
+  });
+  test('a repeated parameter takes its last value, whatever its spelling', () => {
+    assert.equal(parse('w=100&w=200').w, 200);
+    assert.equal(parse('w=100&width=300').w, 300);
+    assert.equal(parse('txt=a&txt64=Yg').txt, 'b');
+    assert.equal(parse('w=100&w=abc').w, undefined, 'the last value is the one read');
+  });
+  test('unknown members of a list are dropped', () => {
+    assert.deepEqual(parse('auto=format,compress,foo').auto, ['compress', 'format']);
+    assert.deepEqual(parse('crop=middle,top').crop, ['top']);
+    assert.equal(parse('auto=foo').auto, undefined);
+    rejects('auto=format,foo', 'auto');
+  });
+  test('comma fallbacks: fit=facearea,fill fills (no face is ever found); otherwise the first known value', () => {
+    assert.equal(parse('fit=facearea,fill').fit, 'fill');
+    assert.equal(parseStrict('fit=facearea,fill').fit, 'fill', 'a documented imgix syntax, not a bad value');
+    assert.equal(parse('fit=facearea').fit, 'facearea');
+    assert.equal(parse('fit=cover,crop').fit, 'crop');
+    rejects('fit=cover,crop', 'fit');
+  });
+  test('a bad expires is refused in either mode: ignoring it would make the link never expire', () => {
+    rejects('expires=soon', 'expires', config);
+  });
+  test('imgix formats imagegate cannot encode are accepted (the response names the substitute)', () => {
+    for (const fm of ['jp2', 'jxr', 'mp4', 'webm', 'spritesheet'] as const) {
+      assert.equal(parse(`fm=${fm}`).fm, fm);
+      assert.equal(parseStrict(`fm=${fm}`).fm, fm);
+    }
+  });
+  test('dl= (empty) asks for a download under the image\'s own name; other empty values are absent', () => {
+    assert.deepEqual(parse('dl='), { dl: '' });
+    assert.deepEqual(parse('dl=a.jpg&dl='), { dl: '' });
+    assert.deepEqual(parse('w=&txt='), {});
+  });
+  test('jpg-progressive and frame', () => {
+    assert.deepEqual(parse('jpg-progressive=true'), {}, 'the default');
+    assert.equal(parse('jpeg-progressive=false')['jpg-progressive'], false);
+    assert.deepEqual(parse('frame=3').frame, { from: 3, to: 3 });
+    assert.deepEqual(parse('frame=2-5').frame, { from: 2, to: 5 });
+    assert.deepEqual(parse('frame=2-').frame, { from: 2 });
+    assert.deepEqual(parse('frame=-4').frame, { from: 1, to: 4 });
+    for (const q of ['frame=0', 'frame=5-2', 'frame=-', 'frame=a', 'frame=1.5']) {
+      assert.equal(parse(q).frame, undefined, q);
+      rejects(q, 'frame');
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import sharp, { type Metadata } from 'sharp';
 import { encode as blurhashEncode } from 'blurhash';
-import { FORMAT_CONTENT_TYPE } from '../../request/negotiate.ts';
+import { FORMAT_CONTENT_TYPE, FORMAT_FM_NAME, FORMAT_SUBSTITUTED_HEADER, SUBSTITUTED_FM } from '../../request/negotiate.ts';
 import { STAGE, use, formatHasAlpha, type PipelineState } from '../context.ts';
 
 export interface Encoded {
@@ -11,12 +11,6 @@ export interface Encoded {
   headers: Record<string, string>;
 }
 
-/** Content-Disposition for `dl`: a plain ASCII filename plus the exact UTF-8 one (RFC 6266/8187). */
-export function contentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_').replace(/[/]/g, '_') || 'download';
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
-}
-
 /** Seconds left before the deadline, for sharp's own timeout (0 = none). */
 function timeoutSeconds(deadline: number | undefined): number {
   if (deadline === undefined) return 0;
@@ -25,14 +19,15 @@ function timeoutSeconds(deadline: number | undefined): number {
 
 /**
  * The one encode: sRGB and no metadata unless cs=origin (keeps the ICC profile); quality from q,
- * else 45 with auto=compress, else the configured default; pjpg progressive; png8 palette;
+ * else 45 with auto=compress, else the configured default; JPEG progressive unless
+ * jpg-progressive=false (imgix's default; pjpg always); png8 palette;
  * lossless WebP/AVIF; chromasub 444 keeps full chroma. Formats without alpha are flattened onto
  * bg or white. fm=blurhash encodes a small copy of the result with the blurhash package.
  */
 export async function encode(st: PipelineState): Promise<Encoded> {
   const o = st.opts;
   const headers: Record<string, string> = { ...st.headers };
-  if (o.dl) headers['Content-Disposition'] = contentDisposition(o.dl);
+  if (o.fm && SUBSTITUTED_FM.has(o.fm)) headers[FORMAT_SUBSTITUTED_HEADER] = `${o.fm}->${FORMAT_FM_NAME[st.format]}`;
   const seconds = timeoutSeconds(st.deadline);
   if (seconds) st.img.timeout({ seconds });
 
@@ -56,7 +51,7 @@ export async function encode(st: PipelineState): Promise<Encoded> {
   const chroma = o.chromasub === '444' ? '4:4:4' : '4:2:0';
   switch (st.format) {
     case 'jpeg':
-      st.img.jpeg({ quality, progressive: o.fm === 'pjpg', chromaSubsampling: chroma });
+      st.img.jpeg({ quality, progressive: o.fm === 'pjpg' || o['jpg-progressive'] !== false, chromaSubsampling: chroma });
       break;
     case 'png':
       st.img.png(o.fm === 'png8' ? { palette: true, quality: o.q ?? 100 } : { compressionLevel: compress ? 9 : 6 });
