@@ -6,7 +6,7 @@ import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
-import { negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
+import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { verifySignature } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
@@ -107,7 +107,7 @@ export function imageHandler(deps: ImageDeps) {
     let etag = meta.etag;
     if (!identity) {
       const mark = opts.mark ? await markIdentity(deps, opts.mark) : '';
-      const format = negotiated.format ?? 'source';
+      const format = formatKey(negotiated);
       const last = request.last.get(format);
       if (last && last.sourceEtag === meta.etag && last.mark === mark) {
         ({ key, etag } = last);

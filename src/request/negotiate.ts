@@ -85,6 +85,14 @@ export function negotiateFormat(opts: TransformOptions, accept: string | undefin
   return { vary: true };
 }
 
+/**
+ * The negotiated output as the cache key and ETag see it: the format, and for auto=format's AVIF
+ * what replaces it, since two Accept headers that both take AVIF may differ there.
+ */
+export function formatKey(n: NegotiatedFormat): string {
+  return `${n.format ?? 'source'}${n.insteadOfAvif ? `>${n.insteadOfAvif}` : ''}`;
+}
+
 /** Content-Type of an encoded output format. */
 export const FORMAT_CONTENT_TYPE: Record<OutputFormat, string> = {
   jpeg: 'image/jpeg',

@@ -70,6 +70,68 @@ describe('computeGeometry', () => {
   });
 });
 
+/** Output size: content plus padding, as the response will be. */
+const outSize = (g: ReturnType<typeof geo>) => [g.width + g.pad.left + g.pad.right + 2 * g.border, g.height + g.pad.top + g.pad.bottom + 2 * g.border];
+
+describe('size semantics from imgix\'s documentation examples', () => {
+  test('fit: clip, crop, facearea on the 300×200 sample', () => {
+    assert.deepEqual(outSize(geo(300, 200, 'fit=clip&w=100&h=100')), [100, 67], 'clip keeps the ratio');
+    assert.deepEqual(outSize(geo(300, 200, 'fit=crop&w=300&h=100')), [300, 100]);
+    assert.deepEqual(outSize(geo(300, 200, 'fit=crop&w=200&h=200')), [200, 200]);
+    assert.deepEqual(outSize(geo(300, 200, 'fit=facearea&w=300&h=200')), [300, 200]);
+  });
+  test('fit=facearea,fill: no face is found, so the image is filled, not cropped', () => {
+    const g = geo(300, 200, 'fit=facearea,fill&w=200&h=200');
+    assert.deepEqual(outSize(g), [200, 200]);
+    assert.equal(g.crop, undefined);
+    assert.deepEqual(g.resize, { width: 200, height: 133 });
+    assert.ok(g.extend && g.extend.top + g.extend.bottom === 67);
+  });
+  test('ar: ar=9:1&fit=crop on 900×270 is 900×100; w=280&ar=2:1&fit=crop is 280×140', () => {
+    assert.deepEqual(outSize(geo(900, 270, 'ar=9:1&fit=crop')), [900, 100]);
+    assert.deepEqual(outSize(geo(900, 270, 'w=900&h=100&fit=crop')), [900, 100], 'the same as w=900&h=100');
+    assert.deepEqual(outSize(geo(300, 200, 'w=280&ar=2:1&fit=crop')), [280, 140]);
+    assert.deepEqual(outSize(geo(300, 200, 'w=280&ar=2:1')), [280, 187], 'ar needs fit=crop or fill');
+  });
+  test('ar with fit=fill frames the whole image at that ratio', () => {
+    const g = geo(300, 200, 'ar=9:3&fit=fill');
+    assert.deepEqual(outSize(g), [600, 200]);
+    assert.deepEqual(g.resize, { width: 300, height: 200 });
+    assert.deepEqual(outSize(geo(300, 200, 'w=280&ar=2:1&fit=fill')), [280, 140]);
+  });
+  test('max-w with one side: fit=crop&h=200&max-w=1200 is not cropped, fit=crop&h=200&max-w=200 is 200 wide', () => {
+    const wide = geo(300, 200, 'fit=crop&h=200&max-w=1200');
+    assert.deepEqual(outSize(wide), [300, 200]);
+    assert.equal(wide.crop, undefined);
+    const capped = geo(300, 200, 'fit=crop&h=200&max-w=200');
+    assert.deepEqual(outSize(capped), [200, 200]);
+    assert.ok(capped.crop, 'cropped');
+    assert.deepEqual(outSize(geo(3200, 2000, 'fit=crop&h=200&max-w=200')), [200, 200], 'a 16:10 photo too');
+  });
+  test('min-w widens a narrow panorama; min-h and max-h act on the height the same way', () => {
+    assert.deepEqual(outSize(geo(100, 1000, 'fit=crop&h=200&min-w=150')), [150, 200]);
+    assert.deepEqual(outSize(geo(100, 1000, 'fit=crop&h=200')), [20, 200], 'without it');
+    assert.deepEqual(outSize(geo(1000, 100, 'fit=crop&w=200&min-h=150')), [200, 150]);
+    assert.deepEqual(outSize(geo(100, 1000, 'fit=crop&w=200&max-h=300')), [200, 300]);
+    assert.deepEqual(outSize(geo(300, 200, 'fit=crop&max-w=200')), [200, 200], 'no size: the source\'s, bounded');
+  });
+  test('bounds only act with fit=crop (and facearea)', () => {
+    assert.deepEqual(outSize(geo(300, 200, 'h=200&max-w=200')), [300, 200]);
+    assert.deepEqual(outSize(geo(300, 200, 'fit=facearea&h=200&max-w=200')), [200, 200]);
+  });
+  test('with ar, a bound keeps the ratio', () => {
+    assert.deepEqual(outSize(geo(3000, 2000, 'fit=crop&h=200&ar=2:1&max-w=300')), [300, 150]);
+    assert.deepEqual(outSize(geo(3000, 2000, 'fit=crop&w=300&ar=1:2&max-h=400')), [200, 400]);
+  });
+  test('dpr multiplies the size and the bounds: dpr=2 at 500×300 is 1000×600; dpr above 5 is 5', () => {
+    assert.deepEqual(outSize(geo(4000, 3000, 'w=500&h=300&fit=crop&dpr=2')), [1000, 600]);
+    assert.deepEqual(outSize(geo(4000, 3000, 'w=500&h=300&fit=crop&dpr=3')), [1500, 900]);
+    assert.deepEqual(outSize(geo(3000, 2000, 'fit=crop&h=100&max-w=100&dpr=2')), [200, 200]);
+    assert.deepEqual(outSize(geo(4000, 3000, 'w=100&dpr=6')), outSize(geo(4000, 3000, 'w=100&dpr=5')));
+    assert.deepEqual(outSize(geo(4000, 3000, 'dpr=2')), [4000, 3000], 'dpr needs w or h');
+  });
+});
+
 describe('composeOrientation', () => {
   test('EXIF values reduce to sharp\'s flop-then-rotate', () => {
     assert.deepEqual(composeOrientation(1, undefined), { angle: 0, flop: false, swaps: false });

@@ -17,8 +17,8 @@ export interface Rendered extends PipelineResult {
 export async function render(input: Buffer, query: string, extra: { accept?: string; config?: Partial<TransformConfig>; ctx?: Partial<PipelineContext> } = {}): Promise<Rendered> {
   const cfg = extra.config ? transformConfigSchema.parse(extra.config) : config;
   const opts = parseTransform(new URLSearchParams(query), cfg);
-  const { format, vary } = negotiateFormat(opts, extra.accept);
-  const res = await runPipeline(input, opts, { config: cfg, format, ...extra.ctx });
+  const { format, vary, insteadOfAvif } = negotiateFormat(opts, extra.accept);
+  const res = await runPipeline(input, opts, { config: cfg, format, insteadOfAvif, ...extra.ctx });
   const meta = res.contentType.startsWith('image/') ? await sharp(res.body).metadata() : ({} as Metadata);
   return { ...res, meta, vary };
 }

@@ -188,9 +188,28 @@ describe('format', () => {
     const gif = await animatedGif(2);
     assert.equal((await render(gif, 'w=20')).meta.format, 'gif');
   });
-  test('pjpg is progressive, png8 is a palette, chromasub=444 keeps chroma', async () => {
-    assert.equal((await render(quad, 'fm=pjpg')).meta.isProgressive, true);
-    assert.equal((await render(quad, 'fm=jpg')).meta.isProgressive, false);
+  test('JPEG is progressive by default, as imgix; jpg-progressive=false is baseline; pjpg always progressive', async () => {
+    assert.equal((await render(quad, 'fm=jpg')).meta.isProgressive, true);
+    assert.equal((await render(quadJpeg, 'w=50')).meta.isProgressive, true);
+    assert.equal((await render(quad, 'fm=jpg&jpg-progressive=false')).meta.isProgressive, false);
+    assert.equal((await render(quadJpeg, 'w=50&jpeg-progressive=0')).meta.isProgressive, false);
+    assert.equal((await render(quad, 'fm=pjpg&jpg-progressive=false')).meta.isProgressive, true);
+  });
+  test('fm that cannot be encoded: the closest format, named in a response header', async () => {
+    const jp2 = await render(quad, 'w=20&fm=jp2');
+    assert.equal(jp2.contentType, 'image/png');
+    assert.equal(jp2.headers['X-Imagegate-Format-Substituted'], 'jp2->png');
+    assert.equal((await render(quad, 'w=20&fm=jxr')).headers['X-Imagegate-Format-Substituted'], 'jxr->png');
+    const mp4 = await render(quadJpeg, 'w=20&fm=mp4');
+    assert.equal(mp4.contentType, 'image/jpeg');
+    assert.equal(mp4.headers['X-Imagegate-Format-Substituted'], 'mp4->jpg');
+    const anim = await render(await animatedGif(3), 'w=20&fm=mp4');
+    assert.equal(anim.meta.format, 'gif');
+    assert.equal(anim.meta.pages, 3, 'an animation stays animated');
+    assert.equal(anim.headers['X-Imagegate-Format-Substituted'], 'mp4->gif');
+    assert.equal((await render(quad, 'w=20&fm=png')).headers['X-Imagegate-Format-Substituted'], undefined);
+  });
+  test('png8 is a palette, chromasub=444 keeps chroma', async () => {
     assert.equal((await render(quad, 'fm=png8')).meta.isPalette, true);
     assert.equal((await render(quad, 'fm=png32')).meta.isPalette, false);
     assert.equal((await render(quad, 'fm=jpg&chromasub=444')).meta.chromaSubsampling, '4:4:4');
@@ -219,10 +238,6 @@ describe('format', () => {
     assert.equal(w.contentType, 'image/webp');
     const k = await render(quadJpeg, 'w=20&auto=format', { accept: 'image/*' });
     assert.equal(k.contentType, 'image/jpeg');
-  });
-  test('dl sets Content-Disposition', async () => {
-    const r = await render(quad, 'w=20&dl=résumé "photo".png');
-    assert.equal(r.headers['Content-Disposition'], `attachment; filename="r_sum_ _photo_.png"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22photo%22.png`);
   });
   test('fm=json: source metadata in imgix field names, without decoding', async () => {
     const exif = await sharp(quadJpeg).withMetadata({ orientation: 6, density: 300 }).jpeg().toBuffer();
@@ -513,6 +528,50 @@ describe('animation', () => {
     const j = await render(gif, 'w=20&fm=jpg');
     assert.equal(j.meta.pages ?? 1, 1);
     assert.equal(j.meta.height, 15);
+  });
+});
+
+describe('animation and auto=format', () => {
+  const AVIF_AND_WEBP = 'image/avif,image/webp,*/*';
+  test('an animated source under auto=format stays animated: animated WebP where accepted, never a one-frame AVIF', async () => {
+    const gif = await animatedGif(3);
+    const r = await render(gif, 'w=20&auto=format', { accept: AVIF_AND_WEBP });
+    assert.equal(r.contentType, 'image/webp');
+    assert.equal(r.meta.pages, 3);
+  });
+  test('…else GIF (AVIF accepted, WebP not)', async () => {
+    const r = await render(await animatedGif(3), 'w=20&auto=format', { accept: 'image/avif,*/*' });
+    assert.equal(r.contentType, 'image/gif');
+    assert.equal(r.meta.pages, 3);
+  });
+  test('a still under auto=format still gets AVIF', async () => {
+    assert.equal((await render(quad, 'w=20&auto=format', { accept: AVIF_AND_WEBP })).contentType, 'image/avif');
+  });
+  test('frame=N picks one frame (1 is the first) as a still; auto=format may then use AVIF', async () => {
+    const gif = await animatedGif(4);
+    const r = await render(gif, 'frame=2');
+    assert.equal(r.meta.pages ?? 1, 1);
+    assert.ok(near(await pixel(r.body, 5, 5), [0, 255, 0], 30), 'the second frame is green');
+    const third = await render(gif, 'frame=3&fm=png');
+    assert.ok(near(await pixel(third.body, 5, 5), [0, 0, 255], 30), 'the third is blue');
+    const avif = await render(gif, 'frame=2&auto=format', { accept: AVIF_AND_WEBP });
+    assert.equal(avif.contentType, 'image/avif');
+    const last = await render(gif, 'frame=99&fm=png');
+    assert.ok(near(await pixel(last.body, 5, 5), [255, 255, 255], 30), 'beyond the end: the last frame');
+  });
+  test('frame=N-M keeps a range of frames, animated', async () => {
+    const gif = await animatedGif(4);
+    const r = await render(gif, 'frame=2-3&fm=webp');
+    assert.equal(r.meta.pages, 2);
+    const first = await sharp(r.body, { page: 0 }).raw().toBuffer();
+    assert.ok(near([first[0]!, first[1]!, first[2]!], [0, 255, 0], 30), 'starts at the second frame');
+  });
+  test('auto=format gives WebP instead of AVIF above transform.autoAvifMaxPixels (or the source format without WebP)', async () => {
+    const cfg = { autoAvifMaxPixels: 100 * 50 };
+    assert.equal((await render(quadJpeg, 'w=100&auto=format', { accept: AVIF_AND_WEBP, config: cfg })).contentType, 'image/avif', 'at the threshold');
+    assert.equal((await render(quadJpeg, 'w=102&auto=format', { accept: AVIF_AND_WEBP, config: cfg })).contentType, 'image/webp', 'above it');
+    assert.equal((await render(quadJpeg, 'w=102&auto=format', { accept: 'image/avif', config: cfg })).contentType, 'image/jpeg');
+    assert.equal((await render(quadJpeg, 'w=102&fm=avif', { accept: AVIF_AND_WEBP, config: cfg })).contentType, 'image/avif', 'fm=avif is always honoured');
   });
 });
 
