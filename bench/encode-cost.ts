@@ -8,7 +8,8 @@
  * default settings (q 75, effort 4, 4:2:0 for AVIF), JPEG baseline and progressive (q 75, 4:2:0).
  * One encode at a time on one libvips thread (`configureSharp()`, as the server runs); CPU time
  * is the process's user + system time over the encode, which other load on a shared machine
- * disturbs far less than wall time. Options: --widths 400,1600,4096 --reps N --formats avif,webp.
+ * disturbs far less than wall time. Then the plain w=400 render with baseline and progressive JPEG.
+ * Options: --widths 400,1600,4096 --reps N --formats avif,webp --renders N --renders-only.
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
@@ -22,6 +23,9 @@ const { values: flags } = parseArgs({
     reps: { type: 'string', default: '3' },
     formats: { type: 'string', default: 'avif,webp,jpeg,pjpeg' },
     photo: { type: 'string', default: PHOTOS[0] },
+    /** Only the w=400 render comparison (baseline vs progressive JPEG), this many renders of each. */
+    renders: { type: 'string', default: '20' },
+    'renders-only': { type: 'boolean', default: false },
   },
 });
 
@@ -43,9 +47,31 @@ function encoder(img: Sharp, f: Fmt): Sharp {
   }
 }
 
+/**
+ * The plain `?w=400` path with the JPEG default changed: the whole render from the file (decode with
+ * shrink-on-load, resize, encode), baseline and progressive interleaved so drifting load hits both.
+ */
+async function renders(file: string): Promise<void> {
+  const n = Math.max(1, Number(flags.renders));
+  const cpu: Record<'baseline' | 'progressive', number[]> = { baseline: [], progressive: [] };
+  for (let i = 0; i < n; i++) {
+    for (const mode of ['baseline', 'progressive'] as const) {
+      const before = process.cpuUsage();
+      await sharp(file, { sequentialRead: true }).resize(400).jpeg({ quality: 75, progressive: mode === 'progressive', chromaSubsampling: '4:2:0' }).toBuffer();
+      const used = process.cpuUsage(before);
+      cpu[mode].push((used.user + used.system) / 1000);
+    }
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+  const b = median(cpu.baseline);
+  const p = median(cpu.progressive);
+  console.log(`w=400 JPEG render from the file, ${n} each, median CPU ms: baseline ${b.toFixed(1)}, progressive ${p.toFixed(1)} (×${(p / b).toFixed(3)})`);
+}
+
 async function main(): Promise<void> {
   const settings = configureSharp();
   const file = path.join(PHOTO_ROOT, flags.photo);
+  if (flags['renders-only']) return renders(file);
   const meta = await sharp(file).metadata();
   console.log(`photo ${flags.photo} ${meta.width}×${meta.height}; sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}; libvips threads ${settings.concurrency}; ${reps} encodes per cell, median CPU ms`);
   const full = await sharp(file).raw().toBuffer({ resolveWithObject: true });
@@ -74,6 +100,7 @@ async function main(): Promise<void> {
     }
     console.log([width, ((width * height) / 1e6).toFixed(2), ...ms, ...kb].join('\t'));
   }
+  await renders(file);
 }
 
 await main();

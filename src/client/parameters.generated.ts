@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "orient", "rot", "flip", "bri", "con", "exp", "gam", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-radius", "trim", "trim-color", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "jpg-progressive", "frame", "orient", "rot", "flip", "bri", "con", "exp", "gam", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-radius", "trim", "trim-color", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -24,7 +24,7 @@ export interface ImageParams {
   /** Alias of `h`. */
   "height"?: number;
   /**
-   * How the source maps onto w×h: clip (fit inside), max (clip without upscaling), min (crop without upscaling), crop, fill (pad), fillmax (pad without upscaling), scale (distort), clamp (extend edge pixels), facearea.
+   * How the source maps onto w×h: clip (fit inside), max (clip without upscaling), min (crop without upscaling), crop, fill (pad), fillmax (pad without upscaling), scale (distort), clamp (extend edge pixels), facearea. A comma list gives fallbacks: facearea,fill fills when no face is found.
    * Values: clamp, clip, crop, facearea, fill, fillmax, max, min, scale.
    * Default: clip.
    */
@@ -99,9 +99,9 @@ export interface ImageParams {
   "fp-z"?: number;
   /**
    * Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.
-   * Values: avif, blurhash, gif, jpg, json, pjpg, png, png8, png32, webp.
+   * Values: avif, blurhash, gif, jp2, jpg, json, jxr, mp4, pjpg, png, png8, png32, spritesheet, webm, webp.
    */
-  "fm"?: "avif" | "blurhash" | "gif" | "jpg" | "json" | "pjpg" | "png" | "png8" | "png32" | "webp";
+  "fm"?: "avif" | "blurhash" | "gif" | "jp2" | "jpg" | "json" | "jxr" | "mp4" | "pjpg" | "png" | "png8" | "png32" | "spritesheet" | "webm" | "webp";
   /**
    * Output quality for lossy formats (default: transform.defaultQuality, 75; with auto=compress transform.compressQuality, 45).
    * Range: 0 to 100 (clamped).
@@ -113,7 +113,7 @@ export interface ImageParams {
    */
   "lossless"?: boolean | 0 | 1;
   /**
-   * format: pick AVIF or WebP from Accept; compress: quality 45 when q is absent. enhance, redeye and true are accepted and ignored.
+   * format: pick AVIF or WebP from Accept (AVIF only up to transform.autoAvifMaxPixels output pixels, and never for an animation); compress: quality 45 when q is absent. enhance, redeye and true are accepted and ignored; unknown members are ignored.
    * Values: compress, enhance, format, redeye, true.
    */
   "auto"?: "compress" | "enhance" | "format" | "redeye" | "true" | ReadonlyArray<"compress" | "enhance" | "format" | "redeye" | "true">;
@@ -129,9 +129,21 @@ export interface ImageParams {
    */
   "chromasub"?: "420" | "422" | "444" | 420 | 422 | 444;
   /**
-   * Download: Content-Disposition attachment with this filename.
+   * Download: Content-Disposition attachment with this filename; empty (dl=) uses the last segment of the image path.
    */
   "dl"?: string;
+  /**
+   * Progressive JPEG output (false: baseline). fm=pjpg is always progressive.
+   * Default: true.
+   */
+  "jpg-progressive"?: boolean | 0 | 1;
+  /** Alias of `jpg-progressive`. */
+  "jpeg-progressive"?: boolean | 0 | 1;
+  /**
+   * Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.
+   * Range: ≥ 1.
+   */
+  "frame"?: number | `${number}-${number}` | `${number}-` | `-${number}`;
   /**
    * Orientation: an EXIF value 1–8 (applied instead of the source's) or a rotation of 90/180/270 degrees counter-clockwise.
    * Values: 0, 1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270.

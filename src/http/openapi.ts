@@ -136,7 +136,7 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
     operationId: method === 'get' ? 'getImage' : 'headImage',
     summary: method === 'get' ? 'An image, transformed by the query parameters' : 'Headers of the image, without the body',
     description: [
-      'Renders the object the routes map `path` to. Parameters follow the imgix rendering API; unknown parameters are ignored, a known parameter with a bad value is a 400 naming it. With no parameters the original bytes are served unchanged.',
+      'Renders the object the routes map `path` to. Parameters follow the imgix rendering API; unknown parameters are ignored, and bad values are handled as imgix does: an unreadable value is ignored, a number outside the range is clamped into it, unknown list members are dropped, a repeated parameter takes its last value (with transform.strict each of these is a 400 naming the parameter). Bad base64 in a `…64` parameter and a bad `expires` are a 400. With no parameters the original bytes are served unchanged.',
       signed.length
         ? `Sources ${signed.map(([n, s]) => `\`${n}\`${s.signing!.required ? ' (required)' : ''}`).join(', ')} take signed URLs: \`s\` = md5(token + path [+ "?" + query without s]) as the last parameter.`
         : '',
@@ -161,6 +161,8 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
           'Cache-Control': { schema: { type: 'string' } },
           'Last-Modified': { schema: { type: 'string' } },
           Vary: { schema: { type: 'string' }, description: '`Accept` when the format was negotiated.' },
+          'Content-Disposition': { schema: { type: 'string' }, description: 'With `dl`: attachment, under the `dl` name or (dl= empty) the image path\'s last segment.' },
+          'X-Imagegate-Format-Substituted': { schema: { type: 'string' }, description: 'An `fm` imagegate cannot encode and the format sent instead, as `<fm>-><fm>` (jp2->png, mp4->gif).' },
           'RateLimit-Policy': { schema: { type: 'string' }, description: 'The key\'s plan (IETF draft rate-limit headers).' },
           RateLimit: { schema: { type: 'string' } },
         },
@@ -178,7 +180,7 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
               },
       },
       '304': { description: 'Not modified (If-None-Match / If-Modified-Since matched).' },
-      '400': errorBody('A parameter has a bad value (the message names it), or the path is malformed.'),
+      '400': errorBody('Bad base64 in a `…64` parameter or a bad `expires` (any bad value or repeated parameter with transform.strict; the message names it), or the path is malformed.'),
       '403': {
         description: 'No or unknown X-API-Key (`{"message":"Forbidden"}`), or a missing/wrong signature.',
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },

@@ -88,8 +88,8 @@ describe('client ↔ server round trip', () => {
   test('errors carry the status, the stable code and the message', async () => {
     await assert.rejects(fetchImage('photos/a b.jpg', { baseUrl, apiKey: 'wrong' }), (e: ImagegateError) => e.status === 403 && e.message === 'Forbidden');
     await assert.rejects(
-      fetchImage('photos/a b.jpg', { baseUrl, apiKey: KEY, params: { fit: 'stretch' as 'crop' } }),
-      (e: ImagegateError) => e.status === 400 && e.code === 'invalid_parameter' && /fit/.test(e.message),
+      fetchImage('photos/a b.jpg', { baseUrl, apiKey: KEY, params: { expires: 'soon' as unknown as number } }),
+      (e: ImagegateError) => e.status === 400 && e.code === 'invalid_parameter' && /expires/.test(e.message),
     );
     await assert.rejects(fetchImage('photos/none.jpg', { baseUrl, apiKey: KEY }), (e: ImagegateError) => e.status === 404);
   });
