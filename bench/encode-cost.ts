@@ -73,9 +73,9 @@ async function main(): Promise<void> {
   const file = path.join(PHOTO_ROOT, flags.photo);
   if (flags['renders-only']) return renders(file);
   const meta = await sharp(file).metadata();
-  console.log(`photo ${flags.photo} ${meta.width}×${meta.height}; sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}; libvips threads ${settings.concurrency}; ${reps} encodes per cell, median CPU ms`);
+  console.log(`photo ${flags.photo} ${meta.width}×${meta.height}; sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}; libvips threads ${settings.concurrency}; ${reps} encodes per cell, median CPU ms and wall ms`);
   const full = await sharp(file).raw().toBuffer({ resolveWithObject: true });
-  console.log(['width', 'MP', ...formats.map((f) => `${f} ms`), ...formats.map((f) => `${f} KB`)].join('\t'));
+  console.log(['width', 'MP', ...formats.map((f) => `${f} ms`), ...formats.map((f) => `${f} wall`), ...formats.map((f) => `${f} KB`)].join('\t'));
   for (const w of widths) {
     const raw = await sharp(full.data, { raw: { width: full.info.width, height: full.info.height, channels: full.info.channels } })
       .resize(Math.min(w, full.info.width))
@@ -83,22 +83,27 @@ async function main(): Promise<void> {
       .toBuffer({ resolveWithObject: true });
     const { width, height, channels } = raw.info;
     const ms: number[] = [];
+    const wallMs: number[] = [];
     const kb: number[] = [];
     for (const f of formats) {
       const cpu: number[] = [];
+      const wall: number[] = [];
       let bytes = 0;
       for (let i = 0; i < reps; i++) {
         const before = process.cpuUsage();
+        const t0 = performance.now();
         const out = await encoder(sharp(raw.data, { raw: { width, height, channels } }), f).toBuffer();
+        wall.push(performance.now() - t0);
         const used = process.cpuUsage(before);
         cpu.push((used.user + used.system) / 1000);
         bytes = out.length;
       }
-      cpu.sort((a, b) => a - b);
-      ms.push(Math.round(cpu[Math.floor(cpu.length / 2)]!));
+      const median = (a: number[]) => Math.round([...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!);
+      ms.push(median(cpu));
+      wallMs.push(median(wall));
       kb.push(Math.round(bytes / 1024));
     }
-    console.log([width, ((width * height) / 1e6).toFixed(2), ...ms, ...kb].join('\t'));
+    console.log([width, ((width * height) / 1e6).toFixed(2), ...ms, ...wallMs, ...kb].join('\t'));
   }
   await renders(file);
 }

@@ -383,13 +383,13 @@ export function canonicalKey(opts: TransformOptions): string {
 }
 
 /**
- * True when nothing asks for a change: the original bytes are served untouched. `s` and
- * `expires` never count. When the negotiated result is passed, `auto=format` that chose no
+ * True when nothing asks for a change: the original bytes are served untouched. `s`,
+ * `expires` and `dl` (a response header only) never count. When the negotiated result is passed, `auto=format` that chose no
  * format (and auto=enhance/redeye, which have no effect) count as no change.
  */
 export function isIdentity(opts: TransformOptions, negotiated?: { format?: string }): boolean {
   for (const k of Object.keys(opts)) {
-    if (NON_RENDERING.has(k)) continue;
+    if (NON_RENDERING.has(k) || k === 'dl') continue;
     if (k === 'auto' && negotiated && negotiated.format === undefined) {
       if (opts.auto!.every((a) => a !== 'compress')) continue;
     }

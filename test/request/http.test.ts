@@ -1,5 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import sharp from 'sharp';
 import { makeImageFolder, testApp, get } from '../helpers/app.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
@@ -61,7 +63,7 @@ describe('imgix URLs over HTTP', () => {
     const empty = await get(ig, '/sub/inner.webp?dl=');
     assert.equal(empty.status, 200);
     assert.equal(empty.headers.get('content-disposition'), `attachment; filename="inner.webp"; filename*=UTF-8''inner.webp`);
-    await empty.arrayBuffer();
+    assert.ok(Buffer.from(await empty.arrayBuffer()).equals(readFileSync(path.join(folder.root, 'sub/inner.webp'))), 'the original bytes');
     const named = await get(ig, '/photo.jpg?w=20&dl=résumé "photo".jpg');
     assert.equal(named.headers.get('content-disposition'), `attachment; filename="r_sum_ _photo_.jpg"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22photo%22.jpg`);
     await named.arrayBuffer();

@@ -213,7 +213,8 @@ describe('isIdentity', () => {
     assert.equal(isIdentity(parse('q=75')), false, 'an explicit quality re-encodes, as q=74 does');
   });
   test('false as soon as something asks for a change', () => {
-    for (const q of ['w=10', 'fm=png', 'dl=a.jpg', 'flip=h', 'auto=format', 'bg=fff']) assert.equal(isIdentity(parse(q)), false, q);
+    for (const q of ['w=10', 'fm=png', 'flip=h', 'auto=format', 'bg=fff', 'dl=a.jpg&w=10']) assert.equal(isIdentity(parse(q)), false, q);
+    for (const q of ['dl=a.jpg', 'dl=']) assert.equal(isIdentity(parse(q)), true, `${q}: a download of the original is the original`);
   });
   test('auto=format that chose nothing is identity once negotiated', () => {
     assert.equal(isIdentity(parse('auto=format'), {}), true);
