@@ -32,33 +32,33 @@ export interface ImageParams {
   /** Alias of `fit`. */
   "f"?: "clamp" | "clip" | "crop" | "facearea" | "fill" | "fillmax" | "max" | "min" | "scale";
   /**
-   * Aspect ratio W:H for fit=crop when only one of w/h (or neither) is given.
+   * Aspect ratio W:H for fit=crop, facearea, fill and fillmax when only one of w/h (or neither) is given; min/max bounds keep it.
    * Range: > 0.
    */
   "ar"?: `${number}:${number}` | number;
   /**
-   * Minimum output width for fit=crop.
+   * Minimum output width for fit=crop (also with one side or none given; dpr scales it).
    * Range: 1 to 8192.
    */
   "min-w"?: number;
   /** Alias of `min-w`. */
   "min-width"?: number;
   /**
-   * Maximum output width for fit=crop.
+   * Maximum output width for fit=crop (also with one side or none given; dpr scales it).
    * Range: 1 to 8192.
    */
   "max-w"?: number;
   /** Alias of `max-w`. */
   "max-width"?: number;
   /**
-   * Minimum output height for fit=crop.
+   * Minimum output height for fit=crop (also with one side or none given; dpr scales it).
    * Range: 1 to 8192.
    */
   "min-h"?: number;
   /** Alias of `min-h`. */
   "min-height"?: number;
   /**
-   * Maximum output height for fit=crop.
+   * Maximum output height for fit=crop (also with one side or none given; dpr scales it).
    * Range: 1 to 8192.
    */
   "max-h"?: number;
