@@ -200,6 +200,21 @@ describe('the parameter table agrees with imgix-url-params', () => {
     assert.ok(checked > 400, `only ${checked} values checked`);
   });
 
+  test('every value of the imgix parameters imagegate does not take yet is ignored, never refused (strict mode too)', () => {
+    const strict = transformConfigSchema.parse({ strict: true });
+    let checked = 0;
+    for (const [name, p] of Object.entries(spec.parameters)) {
+      if (PARAMETER_LOOKUP.has(name)) continue;
+      for (const e of p.expects) {
+        for (const value of samples(name, e)) {
+          assert.deepEqual(parseTransform(new URLSearchParams({ [name]: value }), strict), {}, `${name}=${value}`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 100, `only ${checked} values checked`);
+  });
+
   test('the table is plain data (JSON round-trips)', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(PARAMETERS)), PARAMETERS);
   });
