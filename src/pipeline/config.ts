@@ -30,8 +30,8 @@ export const transformConfigSchema = z
      */
     strict: z.boolean().default(false),
     /**
-     * auto=format chooses AVIF only for outputs up to this many pixels (frames count); larger ones
-     * get WebP (or the JPEG/PNG fallback), because AVIF costs ~20–30× WebP's CPU to encode
+     * auto=format chooses AVIF only for still outputs up to this many pixels; larger ones (and
+     * animations) get WebP (or the source's format), because AVIF costs ~20–30× WebP's CPU to encode
      * (bench/encode-cost.ts). 0 = auto=format never chooses AVIF. `fm=avif` is always honoured.
      */
     autoAvifMaxPixels: z.number().int().min(0).default(AUTO_AVIF_MAX_PIXELS),
