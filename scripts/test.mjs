@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with node's test runner through tsx.
 // Extra arguments are file or folder filters: `npm test -- test/routes`.
+// Tests import src/ directly; dist/ is built first because the command's tests run bin/imagegate.js,
+// which runs the built JavaScript as an installed package does.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -21,6 +23,8 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+const built = spawnSync(process.execPath, [path.join(import.meta.dirname, 'build.mjs')], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
 const res = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
