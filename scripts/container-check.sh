@@ -41,7 +41,7 @@ buildah add --quiet "$ctr" "$npm_tgz" /tmp/npm-extract >/dev/null
 buildah run "$ctr" -- sh -c 'cp -a /tmp/npm-extract/package/. /usr/local/lib/node_modules/npm/ && rm -rf /tmp/npm-extract && ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx'
 # The build trusts the certificate authorities this machine trusts (npm ci reaches the registry).
 buildah copy --quiet "$ctr" /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt >/dev/null
-buildah config --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt --cmd node "$ctr"
+buildah config --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt --env npm_config_update_notifier=false --cmd node "$ctr"
 buildah commit --quiet --rm "$ctr" "$base" >/dev/null
 trap - EXIT
 probe=$(buildah from --quiet "$base")
