@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.ts';
+import { applyEnvOverrides, interpolate, type Origins } from './env.ts';
+import { describeIssues, referenceProblems } from './problems.ts';
 
 /** Start-up configuration failure: every problem, each naming its setting. */
 export class ConfigError extends Error {
@@ -13,39 +15,91 @@ export class ConfigError extends Error {
   }
 }
 
-/** Validate a plain object; relative fs roots resolve against `baseDir`. */
-export function parseConfig(raw: unknown, options: { baseDir?: string; source?: string } = {}): Config {
-  const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const where = issue.path.length ? issue.path.map(String).join('.') : '(root)';
-      return `${where}: ${issue.message}`;
-    });
-    throw new ConfigError(options.source ?? 'config', problems);
-  }
-  const cfg = result.data;
-  const baseDir = options.baseDir ?? process.cwd();
-  for (const src of Object.values(cfg.sources)) {
-    if (src.type === 'fs') src.root = path.resolve(baseDir, src.root);
-  }
-  if (cfg.keyStore?.type === 'file') cfg.keyStore.path = path.resolve(baseDir, cfg.keyStore.path);
-  if (cfg.cache.persistent?.type === 'fs') cfg.cache.persistent.dir = path.resolve(baseDir, cfg.cache.persistent.dir);
-  return cfg;
+type Env = Record<string, string | undefined>;
+
+export interface ConfigOptions {
+  /** Folder relative paths of the file resolve against (default: the working directory). */
+  baseDir?: string;
+  /** Named in the error (the file, or what the values are). */
+  source?: string;
+  /** Apply the `IMAGEGATE_*` / `PORT` overrides from this environment (none when absent). */
+  env?: Env;
 }
 
-/** Read and validate a YAML (or JSON) config file. */
-export function loadConfigFile(file: string): Config {
+/** A configuration as validated, or every problem with it, and where each value came from. */
+export interface Inspection {
+  config?: Config;
+  problems: string[];
+  /** The tree that was validated: the file after `${VAR}` references and overrides. */
+  raw: unknown;
+  /** Setting path → `env VAR` or `file, ${VAR}`; a path not here is from the file or the default. */
+  origins: Origins;
+}
+
+function validate(raw: unknown, options: ConfigOptions, origins: Origins, earlier: { path: string; message: string }[]): Inspection {
+  const tree = raw ?? {};
+  if (options.env && typeof tree === 'object' && !Array.isArray(tree)) applyEnvOverrides(tree as Record<string, unknown>, options.env, origins);
+  const result = configSchema.safeParse(tree);
+  const broken = new Set(earlier.map((p) => p.path));
+  const found = [
+    ...earlier.map((p) => `${p.path}: ${p.message}`),
+    ...(result.success ? [] : describeIssues(result.error.issues, configSchema, tree).filter((p) => !broken.has(p.path)).map((p) => p.message)),
+    ...referenceProblems(tree).map((p) => p.message),
+  ].map((p) =>
+    // A problem with a value from the environment names the variable.
+    p.replace(/^([^\s:]+)/, (setting: string) => {
+      const from = origins.get(setting);
+      return from ? `${setting} (from ${from.replace(/^file, /, '')})` : setting;
+    }),
+  );
+  if (!result.success || found.length) return { problems: found, raw: tree, origins };
+  const cfg = result.data;
+  const baseDir = options.baseDir ?? process.cwd();
+  // Paths from the file resolve against its folder; paths from the environment against the working directory.
+  const resolve = (setting: string, p: string) => path.resolve(origins.get(setting)?.startsWith('env ') ? process.cwd() : baseDir, p);
+  for (const [name, src] of Object.entries(cfg.sources)) {
+    if (src.type === 'fs') src.root = resolve(`sources.${name}.root`, src.root);
+  }
+  if (cfg.keyStore?.type === 'file') cfg.keyStore.path = resolve('keyStore.path', cfg.keyStore.path);
+  if (cfg.cache.persistent?.type === 'fs') cfg.cache.persistent.dir = resolve('cache.persistent.dir', cfg.cache.persistent.dir);
+  return { config: cfg, problems: [], raw: tree, origins };
+}
+
+/** Validate a plain object; relative fs roots resolve against `baseDir`. */
+export function parseConfig(raw: unknown, options: ConfigOptions = {}): Config {
+  const r = validate(raw, options, new Map(), []);
+  if (!r.config) throw new ConfigError(options.source ?? 'config', r.problems);
+  return r.config;
+}
+
+/**
+ * Read a YAML (or JSON) file, resolve its `${VAR}` references, apply the environment's
+ * overrides and validate: the configuration or every problem with it, in one pass.
+ */
+export function inspectConfigFile(file: string, env: Env = process.env): Inspection {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [`cannot read file: ${(err as Error).message}`]);
+    const e = err as NodeJS.ErrnoException;
+    return { problems: [`cannot read file: ${e.code === 'ENOENT' ? 'no such file' : e.message}`], raw: undefined, origins: new Map() };
   }
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
+    return { problems: [`not valid YAML: ${(err as Error).message}`], raw: undefined, origins: new Map() };
   }
-  return parseConfig(raw, { baseDir: path.dirname(path.resolve(file)), source: file });
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    return { problems: ['(top level): expected a section of settings (server:, sources:, routes:, …)'], raw, origins: new Map() };
+  }
+  const refs = interpolate(raw, env);
+  return validate(raw, { baseDir: path.dirname(path.resolve(file)), source: file, env }, refs.origins, refs.problems);
+}
+
+/** Read and validate a config file (see inspectConfigFile); throws ConfigError listing every problem. */
+export function loadConfigFile(file: string, env: Env = process.env): Config {
+  const r = inspectConfigFile(file, env);
+  if (!r.config) throw new ConfigError(file, r.problems);
+  return r.config;
 }

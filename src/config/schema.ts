@@ -118,6 +118,10 @@ export const configSchema = z
           .object({ host: nonEmpty.default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
           .strict()
           .optional(),
+        /** On SIGTERM/SIGINT, how long requests in flight may take to finish, ms (default: limits.deadlineMs + 5000). */
+        drainMs: z.number().int().min(0).optional(),
+        /** How often sources are probed for the readiness endpoint, ms (0: never). */
+        probeIntervalMs: z.number().int().min(0).default(10_000),
       })
       .strict()
       .prefault({}),
@@ -159,27 +163,9 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict()
-  .superRefine((cfg, ctx) => {
-    cfg.routes.forEach((r, i) => {
-      if (!(r.source in cfg.sources)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['routes', i, 'source'],
-          message: `unknown source '${r.source}' (defined: ${Object.keys(cfg.sources).join(', ') || 'none'})`,
-        });
-      }
-    });
-    const seen = new Set<string>();
-    cfg.keys.forEach((k, i) => {
-      if (seen.has(k.id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `duplicate key id '${k.id}'` });
-      seen.add(k.id);
-      const plans = cfg.plans as Record<string, unknown>;
-      if (k.plan && !Object.hasOwn(plans, k.plan)) {
-        ctx.addIssue({ code: 'custom', path: ['keys', i, 'plan'], message: `unknown plan '${k.plan}'` });
-      }
-    });
-  });
+  // References between sections (a route's source, a key's plan) are checked in load.ts on the
+  // raw tree, so they are reported together with the problems above.
+  .strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

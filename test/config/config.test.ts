@@ -47,23 +47,30 @@ describe('configuration', () => {
     }
     assert.ok(err instanceof ConfigError);
     const text = err.problems.join('\n');
-    for (const setting of ['server.port', 'server.basePath', 'server', 'sources.local.type', 'sources.s3src.bucket', 'keys.0', 'keys.1.id', 'keys.1.sha256']) {
+    for (const setting of ['server.port', 'server.basePath', 'server.bogus', 'sources.local.type', 'sources.s3src.bucket', 'keys.0 (key \'a\')', "keys.1.id (key 'bad id!')", "keys.1.sha256 (key 'bad id!')", "routes.0.source (route '*')"]) {
       assert.ok(err.problems.some((p) => p.startsWith(`${setting}:`)), `missing problem for ${setting} in:\n${text}`);
     }
-    assert.ok(err.problems.length >= 8);
+    assert.equal(err.problems.length, 9, text);
+    // The route's unknown source is reported with the schema problems, not after they are fixed.
+    assert.match(text, /routes\.0\.source \(route '\*'\): unknown source 'missing' \(defined: local, s3src\)/);
+    assert.match(text, /sources\.s3src\.bucket: required: text/);
+    assert.match(text, /server\.port: expected at most 65535, got 70000/);
+    assert.doesNotMatch(text, /Invalid input|Unrecognized key|received undefined/);
   });
 
   test('routes must name a defined source and keys a defined plan', () => {
     assert.throws(
       () => parseConfig({ sources: { a: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 'b' }], keys: [{ id: 'k', sha256: 'a'.repeat(64), plan: 'gold' }] }),
-      (e: ConfigError) => e.problems.some((p) => p.startsWith("routes.0.source: unknown source 'b'")) && e.problems.some((p) => p.startsWith("keys.0.plan: unknown plan 'gold'")),
+      (e: ConfigError) =>
+        e.problems.some((p) => p.startsWith("routes.0.source (route '*'): unknown source 'b' (defined: a)")) &&
+        e.problems.some((p) => p.startsWith("keys.0.plan (key 'k'): unknown plan 'gold' (defined: none)")),
     );
   });
 
   test('a plan name that is an Object.prototype property is still unknown', () => {
     assert.throws(
       () => parseConfig({ sources: { a: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 'a' }], keys: [{ id: 'k', sha256: 'a'.repeat(64), plan: 'constructor' }] }),
-      (e: ConfigError) => e.problems.some((p) => p.startsWith("keys.0.plan: unknown plan 'constructor'")),
+      (e: ConfigError) => e.problems.some((p) => p.startsWith("keys.0.plan (key 'k'): unknown plan 'constructor'")),
     );
   });
 

@@ -60,7 +60,7 @@ test('every bad setting is named with a clear message', () => {
   assert.match(text, /plans\.a\.quota\.limit: must be at least 1/);
   assert.match(text, /plans\.a\.quota\.period: expected 'day', 'week' or 'month'/);
   assert.match(text, /plans\.bad name: plan name 'bad name'/);
-  assert.match(text, /plans\.c: Unrecognized key: "extra"/i);
+  assert.match(text, /plans\.c\.extra: unknown setting \(allowed here: rate, burst, quota\)/);
   assert.match(text, /usage\.url: expected redis:\/\/host:port\/db/);
   assert.match(text, /usage\.onUnavailable: expected 'failOpen' or 'failClosed'/);
   assert.match(text, /usage\.commandTimeoutMs: at least 10/);
