@@ -1,16 +1,32 @@
 import { serve, type ServerType } from '@hono/node-server';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { createLogger } from './log.ts';
 import { createApp, type AppOptions, type ImagegateApp } from './http/app.ts';
 
 export interface RunningServer {
+  /** A URL this machine reaches the server at (loopback when bound to every interface). */
   url: string;
+  /** The address really bound, e.g. `http://0.0.0.0:8080` or `http://127.0.0.1:8080`. */
+  address: string;
   port: number;
   /** The metrics listener (`server.metrics`), when configured. */
   metricsUrl?: string;
   imagegate: ImagegateApp;
+  /** Stop at once: every connection is cut. */
   close(): Promise<void>;
+  /**
+   * Stop gracefully: readiness turns 503, the listener stops accepting, idle keep-alive
+   * connections close, requests in flight finish (at most `drainMs`, then they are cut), then
+   * the app closes (usage records flushed). Resolves with the number of requests cut.
+   */
+  drain(drainMs?: number): Promise<{ cut: number }>;
+}
+
+/** How long a drain waits by default: longer than a render may take. */
+export function drainTime(config: Config): number {
+  return config.server.drainMs ?? config.limits.deadlineMs + 5_000;
 }
 
 /** Start the Node server for a validated config; `port: 0` picks a free port. */
@@ -23,15 +39,50 @@ export async function startServer(
   const host = listen.host ?? config.server.host;
   const port = listen.port ?? config.server.port;
   const metricsListener = await startMetricsListener(config, imagegate);
+  const inFlight = new Set<ServerResponse>();
+  let draining: Promise<{ cut: number }> | undefined;
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: imagegate.app.fetch, port, hostname: host }, (info: AddressInfo) => {
+      imagegate.readiness.start().catch(() => {});
       resolve({
-        url: listenUrl(host, info.port),
+        url: listenUrl(info.address, info.port),
+        address: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
         port: info.port,
         metricsUrl: metricsListener?.url,
         imagegate,
-        close: () =>
-          Promise.all([stopListening(server), metricsListener?.close()]).then(() => imagegate.close()),
+        close: () => {
+          imagegate.readiness.drain();
+          return Promise.all([stopListening(server), metricsListener?.close()]).then(() => imagegate.close());
+        },
+        drain: (drainMs = drainTime(config)) =>
+          (draining ??= (async () => {
+            imagegate.readiness.drain();
+            // Responses not yet started tell their client the connection ends with them.
+            for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+            const closed = new Promise<void>((done) => server.close(() => done()));
+            http.closeIdleConnections();
+            let timer: NodeJS.Timeout | undefined;
+            const timedOut = await Promise.race([
+              closed.then(() => false),
+              new Promise<boolean>((done) => (timer = setTimeout(() => done(true), drainMs))),
+            ]);
+            clearTimeout(timer);
+            const cut = timedOut ? inFlight.size : 0;
+            if (timedOut) http.closeAllConnections();
+            await Promise.all([closed, metricsListener?.close()]);
+            await imagegate.close();
+            return { cut };
+          })()),
+      });
+    });
+    const http = server as Server;
+    http.on('request', (_req, res: ServerResponse) => {
+      inFlight.add(res);
+      if (draining) res.setHeader('Connection', 'close');
+      res.once('close', () => {
+        inFlight.delete(res);
+        // A keep-alive connection that just went idle during a drain is closed now.
+        if (draining) http.closeIdleConnections();
       });
     });
     server.on('error', (err) => {

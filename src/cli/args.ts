@@ -4,7 +4,11 @@ export type ParsedCommand =
   | { exit: number; values?: undefined; positionals?: undefined }
   | { exit?: undefined; values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
 
-/** parseArgs with the CLI's conventions: `--help` prints help (exit 0); a usage error prints it too (exit 2). */
+/**
+ * parseArgs with the CLI's conventions: `--help` prints help (exit 0); a usage error prints it
+ * too (exit 2). An option declared `multiple` accumulates (`--prefix a --prefix b`); any other
+ * option given twice is a usage error rather than a silent "last one wins".
+ */
 export function parseCommandArgs(
   argv: string[],
   options: NonNullable<ParseArgsConfig['options']>,
@@ -14,7 +18,13 @@ export function parseCommandArgs(
   name?: string,
 ): ParsedCommand {
   try {
-    const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true, tokens: true });
+    const seen = new Set<string>();
+    for (const t of parsed.tokens) {
+      if (t.kind !== 'option' || options[t.name]?.multiple) continue;
+      if (seen.has(t.name)) throw new Error(`--${t.name} given more than once`);
+      seen.add(t.name);
+    }
     if (parsed.values.help) {
       console.log(help);
       return { exit: 0 };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256hex } from '../auth/keys.ts';
@@ -35,17 +36,50 @@ function persistedSecret(dir: string, name: string): string {
   return v;
 }
 
+/** The development server cannot keep its key and token anywhere it may write. */
+export class StateDirError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Where `serve --dev` keeps its development key and admin token: `$IMAGEGATE_STATE_DIR` when
+ * set; else `.imagegate/` in the working directory when it can be written there (a checkout);
+ * else the per-user state folder, `$XDG_STATE_HOME/imagegate` or `~/.local/state/imagegate`
+ * (a global install, a read-only folder).
+ */
+export function devStateDirs(env: Env = process.env, cwd = process.cwd()): string[] {
+  if (env.IMAGEGATE_STATE_DIR) return [path.resolve(cwd, env.IMAGEGATE_STATE_DIR)];
+  const home = env.HOME || os.homedir();
+  const userState = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(home, '.local', 'state');
+  return [path.join(cwd, '.imagegate'), path.join(userState, 'imagegate')];
+}
+
+function secretsIn(dirs: string[]): { devKey: string; adminToken: string; stateDir: string } {
+  const failures: string[] = [];
+  for (const dir of dirs) {
+    try {
+      return { devKey: persistedSecret(dir, 'dev-key'), adminToken: persistedSecret(dir, 'admin-token'), stateDir: dir };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      failures.push(`${dir}: ${e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'not writable' : (e.code ?? e.message)}`);
+    }
+  }
+  throw new StateDirError(
+    `cannot keep the development key and admin token (${failures.join('; ')}); set IMAGEGATE_STATE_DIR to a folder you can write`,
+  );
+}
+
 /**
  * The embedded development configuration: the bundled sample folder, one route for every
- * path, in-memory usage counters, and a development key and admin token that are generated
- * once and kept in `.imagegate/` (ignored by git) so they survive restarts.
+ * path, in-memory usage counters, listening on loopback only, and a development key and admin
+ * token that are generated once and kept in the state folder (see devStateDirs) so they
+ * survive restarts. The environment's `IMAGEGATE_*` overrides apply (e.g. the host).
  */
-export function devConfig(stateDir = process.env.IMAGEGATE_STATE_DIR ?? path.join(packageRoot, '.imagegate')): { config: Config; devKey: string; adminToken: string } {
-  const devKey = persistedSecret(stateDir, 'dev-key');
-  const adminToken = persistedSecret(stateDir, 'admin-token');
+export function devConfig(env: Env = process.env): { config: Config; devKey: string; adminToken: string; stateDir: string } {
+  const { devKey, adminToken, stateDir } = secretsIn(devStateDirs(env));
   const config = parseConfig(
     {
-      server: { port: 8080 },
+      server: { host: '127.0.0.1', port: 8080 },
       sources: { local: { type: 'fs', root: path.join(packageRoot, 'examples', 'images') } },
       routes: [{ match: '*', source: 'local' }],
       keys: [{ id: 'dev', sha256: sha256hex(devKey), plan: 'dev' }],
@@ -53,7 +87,7 @@ export function devConfig(stateDir = process.env.IMAGEGATE_STATE_DIR ?? path.joi
       usage: { store: 'memory' },
       admin: { tokenSha256: sha256hex(adminToken) },
     },
-    { source: 'embedded development defaults' },
+    { source: 'embedded development defaults', env },
   );
-  return { config, devKey, adminToken };
+  return { config, devKey, adminToken, stateDir };
 }

@@ -21,6 +21,7 @@ import { adminGuard, adminTokenDigest } from './admin.ts';
 import { imageHandler, type ImageDeps } from './image.ts';
 import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
+import { Readiness } from './ready.ts';
 
 export interface AppOptions {
   /** Replace the storages built from config (tests, wrappers). */
@@ -44,6 +45,8 @@ export interface ImagegateApp {
   logger: Logger;
   metrics: Metrics;
   usage: UsageService;
+  /** `/_ready`; the Node server starts its probes and turns it off when draining. */
+  readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -116,6 +119,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     c.set('routeLabel', 'health');
     return c.json({ status: 'ok' });
   });
+  const readiness = new Readiness({ config, storages, usage });
+  app.get('/_ready', (c) => {
+    c.set('routeLabel', 'health');
+    const r = readiness.report();
+    return c.json(r, r.ready ? 200 : 503);
+  });
 
   // /_metrics and /_openapi.json: on the image listener open, behind the admin token or not at
   // all (server.internalEndpoints); with a metrics listener (server.metrics) /_metrics is there only.
@@ -179,7 +188,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     metrics,
     usage,
+    readiness,
     async close() {
+      readiness.stop();
       await Promise.allSettled([cache.close(), usage.close(), keyStore?.close()]);
     },
   };

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.ts';
 import { redactQuery } from '../log.ts';
@@ -64,19 +65,28 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
       if (logger?.isLevelEnabled('info')) {
         const url = c.req.url;
         const q = url.indexOf('?');
-        logger.info(
-          {
-            requestId: id,
-            method: c.req.method,
-            path: c.req.path,
-            query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
-            status,
-            ms: Math.round(ms * 10) / 10,
-            keyId: c.get('apiKey')?.id,
-            cache: cacheHit,
-          },
-          'request',
-        );
+        const line = {
+          requestId: id,
+          method: c.req.method,
+          path: c.req.path,
+          query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
+          status,
+          ms: Math.round(ms * 10) / 10,
+          keyId: c.get('apiKey')?.id,
+          cache: cacheHit,
+        };
+        // On the Node server the line waits until the response is written out (or the client
+        // went away): a response that never reached the client is logged as aborted, not as sent.
+        const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+        if (outgoing?.once === undefined || outgoing.writableFinished) logger.info(line, 'request');
+        else if (outgoing.destroyed) logger.info({ ...line, aborted: true }, 'request aborted');
+        else {
+          outgoing.once('close', () => {
+            const sent = outgoing.writableFinished;
+            line.ms = Math.round((performance.now() - started) * 10) / 10;
+            logger.info(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
+          });
+        }
       }
     }
     applyResponseHeaders(c);

@@ -112,7 +112,7 @@ describe('imagegate serve', () => {
     const [code] = await once(proc, 'exit');
     assert.equal(code, 1);
     assert.match(err, /server\.port:/);
-    assert.match(err, /routes\.0\.source: unknown source 'nowhere'/);
+    assert.match(err, /routes\.0\.source \(route '\*'\): unknown source 'nowhere'/);
   });
 
   test('bad usage exits 2 with help; --help exits 0', async () => {
