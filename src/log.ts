@@ -8,6 +8,8 @@ export interface LoggerOptions {
    * whose process may be frozen between invocations with lines still unwritten.
    */
   buffered?: boolean;
+  /** Write to standard error (a command whose standard output is its result, like `warm`). */
+  stderr?: boolean;
 }
 
 /** JSON logs to standard output; anything that could hold a secret is redacted by path. */
@@ -20,6 +22,7 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
       censor: '[redacted]',
     },
   };
+  if (options.stderr) return pino(settings, pino.destination(2));
   if (!options.buffered) return pino(settings);
   // pino flushes an asynchronous destination at exit; periodicFlush keeps a quiet server's lines prompt.
   return pino(settings, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 }));

@@ -6,26 +6,37 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
-import type { Config, RouteConfig } from '../config/schema.ts';
+import type { Config } from '../config/schema.ts';
 import { sha256hex } from '../auth/keys.ts';
 import type { KeyLookup } from '../auth/types.ts';
-import { compileRoutes, matchRoute, type CompiledRoute } from '../routes/match.ts';
-import { signingToken, signTarget } from '../request/signature.ts';
+import { compileRoutes, matchRoute, pathForKey, type CompiledRoute } from '../routes/match.ts';
+import { normaliseImagePath } from '../routes/path.ts';
 import type { Storage } from '../storage/types.ts';
+import { createLogger } from '../log.ts';
+import { parseCommandArgs } from './args.ts';
+import { signUrl, splitTarget } from './sign.ts';
 
-export const help = `Usage: imagegate warm --source NAME [--prefix P] --params "w=400&auto=format" [options]
+export const help = `Usage: imagegate warm --source NAME [--prefix P]... --params QUERY [options]
+       imagegate warm [URL...] [--file FILE] [-] [options]
 
-Render the derivative(s) of every object under a prefix of a source into the result cache,
-through the same app as the server (same routes, pipeline, cache keys and cache tiers).
-Useful only with a persistent cache tier (cache.persistent: fs or s3), which the server
-processes read; with the memory tier alone the work is lost when warm exits.
+Render derivatives into the result cache through the same app as the server (same routes,
+pipeline, cache keys and cache tiers). Useful only with a persistent cache tier
+(cache.persistent: fs or s3), which the server processes read; with the memory tier alone
+the work is lost when warm exits.
 
+What to render: every object under a prefix of a source, or a list of URLs, or both.
   --source NAME       the source to list (fs and s3 sources can list)
-  --prefix P          object key prefix (default: the whole source); for an fs
-                      source, a folder or a single file
-  --params QUERY      parameters of one derivative; repeat for several (required)
+  --prefix P          object key prefix (default: the whole source); repeat for several;
+                      for an fs source, a folder or a single file
+  --params QUERY      parameters of one derivative; repeat for several. Required with
+                      --source; with URLs, added to each URL's own query
+  URL                 a path with its query (/dev/products/1.jpg?w=400) or a full URL;
+                      signed for its source when the source signs URLs
+  --file FILE         URLs, one a line (# comments); repeat for several
+  -                   URLs from standard input, one a line
+
   --accept VALUE      Accept header to render with; repeat for several. Default: for
                       auto=format without fm, three variants (AVIF, WebP, neither); else */*
   --concurrency N     requests in flight (default: limits.concurrency or the core count)
@@ -36,70 +47,14 @@ processes read; with the memory tier alone the work is lost when warm exits.
   -h, --help          this help
 
 Output: a progress bar (count, rate, ETA) on a terminal, one line per request otherwise,
-then a summary of failures. Requests are counted in usage records under the key id
-'imagegate-warm'. Exit codes: 0 all rendered, 1 any failure, 2 usage error.`;
+then a summary of failures. The app's request log is off (its warnings and errors go to
+standard error). Requests are counted in usage records under the key id 'imagegate-warm'.
+Exit codes: 0 all rendered, 1 any failure, 2 usage error.`;
 
 const WARM_KEY_ID = 'imagegate-warm';
 
 /** Accept values that make auto=format produce each format a browser may ask for. */
 export const AUTO_FORMAT_ACCEPTS = ['image/avif,image/webp,*/*', 'image/webp,*/*', '*/*'];
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/**
- * One route run backwards: the request path that this route maps to `key`, or undefined.
- * A capture of the pattern must appear in the key template (else the path is not determined).
- */
-function invertRoute(route: RouteConfig, key: string): string | undefined {
-  const pattern = route.match.replace(/^\/+/, '');
-  if (!route.key) return key;
-  const names: string[] = [];
-  let re = '';
-  let last = 0;
-  for (const m of route.key.matchAll(/\{([^}]*)\}/g)) {
-    re += escapeRegex(route.key.slice(last, m.index));
-    re += m[1] === '*' ? '(.+?)' : '([^/]+?)';
-    names.push(m[1]);
-    last = m.index + m[0].length;
-  }
-  re += escapeRegex(route.key.slice(last));
-  const m = new RegExp(`^${re}$`).exec(key);
-  if (!m) return undefined;
-  const values = new Map<string, string>();
-  for (let i = 0; i < names.length; i++) {
-    const prev = values.get(names[i]);
-    if (prev !== undefined && prev !== m[i + 1]) return undefined;
-    values.set(names[i], m[i + 1]);
-  }
-  let missing = false;
-  const path = pattern
-    .split('/')
-    .map((seg) => {
-      if (seg === '*') return values.get('*') ?? ((missing = true), '');
-      return seg.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_, n: string) => values.get(n) ?? ((missing = true), ''));
-    })
-    .join('/');
-  return missing ? undefined : path;
-}
-
-/** The image path (after the base path, unencoded) that the routes map to `source` + `key`. */
-export function pathForKey(routes: RouteConfig[], compiled: CompiledRoute[], source: string, key: string): string | undefined {
-  for (const r of routes) {
-    if (r.source !== source) continue;
-    const candidate = invertRoute(r, key);
-    if (candidate === undefined) continue;
-    let back;
-    try {
-      back = matchRoute(compiled, candidate);
-    } catch {
-      continue; // a key with an empty, . or .. segment is never served
-    }
-    if (back && back.source === source && back.key === key) return candidate;
-  }
-  return undefined;
-}
 
 function encodePath(p: string): string {
   return p.split('/').map(encodeURIComponent).join('/');
@@ -210,9 +165,12 @@ function lineReporter(log: (line: string) => void): Reporter {
 
 export interface WarmOptions {
   config: Config;
-  source: string;
-  prefix: string;
-  params: string[];
+  /** List objects of this source under `prefixes` (with `params`). */
+  source?: string;
+  prefixes?: string[];
+  params?: string[];
+  /** Request these URLs (paths with queries, or full URLs); `params` are added to each. */
+  urls?: string[];
   accepts?: string[];
   concurrency: number;
   limit?: number;
@@ -231,43 +189,93 @@ export interface WarmSummary {
   /** Transformations actually run (the rest were already in the cache). */
   rendered: number;
   seconds: number;
-  skippedKeys: string[];
+  /** Object keys or URLs that no route reaches, with why. */
+  skipped: string[];
 }
 
-/** Build the jobs for every object under the prefix (keys the routes cannot reach are skipped). */
+/** The Accept values one derivative is rendered with. */
+function acceptsFor(query: string, accepts: string[] | undefined): string[] {
+  if (accepts?.length) return accepts;
+  const autoFormat = /(^|&)auto=[^&]*format/.test(query) && !/(^|&)fm=/.test(query);
+  return autoFormat ? AUTO_FORMAT_ACCEPTS : ['*/*'];
+}
+
+/** Jobs for one image path (base path included, encoded) of `source`: one per params × Accept, signed when the source signs. */
+function jobsFor(config: Config, source: string, key: string, path: string, queries: string[], accepts: string[] | undefined): WarmJob[] {
+  const signed = config.sources[source]?.signing !== undefined;
+  return queries.flatMap((query) => {
+    const q = query.replace(/^\?/, '');
+    const unsigned = `${path}${q ? `?${q}` : ''}`;
+    const target = signed && !/(^|&)s=/.test(q) ? signUrl(config, { url: unsigned, source }) : unsigned;
+    return acceptsFor(q, accepts).map((accept) => ({ key, target, accept, params: q }));
+  });
+}
+
+/** Build the jobs for every object under the prefixes (keys the routes cannot reach are skipped). */
 export async function planWarm(
   config: Config,
   storage: Storage,
-  opts: Pick<WarmOptions, 'source' | 'prefix' | 'params' | 'accepts' | 'limit' | 'signal'>,
-): Promise<{ jobs: WarmJob[]; objects: number; skippedKeys: string[] }> {
+  opts: Pick<WarmOptions, 'prefixes' | 'params' | 'accepts' | 'limit' | 'signal'> & { source: string },
+): Promise<{ jobs: WarmJob[]; objects: number; skipped: string[] }> {
   if (!storage.list) throw new Error(`source '${opts.source}' (${config.sources[opts.source].type}) cannot list objects; warm needs an fs or s3 source`);
   const compiled = compileRoutes(config.routes);
   const basePath = config.server?.basePath ?? '';
-  const signing = config.sources[opts.source].signing;
-  const token = signing ? signingToken(opts.source, signing) : undefined;
   const jobs: WarmJob[] = [];
-  const skippedKeys: string[] = [];
+  const skipped: string[] = [];
   let objects = 0;
-  for await (const key of storage.list(opts.prefix, opts.signal)) {
-    if (opts.limit !== undefined && objects >= opts.limit) break;
-    const path = pathForKey(config.routes, compiled, opts.source, key);
-    if (path === undefined) {
-      skippedKeys.push(key);
-      continue;
-    }
-    objects++;
-    for (const params of opts.params) {
-      const q = params.replace(/^\?/, '');
-      const autoFormat = /(^|&)auto=[^&]*format/.test(q) && !/(^|&)fm=/.test(q);
-      const accepts = opts.accepts?.length ? opts.accepts : autoFormat ? AUTO_FORMAT_ACCEPTS : ['*/*'];
-      const unsigned = `/${encodePath(path)}${q ? `?${q}` : ''}`;
-      let target = basePath + unsigned;
-      if (token) target = signing!.path === 'afterBasePath' ? basePath + signTarget(unsigned, token) : signTarget(target, token);
-      for (const accept of accepts) jobs.push({ key, target, accept, params: q });
+  for (const prefix of opts.prefixes?.length ? opts.prefixes : ['']) {
+    for await (const key of storage.list(prefix, opts.signal)) {
+      if (opts.limit !== undefined && objects >= opts.limit) break;
+      const path = pathForKey(compiled, opts.source, key);
+      if (path === undefined) {
+        skipped.push(`${key}: no route maps a path to this key`);
+        continue;
+      }
+      objects++;
+      jobs.push(...jobsFor(config, opts.source, key, basePath + encodePath(`/${path}`), opts.params ?? [], opts.accepts));
     }
   }
-  return { jobs, objects, skippedKeys };
+  return { jobs, objects, skipped };
 }
+
+/**
+ * Jobs for URLs as a user gives them: the path goes through the routes the server uses (the
+ * stage prefix is added when missing); `params` are added to each URL's own query.
+ */
+export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions, 'params' | 'accepts'> = {}): { jobs: WarmJob[]; skipped: string[] } {
+  const compiled = compileRoutes(config.routes);
+  const basePath = config.server?.basePath ?? '';
+  const jobs: WarmJob[] = [];
+  const skipped: string[] = [];
+  for (const url of urls) {
+    const { path: rawPath, query } = splitTarget(url);
+    const path = basePath && rawPath !== basePath && !rawPath.startsWith(`${basePath}/`) ? basePath + rawPath : rawPath;
+    let match;
+    try {
+      match = matchRoute(compiled, normaliseImagePath(path.slice(basePath.length).replace(/^\/+/, ''), config.server.maxPathLength));
+    } catch (err) {
+      skipped.push(`${url}: ${(err as Error & { publicMessage?: string }).publicMessage ?? (err as Error).message}`);
+      continue;
+    }
+    if (!match) {
+      skipped.push(`${url}: no route matches this path`);
+      continue;
+    }
+    const queries = opts.params?.length ? opts.params.map((p) => [query, p.replace(/^\?/, '')].filter(Boolean).join('&')) : [query];
+    jobs.push(...jobsFor(config, match.source, match.key, path, queries, opts.accepts));
+  }
+  return { jobs, skipped };
+}
+
+/** URLs from a list's text: one a line, blank lines and `#` comments ignored. */
+export function urlLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+}
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Render every job through the app, `concurrency` at a time. */
 export async function warm(opts: WarmOptions): Promise<WarmSummary> {
@@ -277,17 +285,33 @@ export async function warm(opts: WarmOptions): Promise<WarmSummary> {
   const digest = sha256hex(secret);
   const keys: KeyLookup = { findByHash: async (h) => (h === digest ? { id: WARM_KEY_ID } : undefined) };
   let rendered = 0;
-  const ig = await createApp(opts.config, { keys, onTransform: () => void rendered++ });
+  // The app's request log would interleave with the progress; its warnings and errors still show.
+  const level = LEVELS[Math.max(LEVELS.indexOf('warn'), LEVELS.indexOf(opts.config.server.logLevel))];
+  const ig = await createApp(opts.config, { keys, onTransform: () => void rendered++, logger: createLogger(level, { stderr: true }) });
   const started = performance.now();
   try {
-    const storage = ig.storages[opts.source];
-    if (!storage) throw new Error(`unknown source '${opts.source}' (defined: ${Object.keys(opts.config.sources).join(', ')})`);
-    const { jobs, objects, skippedKeys } = await planWarm(opts.config, storage, opts);
-    for (const k of skippedKeys.slice(0, 20)) log(`skipped ${k}: no route maps a path to this key`);
-    if (skippedKeys.length > 20) log(`… and ${skippedKeys.length - 20} more keys no route reaches`);
+    const jobs: WarmJob[] = [];
+    const skipped: string[] = [];
+    let objects = 0;
+    if (opts.source !== undefined) {
+      const storage = ig.storages[opts.source];
+      if (!storage) throw new Error(`unknown source '${opts.source}' (defined: ${Object.keys(opts.config.sources).join(', ')})`);
+      const listed = await planWarm(opts.config, storage, { ...opts, source: opts.source });
+      jobs.push(...listed.jobs);
+      skipped.push(...listed.skipped);
+      objects += listed.objects;
+    }
+    if (opts.urls?.length) {
+      const given = planUrls(opts.config, opts.urls, opts);
+      jobs.push(...given.jobs);
+      skipped.push(...given.skipped);
+      objects += new Set(given.jobs.map((j) => j.key)).size;
+    }
+    for (const k of skipped.slice(0, 20)) log(`skipped ${k}`);
+    if (skipped.length > 20) log(`… and ${skipped.length - 20} more skipped`);
     if (opts.dryRun) {
       for (const j of jobs) log(`${j.target}${j.accept === '*/*' ? '' : `  (Accept: ${j.accept})`}`);
-      return { objects, requests: 0, ok: 0, failed: [], rendered: 0, seconds: 0, skippedKeys };
+      return { objects, requests: 0, ok: 0, failed: [], rendered: 0, seconds: 0, skipped };
     }
     const tty = opts.tty ?? (process.stderr.isTTY === true);
     const reporter = tty ? ttyReporter(process.stderr) : lineReporter(log);
@@ -325,45 +349,67 @@ export async function warm(opts: WarmOptions): Promise<WarmSummary> {
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, jobs.length || 1)) }, worker));
     reporter.end();
-    return { objects, requests: done, ok, failed, rendered, seconds: (performance.now() - started) / 1000, skippedKeys };
+    return { objects, requests: done, ok, failed, rendered, seconds: (performance.now() - started) / 1000, skipped };
   } finally {
     await ig.close();
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        source: { type: 'string' },
-        prefix: { type: 'string', default: '' },
-        params: { type: 'string', multiple: true },
-        accept: { type: 'string', multiple: true },
-        concurrency: { type: 'string' },
-        limit: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        'allow-memory-only': { type: 'boolean' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    console.error(`warm: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
-  const v = parsed.values;
-  if (v.help) {
-    console.log(help);
-    return 0;
-  }
+export async function run(argv: string[], stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+  const parsed = parseCommandArgs(
+    argv,
+    {
+      source: { type: 'string' },
+      prefix: { type: 'string', multiple: true },
+      params: { type: 'string', multiple: true },
+      accept: { type: 'string', multiple: true },
+      file: { type: 'string', multiple: true },
+      concurrency: { type: 'string' },
+      limit: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'allow-memory-only': { type: 'boolean' },
+      config: { type: 'string' },
+    },
+    help,
+    true,
+    'warm',
+  );
+  if (parsed.exit !== undefined) return parsed.exit;
+  const v = parsed.values as {
+    source?: string;
+    prefix?: string[];
+    params?: string[];
+    accept?: string[];
+    file?: string[];
+    concurrency?: string;
+    limit?: string;
+    'dry-run'?: boolean;
+    'allow-memory-only'?: boolean;
+    config?: string;
+  };
   const usage = (msg: string) => {
     console.error(`warm: ${msg}\n\n${help}`);
     return 2;
   };
-  if (!v.source) return usage('--source is required');
-  if (!v.params?.length) return usage('--params is required (e.g. --params "w=400&auto=format")');
+  const urls = parsed.positionals.filter((p) => p !== '-');
+  for (const f of v.file ?? []) {
+    try {
+      urls.push(...urlLines(readFileSync(f, 'utf8')));
+    } catch (err) {
+      console.error(`warm: --file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      return 1;
+    }
+  }
+  if (parsed.positionals.includes('-')) {
+    let text = '';
+    for await (const chunk of stdin) text += String(chunk);
+    urls.push(...urlLines(text));
+  }
+  const fromLists = (v.file?.length ?? 0) > 0 || parsed.positionals.length > 0;
+  if (!v.source && !fromLists) return usage('name a --source to list, or give URLs (arguments, --file FILE, or - for standard input)');
+  if (v.source === undefined && v.prefix?.length) return usage('--prefix needs --source');
+  if (v.source !== undefined && !v.params?.length) return usage('--params is required with --source (e.g. --params "w=400&auto=format")');
+  if (!v.source && urls.length === 0) return usage('the URL list is empty');
   const int = (name: string, s: string | undefined) => {
     if (s === undefined) return undefined;
     if (!/^\d+$/.test(s) || Number(s) < 1) throw new Error(`--${name}: expected a positive integer, got '${s}'`);
@@ -389,7 +435,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (!(v.source in config.sources)) {
+  if (v.source !== undefined && !(v.source in config.sources)) {
     console.error(`warm: unknown source '${v.source}' (defined: ${Object.keys(config.sources).join(', ')})`);
     return 1;
   }
@@ -411,8 +457,9 @@ export async function run(argv: string[]): Promise<number> {
     summary = await warm({
       config,
       source: v.source,
-      prefix: v.prefix ?? '',
+      prefixes: v.prefix,
       params: v.params,
+      urls,
       accepts: v.accept,
       concurrency: concurrency ?? limits.concurrency ?? os.availableParallelism(),
       limit,
@@ -427,7 +474,7 @@ export async function run(argv: string[]): Promise<number> {
     process.removeListener('SIGINT', onSigint);
   }
   if (v['dry-run']) {
-    console.log(`${summary.objects} object${summary.objects === 1 ? '' : 's'} under '${v.prefix}'; nothing rendered (--dry-run)`);
+    console.log(`${summary.objects} object${summary.objects === 1 ? '' : 's'}; nothing rendered (--dry-run)`);
     return 0;
   }
   const rate = summary.seconds > 0 ? summary.requests / summary.seconds : 0;

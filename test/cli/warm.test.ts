@@ -7,8 +7,9 @@ import { parse as yamlParse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
 import { createApp } from '../../src/http/app.ts';
 import { sha256hex } from '../../src/auth/keys.ts';
-import { pathForKey, planWarm, progressLine, run, warm, AUTO_FORMAT_ACCEPTS } from '../../src/cli/warm.ts';
-import { compileRoutes } from '../../src/routes/match.ts';
+import { planUrls, planWarm, progressLine, run, warm, AUTO_FORMAT_ACCEPTS } from '../../src/cli/warm.ts';
+import { compileRoutes, pathForKey } from '../../src/routes/match.ts';
+import { Readable } from 'node:stream';
 import { createStorages } from '../../src/storage/index.ts';
 import { capture, imagegate, tempDir, writeConfig } from './helpers.ts';
 
@@ -51,16 +52,20 @@ describe('warm', () => {
   test('route inversion: templated routes and the catch-all', () => {
     const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
     const compiled = compileRoutes(cfg.routes);
-    assert.equal(pathForKey(cfg.routes, compiled, 'local', 'catalog/7.jpg'), 'products/7.jpg');
-    assert.equal(pathForKey(cfg.routes, compiled, 'local', 'other/a.png'), 'other/a.png');
+    assert.equal(pathForKey(compiled, 'local', 'catalog/7.jpg'), 'products/7.jpg');
+    assert.equal(pathForKey(compiled, 'local', 'other/a.png'), 'other/a.png');
     // the catch-all would map catalog/x.png to itself
-    assert.equal(pathForKey(cfg.routes, compiled, 'local', 'catalog/x.png'), 'catalog/x.png');
+    assert.equal(pathForKey(compiled, 'local', 'catalog/x.png'), 'catalog/x.png');
+    // a key the first route would produce, but whose path the same route does not match back
+    const only = compileRoutes([{ match: 'p/:id.jpg', source: 'local', key: 'c/{id}.jpg' }]);
+    assert.equal(pathForKey(only, 'local', 'c/a/b.jpg'), undefined);
+    assert.equal(pathForKey(only, 'other', 'c/1.jpg'), undefined);
   });
 
   test('plans one request per object, per derivative and per Accept variant for auto=format', async () => {
     const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
     const storages = await createStorages(cfg.sources);
-    const plan = await planWarm(cfg, storages.local, { source: 'local', prefix: 'catalog/', params: ['w=200&auto=format', 'w=100&fm=png'] });
+    const plan = await planWarm(cfg, storages.local, { source: 'local', prefixes: ['catalog/'], params: ['w=200&auto=format', 'w=100&fm=png'] });
     assert.equal(plan.objects, 4);
     assert.equal(plan.jobs.length, 4 * (AUTO_FORMAT_ACCEPTS.length + 1));
     assert.ok(plan.jobs.some((j) => j.target === '/dev/products/1.jpg?w=200&auto=format' && j.accept === 'image/avif,image/webp,*/*'));
@@ -70,7 +75,7 @@ describe('warm', () => {
   test('renders into the persistent tier; a fresh app then serves them without rendering; failures are summarised', async () => {
     const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
     const lines: string[] = [];
-    const summary = await warm({ config: cfg, source: 'local', prefix: 'catalog', params: ['w=200&fm=webp'], concurrency: 2, tty: false, log: (l) => lines.push(l) });
+    const summary = await warm({ config: cfg, source: 'local', prefixes: ['catalog'], params: ['w=200&fm=webp'], concurrency: 2, tty: false, log: (l) => lines.push(l) });
     assert.equal(summary.objects, 4);
     assert.equal(summary.requests, 4);
     assert.equal(summary.ok, 3);
@@ -93,7 +98,7 @@ describe('warm', () => {
     await fresh.close();
 
     // Warming again renders nothing new.
-    const again = await warm({ config: cfg, source: 'local', prefix: 'catalog/1.jpg', params: ['w=200&fm=webp'], concurrency: 1, tty: false, log: () => {} });
+    const again = await warm({ config: cfg, source: 'local', prefixes: ['catalog/1.jpg'], params: ['w=200&fm=webp'], concurrency: 1, tty: false, log: () => {} });
     assert.equal(again.ok, 1);
     assert.equal(again.rendered, 0);
   });
@@ -124,12 +129,57 @@ describe('warm', () => {
     assert.match(refused.err, /no persistent cache tier/);
   });
 
-  test('through the imagegate binary: plain lines when not a TTY', () => {
-    const file = writeConfig(dir, yaml());
+  test('through the imagegate binary: plain lines when not a TTY; no request log lines, warnings still shown', () => {
+    const file = writeConfig(dir, yaml().replace('logLevel: silent', 'logLevel: info'));
     const r = imagegate(['warm', '--config', file, '--source', 'local', '--prefix', 'other/', '--params', 'w=64&fm=webp']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\[1\/1\] ok {3}200 \/dev\/other\/a\.png\?w=64&fm=webp image\/webp/);
     assert.match(r.stdout, /warmed 1\/1 derivatives of 1 objects/);
+    assert.doesNotMatch(r.stdout + r.stderr, /"msg":"request"/);
+    // A source that fails (5xx) is still logged, on standard error.
+    const broken = writeConfig(dir, yaml().replace('logLevel: silent', 'logLevel: info').replace('root: ./images }', 'root: ./images }\n  web: { type: http, baseUrl: "http://127.0.0.1:9/", allowPrivateNetworks: true, timeoutMs: 1000 }').replace('  - { match: "*", source: local }', '  - { match: "web/*", source: web }\n  - { match: "*", source: local }'), 'broken.yaml');
+    const f = imagegate(['warm', '--config', broken, '/dev/web/x.jpg?w=10']);
+    assert.equal(f.code, 1);
+    assert.match(f.stdout, /FAIL 50\d \/dev\/web\/x\.jpg\?w=10/);
+    assert.match(f.stderr, /"level":40/);
+    assert.doesNotMatch(f.stdout + f.stderr, /"msg":"request"/);
+  });
+
+  test('URLs as arguments, from --file and from standard input; repeated --prefix and --params accumulate', async () => {
+    const file = writeConfig(dir, yaml());
+    const list = path.join(dir, 'urls.txt');
+    writeFileSync(list, '# launch list\n/dev/products/2.jpg?w=90&fm=png\n\nproducts/3.jpg?w=90&fm=png\n');
+    const lines: string[] = [];
+    const r = await capture(() =>
+      run(['--config', file, '--dry-run', '/dev/products/1.jpg?w=90&fm=png', 'http://cdn.example/dev/other/a.png?w=5', '--file', list, '-', '/dev/nowhere/../x.jpg'], Readable.from(['/dev/other/a.png?w=7\n'])),
+    );
+    assert.equal(r.code, 0, r.err);
+    lines.push(...r.out.split('\n'));
+    for (const t of ['/dev/products/1.jpg?w=90&fm=png', '/dev/other/a.png?w=5', '/dev/products/2.jpg?w=90&fm=png', '/dev/products/3.jpg?w=90&fm=png', '/dev/other/a.png?w=7']) {
+      assert.ok(lines.includes(t), `${t} in:\n${r.out}`);
+    }
+    assert.match(r.out, /skipped \/dev\/nowhere\/\.\.\/x\.jpg: /);
+
+    const prefixes = await capture(() => run(['--config', file, '--dry-run', '--source', 'local', '--prefix', 'catalog/1.jpg', '--prefix', 'other/', '--params', 'w=10', '--params', 'w=20']));
+    assert.equal(prefixes.code, 0, prefixes.err);
+    const targets = prefixes.out.split('\n').filter((l) => l.startsWith('/dev/')).sort();
+    assert.deepEqual(targets, ['/dev/other/a.png?w=10', '/dev/other/a.png?w=20', '/dev/products/1.jpg?w=10', '/dev/products/1.jpg?w=20']);
+
+    // A flag that does not repeat is refused when repeated, not silently overridden.
+    const twice = await capture(() => run(['--config', file, '--source', 'local', '--source', 'other', '--params', 'w=1']));
+    assert.equal(twice.code, 2);
+    assert.match(twice.err, /--source given more than once/);
+  });
+
+  test('URLs render through the routes and the signing of their source', async () => {
+    process.env.WARM_TEST_TOKEN = 'warm-signing-token';
+    const cfg = parseConfig(yamlParse(yaml().replace('root: ./images }', 'root: ./images, signing: { tokenFromEnv: WARM_TEST_TOKEN } }')), { baseDir: dir });
+    const plan = planUrls(cfg, ['products/1.jpg?w=50'], { params: ['fm=webp'] });
+    assert.equal(plan.jobs.length, 1);
+    assert.match(plan.jobs[0].target, /^\/dev\/products\/1\.jpg\?w=50&fm=webp&s=[0-9a-f]{32}$/);
+    assert.equal(plan.jobs[0].key, 'catalog/1.jpg');
+    const summary = await warm({ config: cfg, urls: ['/dev/products/1.jpg?w=50&fm=webp'], concurrency: 1, tty: false, log: () => {} });
+    assert.equal(summary.ok, 1, JSON.stringify(summary.failed));
   });
 });
 
