@@ -2,6 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
+import { drainTime } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { createApp, type AppOptions, type ImagegateApp } from './http/app.ts';
 
@@ -22,11 +23,6 @@ export interface RunningServer {
    * the app closes (usage records flushed). Resolves with the number of requests cut.
    */
   drain(drainMs?: number): Promise<{ cut: number }>;
-}
-
-/** How long a drain waits by default: longer than a render may take. */
-export function drainTime(config: Config): number {
-  return config.server.drainMs ?? config.limits.deadlineMs + 5_000;
 }
 
 /** Start the Node server for a validated config; `port: 0` picks a free port. */

@@ -5,19 +5,25 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { parseCommandArgs } from './args.ts';
-import { ConfigError, loadConfigFile } from '../config/load.ts';
+import { drainTime, inspectConfigFile, type Inspection } from '../config/load.ts';
+import { ENV_SETTINGS } from '../config/env.ts';
 import type { Config } from '../config/schema.ts';
-import { compileRoutes } from '../routes/match.ts';
 import { redactUrl } from '../log.ts';
+import { compileRoute } from '../routes/match.ts';
 
-export const help = `Usage: imagegate check-config [FILE] [--config FILE] [--json]
+export const help = `Usage: imagegate check-config [FILE] [--config FILE] [--all] [--json]
 
-Validate a configuration file and explain it: sources, routes (first match wins),
-keys by id (never their values), plans, usage store, cache, and warnings.
+Validate a configuration file, as the environment here completes it (\${VAR} references,
+IMAGEGATE_* overrides), and explain it: sources, routes (first match wins), keys by id
+(never their values), plans, usage store, cache, warnings, and where each setting's value
+comes from (the file, an environment variable, or the default).
 
   FILE, --config FILE   the YAML file (default: $IMAGEGATE_CONFIG)
-  --json                print {ok, problems, warnings} as JSON
+  --all                 list the settings left at their defaults too
+  --json                print {ok, file, problems, warnings, settings} as JSON
   -h, --help            this help
+
+Environment overrides: ${ENV_SETTINGS.map((e) => e.env).join(', ')}.
 
 Exit codes: 0 valid, 1 invalid (every problem is listed), 2 usage error.`;
 
@@ -27,6 +33,59 @@ export interface ConfigReport {
   warnings: string[];
   /** Human-readable explanation, one line each (empty when invalid). */
   lines: string[];
+}
+
+/** One effective setting and where its value came from: `file`, `env VAR`, `file, ${VAR}`, `default`. */
+export interface SettingOrigin {
+  setting: string;
+  value: unknown;
+  from: string;
+}
+
+const SECRET_SETTING = /(^|\.)(token|tokenSha256|sha256)$|(^|\.)headers\./;
+
+function has(raw: unknown, path: string[]): boolean {
+  let node = raw;
+  for (const p of path) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, p)) return false;
+    node = (node as Record<string, unknown>)[p];
+  }
+  return true;
+}
+
+/** Every leaf setting of the validated config with its origin; secrets are shown as `[hidden]`. */
+export function settingOrigins(cfg: Config, inspection: Pick<Inspection, 'raw' | 'origins'>): SettingOrigin[] {
+  const out: SettingOrigin[] = [];
+  const visit = (node: unknown, path: string[]) => {
+    const scalarList = Array.isArray(node) && node.every((v) => v === null || typeof v !== 'object');
+    if (node !== null && typeof node === 'object' && !scalarList) {
+      for (const [k, v] of Object.entries(node)) visit(v, [...path, k]);
+      return;
+    }
+    const setting = path.join('.');
+    let value = node;
+    if (SECRET_SETTING.test(setting)) value = '[hidden]';
+    else if (typeof value === 'string') value = redactUrl(value);
+    out.push({ setting, value, from: inspection.origins.get(setting) ?? (has(inspection.raw, path) ? 'file' : 'default') });
+  };
+  visit(cfg, []);
+  if (cfg.server.drainMs === undefined) out.push({ setting: 'server.drainMs', value: drainTime(cfg), from: 'default (limits.deadlineMs + 5000)' });
+  return out;
+}
+
+/** Bad route patterns and key templates, every one (not only the first). */
+function routeProblems(routes: unknown): string[] {
+  if (!Array.isArray(routes)) return [];
+  return routes.flatMap((r, i) => {
+    const route = r as { match?: unknown; key?: unknown; source?: unknown } | null;
+    if (typeof route?.match !== 'string' || route.match === '' || (route.key !== undefined && typeof route.key !== 'string')) return [];
+    try {
+      compileRoute({ match: route.match, key: route.key as string | undefined, source: String(route.source) }, i);
+      return [];
+    } catch (err) {
+      return [(err as Error).message.replace(/^(routes\.\d+\.\w+)/, `$1 (route '${route.match}')`)];
+    }
+  });
 }
 
 function plural(n: number, word: string): string {
@@ -60,13 +119,14 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
   const warnings: string[] = [];
   const lines: string[] = [];
 
-  // Defaults as the schema documents them, in case a section was omitted.
-  const defaults = { host: '0.0.0.0', port: 8080, basePath: '', cacheControl: 'public, max-age=86400' };
-  const s = { ...defaults, ...(cfg.server as Partial<typeof defaults> | undefined) };
+  const s = cfg.server;
   lines.push(`server: listens on ${s.host}:${s.port}${s.basePath ? `, stage prefix ${s.basePath} stripped` : ''}; Cache-Control "${s.cacheControl}"`);
   const internal = cfg.server?.internalEndpoints ?? 'admin';
   const metricsAt = cfg.server?.metrics ? `; /_metrics on its own listener ${cfg.server.metrics.host}:${cfg.server.metrics.port} only` : '';
   lines.push(`internal endpoints (/_metrics, /_openapi.json): ${internal === 'admin' ? 'admin token' : internal === 'public' ? 'open to anyone' : 'not served'} on the image listener${metricsAt}`);
+  lines.push(
+    `  on SIGTERM: drains for up to ${drainTime(cfg)} ms; /_ready probes the sources ${s.probeIntervalMs ? `every ${s.probeIntervalMs} ms` : 'once, at start'}`,
+  );
 
   lines.push(`sources (${Object.keys(cfg.sources).length}):`);
   const usedSources = new Set(cfg.routes.map((r) => r.source));
@@ -85,11 +145,7 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
   }
 
   lines.push(`routes (first match wins):`);
-  try {
-    compileRoutes(cfg.routes);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
+  problems.push(...routeProblems(cfg.routes));
   let catchAll = -1;
   cfg.routes.forEach((r, i) => {
     lines.push(`  ${i + 1}. ${r.match} → ${r.source}${r.key ? ` key "${r.key}"` : ' (key = the path)'}`);
@@ -145,7 +201,7 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseCommandArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' } }, help, true, 'check-config');
+  const parsed = parseCommandArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } }, help, true, 'check-config');
   if (parsed.exit !== undefined) return parsed.exit;
   if (parsed.positionals.length > 1) {
     console.error(`check-config: one file at a time\n\n${help}`);
@@ -156,15 +212,19 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`check-config: name a config file (or set IMAGEGATE_CONFIG)\n\n${help}`);
     return 2;
   }
+  const inspection = inspectConfigFile(file);
   let report: ConfigReport;
-  try {
-    report = explainConfig(loadConfigFile(file));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    report = { ok: false, problems: err.problems, warnings: [], lines: [] };
+  let settings: SettingOrigin[] = [];
+  if (inspection.config) {
+    report = explainConfig(inspection.config);
+    settings = settingOrigins(inspection.config, inspection);
+  } else {
+    // Every problem at once: the schema's, the references', and the route templates'.
+    const routes = (inspection.raw as { routes?: unknown } | undefined)?.routes;
+    report = { ok: false, problems: [...inspection.problems, ...routeProblems(routes)], warnings: [], lines: [] };
   }
   if (parsed.values.json) {
-    console.log(JSON.stringify({ ok: report.ok, file, problems: report.problems, warnings: report.warnings }, null, 2));
+    console.log(JSON.stringify({ ok: report.ok, file, problems: report.problems, warnings: report.warnings, settings }, null, 2));
     return report.ok ? 0 : 1;
   }
   if (!report.ok) {
@@ -174,6 +234,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   console.log(`${file}: valid`);
   for (const l of report.lines) console.log(l);
+  const shown = parsed.values.all ? settings : settings.filter((x) => x.from !== 'default' && !x.from.startsWith('default '));
+  console.log(`settings (value, and where it comes from):`);
+  const width = Math.min(48, Math.max(...shown.map((x) => x.setting.length), 0));
+  for (const x of shown) console.log(`  ${x.setting.padEnd(width)} = ${JSON.stringify(x.value)}  (${x.from})`);
+  if (!parsed.values.all) console.log(`  … and ${settings.length - shown.length} more at their defaults (--all lists them)`);
   if (report.warnings.length) {
     console.log(`warnings (${report.warnings.length}):`);
     for (const w of report.warnings) console.log(`  ! ${w}`);

@@ -1,7 +1,7 @@
-import { ConfigError, loadConfigFile } from '../config/load.ts';
+import { ConfigError, drainTime, loadConfigFile } from '../config/load.ts';
 import { devConfig, StateDirError } from '../config/defaults.ts';
 import type { Config } from '../config/schema.ts';
-import { drainTime, startServer } from '../server.ts';
+import { startServer } from '../server.ts';
 import { configureSharp } from '../runtime.ts';
 import { parseCommandArgs } from './args.ts';
 

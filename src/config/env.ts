@@ -109,26 +109,29 @@ export interface Interpolation {
   /** One message per setting whose reference could not be resolved. */
   problems: { path: string; message: string }[];
   origins: Origins;
+  /** Settings whose whole value was one reference: typed by what the setting expects (see typeWholeReferences). */
+  whole: (string | number)[][];
 }
 
 /**
  * Replaces `${VAR}` and `${VAR:-default}` in every string value of the tree, in place (`$$` is a
- * literal `$`). A value that is exactly one reference becomes a number or a boolean when the
- * text is one (`port: ${PORT:-8080}` is the number 8080). An unset variable without a default
- * is a problem naming the setting; an empty one counts as unset for `:-`.
+ * literal `$`). An unset variable without a default is a problem naming the setting; an empty
+ * one counts as unset for `:-`.
  */
 export function interpolate(raw: unknown, env: Env): Interpolation {
   const problems: Interpolation['problems'] = [];
   const origins: Origins = new Map();
-  const visit = (node: unknown, path: string): unknown => {
-    if (Array.isArray(node)) return node.map((v, i) => visit(v, path ? `${path}.${i}` : String(i)));
+  const whole: Interpolation['whole'] = [];
+  const visit = (node: unknown, at: (string | number)[]): unknown => {
+    const path = at.join('.');
+    if (Array.isArray(node)) return node.map((v, i) => visit(v, [...at, i]));
     if (isTree(node)) {
-      for (const [k, v] of Object.entries(node)) node[k] = visit(v, path ? `${path}.${k}` : k);
+      for (const [k, v] of Object.entries(node)) node[k] = visit(v, [...at, k]);
       return node;
     }
     if (typeof node !== 'string' || !node.includes('$')) return node;
     const used: string[] = [];
-    let whole = false;
+    let entire = false;
     const out = node.replace(REFERENCE, (all, inner: string | undefined, offset: number) => {
       if (all === '$$') return '$';
       const sep = inner!.indexOf(':-');
@@ -137,7 +140,7 @@ export function interpolate(raw: unknown, env: Env): Interpolation {
         problems.push({ path, message: `'${all}' is not a reference: write \${NAME} or \${NAME:-default}` });
         return all;
       }
-      whole = offset === 0 && all.length === node.length;
+      entire = offset === 0 && all.length === node.length;
       const value = env[name];
       if (value !== undefined && (value !== '' || sep === -1)) {
         used.push(`\${${name}}`);
@@ -151,12 +154,26 @@ export function interpolate(raw: unknown, env: Env): Interpolation {
       return '';
     });
     if (used.length) origins.set(path, `file, ${used.join(', ')}`);
-    if (whole) {
-      if (/^-?\d+(\.\d+)?$/.test(out.trim())) return Number(out);
-      if (out === 'true' || out === 'false') return out === 'true';
-    }
+    if (entire) whole.push(at);
     return out;
   };
-  visit(raw, '');
-  return { problems, origins };
+  visit(raw, []);
+  return { problems, origins, whole };
+}
+
+/**
+ * A setting whose whole value is one reference (`port: ${PORT:-8080}`) takes the type the
+ * setting expects: a number or a boolean where the schema wants one, text everywhere else (a
+ * token `0123` stays text). `expects` says what the schema wants at a path.
+ */
+export function typeWholeReferences(raw: unknown, paths: (string | number)[][], expects: (path: (string | number)[]) => string | undefined): void {
+  for (const p of paths) {
+    let parent = raw as Record<string | number, unknown>;
+    for (const seg of p.slice(0, -1)) parent = parent[seg] as Record<string | number, unknown>;
+    const last = p[p.length - 1];
+    const text = String(parent[last]).trim();
+    const type = expects(p);
+    if (type === 'number' && /^-?\d+(\.\d+)?$/.test(text)) parent[last] = Number(text);
+    else if (type === 'boolean' && (text === 'true' || text === 'false')) parent[last] = text === 'true';
+  }
 }

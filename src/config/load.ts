@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config } from './schema.ts';
-import { applyEnvOverrides, interpolate, type Origins } from './env.ts';
-import { describeIssues, referenceProblems } from './problems.ts';
+import { applyEnvOverrides, interpolate, typeWholeReferences, type Origins } from './env.ts';
+import { describeIssues, expectedKind, referenceProblems } from './problems.ts';
 
 /** Start-up configuration failure: every problem, each naming its setting. */
 export class ConfigError extends Error {
@@ -65,6 +65,11 @@ function validate(raw: unknown, options: ConfigOptions, origins: Origins, earlie
   return { config: cfg, problems: [], raw: tree, origins };
 }
 
+/** How long a drain waits for requests in flight: `server.drainMs`, by default longer than a render may take. */
+export function drainTime(config: Config): number {
+  return config.server.drainMs ?? config.limits.deadlineMs + 5_000;
+}
+
 /** Validate a plain object; relative fs roots resolve against `baseDir`. */
 export function parseConfig(raw: unknown, options: ConfigOptions = {}): Config {
   const r = validate(raw, options, new Map(), []);
@@ -94,6 +99,7 @@ export function inspectConfigFile(file: string, env: Env = process.env): Inspect
     return { problems: ['(top level): expected a section of settings (server:, sources:, routes:, …)'], raw, origins: new Map() };
   }
   const refs = interpolate(raw, env);
+  typeWholeReferences(raw, refs.whole, (p) => expectedKind(configSchema, p, raw));
   return validate(raw, { baseDir: path.dirname(path.resolve(file)), source: file, env }, refs.origins, refs.problems);
 }
 

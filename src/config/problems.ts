@@ -97,6 +97,11 @@ function unwrap(def: Def): Def {
   }
 }
 
+/** The kind of value (`number`, `boolean`, `string`, `object`, …) the schema expects at `path`. */
+export function expectedKind(schema: z.ZodType, path: Path, raw: unknown): string | undefined {
+  return schemaAt(schema, path, raw)?.type;
+}
+
 /** The schema that validates the value at `path` (a discriminated union resolved by the raw value). */
 function schemaAt(schema: z.ZodType, path: Path, raw: unknown): Def | undefined {
   let def = unwrap((schema as unknown as { _zod: { def: Def } })._zod.def);

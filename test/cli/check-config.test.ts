@@ -78,7 +78,73 @@ routes: [ { match: "p/:id.jpg", source: local, key: "{name}.jpg" } ]
     assert.equal(r.code, 1);
     const body = JSON.parse(r.out);
     assert.equal(body.ok, false);
-    assert.match(body.problems[0], /routes\.0\.key: '\{name\}' is not captured/);
+    assert.match(body.problems[0], /routes\.0\.key \(route 'p\/:id\.jpg'\): '\{name\}' is not captured/);
+  });
+
+  test('one pass: schema problems, unknown references and bad templates together, in plain words with suggestions', async () => {
+    const file = writeConfig(dir, `
+server: { rooot: 1, logLevel: inof }
+sources:
+  partner: { type: s3, bucket: b }
+  local: { type: fs, root: ./images, cacheControll: x }
+  web: { type: htp, baseUrl: "https://example.com/" }
+routes:
+  - { match: "a/:id.jpg", source: partnr, key: "{nmae}.jpg" }
+  - { match: "*", source: local }
+keys:
+  - { id: ci, sha256: "${'a'.repeat(64)}", plan: gld }
+  - { id: dev }
+plans: { gold: { rate: 1 } }
+usage: { store: redis }
+`, 'many.yaml');
+    const r = await capture(() => run([file]));
+    assert.equal(r.code, 1);
+    const expected = [
+      /server\.rooot: unknown setting \(allowed here: host, port, /,
+      /server\.logLevel: expected one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', got 'inof' \(did you mean 'info'\?\)/,
+      /sources\.local\.cacheControll: unknown setting \(did you mean 'cacheControl'\? allowed here: type, root, signing, cacheControl\)/,
+      /sources\.web\.type: expected one of 'fs', 's3', 'http', got 'htp' \(did you mean 'http'\?\)/,
+      /keys\.1 \(key 'dev'\): set exactly one of sha256, valueFromEnv or secret/,
+      /usage\.url: required \(expected redis:\/\/host:port\/db/,
+      /routes\.0\.source \(route 'a\/:id\.jpg'\): unknown source 'partnr' \(did you mean 'partner'\? defined: partner, local, web\)/,
+      /keys\.0\.plan \(key 'ci'\): unknown plan 'gld' \(did you mean 'gold'\? defined: gold\)/,
+      /routes\.0\.key \(route 'a\/:id\.jpg'\): '\{nmae\}' is not captured by 'a\/:id\.jpg' \(captures: id\)/,
+    ];
+    for (const re of expected) assert.match(r.err, re);
+    assert.match(r.err, new RegExp(`${expected.length} problems`));
+    assert.doesNotMatch(r.err, /Invalid input|Unrecognized key|received undefined|Invalid option/);
+  });
+
+  test('where each value comes from: the file, an environment variable, a \${VAR} reference, or the default', () => {
+    const file = writeConfig(dir, `
+server: { port: 9000, cacheControl: "\${CC_FOR_TEST:-public, max-age=60}" }
+sources: { local: { type: fs, root: "\${IMAGES_FOR_TEST}" } }
+routes: [ { match: "*", source: local } ]
+admin: { token: "\${ADMIN_FOR_TEST}" }
+`, 'origins.yaml');
+    const r = imagegate(['check-config', file, '--json'], { IMAGES_FOR_TEST: path.join(dir, 'images'), ADMIN_FOR_TEST: 'secret-admin-value', IMAGEGATE_LOG_LEVEL: 'warn', PORT: '7000' });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const settings = new Map((JSON.parse(r.stdout).settings as { setting: string; value: unknown; from: string }[]).map((x) => [x.setting, x]));
+    assert.deepEqual(settings.get('server.port'), { setting: 'server.port', value: 7000, from: 'env PORT' });
+    assert.deepEqual(settings.get('server.logLevel'), { setting: 'server.logLevel', value: 'warn', from: 'env IMAGEGATE_LOG_LEVEL' });
+    assert.equal(settings.get('server.cacheControl')?.from, 'file, ${CC_FOR_TEST:-…} default');
+    assert.equal(settings.get('sources.local.root')?.from, 'file, ${IMAGES_FOR_TEST}');
+    assert.equal(settings.get('server.host')?.from, 'default');
+    assert.deepEqual(settings.get('admin.token'), { setting: 'admin.token', value: '[hidden]', from: 'file, ${ADMIN_FOR_TEST}' });
+    assert.equal(settings.get('server.drainMs')?.value, 35000);
+    assert.doesNotMatch(r.stdout, /secret-admin-value/);
+
+    const human = imagegate(['check-config', file], { IMAGES_FOR_TEST: path.join(dir, 'images'), ADMIN_FOR_TEST: 'x', IMAGEGATE_SERVER_PORT: '7001' });
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /server\.port\s+= 7001 {2}\(env IMAGEGATE_SERVER_PORT\)/);
+    assert.match(human.stdout, /more at their defaults \(--all lists them\)/);
+
+    // A missing variable names the setting; a bad value from the environment names the variable.
+    const bad = imagegate(['check-config', file], { IMAGEGATE_SERVER_PORT: 'eighty', ADMIN_FOR_TEST: 'x' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /sources\.local\.root: \$\{IMAGES_FOR_TEST\} is not set \(write \$\{IMAGES_FOR_TEST:-default\} to give a default\)/);
+    assert.match(bad.stderr, /server\.port \(from env IMAGEGATE_SERVER_PORT\): expected a number, got 'eighty'/);
+    assert.match(bad.stderr, /2 problems/);
   });
 
   test('usage errors exit 2; --help exits 0', async () => {

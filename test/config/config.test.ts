@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.ts';
+import { ConfigError, inspectConfigFile, loadConfigFile, parseConfig } from '../../src/config/load.ts';
 
 describe('configuration', () => {
   test('the issue example validates, with defaults filled in', () => {
@@ -87,5 +87,113 @@ describe('configuration', () => {
     assert.equal(cfg.sources.local.type === 'fs' && cfg.sources.local.root, path.join(dir, 'img'));
     assert.equal(cfg.cache.persistent?.type === 'fs' && cfg.cache.persistent.dir, path.join(dir, 'cache'));
     assert.equal(cfg.keyStore?.type === 'file' && cfg.keyStore.path, path.join(dir, 'keys.json'));
+  });
+});
+
+describe('configuration from the environment', () => {
+  const file = (yaml: string) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-env-'));
+    writeFileSync(path.join(dir, 'imagegate.yaml'), yaml);
+    return path.join(dir, 'imagegate.yaml');
+  };
+  const base = 'sources: { local: { type: fs, root: ./img } }\nroutes: [{ match: "*", source: local }]\n';
+
+  test('${VAR} and ${VAR:-default} in values; a whole reference becomes a number or boolean; $$ is a dollar', () => {
+    // Unquoted in block style; quoted inside { } (where YAML reads a bare { as a map).
+    const f = file(`${base}server:
+  port: \${P}
+  host: "\${H:-127.0.0.1}"
+  cacheControl: "max-age=\${AGE:-60}, $$x"
+cache: { enabled: "\${ON:-true}", persistent: { type: fs, dir: "\${EMPTY:-./cache}" } }
+admin: { token: "\${T}" }
+`);
+    const inspected = inspectConfigFile(f, { P: '9001', EMPTY: '', T: '0123' });
+    const cfg = inspected.config!;
+    assert.equal(cfg.server.port, 9001);
+    assert.equal(cfg.server.host, '127.0.0.1');
+    assert.equal(cfg.server.cacheControl, 'max-age=60, $x');
+    assert.equal(cfg.cache.enabled, true);
+    assert.equal(cfg.cache.persistent?.type === 'fs' && cfg.cache.persistent.dir, path.join(path.dirname(f), 'cache'));
+    assert.equal(inspected.origins.get('server.port'), 'file, ${P}');
+    assert.equal(cfg.admin?.token, '0123', 'a setting that takes text keeps text that looks like a number');
+  });
+
+  test('an unset variable without a default is a problem naming the setting, reported with the others', () => {
+    const f = file(`${base}server: { port: "\${NOPE_PORT}", logLevel: loud, basePath: "\${BAD NAME}" }\n`);
+    assert.throws(
+      () => loadConfigFile(f, {}),
+      (e: ConfigError) => {
+        assert.deepEqual(e.problems, [
+          'server.port: ${NOPE_PORT} is not set (write ${NOPE_PORT:-default} to give a default)',
+          "server.basePath: '${BAD NAME}' is not a reference: write ${NAME} or ${NAME:-default}",
+          "server.logLevel: expected one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', got 'loud'",
+        ]);
+        return true;
+      },
+    );
+  });
+
+  test('IMAGEGATE_* variables override the file; PORT too, IMAGEGATE_SERVER_PORT over it', () => {
+    const f = file(`${base}server: { port: 8080, logLevel: info }\nusage: { store: memory }\nadmin: { tokenFromEnv: SOMETHING }\ncache: { persistent: { type: s3, bucket: b } }\n`);
+    const env = {
+      PORT: '7000',
+      IMAGEGATE_SERVER_PORT: '7001',
+      IMAGEGATE_SERVER_HOST: '::',
+      IMAGEGATE_LOG_LEVEL: 'debug',
+      IMAGEGATE_USAGE_REDIS_URL: 'redis://cache:6379/2',
+      IMAGEGATE_USAGE_ON_UNAVAILABLE: 'failClosed',
+      IMAGEGATE_ADMIN_TOKEN: 'from-env',
+      IMAGEGATE_CACHE_DIR: 'derived',
+      IMAGEGATE_LIMITS_CONCURRENCY: '3',
+      IMAGEGATE_SERVER_DRAIN_MS: '1500',
+    };
+    const cfg = loadConfigFile(f, env);
+    assert.equal(cfg.server.port, 7001);
+    assert.equal(loadConfigFile(f, { PORT: '7000' }).server.port, 7000);
+    assert.equal(cfg.server.host, '::');
+    assert.equal(cfg.server.logLevel, 'debug');
+    assert.deepEqual([cfg.usage.store, cfg.usage.store === 'redis' && cfg.usage.url, cfg.usage.store === 'redis' && cfg.usage.onUnavailable], ['redis', 'redis://cache:6379/2', 'failClosed']);
+    assert.deepEqual(cfg.admin, { token: 'from-env' });
+    // A folder from the environment resolves against the working directory, not the file's.
+    assert.deepEqual(cfg.cache.persistent, { type: 'fs', dir: path.resolve('derived') });
+    assert.equal(cfg.limits.concurrency, 3);
+    assert.equal(cfg.server.drainMs, 1500);
+    // parseConfig reads no environment unless given one; an empty variable counts as unset.
+    assert.equal(parseConfig({ sources: { a: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 'a' }] }).server.port, 8080);
+    assert.equal(loadConfigFile(f, { IMAGEGATE_SERVER_PORT: '' }).server.port, 8080);
+  });
+
+  test('a bad value from the environment names its variable', () => {
+    const f = file(base);
+    assert.throws(
+      () => loadConfigFile(f, { IMAGEGATE_SERVER_PORT: '80a', IMAGEGATE_LOG_LEVEL: 'verbose', IMAGEGATE_CACHE_ENABLED: 'maybe' }),
+      (e: ConfigError) => {
+        assert.deepEqual(e.problems, [
+          "server.port (from env IMAGEGATE_SERVER_PORT): expected a number, got '80a'",
+          "server.logLevel (from env IMAGEGATE_LOG_LEVEL): expected one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', got 'verbose'",
+          "cache.enabled (from env IMAGEGATE_CACHE_ENABLED): expected true or false, got 'maybe'",
+        ]);
+        return true;
+      },
+    );
+  });
+
+  test('the example config in examples/ loads, and serves its folder with its key', async () => {
+    const example = path.resolve(import.meta.dirname, '..', '..', 'examples', 'imagegate.yaml');
+    const cfg = loadConfigFile(example, {});
+    assert.equal(cfg.server.host, '127.0.0.1');
+    assert.equal(cfg.sources.local.type === 'fs' && cfg.sources.local.root, path.resolve(path.dirname(example), 'images'));
+    assert.equal(loadConfigFile(example, { IMAGEGATE_HOST: '0.0.0.0' }).server.host, '0.0.0.0');
+    process.env.IMAGEGATE_EXAMPLE_KEY = 'example-key-for-test';
+    const { createApp } = await import('../../src/http/app.ts');
+    const ig = await createApp({ ...cfg, server: { ...cfg.server, logLevel: 'silent' } });
+    try {
+      const res = await ig.app.request('/sample.jpg?w=40', { headers: { 'X-API-Key': 'example-key-for-test' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'image/jpeg');
+    } finally {
+      await ig.close();
+      delete process.env.IMAGEGATE_EXAMPLE_KEY;
+    }
   });
 });
