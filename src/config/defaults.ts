@@ -61,7 +61,8 @@ function secretsIn(dirs: string[]): { devKey: string; adminToken: string; stateD
       return { devKey: persistedSecret(dir, 'dev-key'), adminToken: persistedSecret(dir, 'admin-token'), stateDir: dir };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      failures.push(`${dir}: ${e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'not writable' : (e.code ?? e.message)}`);
+      const why = ['EACCES', 'EPERM', 'EROFS'].includes(e.code ?? '') ? 'not writable' : ['EEXIST', 'ENOTDIR'].includes(e.code ?? '') ? 'not a folder' : (e.code ?? e.message);
+      failures.push(`${dir}: ${why}`);
     }
   }
   throw new StateDirError(

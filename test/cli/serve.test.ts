@@ -5,6 +5,8 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { sha256hex } from '../../src/auth/keys.ts';
 import { freePort } from '../helpers/services.ts';
 
@@ -12,8 +14,8 @@ const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'imagegate.js')
 const SAMPLE = path.resolve(import.meta.dirname, '..', '..', 'examples', 'images');
 
 /** Start `imagegate …`, wait for the listening line, return the URL and a stopper. */
-async function start(args: string[], env: Record<string, string> = {}) {
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function start(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
@@ -100,6 +102,63 @@ describe('imagegate serve', () => {
     } finally {
       await s.stop();
     }
+  });
+
+  test('--dev listens on loopback only unless told otherwise, and says so', async () => {
+    const port = await freePort();
+    const state = mkdtempSync(path.join(tmpdir(), 'imagegate-state-'));
+    const s = await start(['serve', '--dev', '--port', String(port)], { IMAGEGATE_STATE_DIR: state });
+    try {
+      assert.equal(s.url, `http://127.0.0.1:${port}`);
+      assert.match(s.output(), new RegExp(`listening on http://127\\.0\\.0\\.1:${port}/\n`));
+      const lan = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+      if (lan) {
+        const reached = await new Promise<boolean>((resolve) => {
+          const sock = connect(port, lan.address);
+          sock.once('connect', () => (sock.destroy(), resolve(true)));
+          sock.once('error', () => resolve(false));
+        });
+        assert.equal(reached, false, `not reachable on ${lan.address}`);
+      }
+    } finally {
+      await s.stop();
+    }
+    // Told otherwise: every interface, and the line says so.
+    const port2 = await freePort();
+    const all = await start(['serve', '--dev', '--port', String(port2)], { IMAGEGATE_STATE_DIR: state, IMAGEGATE_SERVER_HOST: '0.0.0.0' });
+    try {
+      assert.match(all.output(), new RegExp(`listening on http://0\\.0\\.0\\.0:${port2}/ \\(every interface; from this machine: http://127\\.0\\.0\\.1:${port2}/\\)`));
+    } finally {
+      await all.stop();
+    }
+  });
+
+  test('--dev keeps its state in ./.imagegate when it can, else in the per-user state folder, else says what to do', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'imagegate-cwd-'));
+    const xdg = mkdtempSync(path.join(tmpdir(), 'imagegate-xdg-'));
+    const env = { IMAGEGATE_STATE_DIR: '', XDG_STATE_HOME: xdg };
+    const here = await start(['serve', '--dev', '--port', '0'], env, cwd);
+    await here.stop();
+    assert.match(readFileSync(path.join(cwd, '.imagegate', 'dev-key'), 'utf8'), /^[A-Za-z0-9]{30}\n$/);
+
+    // ./.imagegate cannot be a folder here: the per-user folder is used.
+    const blocked = mkdtempSync(path.join(tmpdir(), 'imagegate-cwd-'));
+    writeFileSync(path.join(blocked, '.imagegate'), 'a file, not a folder');
+    const user = await start(['serve', '--dev', '--port', '0'], env, blocked);
+    await user.stop();
+    assert.match(user.output(), new RegExp(`kept in ${path.join(xdg, 'imagegate')}`));
+    const key = /development API key: (\S+)/.exec(user.output())![1];
+    assert.equal(readFileSync(path.join(xdg, 'imagegate', 'dev-key'), 'utf8').trim(), key);
+
+    // Neither: a clear message and exit 1, never a stack trace.
+    writeFileSync(path.join(xdg, 'imagegate-blocked'), 'x');
+    const proc = spawn(process.execPath, [BIN, 'serve', '--dev'], { cwd: blocked, env: { ...process.env, ...env, XDG_STATE_HOME: path.join(xdg, 'imagegate-blocked') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr.on('data', (d) => (err += d));
+    const [code] = await once(proc, 'exit');
+    assert.equal(code, 1);
+    assert.match(err, /cannot keep the development key and admin token \(.*\.imagegate: not a folder; .*imagegate-blocked\/imagegate: not a folder\); set IMAGEGATE_STATE_DIR to a folder you can write/);
+    assert.doesNotMatch(err, /\n\s+at /);
   });
 
   test('a bad config stops start-up with every problem listed (exit 1)', async () => {
