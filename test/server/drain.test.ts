@@ -5,7 +5,7 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { once } from 'node:events';
@@ -181,5 +181,33 @@ describe('serve: SIGTERM drains', () => {
         origin.server.close();
       }
     }
+  });
+});
+
+describe('npm start', () => {
+  test('SIGTERM to npm reaches the server: it drains and exits, nothing is left listening', async () => {
+    const port = await freePort();
+    const state = mkdtempSync(path.join(tmpdir(), 'imagegate-state-'));
+    const root = path.resolve(import.meta.dirname, '..', '..');
+    const npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, PORT: String(port), IMAGEGATE_STATE_DIR: state }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
+    const exited = once(npm, 'exit');
+    after(() => {
+      // Whatever happens, leave no server behind: npm's children by parent id.
+      const children = spawnSync('pgrep', ['-P', String(npm.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      for (const pid of children) process.kill(Number(pid), 'SIGKILL');
+      if (npm.exitCode === null) npm.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no listening line:\n${out}`)), 60_000);
+      npm.stdout!.on('data', () => /listening on/.test(out) && (clearTimeout(t), resolve()));
+    });
+    assert.equal((await fetch(`http://127.0.0.1:${port}/_health`)).status, 200);
+    npm.kill('SIGTERM');
+    await exited;
+    assert.match(out, /"msg":"drained: every request in flight finished"/);
+    assert.ok(await refused(port), 'the server stopped with npm');
   });
 });
