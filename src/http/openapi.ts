@@ -216,7 +216,16 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
     paths: {
       [imagePath]: { get: imageOp('get'), head: imageOp('head') },
       '/_health': {
-        get: { operationId: 'health', tags: ['service'], security: [], summary: 'Liveness for load balancers', responses: { '200': { description: 'OK' } } },
+        get: { operationId: 'health', tags: ['service'], security: [], summary: 'Liveness: the process answers', responses: { '200': { description: 'OK' } } },
+      },
+      '/_ready': {
+        get: {
+          operationId: 'ready',
+          tags: ['service'],
+          security: [],
+          summary: 'Readiness: 503 while starting, draining, a failClosed usage store is down or a source is unreachable',
+          responses: { '200': { description: '{ready: true, …}' }, '503': { description: '{ready: false, status, notReady: [why, …]}' } },
+        },
       },
       '/_openapi.json': {
         get: {
