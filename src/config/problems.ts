@@ -193,7 +193,7 @@ function describeIssue(issue: Issue, schema: z.ZodType, raw: unknown): string[] 
       if (issue.origin === 'string') return [`${label}: at most ${issue.maximum} characters`];
       return [`${label}: expected ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}${got}`];
     case 'invalid_format':
-      if (custom) return [`${label}: ${custom}${got}`];
+      if (custom) return [`${label}: ${/^(expected|use|a |an )/.test(custom) ? custom : `expected ${custom}`}${got}`];
       return [`${label}: expected ${issue.format === 'url' ? 'a URL' : issue.format === 'regex' ? 'a value of the documented form' : `a ${issue.format}`}${got}`];
     default:
       return [`${label}: ${custom ?? 'invalid value'}${custom ? '' : got}`];
