@@ -20,15 +20,17 @@ const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'imagegate.js')
 const SAMPLE = readFileSync(path.resolve(import.meta.dirname, '..', '..', 'examples', 'images', 'sample.jpg'));
 const KEY = 'drain-test-key';
 
-/** An HTTP origin that holds every request for /slow/* until `release()`; `seen` resolves at the first one. */
+/** An HTTP origin that holds every request for /slow/* until `release()`; `seen` resolves at the first of them. */
 function slowOrigin() {
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   let first!: () => void;
   const seen = new Promise<void>((r) => (first = r));
   const server = createServer(async (req, res) => {
-    first();
-    if (req.url?.startsWith('/slow/')) await released;
+    if (req.url?.startsWith('/slow/')) {
+      first();
+      await released;
+    }
     res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': SAMPLE.length, ETag: '"sample-1"' });
     res.end(req.method === 'HEAD' ? undefined : SAMPLE);
   });
@@ -97,10 +99,16 @@ describe('serve: SIGTERM drains', () => {
     await listen(origin.server);
     try {
       const s = await serve(origin.server, ', drainMs: 60000');
+      // An idle keep-alive connection: one answered request, then nothing.
+      const idle = connect(s.port, '127.0.0.1');
+      idle.write('GET /_health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+      await once(idle, 'data');
+      const idleClosed = once(idle, 'close');
       const pending = fetch(`${s.url}/slow/a.jpg?w=120&fm=png`, { headers: { 'X-API-Key': KEY } });
       await origin.seen; // the request is in the server, waiting for its original
       const signalled = performance.now();
       s.proc.kill('SIGTERM');
+      await idleClosed; // closed by the server at once, while the render is still held
       // The listener closes at once: poll until a new connection is refused (the server keeps running).
       let isRefused = false;
       for (let i = 0; i < 100 && !isRefused; i++) {
