@@ -252,7 +252,7 @@ export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions,
     const path = basePath && rawPath !== basePath && !rawPath.startsWith(`${basePath}/`) ? basePath + rawPath : rawPath;
     let match;
     try {
-      match = matchRoute(compiled, normaliseImagePath(path.slice(basePath.length).replace(/^\/+/, ''), config.server.maxPathLength));
+      match = matchRoute(compiled, normaliseImagePath(path.slice(basePath.length), config.server.maxPathLength));
     } catch (err) {
       skipped.push(`${url}: ${(err as Error & { publicMessage?: string }).publicMessage ?? (err as Error).message}`);
       continue;
