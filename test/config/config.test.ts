@@ -185,6 +185,7 @@ admin: { token: "\${T}" }
     assert.equal(cfg.sources.local.type === 'fs' && cfg.sources.local.root, path.resolve(path.dirname(example), 'images'));
     assert.equal(loadConfigFile(example, { IMAGEGATE_HOST: '0.0.0.0' }).server.host, '0.0.0.0');
     process.env.IMAGEGATE_EXAMPLE_KEY = 'example-key-for-test';
+    process.env.IMAGEGATE_EXAMPLE_ADMIN_TOKEN = 'example-admin-token-for-test';
     const { createApp } = await import('../../src/http/app.ts');
     const ig = await createApp({ ...cfg, server: { ...cfg.server, logLevel: 'silent' } });
     try {
@@ -194,6 +195,7 @@ admin: { token: "\${T}" }
     } finally {
       await ig.close();
       delete process.env.IMAGEGATE_EXAMPLE_KEY;
+      delete process.env.IMAGEGATE_EXAMPLE_ADMIN_TOKEN;
     }
   });
 });
