@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -113,9 +113,9 @@ describe('the npm package', () => {
 
   test('npx imagegate serve --dev answers an image from the read-only package', async () => {
     const [c, a] = asUser('npx', ['--no-install', 'imagegate', 'serve', '--dev', '--port', '0', '--host', '127.0.0.1']);
-    // The development key and admin token are kept in a state folder outside the package.
-    const env = { ...userEnv(), IMAGEGATE_STATE_DIR: path.join(home, '.imagegate') };
-    const proc = spawn(c, a, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // The development key and admin token go to the working directory's .imagegate/ (the
+    // user's own folder here), never into the read-only package.
+    const proc = spawn(c, a, { cwd: app, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
@@ -140,6 +140,8 @@ describe('the npm package', () => {
       assert.equal(meta.width, 64);
       const denied = await fetch(`${url}/sample.jpg?w=64`);
       assert.ok([401, 403].includes(denied.status), `without a key: ${denied.status}`);
+      assert.ok(existsSync(path.join(app, '.imagegate')), 'the state folder is the working directory\'s .imagegate/');
+      assert.ok(!existsSync(path.join(app, 'node_modules', 'imagegate', '.imagegate')), 'serve --dev wrote into the package folder');
     } finally {
       try {
         process.kill(-proc.pid!, 'SIGTERM');
