@@ -7,7 +7,6 @@ import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
-import { verifySignature } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import type { PipelineInput } from '../pipeline/context.ts';
@@ -17,13 +16,14 @@ import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/
 import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import { takeResponseHeaders, type AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
+import { checkSigning, markAccess, type AccessRules, type SigningRule } from './access.ts';
 
 export interface ImageDeps {
   config: Config;
   routes: CompiledRoute[];
   storages: Record<string, Storage>;
   /** Signing token per source name, for sources with `signing:`. */
-  signing: Record<string, { token: string; required: boolean; path: 'request' | 'afterBasePath' }>;
+  signing: Record<string, SigningRule>;
   cache: ResultCache;
   flight: SingleFlight;
   limiter: WorkLimiter;
@@ -43,6 +43,7 @@ export interface ImageDeps {
 export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
   const anySigned = Object.keys(deps.signing).length > 0;
+  const rules: AccessRules = { routes: deps.routes, signing: deps.signing, basePath: config.server.basePath, maxPathLength: config.server.maxPathLength };
 
   // Path → route → options is a pure function of the target, so a URL asked for again (a cache
   // hit, a 304) skips it; so is the output format, unless auto=format lets the Accept header
@@ -74,21 +75,27 @@ export function imageHandler(deps: ImageDeps) {
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
     // also a 400.
+    // The query that is rendered is the one that was verified (an adapter may offer several
+    // spellings of one query; see RequestTarget).
+    let query = target.rawQueries[0] ?? '';
+    let verifiedSource: string | undefined;
     if (anySigned) {
       const lenient = lenientDecode(relative);
       if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
       const firstSource = routeSource(deps.routes, lenient);
-      const signing = firstSource ? deps.signing[firstSource] : undefined;
-      if (signing) {
-        const signedPath = signing.path === 'afterBasePath' ? `/${relative}` : target.clientPath;
-        const hasSignature = target.rawQueries.some((q) => /(^|&)s=/.test(q));
-        if (signing.required || hasSignature) verifyAny(signedPath, target.rawQueries, signing.token);
+      const rule = firstSource ? deps.signing[firstSource] : undefined;
+      const verified = rule && checkSigning(rule, rule.path === 'afterBasePath' ? `/${relative}` : target.clientPath, target.rawQueries);
+      if (verified !== undefined) {
+        query = verified;
+        verifiedSource = firstSource;
       }
     }
 
-    const request = derive(target.imagePath, target.rawQueries[0] ?? '');
+    const request = derive(target.imagePath, query);
     if (!request) throw notFound(relative);
     const { match, opts } = request;
+    // Anything a parameter pulls in passes the same access decision, before any source is asked.
+    const mark = opts.mark !== undefined ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined) : undefined;
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);
@@ -106,15 +113,15 @@ export function imageHandler(deps: ImageDeps) {
     let key: string | undefined;
     let etag = meta.etag;
     if (!identity) {
-      const mark = opts.mark ? await markIdentity(deps, opts.mark) : '';
+      const markId = mark ? await markIdentity(deps, mark) : opts.mark !== undefined ? '\nmark=missing' : '';
       const format = formatKey(negotiated);
       const last = request.last.get(format);
-      if (last && last.sourceEtag === meta.etag && last.mark === mark) {
+      if (last && last.sourceEtag === meta.etag && last.mark === markId) {
         ({ key, etag } = last);
       } else {
-        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + mark, format });
+        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + markId, format });
         etag = etagFor(key);
-        request.last.set(format, { sourceEtag: meta.etag, mark, key, etag });
+        request.last.set(format, { sourceEtag: meta.etag, mark: markId, key, etag });
       }
     }
     const headers: Record<string, string> = {
@@ -160,7 +167,7 @@ export function imageHandler(deps: ImageDeps) {
               format: negotiated.format,
               insteadOfAvif: negotiated.insteadOfAvif,
               deadline,
-              loadMark: (markPath) => loadMark(deps, markPath, signal),
+              loadMark: async () => (mark ? (await deps.storages[mark.source].get(mark.key, signal))?.body : undefined),
             });
             // A file rewritten in place while libvips read it: the render mixes two versions, and
             // would be cached under the old one's identity.
@@ -282,44 +289,9 @@ function originalContentType(body: Buffer, stored: string | undefined): string {
   return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
 }
 
-function verifyAny(path: string, rawQueries: string[], token: string): void {
-  let firstError: unknown;
-  for (const q of rawQueries.length ? rawQueries : ['']) {
-    try {
-      verifySignature(q ? `${path}?${q}` : path, token);
-      return;
-    } catch (err) {
-      firstError ??= err;
-      if (err instanceof ServiceError && err.code === 'expired_signature') throw err;
-    }
-  }
-  throw firstError;
-}
-
-/** Watermarks come from the same routes and sources as images, never from outside them. */
-function resolveMark(deps: ImageDeps, markPath: string): { storage: Storage; key: string } | undefined {
-  let rel = markPath.replace(/^\/+/, '');
-  const base = deps.config.server.basePath.replace(/^\//, '');
-  if (base && rel.startsWith(`${base}/`)) rel = rel.slice(base.length + 1);
-  let path: string;
-  try {
-    path = normaliseImagePath(rel, deps.config.server.maxPathLength);
-  } catch {
-    return undefined;
-  }
-  const m = matchRoute(deps.routes, path);
-  return m ? { storage: deps.storages[m.source], key: m.key } : undefined;
-}
-
-async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal): Promise<Buffer | undefined> {
-  const mark = resolveMark(deps, markPath);
-  return mark ? (await mark.storage.get(mark.key, signal))?.body : undefined;
-}
-
 /** The watermark's identity joins the cache key, so a replaced mark is a new derivative. */
-async function markIdentity(deps: ImageDeps, markPath: string): Promise<string> {
-  const mark = resolveMark(deps, markPath);
-  const meta = mark ? await mark.storage.head(mark.key) : undefined;
+async function markIdentity(deps: ImageDeps, mark: RouteMatch): Promise<string> {
+  const meta = await deps.storages[mark.source].head(mark.key);
   return `\nmark=${meta?.etag ?? 'missing'}`;
 }
 
