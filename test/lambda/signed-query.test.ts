@@ -47,7 +47,7 @@ describe('Lambda REST: the verified query is the rendered query', () => {
   });
   after(() => folder.cleanup());
 
-  const width = async (r: { body?: string }) => (await sharp(Buffer.from(r.body ?? "", "base64")).metadata()).width;
+  const width = async (r: { body?: string }) => (await sharp(Buffer.from(r.body ?? '', 'base64')).metadata()).width;
 
   test('folding signed parameters into one name does not strip them', async () => {
     // Signed as written: ?w=100&mark=/open/alpha.png&s=S (the client sends `/` unencoded).
