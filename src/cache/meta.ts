@@ -49,6 +49,14 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
     },
   };
   if (storage.list) wrapped.list = storage.list.bind(storage);
+  if (storage.stream) {
+    const stream = storage.stream.bind(storage);
+    wrapped.stream = async (key, signal) => {
+      const obj = await stream(key, signal);
+      metas.set(key, obj ? obj.meta : MISSING);
+      return obj;
+    };
+  }
   if (storage.open) {
     const open = storage.open.bind(storage);
     wrapped.open = async (key, signal) => {

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { Config } from '../config/schema.ts';
-import { ServiceError, sourceChanged } from '../errors.ts';
+import { ServiceError, sourceChanged, sourceTooLarge } from '../errors.ts';
 import { LRUCache } from 'lru-cache';
 import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute, routeSource } from '../routes/match.ts';
@@ -11,9 +11,9 @@ import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import type { PipelineInput } from '../pipeline/context.ts';
 import { detectContentType } from '../pipeline/detect.ts';
-import type { ObjectMeta, Storage } from '../storage/types.ts';
+import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
-import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
+import type { ByteBudget, CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import { takeResponseHeaders, type AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
 import { checkSigning, markAccess, type AccessRules, type SigningRule } from './access.ts';
@@ -29,6 +29,8 @@ export interface ImageDeps {
   limiter: WorkLimiter;
   /** Per-request deadline for source reads and transformations, milliseconds. */
   deadlineMs: number;
+  /** Bytes of originals held in memory, process-wide (`limits.maxBytesInFlight`). */
+  bytes: ByteBudget;
   /** Called once per transformation actually run (metrics, tests). */
   onTransform?: (info: { format: string; ms: number }) => void;
   /** Called with the time a source read took (metrics). */
@@ -109,6 +111,8 @@ export function imageHandler(deps: ImageDeps) {
     // Bounded by the deadline too: the sources are wrapped with it (see createApp).
     const meta = await deps.storages[match.source].head(match.key);
     if (!meta) throw notFound(relative);
+    // Every source kind, on the size it reports, before the body is read.
+    if (meta.size > config.limits.maxOriginalBytes) throw sourceTooLarge(config.limits.maxOriginalBytes);
 
     let key: string | undefined;
     let etag = meta.etag;
@@ -137,14 +141,16 @@ export function imageHandler(deps: ImageDeps) {
 
     if (identity) {
       // The client's signal too: an original nobody waits for any more is not read to the end.
-      const obj = await fetchSource(deps, match, relative, deadlineSignal(Math.max(1, deadline - Date.now()), c.req.raw.signal));
+      const obj = await readOriginal(deps, match, relative, deadlineSignal(Math.max(1, deadline - Date.now()), c.req.raw.signal), c.req.method === 'HEAD');
       headers.ETag = obj.meta.etag;
-      headers['Content-Type'] = originalContentType(obj.body, obj.meta.contentType);
+      headers['Content-Type'] = originalContentType(obj.head, obj.meta.contentType);
       // An SVG opened directly must not run its scripts on the image origin.
       if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
-      headers['Content-Length'] = String(obj.body.length);
-      c.set('responseBytes', obj.body.length);
-      return respond(c, 200, headers, obj.body);
+      headers['Content-Length'] = String(obj.size);
+      c.set('responseBytes', obj.size);
+      const pending = takeResponseHeaders(c);
+      if (pending) Object.assign(headers, pending);
+      return new Response(obj.body, { status: 200, headers });
     }
 
     const hit = await deps.cache.get(key!);
@@ -160,6 +166,7 @@ export function imageHandler(deps: ImageDeps) {
         const value = await deps.limiter.run(async () => {
           const source = await openSource(deps, match, relative, signal);
           const started = performance.now();
+          const held: Array<() => void> = [];
           let out: Awaited<ReturnType<typeof runPipeline>>;
           try {
             out = await runPipeline(source.input, opts, {
@@ -167,12 +174,18 @@ export function imageHandler(deps: ImageDeps) {
               format: negotiated.format,
               insteadOfAvif: negotiated.insteadOfAvif,
               deadline,
-              loadMark: async () => (mark ? (await deps.storages[mark.source].get(mark.key, signal))?.body : undefined),
+              loadMark: async () => {
+                if (!mark) return undefined;
+                const m = await readWhole(deps, mark, signal);
+                if (m) held.push(m.release);
+                return m?.body;
+              },
             });
             // A file rewritten in place while libvips read it: the render mixes two versions, and
             // would be cached under the old one's identity.
             if (await source.changed?.()) throw sourceChanged();
           } finally {
+            for (const release of held) release();
             await source.close?.();
           }
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
@@ -208,12 +221,116 @@ function notFound(relative: string): ServiceError {
   return new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
 }
 
-async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal) {
-  const t0 = performance.now();
-  const obj = await deps.storages[match.source].get(match.key, signal);
-  deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-  if (!obj) throw notFound(relative);
-  return obj;
+/**
+ * An object read whole into memory, its size counted against the byte budget until `release`
+ * (the size comes from the source's metadata; the source's byte cap refuses larger ones).
+ * Undefined when the object is missing. Only route matches from the access decision get here.
+ */
+async function readWhole(deps: ImageDeps, match: RouteMatch, signal: AbortSignal): Promise<(StoredObject & { release: () => void }) | undefined> {
+  const storage = deps.storages[match.source];
+  const meta = await storage.head(match.key, signal);
+  if (!meta) return undefined;
+  const release = await deps.bytes.acquire(meta.size, signal);
+  try {
+    const t0 = performance.now();
+    const obj = await storage.get(match.key, signal);
+    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    if (!obj) release();
+    return obj && { ...obj, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/** What an untouched original is sent from: its first bytes (for its type), its size and its body. */
+interface OriginalBody {
+  meta: ObjectMeta;
+  head: Buffer;
+  size: number;
+  /** Null for HEAD: nothing past the first bytes is read. */
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** A streamed original holds about this much memory (the reader's chunks and the socket's buffer). */
+const STREAM_WINDOW = 256 * 1024;
+
+/**
+ * An original served untouched: streamed where the source can (memory stays at a chunk or two
+ * whatever the size), else read whole and counted against the byte budget until it is sent.
+ * HEAD reads the first bytes only. The budget is released when the body ends, fails or the
+ * client goes away.
+ */
+async function readOriginal(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal, headOnly: boolean): Promise<OriginalBody> {
+  const storage = deps.storages[match.source];
+  if (!storage.stream) {
+    const obj = await readWhole(deps, match, signal);
+    if (!obj) throw notFound(relative);
+    if (headOnly) obj.release();
+    const slices = (function* () {
+      for (let i = 0; i < obj.body.length; i += 1 << 20) yield obj.body.subarray(i, i + (1 << 20));
+    })();
+    return { meta: obj.meta, head: obj.body.subarray(0, 4096), size: obj.body.length, body: headOnly ? null : bodyStream(Buffer.alloc(0), slices, obj.release) };
+  }
+  const release = await deps.bytes.acquire(STREAM_WINDOW, signal);
+  let it: AsyncIterator<Buffer> | undefined;
+  try {
+    const t0 = performance.now();
+    const obj = await storage.stream(match.key, signal);
+    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    if (!obj) throw notFound(relative);
+    it = obj.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const first: Buffer[] = [];
+    let got = 0;
+    while (got < 4096) {
+      const r = await it.next();
+      if (r.done) break;
+      first.push(r.value);
+      got += r.value.length;
+    }
+    const head = Buffer.concat(first);
+    if (headOnly) {
+      await it.return?.();
+      release();
+      return { meta: obj.meta, head, size: obj.meta.size, body: null };
+    }
+    return { meta: obj.meta, head, size: obj.meta.size, body: bodyStream(head, it, release) };
+  } catch (err) {
+    await it?.return?.().catch(() => undefined);
+    release();
+    throw err;
+  }
+}
+
+/** A response body from `first` then the rest of `it`, read as the client takes it; `done` runs once, however it ends. */
+function bodyStream(first: Buffer, it: Iterator<Buffer> | AsyncIterator<Buffer>, done: () => void): ReadableStream<Uint8Array> {
+  let pending: Buffer | undefined = first.length > 0 ? first : undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(ctl) {
+        if (pending) {
+          ctl.enqueue(bytesOf(pending));
+          pending = undefined;
+          return;
+        }
+        try {
+          const r = await it.next();
+          if (r.done) {
+            ctl.close();
+            done();
+          } else ctl.enqueue(bytesOf(r.value));
+        } catch (err) {
+          done();
+          ctl.error(err);
+        }
+      },
+      async cancel() {
+        done();
+        await it.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 interface Source {
@@ -226,7 +343,11 @@ interface Source {
 /** The original as the pipeline takes it: a local raster file the decoder reads itself where the source offers one, else its bytes. */
 async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal): Promise<Source> {
   const storage = deps.storages[match.source];
-  if (!storage.open) return { input: (await fetchSource(deps, match, relative, signal)).body };
+  if (!storage.open) {
+    const obj = await readWhole(deps, match, signal);
+    if (!obj) throw notFound(relative);
+    return { input: obj.body, close: async () => obj.release() };
+  }
   const t0 = performance.now();
   const opened = await storage.open(match.key, signal);
   if (!opened) throw notFound(relative);
@@ -235,10 +356,15 @@ async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, 
   // numbers do not name is left to the same checks as before, on its bytes.
   const type = detectContentType(opened.head);
   if (type === undefined || type === 'image/svg+xml') {
+    let release: (() => void) | undefined;
     try {
+      release = await deps.bytes.acquire(opened.meta.size, signal);
       const body = await opened.read();
       deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-      return { input: body };
+      return { input: body, close: async () => release!() };
+    } catch (err) {
+      release?.();
+      throw err;
     } finally {
       await opened.close();
     }
@@ -282,8 +408,8 @@ function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolea
  * The type of an original comes from its bytes. A stored type is trusted only when it names a
  * passive image type: HTML or script in a bucket is never served as an active type.
  */
-function originalContentType(body: Buffer, stored: string | undefined): string {
-  const detected = detectContentType(body);
+function originalContentType(head: Buffer, stored: string | undefined): string {
+  const detected = detectContentType(head);
   if (detected) return detected;
   const type = stored?.split(';')[0].trim().toLowerCase();
   return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
