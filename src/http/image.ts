@@ -76,9 +76,8 @@ export function imageHandler(deps: ImageDeps) {
 
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
-    // also a 400.
-    // The query that is rendered is the one that was verified (an adapter may offer several
-    // spellings of one query; see RequestTarget).
+    // also a 400. The query that is rendered is the one that was verified (an adapter may offer
+    // several spellings of one query; see RequestTarget).
     let query = target.rawQueries[0] ?? '';
     let verifiedSource: string | undefined;
     if (anySigned) {
@@ -148,9 +147,7 @@ export function imageHandler(deps: ImageDeps) {
       if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
       headers['Content-Length'] = String(obj.size);
       c.set('responseBytes', obj.size);
-      const pending = takeResponseHeaders(c);
-      if (pending) Object.assign(headers, pending);
-      return new Response(obj.body, { status: 200, headers });
+      return respond(c, 200, headers, obj.body);
     }
 
     const hit = await deps.cache.get(key!);
@@ -302,10 +299,16 @@ async function readOriginal(deps: ImageDeps, match: RouteMatch, relative: string
   }
 }
 
-/** A response body from `first` then the rest of `it`, read as the client takes it; `done` runs once, however it ends. */
+/** Releases the budget of a response body dropped unread (a response replaced after the handler). */
+const unread = new FinalizationRegistry<() => void>((release) => release());
+
+/**
+ * A response body from `first` then the rest of `it`, read as the client takes it; `done` (once,
+ * idempotent) runs when it ends, fails, is cancelled, or is dropped unread.
+ */
 function bodyStream(first: Buffer, it: Iterator<Buffer> | AsyncIterator<Buffer>, done: () => void): ReadableStream<Uint8Array> {
   let pending: Buffer | undefined = first.length > 0 ? first : undefined;
-  return new ReadableStream<Uint8Array>(
+  const stream = new ReadableStream<Uint8Array>(
     {
       async pull(ctl) {
         if (pending) {
@@ -331,6 +334,8 @@ function bodyStream(first: Buffer, it: Iterator<Buffer> | AsyncIterator<Buffer>,
     },
     { highWaterMark: 0 },
   );
+  unread.register(stream, done);
+  return stream;
 }
 
 interface Source {
@@ -382,10 +387,10 @@ function httpDate(meta: ObjectMeta, lastModified: Date): string {
 }
 
 /** The image route's response: its plain header object takes the request's pending headers (request id, rate limits). */
-function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | null): Response {
+function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | ReadableStream<Uint8Array> | null): Response {
   const pending = takeResponseHeaders(c);
   if (pending) Object.assign(headers, pending);
-  return new Response(body === null || c.req.method === 'HEAD' ? null : bytesOf(body), { status, headers });
+  return new Response(body === null || c.req.method === 'HEAD' ? null : Buffer.isBuffer(body) ? bytesOf(body) : body, { status, headers });
 }
 
 /** A view of a Buffer's bytes for a Response body, without copying them. */
