@@ -79,6 +79,8 @@ describe('render budget', () => {
     assert.ok(cost(60, 40, 3, 'w=8192', 'gif') > config.maxRenderCost, 'animation at w=8192');
     assert.ok(cost(10_000, 10_000, 1, 'w=8192') < config.maxRenderCost, '100 MP → 8192 px JPEG');
     assert.ok(cost(1600, 1067, 1, 'fit=fillmax&fill=blur&w=8192&h=8192') < config.maxRenderCost, 'a big fill=blur canvas is affordable now');
+    assert.ok(cost(1600, 1067, 1, 'blur=2000&w=8192') > config.maxRenderCost, 'a sigma-200 blur over 45 MP');
+    assert.ok(cost(1600, 1067, 1, 'blur=2000&w=1000') < config.maxRenderCost, 'the same blur at an ordinary size');
     assert.ok(cost(480, 270, 100, 'w=480', 'gif') < config.maxRenderCost, 'a 100-frame GIF');
 
     const t0 = performance.now();
@@ -111,10 +113,10 @@ describe('render budget', () => {
       // Served, refused by the estimate, or stopped at the deadline: never mistaken for a corrupt image.
       assert.ok(['200 image', '422 render_too_costly', '503 deadline_exceeded'].includes(`${r.status} ${r.body}`), `${r.a}: ${r.status} ${r.body}`);
       // From the request's start: queue wait + render; a slot is held for less than that.
-      assert.ok(r.ms <= DEADLINE_MS + 1000 + 250, `${r.a} answered after ${Math.round(r.ms)} ms (${r.status} ${r.body})`);
+      assert.ok(r.ms <= DEADLINE_MS + 1000, `${r.a} answered after ${Math.round(r.ms)} ms (${r.status} ${r.body})`);
     }
     assert.ok(results.some((r) => r.body === 'deadline_exceeded'), 'some attack really ran into its deadline');
-    assert.ok(performance.now() - started <= DEADLINE_MS + 1000 + 250);
+    assert.ok(performance.now() - started <= DEADLINE_MS + 1000);
     const victim = await get(ig, 'http://localhost/photo.jpg?w=120');
     assert.equal(victim.status, 200);
   });
