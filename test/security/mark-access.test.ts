@@ -9,6 +9,8 @@ import sharp from 'sharp';
 import { get, makeImageFolder, testApp } from '../helpers/app.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
 import { signTarget } from '../../src/request/signature.ts';
+import { markAccess } from '../../src/http/access.ts';
+import { compileRoutes } from '../../src/routes/match.ts';
 
 const TOKEN = 'mark-token-7c2e9a41d0b35f86';
 const OTHER = 'other-token-1f0e2d3c4b5a6978';
@@ -92,5 +94,26 @@ describe('watermarks and signed sources', () => {
     }
     const missing = await answer(`/open/photo.jpg?w=64&mark=${encodeURIComponent('/open/no-such.png')}`);
     assert.equal(missing.status, 400);
+  });
+});
+
+describe('markAccess: the signed path of a mark is the path as written in the parameter', () => {
+  const routes = compileRoutes([{ match: 'signed/*', source: 'signed', key: '{*}' }]);
+  const rules = (path: 'request' | 'afterBasePath') => ({ routes, signing: { signed: { token: TOKEN, required: true, path } }, basePath: '/dev', maxPathLength: 1024 });
+
+  test('with the base path written in the mark, signed over what is written (path: request)', () => {
+    const m = markAccess(rules('request'), signTarget('/dev/signed/logo.png', TOKEN), undefined);
+    assert.deepEqual(m && { source: m.source, key: m.key }, { source: 'signed', key: 'logo.png' });
+    assert.throws(() => markAccess(rules('request'), signTarget('/signed/logo.png', TOKEN).replace('/signed', '/dev/signed'), undefined), { code: 'invalid_signature' });
+  });
+
+  test('path: afterBasePath signs the path without the base path', () => {
+    assert.equal(markAccess(rules('afterBasePath'), `/dev${signTarget('/signed/logo.png', TOKEN)}`, undefined)?.key, 'logo.png');
+  });
+
+  test('verified for the same source: no signature needed on the mark; for another source: 403; no route: undefined', () => {
+    assert.equal(markAccess(rules('request'), '/signed/logo.png', 'signed')?.key, 'logo.png');
+    assert.throws(() => markAccess(rules('request'), '/signed/logo.png', 'other'), { code: 'invalid_signature' });
+    assert.equal(markAccess(rules('request'), '/elsewhere/logo.png', undefined), undefined);
   });
 });
