@@ -260,6 +260,13 @@ const STREAM_WINDOW = 256 * 1024;
  */
 async function readOriginal(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal, headOnly: boolean): Promise<OriginalBody> {
   const storage = deps.storages[match.source];
+  if (headOnly && storage.open) {
+    // A local file: its first 4 KiB name its type; nothing else is read.
+    const opened = await storage.open(match.key, signal);
+    if (!opened) throw notFound(relative);
+    await opened.close();
+    return { meta: opened.meta, head: opened.head, size: opened.meta.size, body: null };
+  }
   if (!storage.stream) {
     const obj = await readWhole(deps, match, signal);
     if (!obj) throw notFound(relative);
