@@ -38,6 +38,11 @@ export function invalidParameter(name: string, value: string, expected: string):
   return new ServiceError(400, 'invalid_parameter', `${name}: expected ${expected}, got '${shown}'`);
 }
 
+/** 502 for an original over its source's byte cap (`limits.maxOriginalBytes`, an HTTP source's `maxBytes`). */
+export function sourceTooLarge(maxBytes: number): ServiceError {
+  return new ServiceError(502, 'source_too_large', `Source image is larger than ${maxBytes} bytes`);
+}
+
 /** 503 for a local original rewritten while it was decoded: a retry reads the new version. */
 export function sourceChanged(): ServiceError {
   return new ServiceError(503, 'source_changed', 'Service Unavailable: the source changed while it was read; retry', { headers: { 'Retry-After': '1' } });

@@ -51,7 +51,12 @@ function isHttpApi(event: unknown): event is HttpApiEvent {
   return typeof e?.rawPath === 'string' && typeof e?.requestContext?.http === 'object';
 }
 
-/** The query encodings a REST API client could have signed, first the one imgix's libraries write. */
+/**
+ * The query encodings a REST API client could have signed, first the one imgix's libraries write.
+ * The image handler renders from the spelling whose signature it verified (see RequestTarget),
+ * never from another one: parameters folded into one name (`?w%3D100%26mark=…`) cannot make
+ * the verified and the rendered query differ.
+ */
 export function queryCandidates(event: RestApiEvent): string[] {
   const multi = event.multiValueQueryStringParameters;
   const pairs: [string, string][] = multi

@@ -75,6 +75,19 @@ export const limitsConfigSchema = z
     queue: z.number().int().min(0).default(64),
     /** Whole-request budget for a transformation (queue wait + fetch + render), milliseconds. */
     deadlineMs: z.number().int().positive().default(30_000),
+    /**
+     * Largest original read from any source (fs, s3, http), bytes; larger is 502
+     * `source_too_large`, decided on the object's size before its body is read. 100 MiB holds any
+     * JPEG, WebP or AVIF at the 100 MP pixel limit; an HTTP source's own `maxBytes` can only lower it.
+     */
+    maxOriginalBytes: z.number().int().positive().default(100 * MiB),
+    /**
+     * Bytes of originals held in memory at once, process-wide: originals read whole (renders from
+     * S3 and HTTP sources, SVGs, watermarks, untouched originals from HTTP sources) count their
+     * size, streamed originals a 256 KiB window. Past it requests wait, in order and within their
+     * deadline; with `queue` already waiting they are shed at once (503 `overloaded`).
+     */
+    maxBytesInFlight: z.number().int().positive().default(256 * MiB),
     /** `Retry-After` sent with 503 `overloaded` and `deadline_exceeded`, seconds. */
     retryAfterSeconds: z.number().int().min(0).default(1),
   })

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 export type { CachedResult, CacheObserver, CacheLogger, CacheTier, PersistentTier } from './types.ts';
 export { createResultCache, type ResultCache, type ResultCacheOptions } from './result-cache.ts';
 export { SingleFlight } from './single-flight.ts';
-export { WorkLimiter, abortError, deadlineSignal, type WorkLimiterOptions, type LimiterObserver } from './limiter.ts';
+export { ByteBudget, WorkLimiter, abortError, deadlineSignal, type WorkLimiterOptions, type LimiterObserver } from './limiter.ts';
 export { FsTier } from './fs-tier.ts';
 export { withMetaCache, type MetaCacheOptions } from './meta.ts';
 export { S3Tier, type S3TierOptions } from './s3-tier.ts';

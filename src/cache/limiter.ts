@@ -228,3 +228,79 @@ export function deadlineSignal(ms: number, parent?: AbortSignal): AbortSignal {
   );
   return signal;
 }
+
+interface ByteWaiter {
+  bytes: number;
+  grant: (release: () => void) => void;
+  reject: (err: unknown) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/**
+ * A process-wide budget for bytes held in memory (originals being read or sent). `acquire(n)`
+ * resolves to a release function once `n` more bytes fit; requests wait in FIFO order, leave
+ * when their signal aborts (its error: 503 `deadline_exceeded`, …) and are shed at once with
+ * 503 `overloaded` + Retry-After when `queue` are already waiting. An amount over the whole
+ * budget is granted when nothing else is held, so it waits but never starves.
+ */
+export class ByteBudget {
+  private readonly max: number;
+  private readonly maxQueue: number;
+  private readonly retryAfter: string;
+  private readonly waiting: ByteWaiter[] = [];
+  private used = 0;
+
+  constructor(opts: { maxBytes: number; queue: number; retryAfterSeconds?: number }) {
+    if (!(opts.maxBytes > 0)) throw new RangeError('maxBytes must be > 0');
+    this.max = opts.maxBytes;
+    this.maxQueue = opts.queue;
+    this.retryAfter = String(opts.retryAfterSeconds ?? 1);
+  }
+
+  /** Bytes granted and not yet released. */
+  get inFlight(): number {
+    return this.used;
+  }
+
+  acquire(bytes: number, signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal, this.retryAfter));
+    const want = Math.min(Math.max(0, bytes), this.max);
+    if (this.waiting.length === 0 && this.used + want <= this.max) return Promise.resolve(this.grant(want));
+    if (this.waiting.length >= this.maxQueue) {
+      return Promise.reject(new ServiceError(503, 'overloaded', 'the service is busy; retry shortly', { headers: { 'Retry-After': this.retryAfter } }));
+    }
+    return new Promise((grant, reject) => {
+      const w: ByteWaiter = { bytes: want, grant, reject, signal };
+      if (signal) {
+        w.onAbort = () => {
+          const i = this.waiting.indexOf(w);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(abortError(signal, this.retryAfter));
+          this.drain();
+        };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.waiting.push(w);
+    });
+  }
+
+  private grant(bytes: number): () => void {
+    this.used += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.used -= bytes;
+      this.drain();
+    };
+  }
+
+  private drain(): void {
+    while (this.waiting.length > 0 && this.used + this.waiting[0]!.bytes <= this.max) {
+      const w = this.waiting.shift()!;
+      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+      w.grant(this.grant(w.bytes));
+    }
+  }
+}

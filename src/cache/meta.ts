@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
+import type { ObjectMeta, Storage } from '../storage/types.ts';
 import { SingleFlight } from './single-flight.ts';
 import { deadlineSignal } from './limiter.ts';
 
@@ -32,6 +32,14 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
   if (!(opts.ttlMs > 0)) return opts.headTimeoutMs ? { ...storage, head: ask } : storage;
   const metas = new LRUCache<string, Entry>({ max: opts.maxEntries ?? 10_000, ttl: opts.ttlMs });
   const flight = new SingleFlight();
+  /** A read that refreshes the entry with what it learnt (get, stream, open). */
+  const refreshing =
+    <T extends { meta: ObjectMeta }>(read: (key: string, signal?: AbortSignal) => Promise<T | undefined>) =>
+    async (key: string, signal?: AbortSignal): Promise<T | undefined> => {
+      const obj = await read(key, signal);
+      metas.set(key, obj ? obj.meta : MISSING);
+      return obj;
+    };
   const wrapped: Storage = {
     async head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined> {
       const hit = metas.get(key);
@@ -42,20 +50,10 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
         return meta;
       });
     },
-    async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
-      const obj = await storage.get(key, signal);
-      metas.set(key, obj ? obj.meta : MISSING);
-      return obj;
-    },
+    get: refreshing(storage.get.bind(storage)),
   };
   if (storage.list) wrapped.list = storage.list.bind(storage);
-  if (storage.open) {
-    const open = storage.open.bind(storage);
-    wrapped.open = async (key, signal) => {
-      const obj = await open(key, signal);
-      metas.set(key, obj ? obj.meta : MISSING);
-      return obj;
-    };
-  }
+  if (storage.stream) wrapped.stream = refreshing(storage.stream.bind(storage));
+  if (storage.open) wrapped.open = refreshing(storage.open.bind(storage));
   return wrapped;
 }

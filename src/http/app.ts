@@ -7,7 +7,7 @@ import type { Storage } from '../storage/types.ts';
 import { createKeyLookup, resolveConfiguredKeys, secretKeyRefresh } from '../auth/keys.ts';
 import { apiKeyAuth } from '../auth/middleware.ts';
 import type { KeyLookup } from '../auth/types.ts';
-import { createResultCache, SingleFlight, WorkLimiter, withMetaCache, type ResultCache } from '../cache/index.ts';
+import { ByteBudget, createResultCache, SingleFlight, WorkLimiter, withMetaCache, type ResultCache } from '../cache/index.ts';
 import { openKeyStore } from '../auth/store.ts';
 import { createUsageService, type UsageService } from '../usage/index.ts';
 import { adminUsageHandler, usageMiddleware } from '../usage/middleware.ts';
@@ -77,7 +77,7 @@ function mountInternal(
 export async function createApp(config: Config, options: AppOptions = {}): Promise<ImagegateApp> {
   const logger = options.logger ?? createLogger(config.server.logLevel);
   const storages = Object.fromEntries(
-    Object.entries(options.storages ?? (await createStorages(config.sources))).map(([name, s]) => [
+    Object.entries(options.storages ?? (await createStorages(config.sources, config.limits.maxOriginalBytes))).map(([name, s]) => [
       name,
       withMetaCache(guardStorage(s), { ttlMs: config.cache.sourceMetaTtlMs, headTimeoutMs: config.limits.deadlineMs }),
     ]),
@@ -167,6 +167,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       observer: metrics.limiterObserver,
     }),
     deadlineMs: limits.deadlineMs,
+    bytes: new ByteBudget({ maxBytes: limits.maxBytesInFlight, queue: limits.queue, retryAfterSeconds: limits.retryAfterSeconds }),
     onTransform: (info) => {
       metrics.onTransform(info);
       options.onTransform?.(info);

@@ -1,34 +1,36 @@
 import type { Context } from 'hono';
 import type { Config } from '../config/schema.ts';
-import { ServiceError, sourceChanged } from '../errors.ts';
+import { ServiceError, sourceChanged, sourceTooLarge } from '../errors.ts';
 import { LRUCache } from 'lru-cache';
 import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
-import { verifySignature } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import type { PipelineInput } from '../pipeline/context.ts';
 import { detectContentType } from '../pipeline/detect.ts';
-import type { ObjectMeta, Storage } from '../storage/types.ts';
+import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
-import type { CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
+import type { ByteBudget, CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
 import { takeResponseHeaders, type AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
+import { checkSigning, markAccess, type AccessRules, type SigningRule } from './access.ts';
 
 export interface ImageDeps {
   config: Config;
   routes: CompiledRoute[];
   storages: Record<string, Storage>;
   /** Signing token per source name, for sources with `signing:`. */
-  signing: Record<string, { token: string; required: boolean; path: 'request' | 'afterBasePath' }>;
+  signing: Record<string, SigningRule>;
   cache: ResultCache;
   flight: SingleFlight;
   limiter: WorkLimiter;
   /** Per-request deadline for source reads and transformations, milliseconds. */
   deadlineMs: number;
+  /** Bytes of originals held in memory, process-wide (`limits.maxBytesInFlight`). */
+  bytes: ByteBudget;
   /** Called once per transformation actually run (metrics, tests). */
   onTransform?: (info: { format: string; ms: number }) => void;
   /** Called with the time a source read took (metrics). */
@@ -43,6 +45,7 @@ export interface ImageDeps {
 export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
   const anySigned = Object.keys(deps.signing).length > 0;
+  const rules: AccessRules = { routes: deps.routes, signing: deps.signing, basePath: config.server.basePath, maxPathLength: config.server.maxPathLength };
 
   // Path → route → options is a pure function of the target, so a URL asked for again (a cache
   // hit, a 304) skips it; so is the output format, unless auto=format lets the Accept header
@@ -73,22 +76,27 @@ export function imageHandler(deps: ImageDeps) {
 
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
-    // also a 400.
+    // also a 400. The query that is rendered is the one that was verified (an adapter may offer
+    // several spellings of one query; see RequestTarget).
+    let query = target.rawQueries[0] ?? '';
+    let verifiedSource: string | undefined;
     if (anySigned) {
       const lenient = lenientDecode(relative);
       if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
       const firstSource = routeSource(deps.routes, lenient);
-      const signing = firstSource ? deps.signing[firstSource] : undefined;
-      if (signing) {
-        const signedPath = signing.path === 'afterBasePath' ? `/${relative}` : target.clientPath;
-        const hasSignature = target.rawQueries.some((q) => /(^|&)s=/.test(q));
-        if (signing.required || hasSignature) verifyAny(signedPath, target.rawQueries, signing.token);
+      const rule = firstSource ? deps.signing[firstSource] : undefined;
+      const verified = rule && checkSigning(rule, rule.path === 'afterBasePath' ? `/${relative}` : target.clientPath, target.rawQueries);
+      if (verified !== undefined) {
+        query = verified;
+        verifiedSource = firstSource;
       }
     }
 
-    const request = derive(target.imagePath, target.rawQueries[0] ?? '');
+    const request = derive(target.imagePath, query);
     if (!request) throw notFound(relative);
     const { match, opts } = request;
+    // Anything a parameter pulls in passes the same access decision, before any source is asked.
+    const mark = opts.mark !== undefined ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined) : undefined;
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);
@@ -102,19 +110,21 @@ export function imageHandler(deps: ImageDeps) {
     // Bounded by the deadline too: the sources are wrapped with it (see createApp).
     const meta = await deps.storages[match.source].head(match.key);
     if (!meta) throw notFound(relative);
+    // Every source kind, on the size it reports, before the body is read.
+    if (meta.size > config.limits.maxOriginalBytes) throw sourceTooLarge(config.limits.maxOriginalBytes);
 
     let key: string | undefined;
     let etag = meta.etag;
     if (!identity) {
-      const mark = opts.mark ? await markIdentity(deps, opts.mark) : '';
+      const markId = mark ? await markIdentity(deps, mark) : opts.mark !== undefined ? '\nmark=missing' : '';
       const format = formatKey(negotiated);
       const last = request.last.get(format);
-      if (last && last.sourceEtag === meta.etag && last.mark === mark) {
+      if (last && last.sourceEtag === meta.etag && last.mark === markId) {
         ({ key, etag } = last);
       } else {
-        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + mark, format });
+        key = cacheKey({ source: match.source, key: match.key, etag: meta.etag, options: request.options + markId, format });
         etag = etagFor(key);
-        request.last.set(format, { sourceEtag: meta.etag, mark, key, etag });
+        request.last.set(format, { sourceEtag: meta.etag, mark: markId, key, etag });
       }
     }
     const headers: Record<string, string> = {
@@ -130,13 +140,13 @@ export function imageHandler(deps: ImageDeps) {
 
     if (identity) {
       // The client's signal too: an original nobody waits for any more is not read to the end.
-      const obj = await fetchSource(deps, match, relative, deadlineSignal(Math.max(1, deadline - Date.now()), c.req.raw.signal));
+      const obj = await readOriginal(deps, match, relative, deadlineSignal(Math.max(1, deadline - Date.now()), c.req.raw.signal), c.req.method === 'HEAD');
       headers.ETag = obj.meta.etag;
-      headers['Content-Type'] = originalContentType(obj.body, obj.meta.contentType);
+      headers['Content-Type'] = originalContentType(obj.head, obj.meta.contentType);
       // An SVG opened directly must not run its scripts on the image origin.
       if (headers['Content-Type'] === 'image/svg+xml') headers['Content-Security-Policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
-      headers['Content-Length'] = String(obj.body.length);
-      c.set('responseBytes', obj.body.length);
+      headers['Content-Length'] = String(obj.size);
+      c.set('responseBytes', obj.size);
       return respond(c, 200, headers, obj.body);
     }
 
@@ -153,6 +163,7 @@ export function imageHandler(deps: ImageDeps) {
         const value = await deps.limiter.run(async () => {
           const source = await openSource(deps, match, relative, signal);
           const started = performance.now();
+          const held: Array<() => void> = [];
           let out: Awaited<ReturnType<typeof runPipeline>>;
           try {
             out = await runPipeline(source.input, opts, {
@@ -160,12 +171,18 @@ export function imageHandler(deps: ImageDeps) {
               format: negotiated.format,
               insteadOfAvif: negotiated.insteadOfAvif,
               deadline,
-              loadMark: (markPath) => loadMark(deps, markPath, signal),
+              loadMark: async () => {
+                if (!mark) return undefined;
+                const m = await readWhole(deps, mark, signal);
+                if (m) held.push(m.release);
+                return m?.body;
+              },
             });
             // A file rewritten in place while libvips read it: the render mixes two versions, and
             // would be cached under the old one's identity.
             if (await source.changed?.()) throw sourceChanged();
           } finally {
+            for (const release of held) release();
             await source.close?.();
           }
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
@@ -201,12 +218,131 @@ function notFound(relative: string): ServiceError {
   return new ServiceError(404, 'not_found', `Invalid image path: ${safeForMessage(relative)}`);
 }
 
-async function fetchSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal) {
-  const t0 = performance.now();
-  const obj = await deps.storages[match.source].get(match.key, signal);
-  deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-  if (!obj) throw notFound(relative);
-  return obj;
+/**
+ * An object read whole into memory, its size counted against the byte budget until `release`
+ * (the size comes from the source's metadata; the source's byte cap refuses larger ones).
+ * Undefined when the object is missing. Only route matches from the access decision get here.
+ */
+async function readWhole(deps: ImageDeps, match: RouteMatch, signal: AbortSignal): Promise<(StoredObject & { release: () => void }) | undefined> {
+  const storage = deps.storages[match.source];
+  const meta = await storage.head(match.key, signal);
+  if (!meta) return undefined;
+  const release = await deps.bytes.acquire(meta.size, signal);
+  try {
+    const t0 = performance.now();
+    const obj = await storage.get(match.key, signal);
+    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    if (!obj) release();
+    return obj && { ...obj, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/** What an untouched original is sent from: its first bytes (for its type), its size and its body. */
+interface OriginalBody {
+  meta: ObjectMeta;
+  head: Buffer;
+  size: number;
+  /** Null for HEAD: nothing past the first bytes is read. */
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** A streamed original holds about this much memory (the reader's chunks and the socket's buffer). */
+const STREAM_WINDOW = 256 * 1024;
+
+/**
+ * An original served untouched: streamed where the source can (memory stays at a chunk or two
+ * whatever the size), else read whole and counted against the byte budget until it is sent.
+ * HEAD reads the first bytes only. The budget is released when the body ends, fails or the
+ * client goes away.
+ */
+async function readOriginal(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal, headOnly: boolean): Promise<OriginalBody> {
+  const storage = deps.storages[match.source];
+  if (headOnly && storage.open) {
+    // A local file: its first 4 KiB name its type; nothing else is read.
+    const opened = await storage.open(match.key, signal);
+    if (!opened) throw notFound(relative);
+    await opened.close();
+    return { meta: opened.meta, head: opened.head, size: opened.meta.size, body: null };
+  }
+  if (!storage.stream) {
+    const obj = await readWhole(deps, match, signal);
+    if (!obj) throw notFound(relative);
+    if (headOnly) obj.release();
+    const slices = (function* () {
+      for (let i = 0; i < obj.body.length; i += 1 << 20) yield obj.body.subarray(i, i + (1 << 20));
+    })();
+    return { meta: obj.meta, head: obj.body.subarray(0, 4096), size: obj.body.length, body: headOnly ? null : bodyStream(Buffer.alloc(0), slices, obj.release) };
+  }
+  const release = await deps.bytes.acquire(STREAM_WINDOW, signal);
+  let it: AsyncIterator<Buffer> | undefined;
+  try {
+    const t0 = performance.now();
+    const obj = await storage.stream(match.key, signal);
+    deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
+    if (!obj) throw notFound(relative);
+    it = obj.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const first: Buffer[] = [];
+    let got = 0;
+    while (got < 4096) {
+      const r = await it.next();
+      if (r.done) break;
+      first.push(r.value);
+      got += r.value.length;
+    }
+    const head = Buffer.concat(first);
+    if (headOnly) {
+      await it.return?.();
+      release();
+      return { meta: obj.meta, head, size: obj.meta.size, body: null };
+    }
+    return { meta: obj.meta, head, size: obj.meta.size, body: bodyStream(head, it, release) };
+  } catch (err) {
+    await it?.return?.().catch(() => undefined);
+    release();
+    throw err;
+  }
+}
+
+/** Releases the budget of a response body dropped unread (a response replaced after the handler). */
+const unread = new FinalizationRegistry<() => void>((release) => release());
+
+/**
+ * A response body from `first` then the rest of `it`, read as the client takes it; `done` (once,
+ * idempotent) runs when it ends, fails, is cancelled, or is dropped unread.
+ */
+function bodyStream(first: Buffer, it: Iterator<Buffer> | AsyncIterator<Buffer>, done: () => void): ReadableStream<Uint8Array> {
+  let pending: Buffer | undefined = first.length > 0 ? first : undefined;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(ctl) {
+        if (pending) {
+          ctl.enqueue(bytesOf(pending));
+          pending = undefined;
+          return;
+        }
+        try {
+          const r = await it.next();
+          if (r.done) {
+            ctl.close();
+            done();
+          } else ctl.enqueue(bytesOf(r.value));
+        } catch (err) {
+          done();
+          ctl.error(err);
+        }
+      },
+      async cancel() {
+        done();
+        await it.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  unread.register(stream, done);
+  return stream;
 }
 
 interface Source {
@@ -219,7 +355,11 @@ interface Source {
 /** The original as the pipeline takes it: a local raster file the decoder reads itself where the source offers one, else its bytes. */
 async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal): Promise<Source> {
   const storage = deps.storages[match.source];
-  if (!storage.open) return { input: (await fetchSource(deps, match, relative, signal)).body };
+  if (!storage.open) {
+    const obj = await readWhole(deps, match, signal);
+    if (!obj) throw notFound(relative);
+    return { input: obj.body, close: async () => obj.release() };
+  }
   const t0 = performance.now();
   const opened = await storage.open(match.key, signal);
   if (!opened) throw notFound(relative);
@@ -228,10 +368,15 @@ async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, 
   // numbers do not name is left to the same checks as before, on its bytes.
   const type = detectContentType(opened.head);
   if (type === undefined || type === 'image/svg+xml') {
+    let release: (() => void) | undefined;
     try {
+      release = await deps.bytes.acquire(opened.meta.size, signal);
       const body = await opened.read();
       deps.onSourceFetch?.({ source: match.source, ms: performance.now() - t0 });
-      return { input: body };
+      return { input: body, close: async () => release!() };
+    } catch (err) {
+      release?.();
+      throw err;
     } finally {
       await opened.close();
     }
@@ -249,10 +394,10 @@ function httpDate(meta: ObjectMeta, lastModified: Date): string {
 }
 
 /** The image route's response: its plain header object takes the request's pending headers (request id, rate limits). */
-function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | null): Response {
+function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | ReadableStream<Uint8Array> | null): Response {
   const pending = takeResponseHeaders(c);
   if (pending) Object.assign(headers, pending);
-  return new Response(body === null || c.req.method === 'HEAD' ? null : bytesOf(body), { status, headers });
+  return new Response(body === null || c.req.method === 'HEAD' ? null : Buffer.isBuffer(body) ? bytesOf(body) : body, { status, headers });
 }
 
 /** A view of a Buffer's bytes for a Response body, without copying them. */
@@ -275,51 +420,16 @@ function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolea
  * The type of an original comes from its bytes. A stored type is trusted only when it names a
  * passive image type: HTML or script in a bucket is never served as an active type.
  */
-function originalContentType(body: Buffer, stored: string | undefined): string {
-  const detected = detectContentType(body);
+function originalContentType(head: Buffer, stored: string | undefined): string {
+  const detected = detectContentType(head);
   if (detected) return detected;
   const type = stored?.split(';')[0].trim().toLowerCase();
   return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
 }
 
-function verifyAny(path: string, rawQueries: string[], token: string): void {
-  let firstError: unknown;
-  for (const q of rawQueries.length ? rawQueries : ['']) {
-    try {
-      verifySignature(q ? `${path}?${q}` : path, token);
-      return;
-    } catch (err) {
-      firstError ??= err;
-      if (err instanceof ServiceError && err.code === 'expired_signature') throw err;
-    }
-  }
-  throw firstError;
-}
-
-/** Watermarks come from the same routes and sources as images, never from outside them. */
-function resolveMark(deps: ImageDeps, markPath: string): { storage: Storage; key: string } | undefined {
-  let rel = markPath.replace(/^\/+/, '');
-  const base = deps.config.server.basePath.replace(/^\//, '');
-  if (base && rel.startsWith(`${base}/`)) rel = rel.slice(base.length + 1);
-  let path: string;
-  try {
-    path = normaliseImagePath(rel, deps.config.server.maxPathLength);
-  } catch {
-    return undefined;
-  }
-  const m = matchRoute(deps.routes, path);
-  return m ? { storage: deps.storages[m.source], key: m.key } : undefined;
-}
-
-async function loadMark(deps: ImageDeps, markPath: string, signal: AbortSignal): Promise<Buffer | undefined> {
-  const mark = resolveMark(deps, markPath);
-  return mark ? (await mark.storage.get(mark.key, signal))?.body : undefined;
-}
-
 /** The watermark's identity joins the cache key, so a replaced mark is a new derivative. */
-async function markIdentity(deps: ImageDeps, markPath: string): Promise<string> {
-  const mark = resolveMark(deps, markPath);
-  const meta = mark ? await mark.storage.head(mark.key) : undefined;
+async function markIdentity(deps: ImageDeps, mark: RouteMatch): Promise<string> {
+  const meta = await deps.storages[mark.source].head(mark.key);
   return `\nmark=${meta?.etag ?? 'missing'}`;
 }
 

@@ -8,7 +8,9 @@ import type { AppEnv } from './context.ts';
  *   signature covers by default;
  * - `rawQueries`: the query string as it arrived. The Node server and HTTP API (payload 2.0)
  *   see it byte for byte; API Gateway REST (payload 1.0) only passes parsed parameters, so the
- *   Lambda adapter offers the usual encodings of them and a signature may match any one.
+ *   Lambda adapter offers the usual encodings of them and a signature may match any one. The
+ *   spelling that verified is then the one query the request is rendered from (an unsigned
+ *   request uses the first): one canonical query for the signature check and the renderer.
  */
 export interface RequestTarget {
   imagePath: string;

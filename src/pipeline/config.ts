@@ -10,6 +10,13 @@ export const transformConfigSchema = z
     maxPixels: z.number().int().positive().default(100_000_000),
     /** Largest SVG source accepted, bytes: an SVG is parsed whole before its size is known. */
     maxSvgBytes: z.number().int().positive().default(2 * 1024 * 1024),
+    /**
+     * Largest estimated cost of one render, in work units (about one decoded pixel each; see
+     * pipeline/cost.ts): frames × (source pixels + 200 per source row + output pixels × (encoder +
+     * operations)). Over it, 422 `render_too_costly` before anything is decoded. The default is
+     * about 12–20 s of one core on a small cloud machine, well inside the 30 s deadline.
+     */
+    maxRenderCost: z.number().positive().default(3_000_000_000),
     /** Most frames kept from an animated source; later frames are dropped. */
     maxFrames: z.number().int().positive().default(200),
     /** Largest output side; larger requests are clamped keeping the aspect ratio. */

@@ -62,6 +62,8 @@ export interface PipelineState {
   /** Geometry decided once from the header. */
   geometry?: Geometry;
   deadline?: number;
+  /** When the earliest libvips timeout set for this render fires (see `bounded`). */
+  timeoutAt?: number;
   loadMark?: (path: string) => Promise<Buffer | undefined>;
   headers: Record<string, string>;
   /** sharp-order bookkeeping for the current pipeline segment. */
@@ -71,14 +73,48 @@ export interface PipelineState {
 
 /** Throw 503 when the request's deadline has passed (checked between steps). */
 export function checkDeadline(st: { deadline?: number }): void {
-  if (st.deadline !== undefined && Date.now() > st.deadline) {
-    throw new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { headers: { 'Retry-After': '1' } });
-  }
+  if (st.deadline !== undefined && Date.now() > st.deadline) throw deadlineExceeded();
+}
+
+export function deadlineExceeded(): ServiceError {
+  return new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { headers: { 'Retry-After': '1' } });
+}
+
+/**
+ * Put a libvips pipeline under the request's remaining time before it is materialised
+ * (`toBuffer`): sharp's `timeout` stops libvips itself, per pipeline, in whole seconds — checking
+ * the deadline between steps cannot stop a step that is running. The seconds are rounded down,
+ * since libvips notices the timeout a little late (up to about a second on pipelines with big
+ * tiles); with less than one second left nothing is started. Every `toBuffer` of the pipeline
+ * goes through here.
+ */
+export function bounded(st: Budget, img: Sharp): Sharp {
+  if (st.deadline === undefined) return img;
+  const left = st.deadline - Date.now();
+  if (left < 1000) throw deadlineExceeded();
+  const seconds = Math.floor(left / 1000);
+  st.timeoutAt = Math.min(st.timeoutAt ?? Infinity, Date.now() + seconds * 1000);
+  return img.timeout({ seconds });
+}
+
+/** The deadline, and when the earliest libvips timeout set by `bounded` fires. */
+export interface Budget {
+  deadline?: number;
+  timeoutAt?: number;
+}
+
+/**
+ * True once a libvips timeout set by `bounded` has fired: a libvips error then is the timeout,
+ * whatever its text (libvips' error buffer is shared, so a killed pipeline can report another
+ * one's message, or its decoder's warning).
+ */
+export function timedOut(st: Budget): boolean {
+  return st.timeoutAt !== undefined && Date.now() >= st.timeoutAt;
 }
 
 /** Run the queued operations and continue from their raw pixels in a new pipeline. */
 export async function flush(st: PipelineState): Promise<void> {
-  const { data, info } = await st.img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await bounded(st, st.img.raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
   const pageHeight = st.pages > 1 ? info.height / st.pages : undefined;
   st.img = sharp(data, {
     raw: { width: info.width, height: info.height, channels: info.channels, ...(pageHeight && Number.isInteger(pageHeight) ? { pageHeight } : {}) },

@@ -4,8 +4,9 @@ import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
 import { computeGeometry } from './geometry.ts';
-import { checkDeadline, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
+import { checkDeadline, timedOut, type Budget, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from './detect.ts';
+import { checkRenderCost, renderCost } from './cost.ts';
 import { probe } from './steps/probe.ts';
 import { orient } from './steps/orient.ts';
 import { trim } from './steps/trim.ts';
@@ -63,10 +64,11 @@ function keepFormat(meta: Metadata): OutputFormat {
 }
 
 /** Map a libvips/sharp failure to a stable 4xx/503; programming errors pass through unchanged. */
-function mapError(err: unknown): unknown {
+function mapError(err: unknown, budget: Budget): unknown {
   if (err instanceof ServiceError || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  if (/timeout/i.test(msg)) return new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { cause: err, headers: { 'Retry-After': '1' } });
+  // sharp's timeout: libvips reports `timeout: N% complete`, or `killed` from a pipeline that shares the image.
+  if (/timeout|killed for image/i.test(msg) || timedOut(budget)) return new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { cause: err, headers: { 'Retry-After': '1' } });
   if (/pixel limit/i.test(msg)) return new ServiceError(422, 'image_too_large', 'Unprocessable: the source image is larger than the pixel limit', { cause: err });
   if (/unsupported image format/i.test(msg)) return new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
   if (/^Expected |multi-page|unsupported/i.test(msg)) return new ServiceError(422, 'unsupported_transformation', 'Unprocessable: this combination of parameters cannot be applied to this image', { cause: err });
@@ -75,13 +77,14 @@ function mapError(err: unknown): unknown {
 
 /**
  * One decode, fixed steps, one encode. The header is read first (format, size, orientation,
- * frames) and the pixel limit enforced before any decode; geometry is computed once; libvips
+ * frames) and the pixel limit and the cost estimate enforced before any decode; geometry is computed once; libvips
  * shrinks on load where the request allows; the deadline is checked between steps. Bad input →
  * ServiceError 4xx (415 unsupported_image, 422 corrupt_image / image_too_large), never a 500.
  */
 export async function runPipeline(input: PipelineInput, opts: TransformOptions, ctx: PipelineContext): Promise<PipelineResult> {
   const { config } = ctx;
   checkDeadline(ctx);
+  const budget: Budget = { deadline: ctx.deadline };
   try {
     const animatedCapable = ctx.format === undefined || ctx.format === 'gif' || ctx.format === 'webp' || ctx.insteadOfAvif !== undefined;
     const { meta, frames: frames0 } = await probe(input, config, animatedCapable);
@@ -105,6 +108,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }
     const frames = format === 'gif' || format === 'webp' ? Math.max(1, selected) : 1;
+    checkRenderCost(renderCost({ width: w, height: h, frames, swap }, opts, format, config.maxOutputSize), config.maxRenderCost);
     checkDeadline(ctx);
     const autoOrient = opts.orient === undefined;
     const img = sharp(sharpInput(input), {
@@ -115,7 +119,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       ...(frames > 1 ? { pages: frames } : {}),
       ...(first > 0 ? { page: first } : {}),
     });
-    const st: PipelineState = {
+    const st: PipelineState = Object.assign(budget, {
       opts,
       config,
       input,
@@ -130,8 +134,8 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       loadMark: ctx.loadMark,
       headers: {},
       stage: 0,
-      used: new Set(),
-    };
+      used: new Set<string>(),
+    });
     for (const step of STEPS) {
       checkDeadline(st);
       await step(st);
@@ -140,6 +144,6 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     const out = await encode(st);
     return { body: out.body, contentType: out.contentType, width: out.width, height: out.height, headers: out.headers };
   } catch (err) {
-    throw mapError(err);
+    throw mapError(err, budget);
   }
 }

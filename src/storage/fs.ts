@@ -1,19 +1,23 @@
 import { existsSync, promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { ServiceError } from '../errors.ts';
-import type { ObjectMeta, OpenedObject, Storage, StoredObject } from './types.ts';
+import { Readable } from 'node:stream';
+import { ServiceError, sourceTooLarge } from '../errors.ts';
+import type { ObjectMeta, OpenedObject, Storage, StoredObject, StreamedObject } from './types.ts';
 
 /** Linux names every open file of a process; elsewhere originals are read into memory. */
 const FD_PATHS = existsSync('/proc/self/fd');
 const HEAD_BYTES = 4096;
+const STREAM_CHUNK = 64 * 1024;
 
 /**
  * A local folder. Keys are relative paths; a key that resolves outside the root — through
  * `..`, an absolute path or a symlink whose target leaves the root — is treated as missing,
- * so not a byte outside the root is ever read.
+ * so not a byte outside the root is ever read. Files over `maxBytes` are refused (502
+ * `source_too_large`) on their size, before any byte is read.
  */
-export function createFsStorage(cfg: { root: string }): Storage {
+export function createFsStorage(cfg: { root: string; maxBytes?: number }): Storage {
   const root = path.resolve(cfg.root);
+  const maxBytes = cfg.maxBytes ?? Infinity;
   let realRoot: string | undefined;
 
   async function resolveInside(key: string): Promise<string | undefined> {
@@ -54,14 +58,16 @@ export function createFsStorage(cfg: { root: string }): Storage {
       if (isMissing(err)) return undefined;
       throw storageFailure(err);
     }
+    let st: import('node:fs').Stats;
     try {
-      const st = await handle.stat();
-      if (st.isFile()) return { handle, st };
+      st = await handle.stat();
     } catch (err) {
       await handle.close();
       throw storageFailure(err);
     }
+    if (st.isFile() && st.size <= maxBytes) return { handle, st };
     await handle.close();
+    if (st.isFile()) throw sourceTooLarge(maxBytes);
     return undefined;
   }
 
@@ -80,6 +86,15 @@ export function createFsStorage(cfg: { root: string }): Storage {
       } finally {
         await opened.handle.close();
       }
+    },
+    async stream(key): Promise<StreamedObject | undefined> {
+      const opened = await openChecked(key);
+      if (!opened) return undefined;
+      const { handle, st } = opened;
+      // Never more than the size the headers announce; the handle closes with the stream.
+      const body = st.size > 0 ? handle.createReadStream({ start: 0, end: st.size - 1, highWaterMark: STREAM_CHUNK }) : Readable.from([]);
+      if (st.size === 0) await handle.close();
+      return { meta: metaOf(st), body };
     },
     async *list(prefix) {
       const base = await resolveInside(prefix.replace(/\/+$/, '') || '.').catch(() => undefined);

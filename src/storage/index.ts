@@ -4,13 +4,13 @@ import { createS3Storage } from './s3.ts';
 import type { Storage } from './types.ts';
 import { ServiceError } from '../errors.ts';
 
-/** One Storage per configured source. */
-export async function createStorages(sources: Record<string, SourceConfig>): Promise<Record<string, Storage>> {
+/** One Storage per configured source, each refusing originals over `maxBytes` (an HTTP source's own `maxBytes` can only lower it). */
+export async function createStorages(sources: Record<string, SourceConfig>, maxBytes?: number): Promise<Record<string, Storage>> {
   const out: Record<string, Storage> = {};
   for (const [name, src] of Object.entries(sources)) {
-    if (src.type === 'fs') out[name] = createFsStorage(src);
-    else if (src.type === 's3') out[name] = createS3Storage(src);
-    else out[name] = (await import('./http.ts')).createHttpStorage(src);
+    if (src.type === 'fs') out[name] = createFsStorage({ ...src, maxBytes });
+    else if (src.type === 's3') out[name] = createS3Storage({ ...src, maxBytes });
+    else out[name] = (await import('./http.ts')).createHttpStorage({ ...src, maxBytes: Math.min(src.maxBytes, maxBytes ?? Infinity) });
   }
   return out;
 }
@@ -28,6 +28,7 @@ export function guardStorage(storage: Storage): Storage {
     head: (key, signal) => storage.head(key, signal).catch(wrap),
     get: (key, signal) => storage.get(key, signal).catch(wrap),
     ...(storage.open ? { open: (key: string, signal?: AbortSignal) => storage.open!(key, signal).catch(wrap) } : {}),
+    ...(storage.stream ? { stream: (key: string, signal?: AbortSignal) => storage.stream!(key, signal).catch(wrap) } : {}),
     ...(storage.list ? { list: storage.list.bind(storage) } : {}),
   };
 }

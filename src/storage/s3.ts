@@ -5,7 +5,8 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { ServiceError } from '../errors.ts';
+import type { Readable } from 'node:stream';
+import { ServiceError, sourceTooLarge } from '../errors.ts';
 import type { ObjectMeta, Storage } from './types.ts';
 
 export interface S3StorageConfig {
@@ -15,6 +16,8 @@ export interface S3StorageConfig {
   endpoint?: string;
   forcePathStyle: boolean;
   timeoutMs: number;
+  /** Largest object read, bytes (on its Content-Length, before the body): 502 `source_too_large`. */
+  maxBytes?: number;
 }
 
 /** Build an S3 client from a source's settings; credentials come from the usual AWS chain. */
@@ -49,6 +52,7 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
     try {
       return await fn(signal);
     } catch (err) {
+      if (err instanceof ServiceError) throw err;
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
       const status = e.$metadata?.httpStatusCode;
       if (e.name === 'NoSuchBucket') {
@@ -68,6 +72,14 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener('abort', onOuter);
+    }
+  }
+
+  /** An object over the cap is refused on its declared length; its body is never read. */
+  function capped(r: { ContentLength?: number; Body?: unknown }): void {
+    if (cfg.maxBytes !== undefined && (r.ContentLength ?? 0) > cfg.maxBytes) {
+      (r.Body as Readable | undefined)?.destroy?.();
+      throw sourceTooLarge(cfg.maxBytes);
     }
   }
 
@@ -101,10 +113,23 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
         'get',
         async (abortSignal) => {
           const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
+          capped(r);
           const bytes = await r.Body!.transformToByteArray();
           bucketSeen = true;
           const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           return { meta: metaOf(r, body.length), body };
+        },
+        signal,
+      );
+    },
+    stream(key, signal) {
+      return call(
+        'get',
+        async (abortSignal) => {
+          const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
+          capped(r);
+          bucketSeen = true;
+          return { meta: metaOf(r, r.ContentLength ?? 0), body: r.Body as Readable };
         },
         signal,
       );

@@ -15,6 +15,12 @@ export interface StoredObject {
   body: Buffer;
 }
 
+/** An object's body as a stream: memory stays at a chunk or two whatever its size. */
+export interface StreamedObject {
+  meta: ObjectMeta;
+  body: import('node:stream').Readable;
+}
+
 /**
  * An object opened where the decoder can read it itself (a local file), instead of its bytes in
  * memory: libvips reads the file as it decodes, which spares the copy of the whole original into
@@ -42,6 +48,11 @@ export interface OpenedObject {
 export interface Storage {
   head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined>;
   get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
+  /**
+   * The body as a stream, for originals served untouched (where a source can stream; the others
+   * are read whole with `get`). Like `get`, refuses objects over the source's byte cap.
+   */
+  stream?(key: string, signal?: AbortSignal): Promise<StreamedObject | undefined>;
   /** Only where the object is a local file the decoder can open (see OpenedObject). */
   open?(key: string, signal?: AbortSignal): Promise<OpenedObject | undefined>;
   /** Keys under a prefix, for `imagegate warm`. */

@@ -1,7 +1,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { encode as blurhashEncode } from 'blurhash';
 import { FORMAT_CONTENT_TYPE, FORMAT_FM_NAME, FORMAT_SUBSTITUTED_HEADER, SUBSTITUTED_FM } from '../../request/negotiate.ts';
-import { STAGE, use, formatHasAlpha, type PipelineState } from '../context.ts';
+import { STAGE, use, bounded, formatHasAlpha, type PipelineState } from '../context.ts';
 
 export interface Encoded {
   body: Buffer;
@@ -9,12 +9,6 @@ export interface Encoded {
   width: number;
   height: number;
   headers: Record<string, string>;
-}
-
-/** Seconds left before the deadline, for sharp's own timeout (0 = none). */
-function timeoutSeconds(deadline: number | undefined): number {
-  if (deadline === undefined) return 0;
-  return Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
 }
 
 /**
@@ -28,12 +22,10 @@ export async function encode(st: PipelineState): Promise<Encoded> {
   const o = st.opts;
   const headers: Record<string, string> = { ...st.headers };
   if (o.fm && SUBSTITUTED_FM.has(o.fm)) headers[FORMAT_SUBSTITUTED_HEADER] = `${o.fm}->${FORMAT_FM_NAME[st.format]}`;
-  const seconds = timeoutSeconds(st.deadline);
-  if (seconds) st.img.timeout({ seconds });
 
   if (st.format === 'blurhash') {
     await use(st, STAGE.resize, 'resize');
-    const small = await st.img.resize(32, 32, { fit: 'inside' }).ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const small = await bounded(st, st.img.resize(32, 32, { fit: 'inside' }).ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
     const [cx, cy] = st.config.blurhashComponents;
     const hash = blurhashEncode(new Uint8ClampedArray(small.data.buffer, small.data.byteOffset, small.data.length), small.info.width, small.info.height, cx, cy);
     return { body: Buffer.from(hash, 'utf8'), contentType: FORMAT_CONTENT_TYPE.blurhash, width: st.width, height: st.height, headers };
@@ -68,7 +60,7 @@ export async function encode(st: PipelineState): Promise<Encoded> {
     default:
       break;
   }
-  const { data, info } = await st.img.toBuffer({ resolveWithObject: true });
+  const { data, info } = await bounded(st, st.img).toBuffer({ resolveWithObject: true });
   const height = st.pages > 1 ? (info.pageHeight ?? Math.round(info.height / st.pages)) : info.height;
   return { body: data, contentType: FORMAT_CONTENT_TYPE[st.format], width: info.width, height, headers };
 }

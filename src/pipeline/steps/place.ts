@@ -1,4 +1,5 @@
 import type { Align } from '../../request/params.ts';
+import { bounded, type Budget } from '../context.ts';
 
 /**
  * Top-left corner of a `w`×`h` overlay on a `W`×`H` image for imgix's mark-align/txt-align
@@ -17,7 +18,8 @@ export function place(W: number, H: number, w: number, h: number, align: Align[]
 
 /**
  * A composite entry for an overlay at (left, top). Animations get a page-sized transparent
- * canvas holding the overlay, tiled down the frame strip so that every frame carries it.
+ * canvas holding the overlay, tiled down the frame strip so that every frame carries it. The
+ * canvas is made under `budget`'s deadline (see `bounded`).
  */
 export async function overlayEntry(
   pages: number,
@@ -27,12 +29,13 @@ export async function overlayEntry(
   raw: { width: number; height: number; channels: 4 } | undefined,
   left: number,
   top: number,
+  budget: Budget = {},
 ): Promise<import('sharp').OverlayOptions> {
   if (pages <= 1) return { input, ...(raw ? { raw } : {}), left, top };
   const { default: sharp } = await import('sharp');
-  const page = await sharp({ create: { width: W, height: H, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+  const canvas = sharp({ create: { width: W, height: H, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
     .composite([{ input, ...(raw ? { raw } : {}), left, top }])
-    .png({ compressionLevel: 0 })
-    .toBuffer();
+    .png({ compressionLevel: 0 });
+  const page = await bounded(budget, canvas).toBuffer();
   return { input: page, tile: true, left: 0, top: 0 };
 }

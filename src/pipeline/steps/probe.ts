@@ -19,9 +19,7 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
     throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: compressed (gzip/svgz) sources are not supported');
   }
-  if (inputSize(input) > config.maxSvgBytes && detectContentType(head) === 'image/svg+xml') {
-    throw new ServiceError(422, 'image_too_large', `Unprocessable: SVG sources are limited to ${config.maxSvgBytes} bytes`);
-  }
+  if (inputSize(input) > config.maxSvgBytes && detectContentType(head) === 'image/svg+xml') throw svgTooLarge(config);
   let meta: Metadata;
   try {
     meta = await sharp(sharpInput(input), { limitInputPixels: false, failOn: config.failOn }).metadata();
@@ -35,6 +33,8 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
   if (meta.format === 'svg' && !Buffer.isBuffer(input)) {
     throw sourceChanged();
   }
+  // Whatever the first bytes looked like: what libvips parsed as SVG is capped too (before it is rasterised).
+  if (meta.format === 'svg' && inputSize(input) > config.maxSvgBytes) throw svgTooLarge(config);
   if (!meta.format || !READABLE.has(meta.format)) {
     throw new ServiceError(415, 'unsupported_image', `Unsupported Media Type: ${meta.format ?? 'unknown'} sources are not supported`);
   }
@@ -47,4 +47,8 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
     throw new ServiceError(422, 'image_too_large', `Unprocessable: the source has ${width}×${height}${frames > 1 ? `×${frames} frames` : ''} pixels, more than the limit of ${config.maxPixels}`);
   }
   return { meta, frames };
+}
+
+function svgTooLarge(config: TransformConfig): ServiceError {
+  return new ServiceError(422, 'image_too_large', `Unprocessable: SVG sources are limited to ${config.maxSvgBytes} bytes`);
 }

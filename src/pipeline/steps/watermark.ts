@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { ServiceError } from '../../errors.ts';
-import { STAGE, use, checkDeadline, type PipelineState } from '../context.ts';
+import { STAGE, use, bounded, checkDeadline, timedOut, type PipelineState } from '../context.ts';
 import { probe } from './probe.ts';
 import { place, overlayEntry } from './place.ts';
 
@@ -38,16 +38,14 @@ export async function watermark(st: PipelineState): Promise<void> {
   }
   let out;
   try {
-    out = await mark.ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    out = await bounded(st, mark.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
   } catch (err) {
+    if (err instanceof ServiceError || timedOut(st) || /timeout|killed for image/i.test(String(err))) throw err;
     throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the watermark image could not be read', { cause: err });
   }
   let { data, info } = out;
   if (info.width > W || info.height > H) {
-    const r = await sharp(data, { raw: { width: info.width, height: info.height, channels: 4 } })
-      .resize(W, H, { fit: 'inside' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const r = await bounded(st, sharp(data, { raw: { width: info.width, height: info.height, channels: 4 } }).resize(W, H, { fit: 'inside' }).raw()).toBuffer({ resolveWithObject: true });
     data = r.data;
     info = r.info;
   }
@@ -55,5 +53,5 @@ export async function watermark(st: PipelineState): Promise<void> {
   if (alpha < 1) for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * alpha);
   const pos = place(W, H, info.width, info.height, o['mark-align'], o['mark-pad'] ?? 5, o['mark-x'], o['mark-y']);
   await use(st, STAGE.composite, 'composite');
-  st.img.composite([await overlayEntry(st.pages, W, H, data, { width: info.width, height: info.height, channels: 4 }, pos.left, pos.top)]);
+  st.img.composite([await overlayEntry(st.pages, W, H, data, { width: info.width, height: info.height, channels: 4 }, pos.left, pos.top, st)]);
 }
