@@ -21,7 +21,7 @@ export const help = `Usage: imagegate keys create --id ID [--plan PLAN] [--json]
        imagegate keys revoke --id ID
        imagegate keys rotate --id ID [--grace 24h] [--json]
 
-Manage API keys in the key store named by the config's keyStore: (a file or Redis). Keys
+Manage API keys in the key store named by the config's keyStore: (a file, Redis or DynamoDB). Keys
 written in the config's keys: list are shown by list but managed in the config file.
 
   create   make a key; its value is printed once on stdout (only its SHA-256 is stored)

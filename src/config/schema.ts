@@ -129,6 +129,9 @@ export const configSchema = z
       .discriminatedUnion('type', [
         z.object({ type: z.literal('file'), path: nonEmpty }).strict(),
         z.object({ type: z.literal('redis'), url: nonEmpty, prefix: z.string().default('imagegate:') }).strict(),
+        z
+          .object({ type: z.literal('dynamodb'), table: nonEmpty, region: nonEmpty.optional(), endpoint: z.url().optional(), prefix: z.string().default('') })
+          .strict(),
       ])
       .optional(),
     admin: z

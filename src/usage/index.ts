@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { ServiceError } from '../errors.ts';
 import type { PlanConfig, UsageConfig } from './config.ts';
 import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
+import { DynamoUsageStore } from './dynamodb.ts';
 import { RedisUsageStore } from './redis.ts';
-import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type UsageBatch, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 export type { UsageCounters, UsageDay } from './types.ts';
 export type { PlanConfig, PlansConfig, UsageConfig } from './config.ts';
@@ -59,7 +61,7 @@ const MEMORY_FLUSH_MS = 1000;
  * memory and are written when it returns.
  */
 export class UsageService {
-  readonly storeKind: 'memory' | 'redis';
+  readonly storeKind: UsageStore['kind'];
   /** For log lines: "usage store (Redis) unavailable". */
   private readonly storeName: string;
   private readonly store: UsageStore;
@@ -69,6 +71,8 @@ export class UsageService {
   private local: MemoryUsageStore | undefined;
   /** Usage records not yet written: day → key → counters (nested, so a request builds no string). */
   private pending = new Map<string, Map<string, UsageCounters>>();
+  /** A batch the store did not confirm: sent again as it is (same id) before anything newer. */
+  private unsent: UsageBatch | undefined;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private down = false;
@@ -84,9 +88,9 @@ export class UsageService {
   ) {
     this.store = openStore({ down: (err) => this.unavailable(err), up: () => this.recovered() });
     this.storeKind = this.store.kind;
-    this.storeName = this.storeKind === 'redis' ? 'Redis' : 'memory';
-    this.policy = config.store === 'redis' ? config.onUnavailable : 'failOpen';
-    this.flushIntervalMs = config.store === 'redis' ? config.flushIntervalMs : MEMORY_FLUSH_MS;
+    this.storeName = STORE_NAMES[this.storeKind];
+    this.policy = config.store === 'memory' ? 'failOpen' : config.onUnavailable;
+    this.flushIntervalMs = config.store === 'memory' ? MEMORY_FLUSH_MS : config.flushIntervalMs;
     if (this.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
       this.timer.unref();
@@ -179,28 +183,35 @@ export class UsageService {
   }
 
   private pendingRecords(): number {
-    let n = 0;
+    let n = this.unsent?.entries.length ?? 0;
     for (const perKey of this.pending.values()) n += perKey.size;
     return n;
   }
 
   /** Writes buffered usage records now. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.pending.size ? this.flush() : undefined));
-    if (this.pending.size === 0) return Promise.resolve();
-    const batch: UsageDelta[] = [];
-    for (const [day, perKey] of this.pending) for (const [key, delta] of perKey) batch.push({ key, day, delta });
-    this.pending = new Map();
-    this.flushing = this.store
-      .addUsage(batch, this.clock())
+    if (this.flushing) return this.flushing.then(() => (this.unsent || this.pending.size ? this.flush() : undefined));
+    if (!this.unsent && this.pending.size === 0) return Promise.resolve();
+    this.flushing = this.writeOut()
       .then(() => this.recovered())
-      .catch((err) => {
-        // Put the batch back: written with the next flush once the store answers again.
-        for (const e of batch) this.pend(e.day, e.key, e.delta);
-        this.unavailable(err);
-      })
+      .catch((err) => this.unavailable(err))
       .finally(() => (this.flushing = undefined));
     return this.flushing;
+  }
+
+  /** The unconfirmed batch first (as it was), then what is pending as a new batch. */
+  private async writeOut(): Promise<void> {
+    if (this.unsent) {
+      await this.store.addUsage(this.unsent, this.clock());
+      this.unsent = undefined;
+    }
+    if (this.pending.size === 0) return;
+    const entries: UsageDelta[] = [];
+    for (const [day, perKey] of this.pending) for (const [key, delta] of perKey) entries.push({ key, day, delta });
+    this.pending = new Map();
+    this.unsent = { id: randomBytes(12).toString('base64url'), entries };
+    await this.store.addUsage(this.unsent, this.clock());
+    this.unsent = undefined;
   }
 
   /** Usage records for one key (or all) between two `YYYY-MM-DD` days, both included. */
@@ -219,16 +230,19 @@ export class UsageService {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.flush();
-    if (this.pending.size) {
+    if (this.unsent || this.pending.size) {
       this.logger.error({ pendingRecords: this.pendingRecords() }, 'usage records could not be written before shutdown');
     }
     await this.store.close();
   }
 }
 
-/** The store for `usage:`: in this process, or Redis shared by every replica. */
+const STORE_NAMES: Record<UsageStore['kind'], string> = { memory: 'memory', redis: 'Redis', dynamodb: 'DynamoDB' };
+
+/** The store for `usage:`: in this process, or Redis or DynamoDB shared by every replica. */
 function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
   if (cfg.store === 'memory') return new MemoryUsageStore({ retentionDays: cfg.retentionDays });
+  if (cfg.store === 'dynamodb') return new DynamoUsageStore(cfg);
   return new RedisUsageStore({ url: cfg.url, prefix: cfg.prefix, retentionDays: cfg.retentionDays, commandTimeoutMs: cfg.commandTimeoutMs, events });
 }
 

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedisClient, createRedisClient, firstConnection, waitReady } from '../redis.ts';
 import type { PlanConfig } from './config.ts';
 import { quotaPeriod } from './periods.ts';
-import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
 
 /**
  * Token bucket + quota in one script, so every replica sharing the Redis sees one bucket and
@@ -175,7 +175,7 @@ export class RedisUsageStore implements UsageStore {
   }
 
   /** One MULTI: every counter of the batch lands, or none does. */
-  async addUsage(entries: UsageDelta[]): Promise<void> {
+  async addUsage({ entries }: UsageBatch): Promise<void> {
     if (entries.length === 0) return;
     await this.connected();
     const multi = this.client.multi();
