@@ -34,6 +34,8 @@ export interface TcpProxy {
   up(): Promise<void>;
   /** While set, a client's request is forwarded but the answer is dropped and the connection cut. */
   dropAnswers: boolean;
+  /** While set, every request is answered as DynamoDB answers when throttling (400 ProvisionedThroughputExceededException) and never forwarded. */
+  throttle: boolean;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     connections: 0,
     requests: [],
     dropAnswers: false,
+    throttle: false,
     async down() {
       const s = server;
       server = undefined;
@@ -69,8 +72,19 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
           sockets.delete(upstream);
         };
         client.on('data', (d) => {
-          proxy.requests.push(d.toString('latin1'));
-          upstream.write(d);
+          const text = d.toString('latin1');
+          proxy.requests.push(text);
+          if (!proxy.throttle) {
+            upstream.write(d);
+          } else if (text.startsWith('POST ')) {
+            const body = JSON.stringify({
+              __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+              message: 'The level of configured provisioned throughput for the table was exceeded.',
+            });
+            client.write(
+              `HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: throttled\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+            );
+          }
         });
         upstream.on('data', (d) => {
           if (proxy.dropAnswers) drop();

@@ -54,7 +54,7 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
 describe('usage plans, DynamoDB store', { skip }, () => {
   before(async () => {
     fakeAwsEnv();
-    moto = await startMoto();
+    moto = await startMoto({ serial: true });
     table = await freshTable(moto.url);
   });
   after(async () => {
@@ -216,6 +216,61 @@ describe('usage plans, DynamoDB store', { skip }, () => {
       assert.deepEqual(await closed.read({ key: 'kk', days: ['2026-06-15'] }), recs, 'one shared record');
       assert.equal(recs[0]!.requests, sent);
       assert.equal(recs[0]!.s5xx, 1, "the one 503 of failClosed");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('throttled by DynamoDB: failClosed answers 503, failOpen serves degraded; both recover when the throttling stops', async () => {
+    const proxy = await startTcpProxy(moto.port);
+    try {
+      const plans = { p: { quota: { limit: 100, period: 'day' } } };
+      const frozen = () => Date.parse('2026-06-15T12:00:00.000Z');
+      const viaProxy = { endpoint: proxy.url, prefix: `thr${randomBytes(4).toString('hex')}/`, commandTimeoutMs: 2000 };
+      const open = dynamoUsage({ ...viaProxy, onUnavailable: 'failOpen' }, frozen);
+      const closed = dynamoUsage({ ...viaProxy, onUnavailable: 'failClosed' }, frozen);
+      const keys = { k: { id: 'kt', plan: 'p' } };
+      const openApp = await usageApp({ usage: open, plans, keys });
+      const closedApp = await usageApp({ usage: closed, plans, keys, root: openApp.root });
+      apps.push(closedApp, openApp);
+      assert.equal((await closedApp.get('k', '/alpha.png')).status, 200);
+      proxy.throttle = true;
+      const before = proxy.requests.length;
+      const refused = await closedApp.get('k', '/alpha.png');
+      assert.equal(refused.status, 503);
+      assert.equal(((await refused.json()) as { code: string }).code, 'usage_store_unavailable');
+      assert.ok(proxy.requests.length - before >= 2, 'the SDK retried the throttled request once before giving up');
+      const degraded = await openApp.get('k', '/alpha.png');
+      assert.equal(degraded.status, 200);
+      assert.equal(open.available(), false);
+      proxy.throttle = false;
+      assert.equal((await closedApp.get('k', '/alpha.png')).status, 200);
+      assert.equal((await openApp.get('k', '/alpha.png')).status, 200);
+      assert.equal(open.available(), true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a record batch whose answer was lost is sent again with the same ClientRequestToken (DynamoDB applies it once)', async () => {
+    const proxy = await startTcpProxy(moto.port);
+    try {
+      const usage = dynamoUsage({ endpoint: proxy.url, commandTimeoutMs: 2000, flushIntervalMs: 60_000 });
+      usage.record('tok-user', { requests: 1, s2xx: 1 });
+      proxy.dropAnswers = true;
+      await usage.flush();
+      assert.equal(usage.available(), false, 'no answer: the batch is not confirmed');
+      usage.record('tok-user', { requests: 1, s2xx: 1 }); // a newer record goes in a later batch
+      proxy.dropAnswers = false;
+      await usage.flush();
+      assert.equal(usage.available(), true);
+      const tokens = proxy.requests
+        .filter((r) => r.includes('DynamoDB_20120810.TransactWriteItems'))
+        .map((r) => /"ClientRequestToken":"([^"]+)"/.exec(r)?.[1]);
+      assert.ok(tokens.length >= 3, `transactions sent: ${tokens.length}`);
+      const distinct = [...new Set(tokens)];
+      assert.equal(distinct.length, 2, 'the lost batch keeps its token; the newer one has its own');
+      assert.equal(tokens.filter((t) => t === distinct[0]).length, tokens.length - 1, 'every retry of the first batch carries its token');
     } finally {
       await proxy.close();
     }
