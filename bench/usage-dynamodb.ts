@@ -116,7 +116,7 @@ async function main(): Promise<void> {
         },
         { step: 'finalizeRequest', name: 'countOperations' },
       );
-      const dynamo = new UsageService(cfg, () => new DynamoUsageStore(cfg, client), Date.now, quiet);
+      const dynamo = new UsageService(cfg, () => new DynamoUsageStore({ ...cfg, table }, client), Date.now, quiet);
       await dynamo.ready(10_000);
       await load(dynamo, keys, inFlight); // warm-up (connections, JIT)
       ops.clear();

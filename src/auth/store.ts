@@ -1,3 +1,4 @@
+import { settingFromEnv } from '../config/from-env.ts';
 import type { Config } from '../config/schema.ts';
 import { DynamoKeyStore } from './dynamodb-store.ts';
 import { FileKeyStore } from './file-store.ts';
@@ -44,6 +45,6 @@ export interface KeyStore extends KeyLookup {
 export function openKeyStore(cfg: NonNullable<Config['keyStore']>, options: { clock?: () => number } = {}): KeyStore {
   const clock = options.clock ?? Date.now;
   if (cfg.type === 'file') return new FileKeyStore(cfg.path, clock);
-  if (cfg.type === 'dynamodb') return new DynamoKeyStore(cfg, clock);
+  if (cfg.type === 'dynamodb') return new DynamoKeyStore({ ...cfg, table: cfg.table ?? settingFromEnv('keyStore.tableFromEnv', cfg.tableFromEnv!) }, clock);
   return new RedisKeyStore(cfg.url, cfg.prefix, clock);
 }

@@ -105,11 +105,18 @@ export const redisUsageSchema = z
   })
   .strict();
 
+/** A DynamoDB table name, as DynamoDB allows them. */
+export const tableName = z
+  .string({ error: 'expected a DynamoDB table name' })
+  .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)');
+
 export const dynamodbUsageSchema = z
   .object({
     store: z.literal('dynamodb'),
     /** The table (pk/sk strings, TTL on expiresAt; the CDK app creates it). */
-    table: z.string({ error: 'expected a DynamoDB table name' }).regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)'),
+    table: tableName.optional(),
+    /** …or the environment variable holding its name (what the CDK app sets on the Lambda). */
+    tableFromEnv: z.string().min(1).optional(),
     /** Default: the AWS region of the environment. */
     region: z.string().min(1).optional(),
     /** Another DynamoDB endpoint (a local emulator, a VPC endpoint URL). */
@@ -119,7 +126,8 @@ export const dynamodbUsageSchema = z
     ...sharedStore,
     ...usageCommon,
   })
-  .strict();
+  .strict()
+  .refine((u) => (u.table ? 1 : 0) + (u.tableFromEnv ? 1 : 0) === 1, { message: 'set exactly one of table or tableFromEnv', path: ['table'] });
 
 /** `usage:` — where throttle state, quota counters and usage records live. Default: memory. */
 export const usageConfigSchema = z

@@ -52,7 +52,7 @@ export class DynamoUsageStore implements UsageStore {
   /** The last `tat` seen per key: which branch the next update takes. */
   private readonly lastTat = new Map<string, number>();
 
-  constructor(cfg: Pick<DynamoUsageConfig, 'table' | 'region' | 'endpoint' | 'prefix' | 'retentionDays' | 'commandTimeoutMs'>, client?: DynamoDBClient) {
+  constructor(cfg: Pick<DynamoUsageConfig, 'region' | 'endpoint' | 'prefix' | 'retentionDays' | 'commandTimeoutMs'> & { table: string }, client?: DynamoDBClient) {
     this.table = cfg.table;
     this.prefix = cfg.prefix;
     this.retentionDays = cfg.retentionDays;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { settingFromEnv } from '../config/from-env.ts';
 import { ServiceError } from '../errors.ts';
 import type { PlanConfig, UsageConfig } from './config.ts';
 import { MemoryUsageStore } from './memory.ts';
@@ -242,7 +243,7 @@ const STORE_NAMES: Record<UsageStore['kind'], string> = { memory: 'memory', redi
 /** The store for `usage:`: in this process, or Redis or DynamoDB shared by every replica. */
 function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
   if (cfg.store === 'memory') return new MemoryUsageStore({ retentionDays: cfg.retentionDays });
-  if (cfg.store === 'dynamodb') return new DynamoUsageStore(cfg);
+  if (cfg.store === 'dynamodb') return new DynamoUsageStore({ ...cfg, table: cfg.table ?? settingFromEnv('usage.tableFromEnv', cfg.tableFromEnv!) });
   return new RedisUsageStore({ url: cfg.url, prefix: cfg.prefix, retentionDays: cfg.retentionDays, commandTimeoutMs: cfg.commandTimeoutMs, events });
 }
 
