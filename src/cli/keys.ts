@@ -133,7 +133,13 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     return 1;
   }
 
-  const store = openKeyStore(cfg.keyStore);
+  let store: ReturnType<typeof openKeyStore>;
+  try {
+    store = openKeyStore(cfg.keyStore);
+  } catch (err) {
+    io.err(`imagegate keys: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
   try {
     switch (action) {
       case 'create': {
