@@ -12,7 +12,7 @@ import {
 import { createDynamoClient, isConditionFailed, itemKey, N, num, S } from '../dynamodb.ts';
 import type { DynamoUsageConfig, PlanConfig } from './config.ts';
 import { parseUtcDay, quotaPeriod } from './periods.ts';
-import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type UsageBatch, type UsageDay, type UsageStore } from './types.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, type UsageBatch, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 /** Most conditional writes one request makes before giving up (each retry means another writer moved first). */
 const MAX_ATTEMPTS = 8;
@@ -166,38 +166,53 @@ export class DynamoUsageStore implements UsageStore {
   }
 
   /**
-   * One ADD per key and day, up to 100 in one transaction whose ClientRequestToken is the batch
-   * id and the chunk number: DynamoDB applies a token once (for 10 minutes), so a batch sent
-   * again after a timeout is not counted twice.
+   * One ADD per key and day (and per quota owed for requests served while DynamoDB was down), up
+   * to 100 in one transaction whose ClientRequestToken is the batch id and the chunk number:
+   * DynamoDB applies a token once (for 10 minutes), so a batch sent again after a timeout is not
+   * counted twice.
    */
   async addUsage(batch: UsageBatch): Promise<void> {
-    const { entries } = batch;
-    for (let i = 0; i < entries.length; i += TRANSACT_MAX) {
-      const items: TransactWriteItem[] = entries.slice(i, i + TRANSACT_MAX).map(({ key, day, delta }) => {
-        const names: Record<string, string> = {};
-        const values: Record<string, AttributeValue> = {};
-        const adds: string[] = [];
-        for (const name of COUNTER_NAMES) {
-          const v = delta[name];
-          if (!v) continue;
-          names[`#${name}`] = name;
-          values[`:${name}`] = N(v);
-          adds.push(`#${name} :${name}`);
-        }
-        const dayStart = parseUtcDay(day) ?? 0;
-        values[':ttl'] = N(Math.ceil((dayStart + (this.retentionDays + 1) * DAY_MS) / 1000));
-        return {
-          Update: {
-            TableName: this.table,
-            Key: itemKey(this.recordPk(day), key),
-            UpdateExpression: `SET expiresAt = :ttl${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
-            ...(adds.length ? { ExpressionAttributeNames: names } : {}),
-            ExpressionAttributeValues: values,
-          },
-        };
-      });
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items, ClientRequestToken: `${batch.id}-${i / TRANSACT_MAX}` }));
+    const items = [...batch.entries.map((e) => this.recordUpdate(e)), ...(batch.charges ?? []).map((c) => this.chargeUpdate(c))];
+    for (let i = 0; i < items.length; i += TRANSACT_MAX) {
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items.slice(i, i + TRANSACT_MAX), ClientRequestToken: `${batch.id}-${i / TRANSACT_MAX}` }));
     }
+  }
+
+  /** Requests served while DynamoDB was unreachable, added to the key's quota counter of their period. */
+  private chargeUpdate(c: QuotaCharge): TransactWriteItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: itemKey(`${this.prefix}plan#${c.key}`),
+        UpdateExpression: 'ADD #q :n SET expiresAt = if_not_exists(expiresAt, :ttl)',
+        ExpressionAttributeNames: { '#q': `q${c.periodId}` },
+        ExpressionAttributeValues: { ':n': N(c.n), ':ttl': N(Math.ceil((c.periodEnd + DAY_MS) / 1000)) },
+      },
+    };
+  }
+
+  private recordUpdate({ key, day, delta }: UsageDelta): TransactWriteItem {
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const adds: string[] = [];
+    for (const name of COUNTER_NAMES) {
+      const v = delta[name];
+      if (!v) continue;
+      names[`#${name}`] = name;
+      values[`:${name}`] = N(v);
+      adds.push(`#${name} :${name}`);
+    }
+    const dayStart = parseUtcDay(day) ?? 0;
+    values[':ttl'] = N(Math.ceil((dayStart + (this.retentionDays + 1) * DAY_MS) / 1000));
+    return {
+      Update: {
+        TableName: this.table,
+        Key: itemKey(this.recordPk(day), key),
+        UpdateExpression: `SET expiresAt = :ttl${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
+        ...(adds.length ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: values,
+      },
+    };
   }
 
   async readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]> {

@@ -6,7 +6,7 @@ import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
 import { DynamoUsageStore } from './dynamodb.ts';
 import { RedisUsageStore } from './redis.ts';
-import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type UsageBatch, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type QuotaCharge, type UsageBatch, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 export type { UsageCounters, UsageDay } from './types.ts';
 export type { PlanConfig, PlansConfig, UsageConfig } from './config.ts';
@@ -59,7 +59,8 @@ const MEMORY_FLUSH_MS = 1000;
  * reached the fallback policy decides: `failOpen` counts in this process alone (a memory store)
  * and logs loudly, `failClosed` answers 503 `usage_store_unavailable`. Usage records are summed
  * in memory and written in one batch per flush interval; while the store is down they stay in
- * memory and are written when it returns.
+ * memory and are written when it returns, with the requests failOpen served added to their
+ * quota counters. A batch that failed is sent again unchanged (same id), never merged.
  */
 export class UsageService {
   readonly storeKind: UsageStore['kind'];
@@ -72,6 +73,8 @@ export class UsageService {
   private local: MemoryUsageStore | undefined;
   /** Usage records not yet written: day → key → counters (nested, so a request builds no string). */
   private pending = new Map<string, Map<string, UsageCounters>>();
+  /** failOpen: requests served while the store was down, owed to their quota counters (key + period → charge). */
+  private charges = new Map<string, QuotaCharge>();
   /** A batch the store did not confirm: sent again as it is (same id) before anything newer. */
   private unsent: UsageBatch | undefined;
   private flushing: Promise<void> | undefined;
@@ -163,7 +166,16 @@ export class UsageService {
     this.local ??= new MemoryUsageStore();
     const d = decide(plan, await this.local.consume(keyId, plan, now), now);
     d.degraded = true;
+    if (d.allowed && plan.quota) this.charge(keyId, quotaPeriod(plan.quota, now));
     return d;
+  }
+
+  /** Owes one request to the shared quota counter: written with the next batch of usage records, so it is counted once. */
+  private charge(key: string, period: { id: string; end: number }): void {
+    const id = `${key}\u0000${period.id}`;
+    const c = this.charges.get(id);
+    if (c) c.n++;
+    else this.charges.set(id, { key, periodId: period.id, periodEnd: period.end, n: 1 });
   }
 
   /** Adds to today's (UTC) usage record of the key; never throws, never waits on the store. */
@@ -191,8 +203,8 @@ export class UsageService {
 
   /** Writes buffered usage records now. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.unsent || this.pending.size ? this.flush() : undefined));
-    if (!this.unsent && this.pending.size === 0) return Promise.resolve();
+    if (this.flushing) return this.flushing.then(() => (this.unsent || this.pending.size || this.charges.size ? this.flush() : undefined));
+    if (!this.unsent && this.pending.size === 0 && this.charges.size === 0) return Promise.resolve();
     this.flushing = this.writeOut()
       .then(() => this.recovered())
       .catch((err) => this.unavailable(err))
@@ -206,11 +218,13 @@ export class UsageService {
       await this.store.addUsage(this.unsent, this.clock());
       this.unsent = undefined;
     }
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.charges.size === 0) return;
     const entries: UsageDelta[] = [];
     for (const [day, perKey] of this.pending) for (const [key, delta] of perKey) entries.push({ key, day, delta });
     this.pending = new Map();
-    this.unsent = { id: randomBytes(12).toString('base64url'), entries };
+    const charges = [...this.charges.values()];
+    this.charges = new Map();
+    this.unsent = { id: randomBytes(12).toString('base64url'), entries, ...(charges.length ? { charges } : {}) };
     await this.store.addUsage(this.unsent, this.clock());
     this.unsent = undefined;
   }
@@ -231,7 +245,7 @@ export class UsageService {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.flush();
-    if (this.unsent || this.pending.size) {
+    if (this.unsent || this.pending.size || this.charges.size) {
       this.logger.error({ pendingRecords: this.pendingRecords() }, 'usage records could not be written before shutdown');
     }
     await this.store.close();

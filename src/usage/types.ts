@@ -62,6 +62,16 @@ export interface UsageDelta {
 export interface UsageBatch {
   id: string;
   entries: UsageDelta[];
+  /** Requests served while the store was unreachable (failOpen), added to their quota period's counter. */
+  charges?: QuotaCharge[];
+}
+
+/** Requests to add to a key's quota counter of one period (`Period.id`, ending at `periodEnd`). */
+export interface QuotaCharge {
+  key: string;
+  periodId: string;
+  periodEnd: number;
+  n: number;
 }
 
 /** What a store answers for one request: 0 allowed, 1 over the rate, 2 over the quota. */

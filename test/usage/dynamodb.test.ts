@@ -209,6 +209,10 @@ describe('usage plans, DynamoDB store', { skip }, () => {
         return open.available();
       }, 'failOpen back on DynamoDB');
       assert.ok(logged.includes('warn usage store (DynamoDB) available again'));
+      await open.flush(); // records and the quota owed for the degraded requests
+      const last = await get(closedApp);
+      assert.equal(last.status, 200);
+      const remaining = Number(/"day";r=(\d+)/.exec(last.headers.get('RateLimit') ?? '')?.[1]);
       await open.flush();
       await closed.flush();
       // every request of both instances (served, refused 503, degraded) counted once in the one shared record
@@ -216,6 +220,7 @@ describe('usage plans, DynamoDB store', { skip }, () => {
       assert.deepEqual(await closed.read({ key: 'kk', days: ['2026-06-15'] }), recs, 'one shared record');
       assert.equal(recs[0]!.requests, sent);
       assert.equal(recs[0]!.s5xx, 1, "the one 503 of failClosed");
+      assert.equal(1000 - remaining, recs[0]!.s2xx, 'every request served, the degraded ones included, used the shared quota once');
     } finally {
       await proxy.close();
     }
