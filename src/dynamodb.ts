@@ -1,4 +1,12 @@
-import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  CreateTableCommand,
+  DynamoDBClient,
+  QueryCommand,
+  UpdateTimeToLiveCommand,
+  type AttributeValue,
+  type BatchGetItemCommandOutput,
+} from '@aws-sdk/client-dynamodb';
 
 /**
  * The one DynamoDB table that the usage store and the key store share (and, later, signing
@@ -82,4 +90,38 @@ export function isConditionFailed(err: unknown): err is Error & { Item?: Record<
 export function isTransactionConflict(err: unknown): boolean {
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
   return e?.name === 'TransactionCanceledException' && !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
+}
+
+type Item = Record<string, AttributeValue>;
+
+/** Every item of one partition (strongly consistent), page after page. */
+export async function queryPartition(client: DynamoDBClient, table: string, pk: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Item | undefined;
+  do {
+    const res = await client.send(
+      new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': S(pk) }, ExclusiveStartKey: start, ConsistentRead: true }),
+    );
+    items.push(...(res.Items ?? []));
+    start = res.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/** The items that exist among `keys` (strongly consistent), 100 per request, unprocessed keys asked again with backoff. */
+export async function batchGet(client: DynamoDBClient, table: string, keys: Item[], projection?: string): Promise<Item[]> {
+  const out: Item[] = [];
+  for (let i = 0; i < keys.length; i += 100) {
+    let request: Item[] | undefined = keys.slice(i, i + 100);
+    for (let round = 0; request?.length; round++) {
+      if (round > 10) throw new Error('DynamoDB left keys unread');
+      if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
+      const res: BatchGetItemCommandOutput = await client.send(
+        new BatchGetItemCommand({ RequestItems: { [table]: { Keys: request, ConsistentRead: true, ...(projection ? { ProjectionExpression: projection } : {}) } } }),
+      );
+      out.push(...(res.Responses?.[table] ?? []));
+      request = res.UnprocessedKeys?.[table]?.Keys;
+    }
+  }
+  return out;
 }

@@ -1,16 +1,13 @@
 import {
-  BatchGetItemCommand,
-  type BatchGetItemCommandOutput,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   TransactWriteItemsCommand,
   type AttributeValue,
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { ServiceError } from '../errors.ts';
-import { createDynamoClient, isTransactionConflict, itemKey, N, num, S, str } from '../dynamodb.ts';
+import { batchGet, createDynamoClient, isTransactionConflict, itemKey, N, num, queryPartition, S, str } from '../dynamodb.ts';
 import { sha256hex } from './digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
@@ -183,30 +180,9 @@ export class DynamoKeyStore implements KeyStore {
   }
 
   async list(): Promise<KeyInfo[]> {
-    const items: Record<string, AttributeValue>[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const res = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': S(this.listPk) },
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
-      items.push(...(res.Items ?? []));
-      start = res.LastEvaluatedKey;
-    } while (start);
-    const lastUsed = new Map<string, string>();
-    for (let i = 0; i < items.length; i += 100) {
-      let keys: Record<string, AttributeValue>[] | undefined = items.slice(i, i + 100).map((it) => itemKey(`${this.prefix}keyused#${it.sk!.S!}`));
-      for (let round = 0; keys?.length && round < 10; round++) {
-        const res: BatchGetItemCommandOutput = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: keys, ProjectionExpression: 'pk, lastUsed' } } }));
-        for (const it of res.Responses?.[this.table] ?? []) lastUsed.set(it.pk!.S!.slice(`${this.prefix}keyused#`.length), str(it.lastUsed)!);
-        keys = res.UnprocessedKeys?.[this.table]?.Keys;
-      }
-    }
+    const items = await queryPartition(this.client, this.table, this.listPk);
+    const used = await batchGet(this.client, this.table, items.map((it) => itemKey(`${this.prefix}keyused#${it.sk!.S!}`)), 'pk, lastUsed');
+    const lastUsed = new Map(used.map((it) => [it.pk!.S!.slice(`${this.prefix}keyused#`.length), str(it.lastUsed)!]));
     const now = this.clock();
     // Query returns ids in sort-key (byte) order: the order of a JS sort of ASCII ids.
     return items.map((it) => keyInfo(it.sk!.S!, this.fromItem(it), now, lastUsed.get(it.sk!.S!)));

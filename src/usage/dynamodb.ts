@@ -1,24 +1,20 @@
 import {
-  BatchGetItemCommand,
-  type BatchGetItemCommandOutput,
   GetItemCommand,
-  QueryCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { createDynamoClient, isConditionFailed, itemKey, N, num, S } from '../dynamodb.ts';
+import { batchGet, createDynamoClient, isConditionFailed, itemKey, N, num, queryPartition } from '../dynamodb.ts';
 import type { DynamoUsageConfig, PlanConfig } from './config.ts';
 import { parseUtcDay, quotaPeriod } from './periods.ts';
 import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, type UsageBatch, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 /** Most conditional writes one request makes before giving up (each retry means another writer moved first). */
 const MAX_ATTEMPTS = 8;
-/** Items per TransactWriteItems (DynamoDB's limit) and per BatchGetItem. */
+/** Items per TransactWriteItems (DynamoDB's limit). */
 const TRANSACT_MAX = 100;
-const BATCH_GET_MAX = 100;
 /** Usage-record days queried at once when every key is asked for. */
 const QUERY_CONCURRENCY = 8;
 const DAY_MS = 86_400_000;
@@ -231,40 +227,13 @@ export class DynamoUsageStore implements UsageStore {
       // Every key: one query per day, a few days at a time.
       let next = 0;
       const worker = async () => {
-        while (next < valid.length) {
-          const day = valid[next++]!;
-          let start: Record<string, AttributeValue> | undefined;
-          do {
-            const res = await this.client.send(
-              new QueryCommand({
-                TableName: this.table,
-                KeyConditionExpression: 'pk = :pk',
-                ExpressionAttributeValues: { ':pk': S(this.recordPk(day)) },
-                ExclusiveStartKey: start,
-                ConsistentRead: true,
-              }),
-            );
-            for (const item of res.Items ?? []) put(item);
-            start = res.LastEvaluatedKey;
-          } while (start);
-        }
+        while (next < valid.length) for (const item of await queryPartition(this.client, this.table, this.recordPk(valid[next++]!))) put(item);
       };
       await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, valid.length) }, worker));
     } else {
       const wanted: Record<string, AttributeValue>[] = [];
       for (const day of valid) for (const key of keys) wanted.push(itemKey(this.recordPk(day), key));
-      for (let i = 0; i < wanted.length; i += BATCH_GET_MAX) {
-        let request: Record<string, AttributeValue>[] | undefined = wanted.slice(i, i + BATCH_GET_MAX);
-        for (let round = 0; request?.length; round++) {
-          if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
-          const res: BatchGetItemCommandOutput = await this.client.send(
-            new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: request, ConsistentRead: true } } }),
-          );
-          for (const item of res.Responses?.[this.table] ?? []) put(item);
-          request = res.UnprocessedKeys?.[this.table]?.Keys;
-          if (round > 10 && request?.length) throw new Error('usage records: DynamoDB left keys unread');
-        }
-      }
+      for (const item of await batchGet(this.client, this.table, wanted)) put(item);
     }
     const out: UsageDay[] = [];
     for (const date of valid) {
