@@ -47,6 +47,8 @@ export class DynamoUsageStore implements UsageStore {
   private readonly retentionDays: number;
   /** The last `tat` seen per key: which branch the next update takes. */
   private readonly lastTat = new Map<string, number>();
+  /** Period id → the previous period's counter attribute. */
+  private readonly previousIds = new Map<string, string>();
 
   constructor(cfg: Pick<DynamoUsageConfig, 'region' | 'endpoint' | 'prefix' | 'retentionDays' | 'commandTimeoutMs'> & { table: string }, client?: DynamoDBClient) {
     this.table = cfg.table;
@@ -84,7 +86,7 @@ export class DynamoUsageStore implements UsageStore {
     if (period) {
       quotaName = `q${period.id}`;
       names['#q'] = quotaName;
-      names['#prev'] = `q${quotaPeriod(plan.quota!, period.start - 1).id}`;
+      names['#prev'] = this.previousCounter(plan, period);
       values[':limit'] = N(plan.quota!.limit);
       values[':one'] = N(1);
       conditions.push('(attribute_not_exists(#q) OR #q < :limit)');
@@ -150,6 +152,18 @@ export class DynamoUsageStore implements UsageStore {
       }
     }
     throw new Error(`usage plan of key '${keyId}': too many concurrent updates`);
+  }
+
+  /** The counter attribute of the period before `period` (removed by the update), computed once per period. */
+  private previousCounter(plan: PlanConfig, period: { id: string; start: number }): string {
+    let prev = this.previousIds.get(period.id);
+    if (prev === undefined) {
+      // A fresh settings object: quotaPeriod's per-settings cache keeps serving the current period.
+      prev = `q${quotaPeriod({ ...plan.quota! }, period.start - 1).id}`;
+      if (this.previousIds.size > 1000) this.previousIds.clear();
+      this.previousIds.set(period.id, prev);
+    }
+    return prev;
   }
 
   private remember(keyId: string, tat: number): void {
