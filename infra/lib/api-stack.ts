@@ -23,6 +23,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { addCloudFront } from './cdn.ts';
+import { METERING_TABLE_ENV } from './lambda-config.ts';
 import { resourceNames } from './names.ts';
 import { addOperations } from './operations.ts';
 import type { Architecture, KeySlot, StageSettings } from './settings.ts';
@@ -82,6 +83,7 @@ export class ApiStack extends Stack {
     const role = iam.Role.fromRoleArn(this, 'ApiRole', Fn.importValue(imported.role), { mutable: false });
     const usagePlanId = Fn.importValue(imported.usagePlan);
     const largeResponseBucket = Fn.importValue(imported.largeResponses);
+    const meteringTable = Fn.importValue(imported.meteringTable);
 
     const logGroup = new logs.LogGroup(this, 'Logs', { retention, removalPolicy: RemovalPolicy.DESTROY });
 
@@ -102,6 +104,7 @@ export class ApiStack extends Stack {
         ...s.lambdaEnvironment,
         IMAGEGATE_CONFIG: `/var/task/${props.configName}`,
         IMAGEGATE_LARGE_RESPONSE_BUCKET: largeResponseBucket,
+        [METERING_TABLE_ENV]: meteringTable,
         // Measured in bench/RESULTS.md: fastest allocator setting, 9–24% less peak RSS.
         MALLOC_ARENA_MAX: '2',
       },

@@ -13,19 +13,33 @@
  * - the usage plan every stage of the environment joins (each API stack adds its stage to the
  *   plan's apiStages). One plan per key, whatever the number of stages: API Gateway allows a key
  *   in at most 10 usage plans;
- * - a bucket for responses over Lambda's 6 MB payload limit (objects expire after a day).
+ * - a bucket for responses over Lambda's 6 MB payload limit (objects expire after a day);
+ * - the metering table (DynamoDB, no fixed name, on demand, point-in-time recovery,
+ *   TTL on `expiresAt`): token buckets, quota counters and usage records of every instance of
+ *   every stage, and the keys managed with `imagegate keys` (hashed). The role may read it and
+ *   write only the items a request changes (plan state, usage records, a key's last use), never
+ *   a key or its hashes.
  *
  * Every named resource here is deleted with the stack (secrets without a recovery window), so
  * the stack can be destroyed and deployed again, and a failed first create can simply be retried.
+ * prod's metering table is kept when its stack goes (usage records are billing data); it has no
+ * fixed name, so nothing blocks deploying again (a new table; the old one stays for export).
  */
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { resourceNames } from './names.ts';
 import { KEY_SLOTS, type EnvironmentSettings, type KeySlot } from './settings.ts';
+
+/**
+ * The metering table's key and TTL attributes: what the app's DynamoDB stores read and write
+ * (src/dynamodb.ts TABLE_KEYS; test/infra checks that the two agree).
+ */
+export const METERING_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt' } as const;
 
 /** Characters the API key never contains: everything but letters and digits. */
 export const API_KEY_EXCLUDED_CHARACTERS = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
@@ -43,6 +57,7 @@ export class GlobalStack extends Stack {
   readonly apiKeys: Partial<Record<KeySlot, apigateway.CfnApiKey>> = {};
   readonly usagePlan: apigateway.CfnUsagePlan;
   readonly largeResponses: s3.Bucket;
+  readonly metering: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: GlobalStackProps) {
     super(scope, id, props);
@@ -77,6 +92,16 @@ export class GlobalStack extends Stack {
       lifecycleRules: [{ id: 'expire-large-responses', expiration: Duration.days(1) }],
     });
 
+    this.metering = new dynamodb.Table(this, 'Metering', {
+      partitionKey: { name: METERING_KEYS.partition, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: METERING_KEYS.sort, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: METERING_KEYS.ttl,
+      // prod keeps its usage records and keys when the stack goes; dev (every engineer stage) does not.
+      removalPolicy: env === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
     const bucketArn = `arn:${this.partition}:s3:::${s.imagesBucket}`;
     const prefix = s.imagesPrefix;
     this.role = new iam.Role(this, 'ApiLambdaRole', {
@@ -107,6 +132,29 @@ export class GlobalStack extends Stack {
               sid: 'LargeResponsesWriteRead',
               actions: ['s3:PutObject', 's3:GetObject'],
               resources: [this.largeResponses.arnForObjects('*')],
+            }),
+          ],
+        }),
+        Metering: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'MeteringRead',
+              actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+              resources: [this.metering.tableArn],
+            }),
+            // A request takes from its key's plan item and adds to usage records (UpdateItem,
+            // also inside TransactWriteItems); a look-up notes the key's last use (PutItem).
+            new iam.PolicyStatement({
+              sid: 'MeteringCount',
+              actions: ['dynamodb:UpdateItem'],
+              resources: [this.metering.tableArn],
+              conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['plan#*', 'usage#*'] } },
+            }),
+            new iam.PolicyStatement({
+              sid: 'MeteringKeyLastUsed',
+              actions: ['dynamodb:PutItem'],
+              resources: [this.metering.tableArn],
+              conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['keyused#*'] } },
             }),
           ],
         }),
@@ -162,6 +210,11 @@ export class GlobalStack extends Stack {
 
     new CfnOutput(this, 'ApiRoleArn', { value: this.role.roleArn, exportName: exported.role });
     new CfnOutput(this, 'UsagePlanId', { value: this.usagePlan.ref, exportName: exported.usagePlan });
+    new CfnOutput(this, 'MeteringTable', {
+      value: this.metering.tableName,
+      exportName: exported.meteringTable,
+      description: 'usage plans, usage records, managed keys (IMAGEGATE_METERING_TABLE for imagegate keys/usage)',
+    });
     new CfnOutput(this, 'LargeResponsesBucket', { value: this.largeResponses.bucketName, exportName: exported.largeResponses });
     for (const slot of KEY_SLOTS) {
       new CfnOutput(this, `ApiKeySecret${slot.toUpperCase()}Name`, { value: names.apiKeySecret(env, slot) });

@@ -2,7 +2,8 @@
  * The imagegate config bundled with the Lambda, generated per environment from the CDK context
  * plus a base file (routes, transform, cache, plans: what only the service knows). Everything
  * the deployment decides — the images bucket, its prefix and region, the API key secrets, the
- * request deadline, whether the service endpoints answer — is written here and nowhere else, so
+ * request deadline, whether the service endpoints answer, the DynamoDB table that holds usage
+ * plans, usage records and managed keys — is written here and nowhere else, so
  * a context value can never disagree with what the function runs.
  */
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,19 @@ const OWNED: [string[], string][] = [
   [['sources', IMAGES_SOURCE], 'imagegate:imagesBucket, imagegate:imagesPrefix, imagegate:imagesBucketRegion'],
   [['limits', 'deadlineMs'], 'imagegate:timeoutSeconds (the deadline is derived from it)'],
   [['server', 'internalEndpoints'], 'imagegate:serviceEndpoints'],
+  ...(['store', 'table', 'tableFromEnv', 'region', 'endpoint', 'url', 'prefix'] as const).map((k): [string[], string] => [
+    ['usage', k],
+    'the environment\'s metering table (the global stack creates it); usage: may set headers, retentionDays, onUnavailable, commandTimeoutMs, flushIntervalMs',
+  ]),
+  [['keyStore'], 'the environment\'s metering table (the global stack creates it; `imagegate keys … --config` on the generated config manages its keys)'],
 ];
+
+/**
+ * The Lambda environment variable holding the metering table's name. The table has no fixed
+ * name (prod's outlives its stack, and a kept name would block deploying the stack again), so
+ * the API stack sets the variable from the global stack's export and the config names it.
+ */
+export const METERING_TABLE_ENV = 'IMAGEGATE_METERING_TABLE';
 
 /** Key id of an API key slot inside the app: usage records and logs name it. */
 export const slotKeyId = (env: Environment, slot: string) => `${env}-${slot}`;
@@ -69,6 +82,10 @@ export function generateLambdaConfig(opts: { name: string; env: EnvironmentSetti
     },
     keys: [...generatedKeys, ...(base.keys ?? [])],
     limits: { ...base.limits, deadlineMs: env.deadlineMs },
+    // One table per environment, shared by every instance of every stage: exact plans and one
+    // set of usage records on Lambda (region: the function's own).
+    usage: { ...base.usage, store: 'dynamodb', tableFromEnv: METERING_TABLE_ENV },
+    keyStore: { type: 'dynamodb', tableFromEnv: METERING_TABLE_ENV },
   };
   delete (config as Record<string, unknown>).imagesSource;
   return [

@@ -30,6 +30,7 @@ export function resourceNames(app: string) {
       role: `${app}-global-${env}-role-arn`,
       usagePlan: `${app}-global-${env}-usage-plan-id`,
       largeResponses: `${app}-global-${env}-large-responses`,
+      meteringTable: `${app}-global-${env}-metering-table`,
     }),
   };
 }

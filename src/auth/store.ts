@@ -1,13 +1,15 @@
+import { settingFromEnv } from '../config/from-env.ts';
 import type { Config } from '../config/schema.ts';
+import { DynamoKeyStore } from './dynamodb-store.ts';
 import { FileKeyStore } from './file-store.ts';
 import { RedisKeyStore } from './redis-store.ts';
 import type { KeyLookup } from './types.ts';
 
 /**
- * Keys managed at run time by `imagegate keys …`, in a JSON file (file-store.ts) or in Redis
- * (redis-store.ts). Only the SHA-256 of a key value is stored; the value is shown once, when
+ * Keys managed at run time by `imagegate keys …`, in a JSON file (file-store.ts), in Redis
+ * (redis-store.ts) or in DynamoDB (dynamodb-store.ts). Only the SHA-256 of a key value is stored; the value is shown once, when
  * created or rotated. A revocation is seen by every replica within a second: the file store
- * re-reads the file when it changes, the Redis store caches a look-up for at most 500 ms.
+ * re-reads the file when it changes, the Redis and DynamoDB stores cache a look-up for at most 500 ms.
  */
 
 export { KeyStoreError } from './stored-key.ts';
@@ -24,7 +26,7 @@ export interface KeyInfo {
   graceUntil?: string;
 }
 
-/** What both stores implement, in full. Ids are looked up as own entries only (a Map or a Redis key). */
+/** What every store implements, in full. Ids are looked up as own entries only (a Map, a Redis key, a DynamoDB item). */
 export interface KeyStore extends KeyLookup {
   /** Creates a key; the returned value is shown once and never stored. */
   create(input: { id: string; plan?: string }): Promise<{ id: string; key: string }>;
@@ -42,5 +44,7 @@ export interface KeyStore extends KeyLookup {
 /** Opens the key store from config `keyStore:`. */
 export function openKeyStore(cfg: NonNullable<Config['keyStore']>, options: { clock?: () => number } = {}): KeyStore {
   const clock = options.clock ?? Date.now;
-  return cfg.type === 'file' ? new FileKeyStore(cfg.path, clock) : new RedisKeyStore(cfg.url, cfg.prefix, clock);
+  if (cfg.type === 'file') return new FileKeyStore(cfg.path, clock);
+  if (cfg.type === 'dynamodb') return new DynamoKeyStore({ ...cfg, table: cfg.table ?? settingFromEnv('keyStore.tableFromEnv', cfg.tableFromEnv!) }, clock);
+  return new RedisKeyStore(cfg.url, cfg.prefix, clock);
 }

@@ -169,12 +169,16 @@ export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env)
     lines.push(`  ${name}: ${describePlan(plans[name])}`);
     if (!usedPlans.has(name) && !cfg.keyStore) warnings.push(`plans.${name}: no key uses this plan`);
   }
-  const usage = cfg.usage as { store?: string; url?: string; onUnavailable?: string } | undefined;
+  const usage = cfg.usage as { store?: string; url?: string; table?: string; tableFromEnv?: string; onUnavailable?: string } | undefined;
   if (usage?.store) {
-    const where = usage.url ? ` at ${redactUrl(usage.url)}` : ' (this process only; counts are lost on restart)';
+    const where = usage.url
+      ? ` at ${redactUrl(usage.url)}`
+      : usage.store === 'dynamodb'
+        ? ` table ${usage.table ?? `from $${usage.tableFromEnv}`}`
+        : ' (this process only; counts are lost on restart)';
     lines.push(`usage store: ${usage.store}${where}${usage.onUnavailable ? `; when unreachable: ${usage.onUnavailable}` : ''}`);
     if (usage.store === 'memory' && cfg.keys.some((k) => k.plan)) {
-      warnings.push('usage.store: memory — with more than one replica each enforces its own rate and quota; use redis to share them');
+      warnings.push('usage.store: memory — with more than one replica each enforces its own rate and quota; use redis or dynamodb to share them');
     }
   }
 

@@ -21,7 +21,7 @@ export const help = `Usage: imagegate keys create --id ID [--plan PLAN] [--json]
        imagegate keys revoke --id ID
        imagegate keys rotate --id ID [--grace 24h] [--json]
 
-Manage API keys in the key store named by the config's keyStore: (a file or Redis). Keys
+Manage API keys in the key store named by the config's keyStore: (a file, Redis or DynamoDB). Keys
 written in the config's keys: list are shown by list but managed in the config file.
 
   create   make a key; its value is printed once on stdout (only its SHA-256 is stored)
@@ -133,7 +133,13 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     return 1;
   }
 
-  const store = openKeyStore(cfg.keyStore);
+  let store: ReturnType<typeof openKeyStore>;
+  try {
+    store = openKeyStore(cfg.keyStore);
+  } catch (err) {
+    io.err(`imagegate keys: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
   try {
     switch (action) {
       case 'create': {

@@ -1,6 +1,6 @@
 /**
  * `imagegate usage`: usage records per key and UTC day, read from the shared usage store
- * (Redis) or from a running server's admin endpoint (`--url`, any store).
+ * (Redis or DynamoDB) or from a running server's admin endpoint (`--url`, any store).
  */
 import { parseArgs } from 'node:util';
 import { isServiceError } from '../errors.ts';
@@ -19,7 +19,7 @@ hits, requests refused by rate or quota) per key and UTC day, with totals.
   --to DAY        last UTC day, included (default: today)
   --json          the records as JSON (the same document as GET /_admin/usage)
   --config FILE   the YAML config whose usage: store to read (default: $IMAGEGATE_CONFIG);
-                  needs store: redis — a memory store lives inside the server, use --url
+                  needs store: redis or dynamodb — a memory store lives inside the server, use --url
   --url URL       ask a running server instead: GET URL/_admin/usage with the admin token
                   from $IMAGEGATE_ADMIN_TOKEN
   -h, --help      this help
@@ -118,16 +118,22 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
   } else {
     const cfg = loadCliConfig(values.config, io);
     if (typeof cfg === 'number') return cfg;
-    if (cfg.usage.store !== 'redis') {
+    const u = cfg.usage;
+    if (u.store === 'memory') {
       io.err('imagegate usage: usage.store is memory: the records live inside the server process; use --url http://server:port (admin token in $IMAGEGATE_ADMIN_TOKEN)');
       return 1;
     }
-    const usage = createUsageService({ ...cfg.usage, onUnavailable: 'failClosed' }, {
-      logger: { info() {}, warn() {}, error() {} },
-    });
+    let usage: ReturnType<typeof createUsageService>;
+    try {
+      usage = createUsageService({ ...u, onUnavailable: 'failClosed' }, { logger: { info() {}, warn() {}, error() {} } });
+    } catch (err) {
+      io.err(`imagegate usage: ${(err as Error).message}`);
+      return 1;
+    }
     try {
       if (!(await usage.ready(5000))) {
-        io.err(`imagegate usage: cannot reach Redis at ${cfg.usage.url.replace(/\/\/[^@/]*@/, '//***@')}`);
+        const where = u.store === 'redis' ? `Redis at ${u.url.replace(/\/\/[^@/]*@/, '//***@')}` : `the DynamoDB table ${u.table ?? `named by $${u.tableFromEnv}`}`;
+        io.err(`imagegate usage: cannot reach ${where}`);
         return 1;
       }
       report = await usageReport(usage, query);

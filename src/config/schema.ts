@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { transformConfigSchema } from '../pipeline/config.ts';
-import { plansConfigSchema, usageConfigSchema } from '../usage/config.ts';
+import { plansConfigSchema, tableName, usageConfigSchema } from '../usage/config.ts';
 import { cacheConfigSchema, limitsConfigSchema } from '../cache/config.ts';
 import { ID_PATTERN, ID_RULE } from '../ids.ts';
 
@@ -133,6 +133,17 @@ export const configSchema = z
       .discriminatedUnion('type', [
         z.object({ type: z.literal('file'), path: nonEmpty }).strict(),
         z.object({ type: z.literal('redis'), url: nonEmpty, prefix: z.string().default('imagegate:') }).strict(),
+        z
+          .object({
+            type: z.literal('dynamodb'),
+            table: tableName.optional(),
+            tableFromEnv: nonEmpty.optional(),
+            region: nonEmpty.optional(),
+            endpoint: z.url().optional(),
+            prefix: z.string().default(''),
+          })
+          .strict()
+          .refine((k) => (k.table ? 1 : 0) + (k.tableFromEnv ? 1 : 0) === 1, { message: 'set exactly one of table or tableFromEnv', path: ['table'] }),
       ])
       .optional(),
     admin: z

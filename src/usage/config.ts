@@ -72,6 +72,26 @@ const usageCommon = {
     .default(400),
 };
 
+/** Settings of the stores shared by every replica (Redis, DynamoDB). */
+const sharedStore = {
+  /** The store unreachable: `failOpen` serves (counting in this process, logging loudly); `failClosed` answers 503. */
+  onUnavailable: z.enum(['failOpen', 'failClosed'], { error: "expected 'failOpen' or 'failClosed'" }).default('failOpen'),
+  /** A store request slower than this counts as the store being unavailable, milliseconds. */
+  commandTimeoutMs: z
+    .number({ error: 'expected milliseconds' })
+    .int('expected whole milliseconds')
+    .min(10, 'at least 10')
+    .max(60_000, 'at most 60000')
+    .default(500),
+  /** Usage records are summed in memory and written every this many milliseconds (0: on every request). */
+  flushIntervalMs: z
+    .number({ error: 'expected milliseconds' })
+    .int('expected whole milliseconds')
+    .min(0, 'at least 0')
+    .max(60_000, 'at most 60000')
+    .default(1000),
+};
+
 export const memoryUsageSchema = z.object({ store: z.literal('memory'), ...usageCommon }).strict();
 
 export const redisUsageSchema = z
@@ -80,30 +100,39 @@ export const redisUsageSchema = z
     url: z.string({ error: 'expected redis://host:port/db or rediss://…' }).regex(/^rediss?:\/\/.+/, 'expected redis://host:port/db or rediss://…'),
     /** Prefix of every Redis key this service writes. */
     prefix: z.string().max(100, 'at most 100 characters').default('imagegate:'),
-    /** Redis unreachable: `failOpen` serves (counting in this process, logging loudly); `failClosed` answers 503. */
-    onUnavailable: z.enum(['failOpen', 'failClosed'], { error: "expected 'failOpen' or 'failClosed'" }).default('failOpen'),
-    /** A Redis command slower than this counts as Redis being unavailable, milliseconds. */
-    commandTimeoutMs: z
-      .number({ error: 'expected milliseconds' })
-      .int('expected whole milliseconds')
-      .min(10, 'at least 10')
-      .max(60_000, 'at most 60000')
-      .default(500),
-    /** Usage records are summed in memory and written every this many milliseconds (0: on every request). */
-    flushIntervalMs: z
-      .number({ error: 'expected milliseconds' })
-      .int('expected whole milliseconds')
-      .min(0, 'at least 0')
-      .max(60_000, 'at most 60000')
-      .default(1000),
+    ...sharedStore,
     ...usageCommon,
   })
   .strict();
 
+/** A DynamoDB table name, as DynamoDB allows them. */
+export const tableName = z
+  .string({ error: 'expected a DynamoDB table name' })
+  .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)');
+
+export const dynamodbUsageSchema = z
+  .object({
+    store: z.literal('dynamodb'),
+    /** The table (pk/sk strings, TTL on expiresAt; the CDK app creates it). */
+    table: tableName.optional(),
+    /** …or the environment variable holding its name (what the CDK app sets on the Lambda). */
+    tableFromEnv: z.string().min(1).optional(),
+    /** Default: the AWS region of the environment. */
+    region: z.string().min(1).optional(),
+    /** Another DynamoDB endpoint (a local emulator, a VPC endpoint URL). */
+    endpoint: z.url({ error: 'expected a URL' }).optional(),
+    /** Prefix of every partition key this service writes (several deployments in one table). */
+    prefix: z.string().max(100, 'at most 100 characters').default(''),
+    ...sharedStore,
+    ...usageCommon,
+  })
+  .strict()
+  .refine((u) => (u.table ? 1 : 0) + (u.tableFromEnv ? 1 : 0) === 1, { message: 'set exactly one of table or tableFromEnv', path: ['table'] });
+
 /** `usage:` — where throttle state, quota counters and usage records live. Default: memory. */
 export const usageConfigSchema = z
-  .discriminatedUnion('store', [memoryUsageSchema, redisUsageSchema], {
-    error: "expected 'memory' or 'redis'",
+  .discriminatedUnion('store', [memoryUsageSchema, redisUsageSchema, dynamodbUsageSchema], {
+    error: "expected 'memory', 'redis' or 'dynamodb'",
   })
   .prefault({ store: 'memory' });
 
@@ -112,3 +141,4 @@ export type PlansConfig = z.infer<typeof plansConfigSchema>;
 export type QuotaConfig = z.infer<typeof quotaSchema>;
 export type UsageConfig = z.infer<typeof usageConfigSchema>;
 export type RedisUsageConfig = z.infer<typeof redisUsageSchema>;
+export type DynamoUsageConfig = z.infer<typeof dynamodbUsageSchema>;

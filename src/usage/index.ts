@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { settingFromEnv } from '../config/from-env.ts';
 import { ServiceError } from '../errors.ts';
 import type { PlanConfig, UsageConfig } from './config.ts';
 import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
+import { DynamoUsageStore } from './dynamodb.ts';
 import { RedisUsageStore } from './redis.ts';
-import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type QuotaCharge, type UsageBatch, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 export type { UsageCounters, UsageDay } from './types.ts';
 export type { PlanConfig, PlansConfig, UsageConfig } from './config.ts';
@@ -56,10 +59,11 @@ const MEMORY_FLUSH_MS = 1000;
  * reached the fallback policy decides: `failOpen` counts in this process alone (a memory store)
  * and logs loudly, `failClosed` answers 503 `usage_store_unavailable`. Usage records are summed
  * in memory and written in one batch per flush interval; while the store is down they stay in
- * memory and are written when it returns.
+ * memory and are written when it returns, with the requests failOpen served added to their
+ * quota counters. A batch that failed is sent again unchanged (same id), never merged.
  */
 export class UsageService {
-  readonly storeKind: 'memory' | 'redis';
+  readonly storeKind: UsageStore['kind'];
   /** For log lines: "usage store (Redis) unavailable". */
   private readonly storeName: string;
   private readonly store: UsageStore;
@@ -69,6 +73,10 @@ export class UsageService {
   private local: MemoryUsageStore | undefined;
   /** Usage records not yet written: day → key → counters (nested, so a request builds no string). */
   private pending = new Map<string, Map<string, UsageCounters>>();
+  /** failOpen: requests served while the store was down, owed to their quota counters (key + period → charge). */
+  private charges = new Map<string, QuotaCharge>();
+  /** A batch the store did not confirm: sent again as it is (same id) before anything newer. */
+  private unsent: UsageBatch | undefined;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private down = false;
@@ -84,9 +92,9 @@ export class UsageService {
   ) {
     this.store = openStore({ down: (err) => this.unavailable(err), up: () => this.recovered() });
     this.storeKind = this.store.kind;
-    this.storeName = this.storeKind === 'redis' ? 'Redis' : 'memory';
-    this.policy = config.store === 'redis' ? config.onUnavailable : 'failOpen';
-    this.flushIntervalMs = config.store === 'redis' ? config.flushIntervalMs : MEMORY_FLUSH_MS;
+    this.storeName = STORE_NAMES[this.storeKind];
+    this.policy = config.store === 'memory' ? 'failOpen' : config.onUnavailable;
+    this.flushIntervalMs = config.store === 'memory' ? MEMORY_FLUSH_MS : config.flushIntervalMs;
     if (this.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
       this.timer.unref();
@@ -158,7 +166,16 @@ export class UsageService {
     this.local ??= new MemoryUsageStore();
     const d = decide(plan, await this.local.consume(keyId, plan, now), now);
     d.degraded = true;
+    if (d.allowed && plan.quota) this.charge(keyId, quotaPeriod(plan.quota, now));
     return d;
+  }
+
+  /** Owes one request to the shared quota counter: written with the next batch of usage records, so it is counted once. */
+  private charge(key: string, period: { id: string; end: number }): void {
+    const id = `${key}\u0000${period.id}`;
+    const c = this.charges.get(id);
+    if (c) c.n++;
+    else this.charges.set(id, { key, periodId: period.id, periodEnd: period.end, n: 1 });
   }
 
   /** Adds to today's (UTC) usage record of the key; never throws, never waits on the store. */
@@ -179,28 +196,37 @@ export class UsageService {
   }
 
   private pendingRecords(): number {
-    let n = 0;
+    let n = this.unsent?.entries.length ?? 0;
     for (const perKey of this.pending.values()) n += perKey.size;
     return n;
   }
 
   /** Writes buffered usage records now. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.pending.size ? this.flush() : undefined));
-    if (this.pending.size === 0) return Promise.resolve();
-    const batch: UsageDelta[] = [];
-    for (const [day, perKey] of this.pending) for (const [key, delta] of perKey) batch.push({ key, day, delta });
-    this.pending = new Map();
-    this.flushing = this.store
-      .addUsage(batch, this.clock())
+    if (this.flushing) return this.flushing.then(() => (this.unsent || this.pending.size || this.charges.size ? this.flush() : undefined));
+    if (!this.unsent && this.pending.size === 0 && this.charges.size === 0) return Promise.resolve();
+    this.flushing = this.writeOut()
       .then(() => this.recovered())
-      .catch((err) => {
-        // Put the batch back: written with the next flush once the store answers again.
-        for (const e of batch) this.pend(e.day, e.key, e.delta);
-        this.unavailable(err);
-      })
+      .catch((err) => this.unavailable(err))
       .finally(() => (this.flushing = undefined));
     return this.flushing;
+  }
+
+  /** The unconfirmed batch first (as it was), then what is pending as a new batch. */
+  private async writeOut(): Promise<void> {
+    if (this.unsent) {
+      await this.store.addUsage(this.unsent, this.clock());
+      this.unsent = undefined;
+    }
+    if (this.pending.size === 0 && this.charges.size === 0) return;
+    const entries: UsageDelta[] = [];
+    for (const [day, perKey] of this.pending) for (const [key, delta] of perKey) entries.push({ key, day, delta });
+    this.pending = new Map();
+    const charges = [...this.charges.values()];
+    this.charges = new Map();
+    this.unsent = { id: randomBytes(12).toString('base64url'), entries, ...(charges.length ? { charges } : {}) };
+    await this.store.addUsage(this.unsent, this.clock());
+    this.unsent = undefined;
   }
 
   /** Usage records for one key (or all) between two `YYYY-MM-DD` days, both included. */
@@ -219,16 +245,19 @@ export class UsageService {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.flush();
-    if (this.pending.size) {
+    if (this.unsent || this.pending.size || this.charges.size) {
       this.logger.error({ pendingRecords: this.pendingRecords() }, 'usage records could not be written before shutdown');
     }
     await this.store.close();
   }
 }
 
-/** The store for `usage:`: in this process, or Redis shared by every replica. */
+const STORE_NAMES: Record<UsageStore['kind'], string> = { memory: 'memory', redis: 'Redis', dynamodb: 'DynamoDB' };
+
+/** The store for `usage:`: in this process, or Redis or DynamoDB shared by every replica. */
 function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
   if (cfg.store === 'memory') return new MemoryUsageStore({ retentionDays: cfg.retentionDays });
+  if (cfg.store === 'dynamodb') return new DynamoUsageStore({ ...cfg, table: cfg.table ?? settingFromEnv('usage.tableFromEnv', cfg.tableFromEnv!) });
   return new RedisUsageStore({ url: cfg.url, prefix: cfg.prefix, retentionDays: cfg.retentionDays, commandTimeoutMs: cfg.commandTimeoutMs, events });
 }
 

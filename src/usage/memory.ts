@@ -1,6 +1,6 @@
 import type { PlanConfig } from './config.ts';
 import { quotaPeriod, utcDay, parseUtcDay } from './periods.ts';
-import { addCounters, emptyCounters, type ConsumeResult, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { addCounters, emptyCounters, type ConsumeResult, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
 
 interface Bucket {
   tokens: number;
@@ -73,7 +73,7 @@ export class MemoryUsageStore implements UsageStore {
     return q && q.period === quotaPeriod(plan.quota, now).id ? q.used : 0;
   }
 
-  async addUsage(entries: UsageDelta[], now: number): Promise<void> {
+  async addUsage({ entries }: UsageBatch, now: number): Promise<void> {
     for (const { key, day, delta } of entries) {
       let perKey = this.days.get(day);
       if (!perKey) {

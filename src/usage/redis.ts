@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedisClient, createRedisClient, firstConnection, waitReady } from '../redis.ts';
 import type { PlanConfig } from './config.ts';
 import { quotaPeriod } from './periods.ts';
-import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
 
 /**
  * Token bucket + quota in one script, so every replica sharing the Redis sees one bucket and
@@ -175,8 +175,8 @@ export class RedisUsageStore implements UsageStore {
   }
 
   /** One MULTI: every counter of the batch lands, or none does. */
-  async addUsage(entries: UsageDelta[]): Promise<void> {
-    if (entries.length === 0) return;
+  async addUsage({ entries, charges = [] }: UsageBatch, now: number): Promise<void> {
+    if (entries.length === 0 && charges.length === 0) return;
     await this.connected();
     const multi = this.client.multi();
     const ttl = (this.retentionDays + 1) * 86_400;
@@ -190,7 +190,12 @@ export class RedisUsageStore implements UsageStore {
       multi.expire(rk, ttl);
       keys.add(key);
     }
-    multi.sadd(`${this.prefix}usage:keys`, ...keys);
+    if (keys.size) multi.sadd(`${this.prefix}usage:keys`, ...keys);
+    for (const c of charges) {
+      const qk = `${this.prefix}quota:{${c.key}}:${c.periodId}`;
+      multi.incrby(qk, c.n);
+      multi.pexpire(qk, Math.max(1, Math.ceil(c.periodEnd - now + 86_400_000)));
+    }
     const res = await multi.exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw failed?.[0] ?? new Error('usage records: transaction aborted');

@@ -54,6 +54,26 @@ export interface UsageDelta {
   delta: Partial<UsageCounters>;
 }
 
+/**
+ * Usage records written together. A batch that failed is sent again as it was, with the same
+ * `id`, so a store that can deduplicate (DynamoDB's idempotent transactions) never counts a
+ * batch twice when only its answer was lost.
+ */
+export interface UsageBatch {
+  id: string;
+  entries: UsageDelta[];
+  /** Requests served while the store was unreachable (failOpen), added to their quota period's counter. */
+  charges?: QuotaCharge[];
+}
+
+/** Requests to add to a key's quota counter of one period (`Period.id`, ending at `periodEnd`). */
+export interface QuotaCharge {
+  key: string;
+  periodId: string;
+  periodEnd: number;
+  n: number;
+}
+
 /** What a store answers for one request: 0 allowed, 1 over the rate, 2 over the quota. */
 export interface ConsumeResult {
   outcome: 0 | 1 | 2;
@@ -70,16 +90,16 @@ export interface StoreEvents {
 }
 
 /**
- * The state behind usage plans, implemented in full by the memory and the Redis store; the
+ * The state behind usage plans, implemented in full by the memory, Redis and DynamoDB stores; the
  * usage service reaches a store only through these methods. Every method is atomic per key.
  */
 export interface UsageStore {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'memory' | 'redis' | 'dynamodb';
   /** Resolves true once the store answers, false after `timeoutMs`. */
   ready(timeoutMs: number): Promise<boolean>;
   /** Take one token and one unit of quota if both are available; otherwise take nothing. */
   consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult>;
-  addUsage(entries: UsageDelta[], now: number): Promise<void>;
+  addUsage(batch: UsageBatch, now: number): Promise<void>;
   /** Records for the given keys (all keys when undefined) on the given days; days without traffic are left out. */
   readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]>;
   close(): Promise<void>;

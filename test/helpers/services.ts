@@ -64,10 +64,24 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
   throw new Error(`${what} did not become ready in ${timeoutMs} ms`);
 }
 
-/** moto_server (S3, Secrets Manager, …) on a free loopback port. */
-export async function startMoto(): Promise<RunningService> {
+/**
+ * moto's server app answering one request at a time. moto_server runs requests on threads and
+ * its DynamoDB has no locks, so two concurrent conditional writes to one item can both pass;
+ * DynamoDB applies each request to an item atomically. Serial answers give that guarantee.
+ */
+const SERIAL_MOTO = `
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)
+`;
+
+/** moto_server (S3, Secrets Manager, DynamoDB, …) on a free loopback port; `serial`: one request at a time (see SERIAL_MOTO). */
+export async function startMoto(options: { serial?: boolean } = {}): Promise<RunningService> {
   const port = await freePort();
-  const proc = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const proc = options.serial
+    ? spawn('python3', ['-c', SERIAL_MOTO, '127.0.0.1', String(port)], { stdio: 'ignore' })
+    : spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const stop = track(proc);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/moto-api/`)).status < 500, 'moto_server');

@@ -4,6 +4,7 @@
  * not the source) answering API Gateway REST events in a separate Node process, against moto's
  * S3 and Secrets Manager with the bucket and secrets the context names.
  */
+import { createDynamoClient, createTable } from '../../src/dynamodb.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -126,6 +127,9 @@ writeFileSync(outFile, JSON.stringify({ sharpPath, results }));
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL_S3: motoUrl,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: motoUrl,
+      // what the API stack sets from the global stack's export
+      IMAGEGATE_METERING_TABLE: METERING_TABLE,
+      AWS_ENDPOINT_URL_DYNAMODB: motoUrl,
     },
   });
   assert.equal(res.status, 0, `bundled handler failed:\n${res.stdout}\n${res.stderr}`);
@@ -135,11 +139,18 @@ writeFileSync(outFile, JSON.stringify({ sharpPath, results }));
 const cfnLintSkip = requireCommand('cfn-lint');
 const motoSkip = requireCommand('moto_server');
 
-/** The images bucket and the key secrets of an app, in moto. */
+/** The metering table the bundled Lambdas share in moto. */
+const METERING_TABLE = 'metering';
+
+/** The images bucket and the key secrets of an app, and the metering table, in moto. */
 async function seed(motoUrl: string, app: string, bucket: string, keys: { a: string; b: string }): Promise<void> {
   const s3 = new S3Client({ endpoint: motoUrl, forcePathStyle: true, region: 'us-east-1' });
   const sm = new SecretsManagerClient({ endpoint: motoUrl, region: 'us-east-1' });
+  const dynamo = createDynamoClient({ endpoint: motoUrl, region: 'us-east-1', timeoutMs: 10_000 });
   try {
+    await createTable(dynamo, METERING_TABLE).catch((err) => {
+      if ((err as Error).name !== 'ResourceInUseException') throw err;
+    });
     for (const b of [bucket, 'large-responses']) await s3.send(new CreateBucketCommand({ Bucket: b })).catch(() => undefined);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: '67286576.jpeg', Body: readFileSync(PHOTO), ContentType: 'image/jpeg' }));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'kleiber.jpg', Body: readFileSync(BIG_PHOTO), ContentType: 'image/jpeg' }));
@@ -149,6 +160,7 @@ async function seed(motoUrl: string, app: string, bucket: string, keys: { a: str
   } finally {
     s3.destroy();
     sm.destroy();
+    dynamo.destroy();
   }
 }
 

@@ -320,7 +320,7 @@ describe('API stack (one per stage)', () => {
       const fn = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { FunctionName: `imagegate-${stage}` } }))[0]!;
       const vars = Object.keys(fn.Properties.Environment.Variables).sort();
       // IMAGEGATE_STAGE / _ENVIRONMENT / _API_KEY_SECRET were set and read by nothing; NODE_OPTIONS=--enable-source-maps cost ~60 ms a cold start.
-      assert.deepEqual(vars, ['IMAGEGATE_CONFIG', 'IMAGEGATE_LARGE_RESPONSE_BUCKET', 'MALLOC_ARENA_MAX', ...(stage === 'dev-alice' ? ['EXTRA'] : [])].sort());
+      assert.deepEqual(vars, ['IMAGEGATE_CONFIG', 'IMAGEGATE_LARGE_RESPONSE_BUCKET', 'IMAGEGATE_METERING_TABLE', 'MALLOC_ARENA_MAX', ...(stage === 'dev-alice' ? ['EXTRA'] : [])].sort());
       assert.equal(fn.Properties.Environment.Variables.IMAGEGATE_CONFIG, `/var/task/imagegate.${stage === 'prod' ? 'prod' : 'dev'}.yaml`);
     }
     const x64 = synthApp({ 'imagegate:architecture': 'x86_64' });
@@ -534,7 +534,7 @@ describe('a whole life: redeploy, rename, grow', () => {
       assert.deepEqual(intersection(a, b), []);
       const ea = exportNames(synth);
       const eb = exportNames(acme);
-      assert.equal(ea.length, 6);
+      assert.equal(ea.length, 8);
       assert.deepEqual(intersection(ea, eb), []);
       assert.deepEqual(intersection(synth.stackNames, acme.stackNames), []);
       // Every name of the acme app carries its name.
@@ -577,7 +577,7 @@ describe('a whole life: redeploy, rename, grow', () => {
       for (const [k, n] of keysToPlans) assert.ok(n <= 10, `${k} is in ${n} usage plans`);
       // API Gateway: 300 usage plans per account and region; CloudFormation: exports per region are few and fixed.
       assert.equal(plans, 2);
-      assert.equal(exportsTotal, 6, 'exports do not grow with the stages');
+      assert.equal(exportsTotal, 8, 'exports do not grow with the stages');
       // Every engineer stage joins the dev plan.
       for (const e of engineers) {
         const join = JSON.stringify(big.json(`imagegate-api-${e}`).Resources);

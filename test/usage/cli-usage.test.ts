@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { serve } from '@hono/node-server';
-import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
+import { fakeAwsEnv, requireCommand, startMoto, startRedis, type RunningService } from '../helpers/services.ts';
+import { freshTable } from '../helpers/dynamodb.ts';
 import { run as usageCli } from '../../src/cli/usage.ts';
 import { createUsageService } from '../../src/usage/index.ts';
 import { usageConfigSchema } from '../../src/usage/config.ts';
@@ -33,6 +34,33 @@ describe('imagegate usage', () => {
   });
   after(async () => {
     await redis?.stop();
+  });
+
+  test('reads the DynamoDB usage store, its table named by a variable; an unset variable is an error, not a crash', { skip: requireCommand('moto_server') }, async () => {
+    fakeAwsEnv();
+    const moto = await startMoto();
+    try {
+      const table = await freshTable(moto.url);
+      const usage = createUsageService(usageConfigSchema.parse({ store: 'dynamodb', table, endpoint: moto.url }), {
+        clock: () => Date.parse('2026-11-03T10:00:00Z'),
+      });
+      usage.record('dev', { requests: 3, s2xx: 2, s4xx: 1, bytes: 5000 });
+      await usage.close();
+      const config = writeConfig(dir, { store: 'dynamodb', tableFromEnv: 'IG_CLI_TABLE', endpoint: moto.url });
+      const t = capture();
+      process.env.IG_CLI_TABLE = table;
+      try {
+        assert.equal(await usageCli(['--config', config, '--from', '2026-11-01', '--to', '2026-11-30'], t.io), 0, t.err.join('\n'));
+      } finally {
+        delete process.env.IG_CLI_TABLE;
+      }
+      assert.match(t.out.join('\n'), /2026-11-03\s+dev\s+3\s+2\s+0\s+1\s+0\s+4\.9 KiB/);
+      const unset = capture();
+      assert.equal(await usageCli(['--config', config], unset.io), 1);
+      assert.match(unset.err.join('\n'), /usage\.tableFromEnv: environment variable \$IG_CLI_TABLE is not set/);
+    } finally {
+      await moto.stop();
+    }
   });
 
   test('reads the Redis usage store: a table with totals, or --json', { skip }, async () => {

@@ -68,7 +68,7 @@ test('every bad setting is named with a clear message', () => {
     plansConfigSchema.safeParse({ b: { burst: 10 } }).error?.issues.map((i) => [i.path.join('.'), i.message]),
     [['b.burst', 'needs a rate (requests per second) to refill the bucket']],
   );
-  assert.match(usageConfigSchema.safeParse({ store: 'disk' }).error!.issues[0]!.message, /expected 'memory' or 'redis'/);
+  assert.match(usageConfigSchema.safeParse({ store: 'disk' }).error!.issues[0]!.message, /expected 'memory', 'redis' or 'dynamodb'/);
 });
 
 test('quota periods are UTC days, Sunday (or Monday) weeks and calendar months', () => {
@@ -82,4 +82,36 @@ test('quota periods are UTC days, Sunday (or Monday) weeks and calendar months',
   assert.deepEqual(at('2026-11-29T12:00:00Z', 'week', 'monday'), ['2026-11-23T00:00:00.000Z', '2026-11-30T00:00:00.000Z']);
   assert.deepEqual(at('2028-02-29T12:00:00Z', 'month'), ['2028-02-01T00:00:00.000Z', '2028-03-01T00:00:00.000Z']);
   assert.deepEqual(at('2026-12-31T23:59:59Z', 'month'), ['2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z']);
+});
+
+test('usage and keyStore on DynamoDB: a table or the variable naming it (exactly one), checked names; an unset variable stops start-up', async () => {
+  const cfg = parseConfig({ ...base, usage: { store: 'dynamodb', table: 'imagegate-metering', region: 'eu-west-1' }, keyStore: { type: 'dynamodb', tableFromEnv: 'METERING' } });
+  assert.deepEqual(cfg.usage, {
+    store: 'dynamodb',
+    table: 'imagegate-metering',
+    region: 'eu-west-1',
+    prefix: '',
+    onUnavailable: 'failOpen',
+    commandTimeoutMs: 500,
+    flushIntervalMs: 1000,
+    headers: 'draft',
+    retentionDays: 400,
+  });
+  assert.deepEqual(cfg.keyStore, { type: 'dynamodb', tableFromEnv: 'METERING', prefix: '' });
+  const bad = problems({ ...base, usage: { store: 'dynamodb', table: 'no spaces allowed' }, keyStore: { type: 'dynamodb', table: 'x-y-z', tableFromEnv: 'T' } });
+  assert.ok(bad.some((p) => /^usage\.table: .*DynamoDB table name/.test(p)), bad.join('\n'));
+  assert.ok(bad.some((p) => /^keyStore\.table: set exactly one of table or tableFromEnv/.test(p)), bad.join('\n'));
+  assert.ok(problems({ ...base, usage: { store: 'dynamodb' } }).some((p) => /^usage\.table: set exactly one of table or tableFromEnv/.test(p)));
+
+  const { createUsageService } = await import('../../src/usage/index.ts');
+  const { openKeyStore } = await import('../../src/auth/store.ts');
+  delete process.env.IG_TEST_UNSET_TABLE;
+  assert.throws(
+    () => createUsageService(usageConfigSchema.parse({ store: 'dynamodb', tableFromEnv: 'IG_TEST_UNSET_TABLE' })),
+    (err: unknown) => err instanceof ConfigError && /usage\.tableFromEnv: environment variable \$IG_TEST_UNSET_TABLE is not set/.test(err.problems.join()),
+  );
+  assert.throws(
+    () => openKeyStore({ type: 'dynamodb', tableFromEnv: 'IG_TEST_UNSET_TABLE', prefix: '' }),
+    (err: unknown) => err instanceof ConfigError && /keyStore\.tableFromEnv/.test(err.problems.join()),
+  );
 });

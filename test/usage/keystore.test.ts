@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
+import { fakeAwsEnv, requireCommand, startMoto, startRedis, type RunningService } from '../helpers/services.ts';
+import { freshTable } from '../helpers/dynamodb.ts';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { createDynamoClient } from '../../src/dynamodb.ts';
 import { startServer } from './spawn.ts';
 import { sha256hex } from '../../src/auth/digest.ts';
 import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
@@ -14,6 +17,7 @@ import type { Config } from '../../src/config/schema.ts';
 
 const sha = sha256hex;
 const skipRedis = requireCommand('redis-server');
+const skipMoto = requireCommand('moto_server');
 let redis: RunningService | undefined;
 
 function capture() {
@@ -63,6 +67,13 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
         assert.ok(!file.includes(key), 'the file holds no key value');
         assert.ok(file.includes(sha(key)));
         assert.equal(statSync(cfg.path).mode & 0o777, 0o600);
+      }
+      if (cfg.type === 'dynamodb') {
+        const client = createDynamoClient({ endpoint: cfg.endpoint, region: cfg.region, timeoutMs: 10_000 });
+        const items = JSON.stringify((await client.send(new ScanCommand({ TableName: cfg.table }))).Items);
+        client.destroy();
+        assert.ok(!items.includes(key), 'the table holds no key value');
+        assert.ok(items.includes(sha(key)));
       }
     } finally {
       await store.close();
@@ -251,3 +262,20 @@ test('durations for --grace', () => {
   assert.equal(parseDuration('soon'), undefined);
 });
 
+
+describe('key store: dynamodb', { skip: skipMoto }, () => {
+  let moto: RunningService | undefined;
+  let table = '';
+  before(async () => {
+    fakeAwsEnv();
+    moto = await startMoto();
+    table = await freshTable(moto.url);
+  });
+  after(async () => {
+    await moto?.stop();
+  });
+  storeBehaviour(() => {
+    lastCfg = { type: 'dynamodb', table, endpoint: moto!.url, region: 'us-east-1', prefix: `ks${randomBytes(4).toString('hex')}/` };
+    return lastCfg;
+  });
+});

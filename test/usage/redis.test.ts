@@ -7,7 +7,7 @@ import { usageConfigSchema } from '../../src/usage/config.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { usageBehaviour } from './behaviour.ts';
 import { usageApp } from './app.ts';
-import { startServer } from './spawn.ts';
+import { spreadRequests, startServer } from './spawn.ts';
 
 const skip = requireCommand('redis-server');
 const quiet: UsageLogger = { info() {}, warn() {}, error() {} };
@@ -69,21 +69,7 @@ describe('usage plans, Redis store', { skip }, () => {
     };
     const procs = await Promise.all([startServer(settings), startServer(settings)]);
     try {
-      let next = 0;
-      const statuses: number[] = [];
-      // 8 clients at once, alternating between the two processes
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (next < 3 * N) {
-            const i = next++;
-            const res = await fetch(`http://127.0.0.1:${procs[i % 2]!.port}/${['photo.jpg', 'alpha.png', 'sub/inner.webp'][i % 3]}`, {
-              headers: { 'X-API-Key': 'shared-key' },
-            });
-            await res.arrayBuffer();
-            statuses.push(res.status);
-          }
-        }),
-      );
+      const statuses = await spreadRequests(procs.map((p) => p.port), 3 * N, 'shared-key');
       assert.equal(statuses.length, 3 * N);
       assert.equal(statuses.filter((s) => s === 200).length, N);
       assert.equal(statuses.filter((s) => s === 429).length, 2 * N);

@@ -34,3 +34,25 @@ export async function startServer(settings: unknown): Promise<SpawnedServer> {
     },
   };
 }
+
+/**
+ * `total` keyed requests for the test images, 8 clients at once, request i going to server
+ * i mod n: what the multi-process quota tests send. Returns every status.
+ */
+export async function spreadRequests(ports: number[], total: number, key: string): Promise<number[]> {
+  let next = 0;
+  const statuses: number[] = [];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < total) {
+        const i = next++;
+        const res = await fetch(`http://127.0.0.1:${ports[i % ports.length]}/${['photo.jpg', 'alpha.png', 'sub/inner.webp'][i % 3]}`, {
+          headers: { 'X-API-Key': key },
+        });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+    }),
+  );
+  return statuses;
+}

@@ -1,0 +1,236 @@
+import {
+  GetItemCommand,
+  PutItemCommand,
+  TransactWriteItemsCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { ServiceError } from '../errors.ts';
+import { batchGet, createDynamoClient, isTransactionConflict, itemKey, N, num, queryPartition, S, str } from '../dynamodb.ts';
+import { sha256hex } from './digest.ts';
+import type { KeyInfo, KeyStore } from './store.ts';
+import {
+  checkId,
+  exists,
+  keyInfo,
+  LOOKUP_CACHE_MS,
+  newKeyValue,
+  newStoredKey,
+  notFound,
+  revoked,
+  rotateStored,
+  TOUCH_EVERY_MS,
+  type StoredHash,
+  type StoredKey,
+} from './stored-key.ts';
+import type { KeyRecord } from './types.ts';
+
+interface HashEntry {
+  id: string;
+  plan?: string;
+  expires?: number;
+}
+
+export interface DynamoKeyStoreSettings {
+  table: string;
+  region?: string;
+  endpoint?: string;
+  prefix: string;
+}
+
+/**
+ * Managed keys in the DynamoDB table (layout in src/dynamodb.ts): per key an item under
+ * `<prefix>keys` (plan, dates, the SHA-256 of its values, a version), per live value an item
+ * `<prefix>keyhash#<sha256>` (the one read per look-up; values in a rotation's grace carry the
+ * TTL attribute), and `<prefix>keyused#<id>` for the last-used time. A change writes the key
+ * item and its hash items in one transaction conditioned on the version it read, retried when
+ * another writer got there first. Look-ups are cached for at most LOOKUP_CACHE_MS, as in the
+ * Redis store, so a revocation is seen by every instance within that.
+ */
+export class DynamoKeyStore implements KeyStore {
+  private readonly client: DynamoDBClient;
+  private readonly table: string;
+  private readonly prefix: string;
+  private readonly cache = new Map<string, { at: number; rec: HashEntry | null }>();
+  private readonly touched = new Map<string, number>();
+  /** Last-used writes on their way (close waits for them). */
+  private readonly writing = new Set<Promise<unknown>>();
+
+  constructor(
+    s: DynamoKeyStoreSettings,
+    private readonly clock: () => number,
+    client?: DynamoDBClient,
+  ) {
+    this.table = s.table;
+    this.prefix = s.prefix;
+    this.client = client ?? createDynamoClient({ region: s.region, endpoint: s.endpoint, timeoutMs: 1000 });
+  }
+
+  private get listPk(): string {
+    return `${this.prefix}keys`;
+  }
+
+  private hashPk(sha256: string): string {
+    return `${this.prefix}keyhash#${sha256}`;
+  }
+
+  async findByHash(sha256: string): Promise<KeyRecord | undefined> {
+    const h = sha256.toLowerCase();
+    const now = Date.now();
+    let entry = this.cache.get(h);
+    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
+      let item: Record<string, AttributeValue> | undefined;
+      try {
+        item = (await this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(this.hashPk(h)), ConsistentRead: true }))).Item;
+      } catch (err) {
+        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
+      }
+      if (this.cache.size > 10_000) this.cache.clear();
+      const plan = str(item?.plan);
+      const expires = num(item?.expires);
+      entry = { at: now, rec: item ? { id: str(item.id)!, ...(plan ? { plan } : {}), ...(expires !== undefined ? { expires } : {}) } : null };
+      this.cache.set(h, entry);
+    }
+    const rec = entry.rec;
+    if (!rec || (rec.expires !== undefined && rec.expires <= this.clock())) return undefined;
+    this.touch(rec.id);
+    return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
+  }
+
+  private fromItem(item: Record<string, AttributeValue>): StoredKey {
+    const plan = str(item.plan);
+    const rev = str(item.revoked);
+    return {
+      ...(plan ? { plan } : {}),
+      created: str(item.created)!,
+      ...(rev ? { revoked: rev } : {}),
+      hashes: JSON.parse(str(item.hashes) ?? '[]') as StoredHash[],
+    };
+  }
+
+  private async load(id: string): Promise<{ k: StoredKey; version: number } | undefined> {
+    const res = await this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(this.listPk, id), ConsistentRead: true }));
+    if (!res.Item) return undefined;
+    return { k: this.fromItem(res.Item), version: num(res.Item.version) ?? 0 };
+  }
+
+  /** The key item, written only if nobody changed it since `version` was read (or, for a new key, if it does not exist). */
+  private putKey(id: string, k: StoredKey, version: number | undefined): TransactWriteItem {
+    const item: Record<string, AttributeValue> = {
+      ...itemKey(this.listPk, id),
+      id: S(id),
+      created: S(k.created),
+      hashes: S(JSON.stringify(k.hashes)),
+      version: N((version ?? 0) + 1),
+    };
+    if (k.plan) item.plan = S(k.plan);
+    if (k.revoked) item.revoked = S(k.revoked);
+    return {
+      Put: {
+        TableName: this.table,
+        Item: item,
+        ...(version === undefined
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': N(version) } }),
+      },
+    };
+  }
+
+  private putHash(id: string, k: StoredKey, h: StoredHash): TransactWriteItem {
+    const item: Record<string, AttributeValue> = { ...itemKey(this.hashPk(h.sha256)), id: S(id) };
+    if (k.plan) item.plan = S(k.plan);
+    if (h.expires) {
+      const expires = Date.parse(h.expires);
+      item.expires = N(expires);
+      // DynamoDB deletes the value's item once its grace has ended (a minute late: clocks differ).
+      item.expiresAt = N(Math.ceil((expires + 60_000) / 1000));
+    }
+    return { Put: { TableName: this.table, Item: item } };
+  }
+
+  private deleteHash(sha256: string): TransactWriteItem {
+    return { Delete: { TableName: this.table, Key: itemKey(this.hashPk(sha256)) } };
+  }
+
+  /** Read, change, write in one transaction on the version read; retried when another writer got there first. */
+  private async change<T>(id: string, fn: (current: { k: StoredKey; version: number } | undefined) => { items: TransactWriteItem[]; result: T }): Promise<T> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const { items, result } = fn(await this.load(id));
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        this.cache.clear();
+        return result;
+      } catch (err) {
+        if (!isTransactionConflict(err)) throw err;
+        await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
+      }
+    }
+    throw new Error(`key '${id}': too many concurrent changes`);
+  }
+
+  async create(input: { id: string; plan?: string }): Promise<{ id: string; key: string }> {
+    checkId(input.id);
+    const key = newKeyValue();
+    return this.change(input.id, (current) => {
+      if (current) throw exists(input.id);
+      const k = newStoredKey(input.plan, sha256hex(key), this.clock());
+      return { items: [this.putKey(input.id, k, undefined), this.putHash(input.id, k, k.hashes[0]!)], result: { id: input.id, key } };
+    });
+  }
+
+  async list(): Promise<KeyInfo[]> {
+    const items = await queryPartition(this.client, this.table, this.listPk);
+    const used = await batchGet(this.client, this.table, items.map((it) => itemKey(`${this.prefix}keyused#${it.sk!.S!}`)), 'pk, lastUsed');
+    const lastUsed = new Map(used.map((it) => [it.pk!.S!.slice(`${this.prefix}keyused#`.length), str(it.lastUsed)!]));
+    const now = this.clock();
+    // Query returns ids in sort-key (byte) order: the order of a JS sort of ASCII ids.
+    return items.map((it) => keyInfo(it.sk!.S!, this.fromItem(it), now, lastUsed.get(it.sk!.S!)));
+  }
+
+  async revoke(id: string): Promise<void> {
+    await this.change(id, (current) => {
+      if (!current) throw notFound(id);
+      const { k, version } = current;
+      k.revoked ??= new Date(this.clock()).toISOString();
+      return { items: [this.putKey(id, k, version), ...k.hashes.map((h) => this.deleteHash(h.sha256))], result: undefined };
+    });
+  }
+
+  async rotate(id: string, graceMs: number): Promise<{ id: string; key: string; previousValidUntil: string }> {
+    const key = newKeyValue();
+    const now = this.clock();
+    return this.change(id, (current) => {
+      if (!current) throw notFound(id);
+      const { k, version } = current;
+      if (k.revoked) throw revoked(id);
+      const before = k.hashes.map((h) => h.sha256);
+      const until = rotateStored(k, sha256hex(key), graceMs, now);
+      const kept = new Set(k.hashes.map((h) => h.sha256));
+      return {
+        items: [
+          this.putKey(id, k, version),
+          ...before.filter((h) => !kept.has(h)).map((h) => this.deleteHash(h)),
+          ...k.hashes.map((h) => this.putHash(id, k, h)),
+        ],
+        result: { id, key, previousValidUntil: until },
+      };
+    });
+  }
+
+  touch(id: string): void {
+    const now = this.clock();
+    if (now - (this.touched.get(id) ?? -Infinity) < TOUCH_EVERY_MS) return;
+    this.touched.set(id, now);
+    const write = this.client
+      .send(new PutItemCommand({ TableName: this.table, Item: { ...itemKey(`${this.prefix}keyused#${id}`), lastUsed: S(new Date(now).toISOString()) } }))
+      .catch(() => this.touched.delete(id))
+      .finally(() => this.writing.delete(write));
+    this.writing.add(write);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.writing]);
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,267 @@
+import {
+  GetItemCommand,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { batchGet, createDynamoClient, isConditionFailed, itemKey, N, num, queryPartition } from '../dynamodb.ts';
+import type { DynamoUsageConfig, PlanConfig } from './config.ts';
+import { parseUtcDay, quotaPeriod } from './periods.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, type UsageBatch, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+
+/** Most conditional writes one request makes before giving up (each retry means another writer moved first). */
+const MAX_ATTEMPTS = 8;
+/** Items per TransactWriteItems (DynamoDB's limit). */
+const TRANSACT_MAX = 100;
+/** Usage-record days queried at once when every key is asked for. */
+const QUERY_CONCURRENCY = 8;
+const DAY_MS = 86_400_000;
+
+/**
+ * Usage plans shared by every replica and every Lambda instance through one DynamoDB table
+ * (layout in src/dynamodb.ts). One request is one UpdateItem on the key's plan item, whose
+ * condition checks the token bucket and the quota and whose update takes from both, so any
+ * number of writers never let more through than the plan allows:
+ *
+ * - the token bucket is kept as its "theoretical arrival time" `tat` (GCRA: the instant the
+ *   bucket would be full again). A request may pass when `tat ≤ now + (burst − 1)/rate`; it moves
+ *   `tat` to `max(tat, now) + 1/rate`. DynamoDB has no max(), so the update is written for the
+ *   branch this process last saw (`tat` in the past: set it; in the future: add to it) and the
+ *   condition pins that branch; a wrong guess fails the condition and is retried on the other;
+ * - the quota is a counter attribute named after the period (`qd2026-11-26`, `qw…`, `qm2026-11`):
+ *   `ADD 1` under the condition that it is below the limit, so a new period starts at 0 by itself
+ *   and the previous period's counter is removed in the same update.
+ *
+ * A refused request writes nothing: the refused condition returns the item (ALL_OLD), which says
+ * whether the rate or the quota refused it. Usage records are summed by the service and written
+ * once per flush in idempotent transactions (the batch id is the ClientRequestToken), so a batch
+ * sent again after a lost answer is not counted twice.
+ */
+export class DynamoUsageStore implements UsageStore {
+  readonly kind = 'dynamodb' as const;
+  private readonly client: DynamoDBClient;
+  private readonly table: string;
+  private readonly prefix: string;
+  private readonly retentionDays: number;
+  /** The last `tat` seen per key: which branch the next update takes. */
+  private readonly lastTat = new Map<string, number>();
+  /** Period id → the previous period's counter attribute. */
+  private readonly previousIds = new Map<string, string>();
+
+  constructor(cfg: Pick<DynamoUsageConfig, 'region' | 'endpoint' | 'prefix' | 'retentionDays' | 'commandTimeoutMs'> & { table: string }, client?: DynamoDBClient) {
+    this.table = cfg.table;
+    this.prefix = cfg.prefix;
+    this.retentionDays = cfg.retentionDays;
+    this.client = client ?? createDynamoClient({ region: cfg.region, endpoint: cfg.endpoint, timeoutMs: cfg.commandTimeoutMs });
+  }
+
+  /** Resolves true once one read of the table succeeds, false after `timeoutMs`. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(`${this.prefix}ready`) }));
+        return true;
+      } catch {
+        if (Date.now() >= end) return false;
+        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, end - Date.now()))));
+      }
+    }
+  }
+
+  async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
+    const t = Math.floor(now);
+    const rate = plan.rate;
+    const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
+    const interval = rate ? 1000 / rate : 0;
+    const period = plan.quota ? quotaPeriod(plan.quota, t) : undefined;
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const set: string[] = [];
+    const add: string[] = [];
+    const conditions: string[] = [];
+    let quotaName: string | undefined;
+    if (period) {
+      quotaName = `q${period.id}`;
+      names['#q'] = quotaName;
+      names['#prev'] = this.previousCounter(plan, period);
+      values[':limit'] = N(plan.quota!.limit);
+      values[':one'] = N(1);
+      conditions.push('(attribute_not_exists(#q) OR #q < :limit)');
+      add.push('#q :one');
+    }
+    // Past the end of the period (and once the bucket is full again) the item may go.
+    const keepUntil = Math.max(period ? period.end : t, rate ? t + burst * interval : t) + DAY_MS;
+    values[':ttl'] = N(Math.ceil(keepUntil / 1000));
+    set.push('expiresAt = :ttl');
+
+    let busy = rate ? (this.lastTat.get(keyId) ?? 0) > t : false;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const v = { ...values };
+      const cond = [...conditions];
+      const s = [...set];
+      if (rate) {
+        v[':now'] = N(t);
+        if (busy) {
+          v[':max'] = N(t + (burst - 1) * interval);
+          v[':step'] = N(interval);
+          cond.push('(tat > :now AND tat <= :max)');
+          s.push('tat = tat + :step');
+        } else {
+          v[':next'] = N(t + interval);
+          cond.push('(attribute_not_exists(tat) OR tat <= :now)');
+          s.push('tat = :next');
+        }
+      }
+      let update = `SET ${s.join(', ')}`;
+      if (add.length) update += ` ADD ${add.join(', ')}`;
+      if (period) update += ' REMOVE #prev';
+      try {
+        const res = await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: itemKey(`${this.prefix}plan#${keyId}`),
+            UpdateExpression: update,
+            ConditionExpression: cond.join(' AND '),
+            ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+            ExpressionAttributeValues: v,
+            ReturnValues: 'UPDATED_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        const tat = num(res.Attributes?.tat);
+        if (rate && tat !== undefined) this.remember(keyId, tat);
+        return {
+          outcome: 0,
+          tokens: rate && tat !== undefined ? burst - Math.max(0, tat - t) / interval : -1,
+          quotaUsed: quotaName ? (num(res.Attributes?.[quotaName]) ?? 0) : 0,
+        };
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+        // The item as it was: a refusal (nothing written), or the other branch of the bucket.
+        const old = err.Item ?? {};
+        const tat = num(old.tat) ?? -Infinity;
+        const used = quotaName ? (num(old[quotaName]) ?? 0) : 0;
+        if (rate) this.remember(keyId, tat);
+        const tokens = rate ? burst - Math.max(0, tat - t) / interval : -1;
+        if (rate && tokens < 1) return { outcome: 1, tokens, quotaUsed: used };
+        if (plan.quota && used >= plan.quota.limit) return { outcome: 2, tokens, quotaUsed: used };
+        busy = tat > t;
+      }
+    }
+    throw new Error(`usage plan of key '${keyId}': too many concurrent updates`);
+  }
+
+  /** The counter attribute of the period before `period` (removed by the update), computed once per period. */
+  private previousCounter(plan: PlanConfig, period: { id: string; start: number }): string {
+    let prev = this.previousIds.get(period.id);
+    if (prev === undefined) {
+      // A fresh settings object: quotaPeriod's per-settings cache keeps serving the current period.
+      prev = `q${quotaPeriod({ ...plan.quota! }, period.start - 1).id}`;
+      if (this.previousIds.size > 1000) this.previousIds.clear();
+      this.previousIds.set(period.id, prev);
+    }
+    return prev;
+  }
+
+  private remember(keyId: string, tat: number): void {
+    if (this.lastTat.size > 10_000) this.lastTat.clear();
+    this.lastTat.set(keyId, tat);
+  }
+
+  private recordPk(day: string): string {
+    return `${this.prefix}usage#${day}`;
+  }
+
+  /**
+   * One ADD per key and day (and per quota owed for requests served while DynamoDB was down), up
+   * to 100 in one transaction whose ClientRequestToken is the batch id and the chunk number:
+   * DynamoDB applies a token once (for 10 minutes), so a batch sent again after a timeout is not
+   * counted twice.
+   */
+  async addUsage(batch: UsageBatch): Promise<void> {
+    const items = [...batch.entries.map((e) => this.recordUpdate(e)), ...(batch.charges ?? []).map((c) => this.chargeUpdate(c))];
+    for (let i = 0; i < items.length; i += TRANSACT_MAX) {
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items.slice(i, i + TRANSACT_MAX), ClientRequestToken: `${batch.id}-${i / TRANSACT_MAX}` }));
+    }
+  }
+
+  /** Requests served while DynamoDB was unreachable, added to the key's quota counter of their period. */
+  private chargeUpdate(c: QuotaCharge): TransactWriteItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: itemKey(`${this.prefix}plan#${c.key}`),
+        UpdateExpression: 'ADD #q :n SET expiresAt = if_not_exists(expiresAt, :ttl)',
+        ExpressionAttributeNames: { '#q': `q${c.periodId}` },
+        ExpressionAttributeValues: { ':n': N(c.n), ':ttl': N(Math.ceil((c.periodEnd + DAY_MS) / 1000)) },
+      },
+    };
+  }
+
+  private recordUpdate({ key, day, delta }: UsageDelta): TransactWriteItem {
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const adds: string[] = [];
+    for (const name of COUNTER_NAMES) {
+      const v = delta[name];
+      if (!v) continue;
+      names[`#${name}`] = name;
+      values[`:${name}`] = N(v);
+      adds.push(`#${name} :${name}`);
+    }
+    const dayStart = parseUtcDay(day) ?? 0;
+    values[':ttl'] = N(Math.ceil((dayStart + (this.retentionDays + 1) * DAY_MS) / 1000));
+    return {
+      Update: {
+        TableName: this.table,
+        Key: itemKey(this.recordPk(day), key),
+        UpdateExpression: `SET expiresAt = :ttl${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
+        ...(adds.length ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: values,
+      },
+    };
+  }
+
+  async readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]> {
+    const valid = days.filter((d) => parseUtcDay(d) !== undefined);
+    const found = new Map<string, Map<string, UsageDay>>();
+    const put = (item: Record<string, AttributeValue>) => {
+      const date = item.pk!.S!.slice(this.recordPk('').length);
+      const key = item.sk!.S!;
+      const c = emptyCounters();
+      for (const name of COUNTER_NAMES) c[name] = num(item[name]) ?? 0;
+      let perKey = found.get(date);
+      if (!perKey) found.set(date, (perKey = new Map()));
+      perKey.set(key, { key, date, ...c });
+    };
+    if (keys === undefined) {
+      // Every key: one query per day, a few days at a time.
+      let next = 0;
+      const worker = async () => {
+        while (next < valid.length) for (const item of await queryPartition(this.client, this.table, this.recordPk(valid[next++]!))) put(item);
+      };
+      await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, valid.length) }, worker));
+    } else {
+      const wanted: Record<string, AttributeValue>[] = [];
+      for (const day of valid) for (const key of keys) wanted.push(itemKey(this.recordPk(day), key));
+      for (const item of await batchGet(this.client, this.table, wanted)) put(item);
+    }
+    const out: UsageDay[] = [];
+    for (const date of valid) {
+      const perKey = found.get(date);
+      if (!perKey) continue;
+      for (const key of keys ?? [...perKey.keys()].sort()) {
+        const rec = perKey.get(key);
+        if (rec) out.push(rec);
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
