@@ -474,7 +474,7 @@ export interface ImageParams {
   /** Alias of `txt-font`. */
   "txtfont"?: string;
   /**
-   * Unix time after which a signed URL is refused (410).
+   * Unix time after which the URL, signed or not, is refused (404); no cache keeps the answer longer.
    */
   "expires"?: number;
 }

@@ -27,7 +27,7 @@ export interface AccessRules {
  * when it does not require a signature and none was sent; otherwise one of `queries` (the
  * spellings the adapter could have received) must carry a valid signature. Returns the query
  * that was verified: it is the one the renderer parses, so what is verified is what is rendered.
- * Throws 403 `invalid_signature` or 410 `expired_signature`.
+ * Throws 403 `invalid_signature` or 404 `expired`.
  */
 export function checkSigning(rule: SigningRule | undefined, signedPath: string, queries: string[]): string | undefined {
   if (!rule) return undefined;
@@ -40,7 +40,7 @@ export function checkSigning(rule: SigningRule | undefined, signedPath: string, 
       return q;
     } catch (err) {
       firstError ??= err;
-      if (err instanceof ServiceError && err.code === 'expired_signature') throw err;
+      if (err instanceof ServiceError && err.code === 'expired') throw err;
     }
   }
   throw firstError;

@@ -7,6 +7,7 @@ import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
+import { cacheControlUntil, checkExpires } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import type { PipelineInput } from '../pipeline/context.ts';
@@ -92,6 +93,8 @@ export function imageHandler(deps: ImageDeps) {
       }
     }
 
+    // imgix enforces `expires` on every URL, signed or not, and no cache keeps the answer past it.
+    const expires = checkExpires(query);
     const request = derive(target.imagePath, query);
     if (!request) throw notFound(relative);
     const { match, opts } = request;
@@ -129,7 +132,7 @@ export function imageHandler(deps: ImageDeps) {
     }
     const headers: Record<string, string> = {
       ETag: etag,
-      'Cache-Control': meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl,
+      'Cache-Control': cacheControlUntil(meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl, expires),
       'X-Content-Type-Options': 'nosniff',
     };
     if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);

@@ -25,14 +25,22 @@ export interface LambdaBindings {
   imagegateTarget?: Omit<RequestTarget, 'inBasePath'>;
 }
 
+/** Bindings @hono/node-server passes to `app.fetch`: the request as node:http received it. */
+interface NodeBindings {
+  incoming?: { url?: string };
+}
+
 export function requestTarget(c: Context<AppEnv>, basePath: string): RequestTarget {
   const fromLambda = (c.env as LambdaBindings | undefined)?.imagegateTarget;
   if (fromLambda) {
     const stripped = stripBase(fromLambda.imagePath, basePath);
     return { ...fromLambda, imagePath: stripped ?? fromLambda.imagePath, inBasePath: true };
   }
-  const url = c.req.url;
-  const afterHost = url.replace(/^[a-z]+:\/\/[^/]*/i, '');
+  // The Node server: the request line as received, never the URL the adapter rebuilds with
+  // `new URL()` when the line has a `%` escape or the Host is not lowercase (that re-escapes
+  // `'`, folds `..` and `%2e%2e`). The Host header plays no part. In-process requests: the URL.
+  const raw = (c.env as NodeBindings | undefined)?.incoming?.url;
+  const afterHost = (raw ?? c.req.url).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?]*/i, '') || '/';
   const q = afterHost.indexOf('?');
   const clientPath = q === -1 ? afterHost : afterHost.slice(0, q);
   const rawQuery = q === -1 ? '' : afterHost.slice(q + 1);

@@ -187,7 +187,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'txt-pad', aliases: ['txtpad', 'tp'], type: 'integer', category: 'text', min: 0, max: SIZE_MAX, range: 'clamp', default: 10, description: 'Distance of the text from the edges.' },
   { name: 'txt-font', aliases: ['tf', 'txtfont'], type: 'string', category: 'text', maxLength: 100, description: 'Font family list (comma-separated), as Pango understands it.', approximation: 'fonts are the server\'s installed fonts.' },
   // security
-  { name: 'expires', aliases: [], type: 'timestamp', category: 'security', description: 'Unix time after which a signed URL is refused (410).' },
+  { name: 'expires', aliases: [], type: 'timestamp', category: 'security', description: 'Unix time after which the URL, signed or not, is refused (404); no cache keeps the answer longer.' },
   { name: 's', aliases: [], type: 'signature', category: 'security', description: 'Signature: md5 hex of token + path (+ "?" + the rest of the query); must be the last parameter.' },
 ];
 

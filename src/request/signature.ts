@@ -25,10 +25,8 @@ function splitTarget(target: string): { path: string; query: string | undefined 
  * The query is never re-parsed or re-serialised, so `%2C`, `%20`, `+` and `?mark&…` survive.
  * Compared in constant time.
  *
- * Errors: missing or wrong `s` → 403 `invalid_signature`. A correctly signed URL whose
- * `expires` (unix seconds, part of the signed query) is in the past → 410 `expired_signature`
- * (Gone: the link was valid and has lapsed; a client should not retry). A signed but
- * non-numeric `expires` → 400 `invalid_parameter`.
+ * Errors: missing or wrong `s` → 403 `invalid_signature`; then `expires` as checkExpires
+ * judges it (a signed link that has lapsed is 404 `expired`, as imgix answers).
  */
 export function verifySignature(target: string, token: string, nowSeconds = Date.now() / 1000): void {
   const { path, query } = splitTarget(target);
@@ -40,13 +38,47 @@ export function verifySignature(target: string, token: string, nowSeconds = Date
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new ServiceError(403, 'invalid_signature', 'Forbidden: invalid signature');
   }
-  if (rest !== '') {
-    const expires = new URLSearchParams(rest).get('expires');
-    if (expires !== null && expires !== '') {
-      if (!/^\d+$/.test(expires)) throw invalidParameter('expires', expires, 'a unix time in seconds');
-      if (Number(expires) < nowSeconds) throw new ServiceError(410, 'expired_signature', 'Gone: this signed URL has expired');
-    }
+  checkExpires(rest, nowSeconds);
+}
+
+/**
+ * `expires` as imgix enforces it, on every URL, signed or not: unix seconds after which the URL
+ * is no longer served — 404 `expired` (imgix's documented status). Returns the expiry (the
+ * earliest, if given twice), or undefined without one. Not a unix time → 400 `invalid_parameter`
+ * (an unreadable expiry must not make a link permanent).
+ */
+export function checkExpires(query: string, nowSeconds = Date.now() / 1000): number | undefined {
+  if (!query.includes('expires')) return undefined;
+  let earliest: number | undefined;
+  for (const value of new URLSearchParams(query).getAll('expires')) {
+    if (value === '') continue;
+    if (!/^\d{1,15}$/.test(value)) throw invalidParameter('expires', value, 'a unix time in seconds');
+    earliest = Math.min(earliest ?? Infinity, Number(value));
   }
+  if (earliest !== undefined && earliest < nowSeconds) throw new ServiceError(404, 'expired', 'Not found: this URL has expired');
+  return earliest;
+}
+
+/**
+ * A Cache-Control value no cache can keep past `expires` (unix seconds): `max-age` and
+ * `s-maxage` at most the seconds left, `stale-while-revalidate` / `stale-if-error` at most what
+ * is left after that, and `max-age` added when the value names no lifetime (so no cache guesses
+ * one). `no-store` is kept as it is. Without `expires` the value is returned unchanged.
+ */
+export function cacheControlUntil(value: string, expires: number | undefined, nowSeconds = Date.now() / 1000): string {
+  if (expires === undefined || /(^|,)\s*no-store\b/i.test(value)) return value;
+  const left = Math.max(0, Math.floor(expires - nowSeconds));
+  let fresh = -1;
+  let out = value.replace(/\b(max-age|s-maxage)=(\d+)/gi, (_, name: string, n: string) => {
+    const bounded = Math.min(Number(n), left);
+    fresh = Math.max(fresh, bounded);
+    return `${name}=${bounded}`;
+  });
+  if (fresh < 0) {
+    fresh = left;
+    out = out.trim() === '' ? `max-age=${left}` : `${out}, max-age=${left}`;
+  }
+  return out.replace(/\b(stale-while-revalidate|stale-if-error)=(\d+)/gi, (_, name: string, n: string) => `${name}=${Math.min(Number(n), left - fresh)}`);
 }
 
 /**

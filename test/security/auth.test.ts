@@ -106,12 +106,12 @@ describe('signed URLs', () => {
     }
   });
 
-  test('an expired signed URL is 410 expired_signature; tampering with expires is 403', async () => {
+  test('an expired signed URL is 404 expired (as imgix answers); tampering with expires is 403', async () => {
     const now = Math.floor(Date.now() / 1000);
     const past = signTarget(`/signed/photo.jpg?w=40&expires=${now - 60}`, TOKEN);
     const res = await req(past);
-    assert.equal(res.status, 410);
-    assert.equal(await codeOf(res), 'expired_signature');
+    assert.equal(res.status, 404);
+    assert.equal(await codeOf(res), 'expired');
     const future = signTarget(`/signed/photo.jpg?w=40&expires=${now + 3600}`, TOKEN);
     assert.equal((await req(future)).status, 200);
     // Replay after expiry: push expires forward without re-signing.

@@ -53,7 +53,7 @@ describe('openApiDocument', () => {
   test('API key security, error responses, service endpoints', () => {
     assert.deepEqual(doc.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'X-API-Key', description: doc.components.securitySchemes.apiKey.description });
     assert.deepEqual(op.security, [{ apiKey: [] }]);
-    for (const code of ['200', '304', '400', '403', '404', '410', '415', '422', '429', '503']) assert.ok(op.responses[code], `response ${code}`);
+    for (const code of ['200', '304', '400', '403', '404', '415', '422', '429', '503']) assert.ok(op.responses[code], `response ${code}`);
     assert.ok(op.responses['429'].headers['Retry-After']);
     assert.deepEqual(doc.paths['/_openapi.json'].get.security, [{ adminToken: [] }]);
     const open = openApiDocument(parseConfig({ ...input, server: { ...input.server, internalEndpoints: 'public' } })) as any;
