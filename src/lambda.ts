@@ -83,7 +83,8 @@ function toRequest(event: RestApiEvent | HttpApiEvent): { request: Request; targ
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
     const stage = event.requestContext.stage;
     // API Gateway HTTP APIs pass rawPath already percent-decoded (function URLs do not):
-    // encode it back so the app decodes exactly once, as it does for every other adapter.
+    // encode it back so the app decodes exactly once, as it does for every other adapter, and
+    // as imgix's JavaScript client writes a path (so the signature it made still matches).
     const rawPath = /\.lambda-url\./.test(event.requestContext.domainName ?? '') ? event.rawPath : reencodePath(event.rawPath);
     let imagePath = rawPath;
     if (stage && stage !== '$default' && (imagePath === `/${stage}` || imagePath.startsWith(`/${stage}/`))) {
@@ -108,7 +109,7 @@ function toRequest(event: RestApiEvent | HttpApiEvent): { request: Request; targ
 
 function reencodePath(path: string): string {
   try {
-    return encodeURI(path).replace(/[?#]/g, encodeURIComponent);
+    return encodeURI(path).replace(/[?#:+]/g, encodeURIComponent);
   } catch {
     return path; // a lone surrogate: leave it to the path checks
   }

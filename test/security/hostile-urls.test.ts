@@ -173,7 +173,7 @@ function codeOf(body: Buffer): string | undefined {
 }
 
 /** One request over a raw socket: the request line is sent byte for byte, unnormalised. */
-function rawRequest(port: number, target: string): Promise<{ status: number; body: Buffer }> {
+function rawRequest(port: number, target: string, host = '127.0.0.1'): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -191,7 +191,7 @@ function rawRequest(port: number, target: string): Promise<{ status: number; bod
       if (!m) return reject(new Error(`no status line for ${JSON.stringify(target)}: ${JSON.stringify(all.subarray(0, 80).toString('latin1'))}`));
       resolve({ status: Number(m[1]), body: all.subarray(all.indexOf('\r\n\r\n') + 4) });
     });
-    sock.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${TEST_KEY}\r\nConnection: close\r\n\r\n`, 'latin1');
+    sock.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nX-API-Key: ${TEST_KEY}\r\nConnection: close\r\n\r\n`, 'latin1');
   });
 }
 
@@ -203,6 +203,17 @@ describe('hostile URLs', () => {
       const r = await rawRequest(server.port, p);
       assert.ok(r.status === 400 || r.status === 404, `${p}: ${r.status}`);
       assert.ok(!r.body.toString('latin1').includes(CANARY), p);
+    }
+    checkCalls();
+  });
+
+  test('over a socket, dot segments that fold onto a real file are 400 invalid_path, whatever the Host', async () => {
+    for (const p of ['/dev/pub/sub/../ok.jpg', '/dev/pub/sub/%2e%2e/ok.jpg', '/dev/pub/sub/%2E./ok.jpg', '/dev/pub/sub/.%2e/ok.jpg', '/dev/pub/./ok.jpg', '/dev/pub/%2E/ok.jpg', '/dev/x/../pub/ok.jpg?w=10']) {
+      for (const host of ['127.0.0.1', 'LocalHost:8080']) {
+        const r = await rawRequest(server.port, p, host);
+        assert.equal(r.status, 400, `${p} (Host ${host}): ${r.status}`);
+        assert.equal(codeOf(r.body), 'invalid_path', p);
+      }
     }
     checkCalls();
   });
