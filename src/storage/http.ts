@@ -16,10 +16,11 @@ import https from 'node:https';
 import dns from 'node:dns';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
+import { Readable, Transform, pipeline } from 'node:stream';
 import type { LookupFunction, Socket } from 'node:net';
 import { ServiceError } from '../errors.ts';
 import type { SourceConfig } from '../config/schema.ts';
-import type { ObjectMeta, Storage, StoredObject } from './types.ts';
+import type { ObjectMeta, Storage, StoredObject, StreamedObject } from './types.ts';
 
 export type HttpSourceConfig = Extract<SourceConfig, { type: 'http' }>;
 
@@ -140,7 +141,7 @@ export function guardedLookup(blocked: (address: string) => boolean = isBlockedA
  * controller on purpose: on Node 20 a timeout signal combined with `AbortSignal.any` can be
  * garbage-collected before it fires, and the fetch then never times out.
  */
-function fetchDeadline(timeoutMs: number, outer?: AbortSignal): { signal: AbortSignal; release(): void } {
+function fetchDeadline(timeoutMs: number, outer?: AbortSignal): { signal: AbortSignal; stopTimer(): void; release(): void } {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(new DOMException('The origin did not answer in time', 'TimeoutError')), timeoutMs);
   const onOuterAbort = () => ctl.abort(outer!.reason);
@@ -148,6 +149,9 @@ function fetchDeadline(timeoutMs: number, outer?: AbortSignal): { signal: AbortS
   else outer?.addEventListener('abort', onOuterAbort, { once: true });
   return {
     signal: ctl.signal,
+    stopTimer() {
+      clearTimeout(timer);
+    },
     release() {
       clearTimeout(timer);
       outer?.removeEventListener('abort', onOuterAbort);
@@ -173,7 +177,12 @@ function keyUrl(base: URL, key: string): URL {
 interface OriginResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** A 2xx GET's body, not yet read. */
+  res?: http.IncomingMessage;
+  /** The body read whole (`get`, and `stream` where the origin cannot be streamed). */
   body?: Buffer;
+  /** The body streamed, capped at `maxBytes` (`stream` only). */
+  stream?: Readable;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -255,40 +264,14 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
         });
       }
       req.on('response', (res) => {
+        settled = true;
         const status = res.statusCode ?? 0;
         if (method === 'HEAD' || REDIRECTS.has(status) || status < 200 || status >= 300) {
           res.resume();
-          settled = true;
           resolve({ status, headers: res.headers });
           return;
         }
-        const declared = Number(firstHeader(res.headers['content-length']));
-        if (Number.isFinite(declared) && declared > maxBytes) {
-          fail(tooLarge());
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let total = 0;
-        res.on('data', (chunk: Buffer) => {
-          total += chunk.length;
-          if (total > maxBytes) {
-            fail(tooLarge());
-            res.destroy();
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', fail);
-        res.on('aborted', () => fail(new Error('origin closed the connection mid-body')));
-        res.on('end', () => {
-          if (settled) return;
-          if (!res.complete) {
-            fail(new Error('origin closed the connection mid-body'));
-            return;
-          }
-          settled = true;
-          resolve({ status, headers: res.headers, body: Buffer.concat(chunks, total) });
-        });
+        resolve({ status, headers: res.headers, res });
       });
       req.end();
     });
@@ -298,13 +281,71 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
     return new ServiceError(502, 'source_too_large', `Source image is larger than ${maxBytes} bytes`);
   }
 
-  /** Follow redirects by hand, each hop re-checked; maps every failure to a ServiceError. */
-  async function fetchKey(key: string, method: 'GET' | 'HEAD', outer?: AbortSignal): Promise<OriginResponse> {
+  /** The whole body, capped at `maxBytes` while it arrives (the declared length is checked first). */
+  async function readBody(res: http.IncomingMessage): Promise<Buffer> {
+    checkDeclared(res);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) {
+        res.destroy();
+        throw tooLarge();
+      }
+      chunks.push(chunk);
+    }
+    if (!res.complete) throw new Error('origin closed the connection mid-body');
+    return Buffer.concat(chunks, total);
+  }
+
+  function checkDeclared(res: http.IncomingMessage): void {
+    const declared = Number(firstHeader(res.headers['content-length']));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.destroy();
+      throw tooLarge();
+    }
+  }
+
+  /**
+   * The body as a stream that fails past `maxBytes` or when the origin closes it short; destroying
+   * it (a client gone, or a HEAD that has its first bytes) closes the origin connection.
+   */
+  function capStream(res: http.IncomingMessage): Readable {
+    checkDeclared(res);
+    let total = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        total += chunk.length;
+        done(total > maxBytes ? tooLarge() : null, chunk);
+      },
+    });
+    pipeline(res, counter, () => undefined);
+    return counter;
+  }
+
+  /**
+   * Follow redirects by hand, each hop re-checked; maps every failure to a ServiceError. A 2xx GET
+   * body is read whole (`mode` 'read', under the deadline) or, for 'stream' when the origin names
+   * the length and an identity (ETag or Last-Modified), streamed: the deadline then covers the
+   * answer's headers, and the caller's signal still aborts the body.
+   */
+  async function fetchKey(key: string, method: 'GET' | 'HEAD', outer?: AbortSignal, mode: 'read' | 'stream' = 'read'): Promise<OriginResponse> {
     let url = keyUrl(base, key);
-    const { signal, release } = fetchDeadline(timeoutMs, outer);
+    const { signal, stopTimer, release } = fetchDeadline(timeoutMs, outer);
+    let streaming = false;
     try {
       for (let hop = 0; ; hop++) {
         const res = await once(url, method, signal);
+        if (res.res) {
+          if (mode === 'stream' && streamable(res.headers)) {
+            const stream = capStream(res.res);
+            stopTimer();
+            streaming = true;
+            stream.once('close', release);
+            return { status: res.status, headers: res.headers, stream };
+          }
+          return { status: res.status, headers: res.headers, body: await readBody(res.res) };
+        }
         if (!REDIRECTS.has(res.status)) return res;
         const location = firstHeader(res.headers.location);
         if (!location) return res;
@@ -331,8 +372,13 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
       }
       throw new ServiceError(502, 'source_error', 'Source failed', { cause: err });
     } finally {
-      release();
+      if (!streaming) release();
     }
+  }
+
+  /** A body can be streamed when its length and identity are known before it is read. */
+  function streamable(headers: http.IncomingHttpHeaders): boolean {
+    return Number.isFinite(Number(firstHeader(headers['content-length']))) && metaFrom(headers, 0) !== undefined;
   }
 
   function checkStatus(res: OriginResponse): 'missing' | 'ok' {
@@ -381,5 +427,22 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
     return (await get(key, signal))?.meta;
   }
 
-  return { head, get };
+  /**
+   * An untouched original, streamed from the origin: the byte cap holds while it streams, and
+   * reading only its first bytes (a HEAD) then destroying it closes the origin connection, so
+   * the rest is never fetched. An origin that sends no Content-Length, or neither ETag nor
+   * Last-Modified, is read whole (capped) since its size or identity needs the whole body.
+   */
+  async function stream(key: string, signal?: AbortSignal): Promise<StreamedObject | undefined> {
+    const res = await fetchKey(key, 'GET', signal, 'stream');
+    if (checkStatus(res) === 'missing') return undefined;
+    if (res.stream) {
+      const size = Number(firstHeader(res.headers['content-length']));
+      return { meta: metaFrom(res.headers, size)!, body: res.stream };
+    }
+    const body = res.body ?? Buffer.alloc(0);
+    return { meta: metaFrom(res.headers, body.length, body)!, body: Readable.from([body]) };
+  }
+
+  return { head, get, stream };
 }
