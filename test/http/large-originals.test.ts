@@ -2,15 +2,18 @@
  * Bounded memory for originals: an original served untouched is streamed (HEAD reads its first
  * bytes only), every source kind refuses objects over `limits.maxOriginalBytes`, and bytes held
  * in memory count against `limits.maxBytesInFlight`. Twelve concurrent GETs and twelve HEADs of
- * a 200 MB original keep a real server process under 512 MiB of RSS, and every byte is right.
+ * a 200 MB original keep a real server process under 512 MiB of RSS, and every byte is right,
+ * from a local folder and from an HTTP origin (of which a HEAD reads only the first bytes).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import { get, makeImageFolder, testApp } from '../helpers/app.ts';
@@ -55,18 +58,43 @@ describe('originals are streamed within a memory budget (server process)', () =>
   let digest: string;
   let proc: ChildProcess;
   let base: string;
+  let origin: http.Server;
+  /** Body bytes the HTTP origin handed to each connection, per request, once it closed. */
+  const sent: number[] = [];
   const SIZE = 200 * 1000 * 1000;
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'imagegate-large-'));
     mkdirSync(path.join(dir, 'img'));
-    digest = await writeBigOriginal(path.join(dir, 'img', 'big.jpg'), SIZE);
+    const file = path.join(dir, 'img', 'big.jpg');
+    digest = await writeBigOriginal(file, SIZE);
+    // An HTTP origin on loopback serving the same file, counting the body bytes it sends.
+    origin = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': SIZE, etag: '"big-1"' });
+      if (req.method === 'HEAD') return void res.end();
+      let n = 0;
+      const body = createReadStream(file, { highWaterMark: 64 * 1024 });
+      body.on('data', (c) => {
+        n += c.length;
+        if (!res.write(c)) body.pause();
+      });
+      res.on('drain', () => body.resume());
+      body.on('end', () => res.end());
+      res.on('close', () => {
+        body.destroy();
+        sent.push(n);
+      });
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`;
     const config = path.join(dir, 'imagegate.yaml');
     writeFileSync(
       config,
       `server: { host: 127.0.0.1, logLevel: silent }
 sources:
   local: { type: fs, root: ${JSON.stringify(path.join(dir, 'img'))} }
+  origin: { type: http, baseUrl: ${JSON.stringify(originUrl)}, allowPrivateNetworks: true, maxBytes: ${256 * MiB}, timeoutMs: 30000 }
 routes:
+  - { match: "remote/*", source: origin, key: "{*}" }
   - { match: "*", source: local }
 keys:
   - { id: ci, valueFromEnv: LARGE_ORIGINALS_KEY }
@@ -93,15 +121,18 @@ limits: { maxOriginalBytes: ${256 * MiB} }
       proc.kill('SIGTERM');
       await once(proc, 'exit');
     }
+    origin?.closeAllConnections();
+    await new Promise((resolve) => origin?.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('12 GETs and 12 HEADs of a 200 MB original at once: RSS under 512 MiB, every byte right', async (t) => {
+  /** 12 GETs and 12 HEADs of `url` at once; resolves to the peak RSS of the server process. */
+  async function concurrently(url: string): Promise<number> {
     let peak = rssMiB(proc.pid!);
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(proc.pid!))), 25);
     try {
       const gets = Array.from({ length: 12 }, async () => {
-        const res = await fetch(`${base}/big.jpg`, { headers: { 'X-API-Key': KEY } });
+        const res = await fetch(url, { headers: { 'X-API-Key': KEY } });
         assert.equal(res.status, 200);
         assert.equal(res.headers.get('content-type'), 'image/jpeg');
         assert.equal(res.headers.get('content-length'), String(SIZE));
@@ -115,7 +146,7 @@ limits: { maxOriginalBytes: ${256 * MiB} }
         return h.digest('hex');
       });
       const heads = Array.from({ length: 12 }, async () => {
-        const res = await fetch(`${base}/big.jpg`, { method: 'HEAD', headers: { 'X-API-Key': KEY } });
+        const res = await fetch(url, { method: 'HEAD', headers: { 'X-API-Key': KEY } });
         assert.equal(res.status, 200);
         assert.equal(res.headers.get('content-length'), String(SIZE));
         assert.equal(res.headers.get('content-type'), 'image/jpeg');
@@ -125,8 +156,32 @@ limits: { maxOriginalBytes: ${256 * MiB} }
     } finally {
       clearInterval(sampler);
     }
+    return peak;
+  }
+
+  test('12 GETs and 12 HEADs of a 200 MB original at once: RSS under 512 MiB, every byte right', async (t) => {
+    const peak = await concurrently(`${base}/big.jpg`);
     t.diagnostic(`peak RSS ${Math.round(peak)} MiB`);
     assert.ok(peak < 512, `peak RSS ${Math.round(peak)} MiB`);
+  });
+
+  test('the same from an HTTP origin: streamed through, RSS under 512 MiB, every byte right', async (t) => {
+    const peak = await concurrently(`${base}/remote/big.jpg`);
+    t.diagnostic(`peak RSS ${Math.round(peak)} MiB`);
+    assert.ok(peak < 512, `peak RSS ${Math.round(peak)} MiB`);
+  });
+
+  test('a HEAD of an HTTP original reads only its first bytes from the origin', async (t) => {
+    sent.length = 0;
+    const res = await fetch(`${base}/remote/big.jpg`, { method: 'HEAD', headers: { 'X-API-Key': KEY } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-length'), String(SIZE));
+    assert.equal(res.headers.get('content-type'), 'image/jpeg');
+    // The origin notices the closed connection as soon as its socket buffers fill.
+    for (let i = 0; i < 200 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sent.length, 1, 'one request reached the origin and it was closed');
+    t.diagnostic(`origin sent ${sent[0]} of ${SIZE} bytes`);
+    assert.ok(sent[0]! < 32 * MiB, `origin sent ${sent[0]} bytes for a HEAD`);
   });
 });
 
