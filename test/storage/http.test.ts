@@ -58,6 +58,9 @@ let jpeg: Buffer;
 let png: Buffer;
 let target: Origin; // a loopback origin that must never be reached when private networks are refused
 let origin: Origin;
+/** Body bytes the origin handed to the connection of the last `/img/long.jpg`, once it closed. */
+let longSent = -1;
+const LONG = 40 * 1024 * 1024;
 
 before(async () => {
   jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c04020' } })
@@ -124,6 +127,29 @@ before(async () => {
         res.on('close', () => res.removeAllListeners('drain'));
         return pump();
       }
+      case '/img/long.jpg': {
+        // 40 MiB with a length and an ETag (streamable), written as fast as the client reads.
+        res.writeHead(200, { 'content-type': 'image/jpeg', etag: '"long"', 'content-length': LONG });
+        const chunk = Buffer.alloc(64 * 1024, 0xcd);
+        let n = 0;
+        const pump = () => {
+          while (!res.destroyed && n < LONG && res.write(chunk)) n += chunk.length;
+          if (res.destroyed) return;
+          if (n >= LONG) return void res.end();
+          n += chunk.length; // the write that filled the buffer
+          res.once('drain', pump);
+        };
+        res.on('close', () => {
+          res.removeAllListeners('drain');
+          longSent = n;
+        });
+        return pump();
+      }
+      case '/img/long-cut.jpg':
+        // Streamable, then the connection drops mid-body.
+        res.writeHead(200, { 'content-type': 'image/jpeg', etag: '"cut"', 'content-length': jpeg.length });
+        res.write(jpeg.subarray(0, 10));
+        return void setTimeout(() => res.destroy(), 20);
       case '/img/hang.jpg':
         return; // never answers
       case '/img/slow-body.jpg':
@@ -265,6 +291,63 @@ describe('http storage: fetching from an origin', () => {
   });
 });
 
+async function readAll(body: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('http storage: streaming untouched originals', () => {
+  test('stream gives the same bytes and identity as get, after redirects too; missing is undefined, errors reject', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    for (const key of ['photo.jpg', 'redirect.jpg', 'lm.png', 'bare.png', 'no-head.jpg']) {
+      const whole = await store.get(key);
+      const streamed = await store.stream!(key);
+      assert.ok(whole && streamed, key);
+      assert.deepEqual(streamed.meta, whole.meta, key);
+      assert.deepEqual(await readAll(streamed.body), whole.body, key);
+    }
+    assert.equal(await store.stream!('missing.jpg'), undefined);
+    assert.equal(await store.stream!('gone.jpg'), undefined);
+    await rejectsWith(store.stream!('broken.jpg'), 502, 'source_error');
+    await rejectsWith(store.stream!('to-file.jpg'), 502, 'source_error');
+  });
+
+  test('a stream is not read ahead: destroyed after its first bytes, the origin connection closes', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true }));
+    longSent = -1;
+    const obj = await store.stream!('long.jpg');
+    assert.equal(obj?.meta.size, LONG);
+    assert.equal(obj?.meta.etag, '"long"');
+    const it = obj!.body[Symbol.asyncIterator]();
+    assert.ok(((await it.next()).value as Buffer).length > 0);
+    await it.return!();
+    for (let i = 0; i < 200 && longSent < 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(longSent >= 0, 'the origin saw the connection close');
+    assert.ok(longSent < LONG / 2, `the origin sent ${longSent} of ${LONG} bytes`);
+  });
+
+  test('caps and failures hold for streams: declared or endless bodies over maxBytes, a cut body, a timeout', async () => {
+    const small = createHttpStorage(
+      source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxBytes: 256 * 1024, timeoutMs: 5000 }),
+    );
+    await rejectsWith(small.stream!('huge-declared.jpg'), 502, 'source_too_large');
+    await rejectsWith(small.stream!('long.jpg'), 502, 'source_too_large');
+    await rejectsWith(small.stream!('endless.jpg'), 502, 'source_too_large');
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, timeoutMs: 200 }));
+    const cut = await store.stream!('long-cut.jpg');
+    await assert.rejects(readAll(cut!.body));
+    await rejectsWith(store.stream!('hang.jpg'), 504, 'source_timeout');
+  });
+
+  test('a slow reader is not cut by the fetch deadline once the answer has started', async () => {
+    const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, timeoutMs: 300 }));
+    const obj = await store.stream!('photo.jpg');
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(await readAll(obj!.body), jpeg);
+  });
+});
+
 describe('http storage: limits', () => {
   test('a declared length over maxBytes is refused without reading the body', async () => {
     const store = createHttpStorage(source({ baseUrl: `${origin.url}/img/`, allowPrivateNetworks: true, maxBytes: 1000 }));
@@ -350,6 +433,7 @@ describe('http storage: SSRF protection', () => {
     const count = target.seen.length;
     await rejectsWith(store.get('secret'), 502, 'source_blocked_address');
     await rejectsWith(store.head('secret'), 502, 'source_blocked_address');
+    await rejectsWith(store.stream!('secret'), 502, 'source_blocked_address');
     assert.equal(target.seen.length, count);
   });
 
@@ -410,6 +494,7 @@ describe('http storage: SSRF protection', () => {
       for (const key of ['to-target.jpg', 'to-localhost.jpg', 'to-metadata.jpg', 'to-mapped.jpg', 'to-private.jpg']) {
         await rejectsWith(store.get(key), 502, 'source_blocked_address');
         await rejectsWith(store.head(key), 502, 'source_blocked_address');
+        await rejectsWith(store.stream!(key), 502, 'source_blocked_address');
       }
       assert.equal(target.seen.length, count, 'the internal target never saw a request');
     });
