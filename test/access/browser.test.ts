@@ -11,7 +11,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { buildUrl } from '../../src/client/index.ts';
 import type { RunningServer } from '../../src/server.ts';
 import { freePort, requireCommand } from '../helpers/services.ts';
-import { accessFixture, startOn, usageOf, type AccessFixture } from './helpers.ts';
+import { ADMIN, accessFixture, startOn, usageOf, type AccessFixture } from './helpers.ts';
+import { mkdirSync } from 'node:fs';
 
 const skip = requireCommand('chromium');
 
@@ -24,6 +25,7 @@ let html = '';
 
 describe('signed images on a page of another origin, in chromium', { skip }, () => {
   before(async () => {
+    mkdirSync('test/.artifacts', { recursive: true });
     const port = await freePort();
     pageOrigin = `http://127.0.0.1:${port}`;
     fx = await accessFixture();
@@ -104,5 +106,25 @@ ${Object.entries(images).map(([id, src]) => `<img id="${id}" src="${src}">`).joi
     assert.equal(after!.requests - (before?.requests ?? 0), 3);
     assert.equal(after!.signed - (before?.signed ?? 0), 3);
     assert.equal(after!.responses['2xx'] - (before?.responses['2xx'] ?? 0), 3);
+  });
+
+  test("the dashboard shows the signed traffic per source and the key's signed requests", async () => {
+    const tab = await browser.newPage();
+    await tab.goto(`${server.url}/_admin/`);
+    await tab.fill('#token', ADMIN);
+    await tab.click('#token-form button[type=submit]');
+    await tab.waitForSelector('#access tbody tr[data-source=signed]', { timeout: 30_000 });
+    const row = await tab.$$eval('#access tbody tr[data-source=signed] td', (tds) => tds.map((t) => t.textContent));
+    // Three signed loads from the page; three refused (tampered, expired, another key's secret).
+    assert.deepEqual(row, ['signed', '0', '3', '0', '3']);
+    await tab.selectOption('#metric', 'signed');
+    await tab.click('#usage-form button[type=submit]');
+    const today = new Date().toISOString().slice(0, 10);
+    const bar = `#chart svg[data-metric=signed] rect.bar[data-key=alice][data-date="${today}"]`;
+    await tab.waitForSelector(bar, { timeout: 30_000, state: 'attached' });
+    const value = await tab.$eval(bar, (r) => r.getAttribute('data-value'));
+    assert.equal(value, '3');
+    await tab.screenshot({ path: 'test/.artifacts/access-dashboard.png', fullPage: true });
+    await tab.close();
   });
 });
