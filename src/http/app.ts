@@ -181,18 +181,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  // The route is matched once, first: CORS, the access decision and the handler all read its source.
-  const route = matchSource({ routes, basePath: config.server.basePath });
-  app.options('*', route, corsPreflight(cors));
-  app.on(
-    ['GET', 'HEAD'],
-    '*',
-    route,
-    corsHeaders(cors),
+  // The route is matched once, first, where anything before the handler needs its source (a
+  // source with `access` other than key, or with `cors`); otherwise every request needs a key and
+  // the hot path pays nothing for it.
+  const bySource = Object.values(config.sources).some((s) => s.access !== 'key' || s.cors);
+  const route = bySource ? matchSource({ routes, basePath: config.server.basePath }) : undefined;
+  const withCors = Object.keys(cors).length > 0;
+  if (route && withCors) app.options('*', route, corsPreflight(cors));
+  const chain: MiddlewareHandler<AppEnv>[] = [
+    ...(route ? [route] : []),
+    ...(withCors ? [corsHeaders(cors)] : []),
     apiKeyAuth({ keys, sources: access, clientAddress: clientAddressResolver(config.anonymous) }),
     usageMiddleware({ usage, plans: config.plans, anonymousPlan: config.anonymous.plan }),
-    handler,
-  );
+  ];
+  // Registered in order: Hono runs every matching handler of a route as one chain.
+  for (const mw of chain) app.on(['GET', 'HEAD'], '*', mw);
+  app.on(['GET', 'HEAD'], '*', handler);
   app.all('*', (c) => {
     c.header('Allow', 'GET, HEAD');
     return c.json({ message: `Method ${c.req.method} not allowed`, code: 'method_not_allowed' }, 405);
