@@ -113,6 +113,11 @@ export function imageHandler(deps: ImageDeps) {
     const { match, opts } = request;
     // Anything a parameter pulls in passes the same access decision, before any source is asked.
     const mark = opts.mark !== undefined ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined) : undefined;
+    // A request without a key (a public source, a source-token signature) reads marks only from
+    // its own source or a public one: a parameter never opens a source its credential does not.
+    if (mark && !c.get('apiKey') && mark.source !== match.source && config.sources[mark.source].access !== 'public') {
+      throw new ServiceError(403, 'forbidden', 'Forbidden');
+    }
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);

@@ -111,6 +111,10 @@ describe('access per source', () => {
     assert.match(res.headers.get('access-control-expose-headers') ?? '', /RateLimit-Policy/);
     assert.equal(res.headers.get('cross-origin-resource-policy'), 'cross-origin');
     assert.equal(res.headers.get('timing-allow-origin'), '*');
+    // Refusals carry them too, so a page can read why.
+    const refused = await fetch(`${server.url}/signed/photo.jpg?w=10`, { headers: { Origin: 'http://page.example' } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers.get('access-control-allow-origin'), '*');
     const before = await usageOf(server, 'alice');
     const anonBefore = await usageOf(server, '~anonymous');
     const pre = await fetch(`${server.url}/signed/photo.jpg?w=10`, {
@@ -173,5 +177,27 @@ describe('public sources behind a trusted proxy', () => {
     // The right-most untrusted hop counts: a client prepending addresses gains nothing.
     assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=8`, { headers: { 'X-Forwarded-For': '10.9.9.9, 198.51.100.1' } })).status, 429);
     assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=8`, { headers: { 'X-Forwarded-For': '198.51.100.2' } })).status, 200);
+  });
+});
+
+describe('hostile: a parameter never opens a source the credential does not', () => {
+  before(async () => {
+    fx = await accessFixture({ anonymous: {} });
+    server = await startOn(fx.config);
+  });
+  after(async () => {
+    await server?.close();
+    await fx?.cleanup();
+  });
+
+  test('an anonymous request reads marks from its own or a public source only', async () => {
+    const own = await fetch(signed('/ix/photo.jpg', { w: 64, mark: 'ix/alpha.png' }, IX_TOKEN));
+    assert.equal(own.status, 200);
+    const keyed = await fetch(signed('/ix/photo.jpg', { w: 64, mark: 'keyed/alpha.png' }, IX_TOKEN));
+    assert.equal(keyed.status, 403, 'a key-only source is not readable through mark=');
+    assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=64&mark=signed/alpha.png`)).status, 403, 'nor a signed one from a public request');
+    assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=64&mark=pub/alpha.png`)).status, 200);
+    // A key may: it could read the mark directly.
+    assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=64&mark=keyed/alpha.png`, { headers: { 'X-API-Key': fx.alice.key } })).status, 200);
   });
 });
