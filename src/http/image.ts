@@ -46,7 +46,13 @@ export interface ImageDeps {
 export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
   const anySigned = Object.keys(deps.signing).length > 0;
-  const rules: AccessRules = { routes: deps.routes, signing: deps.signing, basePath: config.server.basePath, maxPathLength: config.server.maxPathLength };
+  const rules: AccessRules = {
+    routes: deps.routes,
+    signing: deps.signing,
+    basePath: config.server.basePath,
+    maxPathLength: config.server.maxPathLength,
+    access: Object.fromEntries(Object.entries(config.sources).map(([name, s]) => [name, s.access])),
+  };
 
   // Path → route → options is a pure function of the target, so a URL asked for again (a cache
   // hit, a 304) skips it; so is the output format, unless auto=format lets the Accept header
@@ -112,12 +118,10 @@ export function imageHandler(deps: ImageDeps) {
     if (!request) throw notFound(relative);
     const { match, opts } = request;
     // Anything a parameter pulls in passes the same access decision, before any source is asked.
-    const mark = opts.mark !== undefined ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined) : undefined;
-    // A request without a key (a public source, a source-token signature) reads marks only from
-    // its own source or a public one: a parameter never opens a source its credential does not.
-    if (mark && !c.get('apiKey') && mark.source !== match.source && config.sources[mark.source].access !== 'public') {
-      throw new ServiceError(403, 'forbidden', 'Forbidden');
-    }
+    const mark =
+      opts.mark !== undefined
+        ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined, { source: match.source, keyed: c.get('apiKey') !== undefined })
+        : undefined;
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);

@@ -108,7 +108,7 @@ export function signingKeyId(query: string): string | undefined {
  * `expired_signature` / 400 met for a matching signature.
  */
 export function verifyAny(path: string, queries: string[], tokens: string[], nowSeconds = Date.now() / 1000): string {
-  let firstError: unknown = new ServiceError(403, 'invalid_signature', 'Forbidden: invalid signature');
+  let firstError: unknown;
   for (const q of queries.length ? queries : ['']) {
     for (const token of tokens) {
       try {
@@ -116,11 +116,11 @@ export function verifyAny(path: string, queries: string[], tokens: string[], now
         return q;
       } catch (err) {
         if (err instanceof ServiceError && err.code !== 'invalid_signature') throw err;
-        firstError = err;
+        firstError ??= err;
       }
     }
   }
-  throw firstError;
+  throw firstError ?? new ServiceError(403, 'invalid_signature', 'Forbidden: invalid signature');
 }
 
 /**
