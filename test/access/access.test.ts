@@ -201,3 +201,16 @@ describe('hostile: a parameter never opens a source the credential does not', ()
     assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=64&mark=keyed/alpha.png`, { headers: { 'X-API-Key': fx.alice.key } })).status, 200);
   });
 });
+
+test('the OpenAPI document says which sources need no X-API-Key', async () => {
+  const { openApiDocument } = await import('../../src/http/openapi.ts');
+  const f = await accessFixture();
+  try {
+    const doc = openApiDocument(f.config) as { paths: Record<string, { get: { description: string; security: unknown[] } }> };
+    const op = Object.values(doc.paths).find((p) => p.get?.description?.includes('Renders'))!.get;
+    assert.match(op.description, /`signed` \(signed\).*`pub` \(public\)/);
+    assert.deepEqual(op.security, [{ apiKey: [] }, {}]);
+  } finally {
+    await f.cleanup();
+  }
+});
