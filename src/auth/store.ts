@@ -27,6 +27,8 @@ export interface KeyInfo {
   activeValues: number;
   /** While rotating: when the previous value stops working. */
   graceUntil?: string;
+  /** Live signing secrets (`keys secret …`). */
+  signingSecrets: number;
 }
 
 /** Signing secrets owned by keys (the file and Redis stores). */

@@ -120,6 +120,7 @@ export function keyInfo(id: string, k: StoredKey, now: number, lastUsed?: string
     ...(k.revoked ? { revoked: k.revoked } : {}),
     activeValues: live.length,
     ...(expiring.length ? { graceUntil: expiring[expiring.length - 1] } : {}),
+    signingSecrets: liveSecrets(k).length,
   };
 }
 

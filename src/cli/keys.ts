@@ -175,9 +175,9 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
           io.out(JSON.stringify({ store: keys, config: fromConfig }, null, 2));
           return 0;
         }
-        const rows = [['ID', 'PLAN', 'CREATED', 'LAST USED', 'STATUS']];
-        for (const k of keys) rows.push([k.id, k.plan ?? '-', k.created, k.lastUsed ?? 'never', status(k)]);
-        for (const k of fromConfig) rows.push([k.id, k.plan ?? '-', '-', '-', 'in config file']);
+        const rows = [['ID', 'PLAN', 'CREATED', 'LAST USED', 'STATUS', 'SECRETS']];
+        for (const k of keys) rows.push([k.id, k.plan ?? '-', k.created, k.lastUsed ?? 'never', status(k), String(k.signingSecrets)]);
+        for (const k of fromConfig) rows.push([k.id, k.plan ?? '-', '-', '-', 'in config file', '-']);
         if (rows.length === 1) io.err('no keys');
         else io.out(table(rows));
         return 0;

@@ -71,6 +71,11 @@ describe('imagegate keys secret', () => {
     assert.equal(listed.code, 0);
     assert.match(listed.out, new RegExp(`${secretId}\\s+\\S+\\s+active`));
     assert.ok(!listed.out.includes(secret) && !listed.err.includes(secret));
+    // keys list counts live secrets (the fixture's and this one), never shows them.
+    const keys = await cli('list');
+    assert.match(keys.out, /^ID\s+PLAN\s+CREATED\s+LAST USED\s+STATUS\s+SECRETS/);
+    assert.match(keys.out, /\nalice\s+gold\s+\S+\s+\S+\s+active\s+2\b/);
+    assert.ok(!keys.out.includes(secret));
     const json = await cli('secret', 'list', 'alice', '--json');
     assert.ok(!json.out.includes(secret));
 
