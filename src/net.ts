@@ -36,3 +36,17 @@ export function addressMatcher(cidrs: string[]): (addr: string) => boolean {
 export function unmapped(addr: string): string {
   return addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr;
 }
+
+/**
+ * What the anonymous plan counts per: an IPv4 address, or an IPv6 /64 (one subscriber's
+ * network; a client can pick any address inside it, so counting per address would let it
+ * reset its quota at will).
+ */
+export function clientBucket(addr: string): string {
+  if (isIP(addr) !== 6) return addr;
+  const [head, tail] = addr.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const full = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${full.slice(0, 4).map((h) => h.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}

@@ -1,16 +1,21 @@
 import type { Context } from 'hono';
-import { addressMatcher, unmapped } from '../net.ts';
+import { addressMatcher, clientBucket, unmapped } from '../net.ts';
 
 /**
  * The address a request came from, for the anonymous plan: the peer of the connection (the
  * Node server's socket; API Gateway's `requestContext` on Lambda), or, only when that peer is
  * a trusted proxy, the right-most address in the forwarding header that is not itself a trusted
  * proxy. A header from anyone else is never read, so a client cannot choose its own address.
+ * An IPv6 address is reduced to its /64 (see clientBucket).
  */
 export function clientAddressResolver({ trustedProxies, forwardedHeader }: { trustedProxies: string[]; forwardedHeader: string }): (c: Context) => string | undefined {
   const trusted = addressMatcher(trustedProxies);
   const header = forwardedHeader.toLowerCase();
   return (c) => {
+    const addr = fromRequest(c);
+    return addr === undefined ? undefined : clientBucket(addr);
+  };
+  function fromRequest(c: Context): string | undefined {
     const peer = peerAddress(c.env);
     if (peer === undefined || !trusted(peer)) return peer;
     const value = c.req.header(header);
@@ -20,7 +25,7 @@ export function clientAddressResolver({ trustedProxies, forwardedHeader }: { tru
       if (!trusted(hops[i]!)) return hops[i];
     }
     return hops[0] ?? peer;
-  };
+  }
 }
 
 interface PeerEnv {

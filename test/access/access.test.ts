@@ -178,6 +178,13 @@ describe('public sources behind a trusted proxy', () => {
     assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=8`, { headers: { 'X-Forwarded-For': '10.9.9.9, 198.51.100.1' } })).status, 429);
     assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=8`, { headers: { 'X-Forwarded-For': '198.51.100.2' } })).status, 200);
   });
+
+  test('IPv6 clients count per /64: another address in the same network shares the quota', async () => {
+    const from = (a: string) => fetch(`${server.url}/pub/photo.jpg?w=8`, { headers: { 'X-Forwarded-For': a } }).then((r) => r.status);
+    for (let i = 1; i <= 3; i++) assert.equal(await from(`2001:db8:1:2::${i}`), 200);
+    assert.equal(await from('2001:db8:1:2:ffff::9'), 429);
+    assert.equal(await from('2001:db8:1:3::1'), 200);
+  });
 });
 
 describe('hostile: a parameter never opens a source the credential does not', () => {
