@@ -221,3 +221,16 @@ test('the OpenAPI document says which sources need no X-API-Key', async () => {
     await f.cleanup();
   }
 });
+
+test('config: an unknown anonymous plan and a bad trusted proxy are named', async () => {
+  const { parseConfig, ConfigError } = await import('../../src/config/load.ts');
+  const base = { sources: { s: { type: 'fs', root: '/tmp', access: 'public' } }, routes: [{ match: '*', source: 's' }] };
+  assert.throws(
+    () => parseConfig({ ...base, anonymous: { plan: 'nope', trustedProxies: ['10.0.0.0/99', 'proxy.example'] } }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.some((p) => p.startsWith('anonymous.plan') && p.includes('nope')) &&
+      err.problems.filter((p) => p.startsWith('anonymous.trustedProxies')).length === 2,
+  );
+  assert.throws(() => parseConfig({ ...base, sources: { s: { type: 'fs', root: '/tmp', access: 'open' } } }), /sources\.s\.access/);
+});
