@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
+import { openKeyStore, type KeyStore, type SecretStore } from '../../src/auth/store.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { makeImageFolder } from '../helpers/app.ts';
 import { freePort } from '../helpers/services.ts';
@@ -19,7 +19,8 @@ export const IX_TOKEN = 'ix-source-token';
 
 export interface AccessFixture {
   config: Config;
-  store: KeyStore;
+  /** A file or Redis store: both hold signing secrets. */
+  store: KeyStore & SecretStore;
   root: string;
   alice: { key: string; secret: string; secretId: string };
   bob: { key: string; secret: string; secretId: string };
@@ -51,7 +52,7 @@ export async function accessFixture(overrides: Record<string, unknown> = {}, key
     admin: { token: ADMIN },
     ...overrides,
   });
-  const store = openKeyStore(ks);
+  const store = openKeyStore(ks) as KeyStore & SecretStore;
   const a = await store.create({ id: 'alice', plan: 'gold' });
   const as = await store.createSecret('alice');
   const b = await store.create({ id: 'bob' });
