@@ -35,7 +35,7 @@ export interface AccessOptions {
  * - `ixkey=ID … &s=…`: a URL signed with one of that key's signing secrets; on `signed` and
  *   `public` sources it is the credential and the request counts as the key's (`apiKey`,
  *   `credential: 'signed'`). A wrong, tampered or revoked signature is 403 `invalid_signature`,
- *   an expired one 410; the verified query is the one rendered (`verifiedQuery`).
+ *   an expired one 404 `expired`; the verified query is the one rendered (`verifiedQuery`).
  * - `signed` source, no `ixkey`: imgix's form, signed with the source's own token; anonymous.
  * - `public` source: anonymous.
  * - otherwise 403 `forbidden`.

@@ -105,7 +105,7 @@ export function signingKeyId(query: string): string | undefined {
  * One of `queries` (the spellings an adapter could have received) signed with one of `tokens`
  * (a key's live secrets, or a source's token): returns the query that verified, which is the
  * one to render. Throws 403 `invalid_signature` (none matches, or no token), or the first 410
- * `expired_signature` / 400 met for a matching signature.
+ * `expired` / 400 met for a matching signature.
  */
 export function verifyAny(path: string, queries: string[], tokens: string[], nowSeconds = Date.now() / 1000): string {
   let firstError: unknown;

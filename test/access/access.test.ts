@@ -45,7 +45,7 @@ describe('access per source', () => {
     assert.equal(rec!.signed, before + 1);
   });
 
-  test('no signature, a tampered query, an unknown key id: 403; an expired one: 410', async () => {
+  test('no signature, a tampered query, an unknown key id: 403; an expired one: 404 expired, as imgix answers', async () => {
     assert.equal((await fetch(`${server.url}/signed/photo.jpg?w=10`)).status, 403);
     const good = signed('/signed/photo.jpg', { w: 10 }, fx.alice.secret, 'alice');
     const tampered = await fetch(good.replace('w=10', 'w=11'));
@@ -53,7 +53,8 @@ describe('access per source', () => {
     assert.equal(((await tampered.json()) as { code: string }).code, 'invalid_signature');
     assert.equal((await fetch(signed('/signed/photo.jpg', { w: 10 }, fx.alice.secret, 'nobody'))).status, 403);
     const expired = await fetch(signed('/signed/photo.jpg', { w: 10 }, fx.alice.secret, 'alice', Math.floor(Date.now() / 1000) - 5));
-    assert.equal(expired.status, 410);
+    assert.equal(expired.status, 404);
+    assert.equal(((await expired.json()) as { code: string }).code, 'expired');
   });
 
   test("hostile: one key's secret with another key's id is refused, and nothing is counted for either", async () => {
