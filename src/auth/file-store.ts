@@ -4,8 +4,24 @@ import path from 'node:path';
 import { ServiceError } from '../errors.ts';
 import { sha256hex } from './digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
-import { checkId, exists, keyInfo, newKeyValue, newStoredKey, notFound, revoked, rotateStored, TOUCH_EVERY_MS, type StoredKey } from './stored-key.ts';
-import type { KeyRecord } from './types.ts';
+import {
+  addSecret,
+  checkId,
+  exists,
+  keyInfo,
+  liveSecrets,
+  newKeyValue,
+  newStoredKey,
+  notFound,
+  revoked,
+  revokeSecret,
+  rotateStored,
+  secretInfo,
+  TOUCH_EVERY_MS,
+  type SecretInfo,
+  type StoredKey,
+} from './stored-key.ts';
+import type { KeyRecord, SigningKey } from './types.ts';
 
 /** The file's keys by id: a Map, so an id such as `constructor` or `__proto__` is an id like any other. */
 type Keys = Map<string, StoredKey>;
@@ -24,6 +40,8 @@ interface IndexEntry {
  */
 export class FileKeyStore implements KeyStore {
   private index = new Map<string, IndexEntry>();
+  /** Key id → live signing secrets (keys that have any). */
+  private signers = new Map<string, SigningKey>();
   private stamp = '';
   private checkedAt = -Infinity;
   private loading: Promise<void> | undefined;
@@ -72,11 +90,15 @@ export class FileKeyStore implements KeyStore {
       const stamp = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
       if (stamp !== this.stamp) {
         const index = new Map<string, IndexEntry>();
+        const signers = new Map<string, SigningKey>();
         for (const [id, k] of await this.read()) {
           if (k.revoked) continue;
           for (const h of k.hashes) index.set(h.sha256, { id, plan: k.plan, expires: h.expires ? Date.parse(h.expires) : undefined });
+          const secrets = liveSecrets(k).map((x) => x.secret);
+          if (secrets.length) signers.set(id, { id, ...(k.plan ? { plan: k.plan } : {}), secrets });
         }
         this.index = index;
+        this.signers = signers;
         this.stamp = stamp;
       }
       this.checkedAt = Date.now();
@@ -94,6 +116,39 @@ export class FileKeyStore implements KeyStore {
     if (!hit || (hit.expires !== undefined && hit.expires <= this.clock())) return undefined;
     this.touch(hit.id);
     return hit.plan ? { id: hit.id, plan: hit.plan } : { id: hit.id };
+  }
+
+  async findSigningKey(id: string): Promise<SigningKey | undefined> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
+    }
+    const hit = this.signers.get(id);
+    if (hit) this.touch(id);
+    return hit;
+  }
+
+  async createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }> {
+    return this.withLock((keys) => {
+      const k = keys.get(id);
+      if (!k) throw notFound(id);
+      return { result: addSecret(id, k, this.clock()), write: true };
+    });
+  }
+
+  async listSecrets(id: string): Promise<SecretInfo[]> {
+    const k = (await this.read()).get(id);
+    if (!k) throw notFound(id);
+    return secretInfo(k);
+  }
+
+  async revokeSecret(id: string, secretId: string): Promise<void> {
+    await this.withLock((keys) => {
+      const k = keys.get(id);
+      if (!k) throw notFound(id);
+      return { result: undefined, write: revokeSecret(id, k, secretId, this.clock()) };
+    });
   }
 
   /** Runs `fn` on the current keys under the lock; writes them back when it says so. */

@@ -3,7 +3,7 @@ import type { Config, KeyConfig } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
 import { settingFromEnv } from '../config/from-env.ts';
 import { sha256hex } from './digest.ts';
-import type { KeyLookup, KeyRecord } from './types.ts';
+import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';
 
 export { digestEquals, sha256hex } from './digest.ts';
 
@@ -101,7 +101,7 @@ export function secretKeyRefresh(cfg: Config, fetchSecret: SecretFetcher = secre
  * that cannot be checked is never let in). With `refresh`, the configured keys are re-read as
  * it says; a failed re-read keeps the values already known.
  */
-export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyLookup, refresh?: KeyRefresh): KeyLookup {
+export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyLookup & Partial<SecretLookup>, refresh?: KeyRefresh): KeyLookup & SecretLookup {
   const now = refresh?.now ?? Date.now;
   let current = configured;
   let loadedAt = now();
@@ -125,6 +125,10 @@ export function createKeyLookup(configured: Map<string, KeyRecord>, store?: KeyL
         if (!current.has(hash) && age >= refresh.onMissAfterMs) await reload(refresh);
       }
       return current.get(hash) ?? (store ? store.findByHash(hash) : undefined);
+    },
+    /** Signing secrets live in the key store only (keys from the config file own none). */
+    async findSigningKey(id) {
+      return store?.findSigningKey ? store.findSigningKey(id) : undefined;
     },
   };
 }

@@ -1,33 +1,93 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ServiceError } from '../errors.ts';
 import { sha256hex } from './digest.ts';
 import type { AppEnv } from '../http/context.ts';
-import type { KeyLookup } from './types.ts';
+import { signingKeyId, verifyAny } from '../request/signature.ts';
+import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';
 
 /** The one answer for a missing or unknown key: the same 403 whatever was wrong. */
 export const forbidden = (): ServiceError => new ServiceError(403, 'forbidden', 'Forbidden');
 
+const missingSignature = () => new ServiceError(403, 'invalid_signature', 'Forbidden: missing signature (s must be the last parameter)');
+
+/** Who may read a source, and the source-level token that imgix-style URLs are signed with. */
+export interface SourceAccess {
+  access: 'key' | 'signed' | 'public';
+  /** `signing:` of the source: its token, and which path the signature covers. */
+  signing?: { token: string; path: 'request' | 'afterBasePath' };
+}
+
+export interface AccessOptions {
+  keys: KeyLookup & Partial<SecretLookup>;
+  /** Per source name; a source not listed is `key`. */
+  sources?: Record<string, SourceAccess>;
+  /** The client address for anonymous requests (see clientAddressResolver). */
+  clientAddress?: (c: Context) => string | undefined;
+  /** Digests of presented key values remembered (a few keys call all day). */
+  remember?: number;
+}
+
 /**
- * `X-API-Key` → the key's record on the context (`apiKey`), or 403 `forbidden` (body exactly
- * `{"message":"Forbidden"}`). Presented keys are compared only through their SHA-256, so the
- * time taken reveals nothing about how much of a value was right. The digest of a key that was
- * found is remembered (a few keys call all day), so a request pays a Map look-up instead of a
- * SHA-256; the look-up by digest still runs every time, so a revoked key stops at once. Unknown
- * keys are never remembered.
+ * The access decision for an image request, with the source its path routes to (`source`, set
+ * once before this runs) — first match wins:
+ * - `X-API-Key`: the key's record (`apiKey`), on every source; an unknown key is 403 `forbidden`
+ *   (body exactly `{"message":"Forbidden"}`) even where none is needed.
+ * - `ixkey=ID … &s=…`: a URL signed with one of that key's signing secrets; on `signed` and
+ *   `public` sources it is the credential and the request counts as the key's (`apiKey`,
+ *   `credential: 'signed'`). A wrong, tampered or revoked signature is 403 `invalid_signature`,
+ *   an expired one 404 `expired`; the verified query is the one rendered (`verifiedQuery`).
+ * - `signed` source, no `ixkey`: imgix's form, signed with the source's own token; anonymous.
+ * - `public` source: anonymous.
+ * - otherwise 403 `forbidden`.
+ * Anonymous requests carry their client address (`clientAddress`) for the anonymous plan.
+ *
+ * Presented keys are compared only through their SHA-256, and signatures in constant time. The
+ * digest of a key that was found is remembered, so a request pays a Map look-up instead of a
+ * SHA-256; the look-up by digest still runs every time, so a revoked key stops at once.
  */
-export function apiKeyAuth({ keys, remember = 1000 }: { keys: KeyLookup; remember?: number }): MiddlewareHandler<AppEnv> {
+export function apiKeyAuth({ keys, sources = {}, clientAddress, remember = 1000 }: AccessOptions): MiddlewareHandler<AppEnv> {
   const digests = new Map<string, string>();
   return async (c, next) => {
+    const source = c.get('source');
+    const rule = source !== undefined && Object.hasOwn(sources, source) ? sources[source]! : undefined;
+    const mode = rule?.access ?? 'key';
     const presented = c.req.header('x-api-key');
-    if (!presented) throw forbidden();
-    const digest = digests.get(presented) ?? sha256hex(presented);
-    const rec = await keys.findByHash(digest);
-    if (!rec) throw forbidden();
-    if (!digests.has(presented)) {
-      if (digests.size >= remember) digests.clear();
-      digests.set(presented, digest);
+    let key: KeyRecord | undefined;
+    if (presented !== undefined) {
+      const digest = digests.get(presented) ?? sha256hex(presented);
+      key = await keys.findByHash(digest);
+      if (!key) throw forbidden();
+      if (!digests.has(presented)) {
+        if (digests.size >= remember) digests.clear();
+        digests.set(presented, digest);
+      }
+      c.set('apiKey', key);
+      c.set('credential', 'key');
+    } else if (mode === 'key') throw forbidden();
+
+    const target = c.get('target');
+    if (mode !== 'key' && target && source !== undefined) {
+      const path = rule?.signing?.path === 'afterBasePath' ? `/${target.imagePath.replace(/^\/+/, '')}` : target.clientPath;
+      const keyId = signingKeyId(target.rawQueries[0] ?? '');
+      if (keyId !== undefined) {
+        // A key's secret: one look-up by id, then each live secret (at most a handful) in constant time.
+        const signer = keys.findSigningKey ? await keys.findSigningKey(keyId) : undefined;
+        const verified = verifyAny(path, target.rawQueries, signer?.secrets ?? []);
+        c.set('verifiedQuery', verified);
+        if (!key) {
+          c.set('apiKey', signer!.plan !== undefined ? { id: signer!.id, plan: signer!.plan } : { id: signer!.id });
+          c.set('credential', 'signed');
+        }
+      } else if (!key && mode === 'signed') {
+        if (!rule?.signing || !target.rawQueries.some((q) => /(^|&)s=/.test(q))) throw missingSignature();
+        c.set('verifiedQuery', verifyAny(path, target.rawQueries, [rule.signing.token]));
+        c.set('credential', 'signed');
+      } else if (!key) c.set('credential', 'anonymous');
+      if (!c.get('apiKey')) {
+        const addr = clientAddress?.(c);
+        if (addr !== undefined) c.set('clientAddress', addr);
+      }
     }
-    c.set('apiKey', rec);
     await next();
   };
 }

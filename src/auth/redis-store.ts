@@ -4,7 +4,13 @@ import { closeRedisClient, createRedisClient, firstConnection } from '../redis.t
 import { sha256hex } from './digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
+  addSecret,
   checkId,
+  liveSecrets,
+  revokeSecret,
+  secretInfo,
+  type SecretInfo,
+  type StoredSecret,
   exists,
   keyInfo,
   LOOKUP_CACHE_MS,
@@ -17,7 +23,7 @@ import {
   type StoredHash,
   type StoredKey,
 } from './stored-key.ts';
-import type { KeyRecord } from './types.ts';
+import type { KeyRecord, SigningKey } from './types.ts';
 
 type Multi = ReturnType<Redis['multi']>;
 
@@ -29,13 +35,15 @@ interface HashEntry {
 
 /**
  * Redis layout (`prefix` from config): `keys` set of ids; `key:<id>` hash {plan, created,
- * revoked, hashes (JSON), lastUsed}; `keyhash:<sha256>` → JSON {id, plan, expires}, the one
- * read per look-up. Changes run in WATCH/MULTI transactions. Every id is its own Redis key, so
+ * revoked, hashes (JSON), secrets (JSON, signing secrets as-is), lastUsed}; `keyhash:<sha256>` →
+ * JSON {id, plan, expires}, the one read per look-up by value; a signed URL's key is read from
+ * `key:<id>` (one HGETALL), cached like a look-up by value. Changes run in WATCH/MULTI transactions. Every id is its own Redis key, so
  * no id can collide with anything but itself.
  */
 export class RedisKeyStore implements KeyStore {
   private readonly client: Redis;
   private readonly cache = new Map<string, { at: number; rec: HashEntry | null }>();
+  private readonly signers = new Map<string, { at: number; rec: SigningKey | null }>();
   private readonly touched = new Map<string, number>();
   /** Only the first commands wait for the connection, once, at most 5 s; later ones fail fast. */
   private readonly connected: () => Promise<void> | undefined;
@@ -71,6 +79,51 @@ export class RedisKeyStore implements KeyStore {
     return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
   }
 
+  async findSigningKey(id: string): Promise<SigningKey | undefined> {
+    const now = Date.now();
+    let entry = this.signers.get(id);
+    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
+      let k: StoredKey | undefined;
+      try {
+        await this.connected();
+        k = await this.load(id);
+      } catch (err) {
+        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
+      }
+      const secrets = k ? liveSecrets(k).map((x) => x.secret) : [];
+      if (this.signers.size > 10_000) this.signers.clear();
+      entry = { at: now, rec: k && secrets.length ? { id, ...(k.plan ? { plan: k.plan } : {}), secrets } : null };
+      this.signers.set(id, entry);
+    }
+    if (!entry.rec) return undefined;
+    this.touch(id);
+    return entry.rec;
+  }
+
+  async createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }> {
+    return this.change(id, (k, multi) => {
+      if (!k) throw notFound(id);
+      const r = addSecret(id, k, this.clock());
+      this.writeKey(multi, id, k);
+      return r;
+    });
+  }
+
+  async listSecrets(id: string): Promise<SecretInfo[]> {
+    await this.connected();
+    const k = await this.load(id);
+    if (!k) throw notFound(id);
+    return secretInfo(k);
+  }
+
+  async revokeSecret(id: string, secretId: string): Promise<void> {
+    await this.change(id, (k, multi) => {
+      if (!k) throw notFound(id);
+      if (revokeSecret(id, k, secretId, this.clock())) this.writeKey(multi, id, k);
+    });
+    this.signers.delete(id);
+  }
+
   private async load(id: string): Promise<StoredKey | undefined> {
     const h = await this.client.hgetall(`${this.prefix}key:${id}`);
     if (!h || !Object.hasOwn(h, 'created')) return undefined;
@@ -79,6 +132,7 @@ export class RedisKeyStore implements KeyStore {
       created: h.created!,
       ...(h.revoked ? { revoked: h.revoked } : {}),
       hashes: JSON.parse(h.hashes ?? '[]') as StoredHash[],
+      ...(h.secrets ? { secrets: JSON.parse(h.secrets) as StoredSecret[] } : {}),
     };
   }
 
@@ -113,6 +167,7 @@ export class RedisKeyStore implements KeyStore {
       created: k.created,
       ...(k.revoked ? { revoked: k.revoked } : {}),
       hashes: JSON.stringify(k.hashes),
+      ...(k.secrets ? { secrets: JSON.stringify(k.secrets) } : {}),
     });
     multi.sadd(`${this.prefix}keys`, id);
   }
@@ -159,6 +214,7 @@ export class RedisKeyStore implements KeyStore {
       this.writeKey(multi, id, k);
     });
     this.cache.clear();
+    this.signers.delete(id);
   }
 
   async rotate(id: string, graceMs: number): Promise<{ id: string; key: string; previousValidUntil: string }> {

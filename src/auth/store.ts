@@ -3,16 +3,19 @@ import type { Config } from '../config/schema.ts';
 import { DynamoKeyStore } from './dynamodb-store.ts';
 import { FileKeyStore } from './file-store.ts';
 import { RedisKeyStore } from './redis-store.ts';
-import type { KeyLookup } from './types.ts';
+import type { SecretInfo } from './stored-key.ts';
+import type { KeyLookup, SecretLookup } from './types.ts';
 
 /**
  * Keys managed at run time by `imagegate keys …`, in a JSON file (file-store.ts), in Redis
  * (redis-store.ts) or in DynamoDB (dynamodb-store.ts). Only the SHA-256 of a key value is stored; the value is shown once, when
  * created or rotated. A revocation is seen by every replica within a second: the file store
  * re-reads the file when it changes, the Redis and DynamoDB stores cache a look-up for at most 500 ms.
+ * The same holds for a key's signing secrets in the file and Redis stores (kept as-is: a
+ * signature is verified with the secret); the DynamoDB store holds no signing secrets yet.
  */
 
-export { KeyStoreError } from './stored-key.ts';
+export { KeyStoreError, type SecretInfo } from './stored-key.ts';
 
 export interface KeyInfo {
   id: string;
@@ -24,10 +27,22 @@ export interface KeyInfo {
   activeValues: number;
   /** While rotating: when the previous value stops working. */
   graceUntil?: string;
+  /** Live signing secrets (`keys secret …`). */
+  signingSecrets: number;
+}
+
+/** Signing secrets owned by keys (the file and Redis stores). */
+export interface SecretStore extends SecretLookup {
+  /** A new signing secret for the key, shown once. */
+  createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }>;
+  /** The key's signing secrets: ids and dates, never values. */
+  listSecrets(id: string): Promise<SecretInfo[]>;
+  /** Stops one signing secret (every replica within the look-up window). */
+  revokeSecret(id: string, secretId: string): Promise<void>;
 }
 
 /** What every store implements, in full. Ids are looked up as own entries only (a Map, a Redis key, a DynamoDB item). */
-export interface KeyStore extends KeyLookup {
+export interface KeyStore extends KeyLookup, Partial<SecretStore> {
   /** Creates a key; the returned value is shown once and never stored. */
   create(input: { id: string; plan?: string }): Promise<{ id: string; key: string }>;
   /** Ids, plans, dates; never key values or hashes. */

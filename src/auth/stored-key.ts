@@ -19,11 +19,65 @@ export interface StoredHash {
   expires?: string;
 }
 
+/**
+ * A signing secret: kept as-is, because verifying a signature needs the secret itself (an MD5
+ * over secret + path + query, imgix's scheme). The store file is mode 0600 / the Redis key is
+ * the operator's; the value is shown once on creation and never logged or listed.
+ */
+export interface StoredSecret {
+  id: string;
+  secret: string;
+  created: string;
+  revoked?: string;
+}
+
 export interface StoredKey {
   plan?: string;
   created: string;
   revoked?: string;
   hashes: StoredHash[];
+  secrets?: StoredSecret[];
+}
+
+/** What `keys secret list` shows: never the secret. */
+export interface SecretInfo {
+  id: string;
+  created: string;
+  revoked?: string;
+}
+
+/** Live signing secrets a key may hold at once (a rotation needs two). */
+export const MAX_SECRETS = 5;
+
+export function newSecretValue(): string {
+  return `igs_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Adds a secret to `k` (refused for a revoked key or when MAX_SECRETS are live). */
+export function addSecret(id: string, k: StoredKey, now: number): { id: string; secretId: string; secret: string } {
+  if (k.revoked) throw revoked(id);
+  const live = liveSecrets(k);
+  if (live.length >= MAX_SECRETS) throw new KeyStoreError('invalid', `key '${id}' already has ${MAX_SECRETS} live signing secrets; revoke one first`);
+  const s: StoredSecret = { id: `sec_${randomBytes(6).toString('hex')}`, secret: newSecretValue(), created: new Date(now).toISOString() };
+  (k.secrets ??= []).push(s);
+  return { id, secretId: s.id, secret: s.secret };
+}
+
+/** Revokes one secret of `k`; false when it was revoked already. */
+export function revokeSecret(id: string, k: StoredKey, secretId: string, now: number): boolean {
+  const s = k.secrets?.find((x) => x.id === secretId);
+  if (!s) throw new KeyStoreError('not_found', `key '${id}' has no signing secret '${secretId}'`);
+  if (s.revoked) return false;
+  s.revoked = new Date(now).toISOString();
+  return true;
+}
+
+export function liveSecrets(k: StoredKey): StoredSecret[] {
+  return k.revoked ? [] : (k.secrets ?? []).filter((s) => !s.revoked);
+}
+
+export function secretInfo(k: StoredKey): SecretInfo[] {
+  return (k.secrets ?? []).map((s) => ({ id: s.id, created: s.created, ...(s.revoked ? { revoked: s.revoked } : {}) }));
 }
 
 /** A refused key-store operation (unknown id, existing id, revoked key): exit 1 in the CLI. */
@@ -66,6 +120,7 @@ export function keyInfo(id: string, k: StoredKey, now: number, lastUsed?: string
     ...(k.revoked ? { revoked: k.revoked } : {}),
     activeValues: live.length,
     ...(expiring.length ? { graceUntil: expiring[expiring.length - 1] } : {}),
+    signingSecrets: liveSecrets(k).length,
   };
 }
 

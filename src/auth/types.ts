@@ -8,3 +8,13 @@ export interface KeyRecord {
 export interface KeyLookup {
   findByHash(sha256hex: string): Promise<KeyRecord | undefined>;
 }
+
+/** A key as a signed URL names it (`ixkey=`): its plan and the signing secrets that are live now. */
+export interface SigningKey extends KeyRecord {
+  secrets: string[];
+}
+
+/** Finds a key's live signing secrets by its id (one read per request; no search over keys). */
+export interface SecretLookup {
+  findSigningKey(id: string): Promise<SigningKey | undefined>;
+}

@@ -1,6 +1,7 @@
 /**
- * `imagegate keys create|list|revoke|rotate`: API keys in the configured key store
+ * `imagegate keys create|list|revoke|rotate|secret`: API keys in the configured key store
  * (`keyStore:`). A key's value is printed once, on creation or rotation; only its SHA-256 is kept.
+ * A key's signing secrets are printed once too, and kept as-is (a signature is checked with them).
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
@@ -20,6 +21,7 @@ export const help = `Usage: imagegate keys create --id ID [--plan PLAN] [--json]
        imagegate keys list [--json]
        imagegate keys revoke --id ID
        imagegate keys rotate --id ID [--grace 24h] [--json]
+       imagegate keys secret create|list|revoke --id ID [--secret SECRET_ID] [--json]
 
 Manage API keys in the key store named by the config's keyStore: (a file, Redis or DynamoDB). Keys
 written in the config's keys: list are shown by list but managed in the config file.
@@ -28,9 +30,14 @@ written in the config's keys: list are shown by list but managed in the config f
   list     ids, plans, created, last used, status — never key values
   revoke   stop every value of the key at once, on every server
   rotate   print a new value; the old one keeps working until --grace ends
+  secret   the key's signing secrets, for signed URLs (?…&ixkey=ID&s=…) that count as the key's:
+           create prints a new secret once (kept as-is in the store: verifying needs it);
+           list shows ids and dates, never secrets; revoke --secret SECRET_ID stops one on
+           every server within a second. Rotate = create, move signers over, revoke the old.
 
   --id ID         key id: ${ID_RULE}; also accepted as the first argument
   --plan PLAN     a plan from the config's plans:
+  --secret ID     secret revoke: which secret (from secret list)
   --grace TIME    rotate: how long the old value keeps working (0, 90s, 30m, 24h, 7d; default 24h)
   --json          machine-readable output
   --config FILE   the YAML config (default: $IMAGEGATE_CONFIG)
@@ -85,6 +92,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
         id: { type: 'string' },
         plan: { type: 'string' },
         grace: { type: 'string' },
+        secret: { type: 'string' },
         json: { type: 'boolean' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -99,13 +107,18 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     io.out(help);
     return 0;
   }
-  const [action, idArg, ...extra] = positionals;
+  const [action, ...rest] = positionals;
+  const secretAction = action === 'secret' ? rest.shift() : undefined;
+  const [idArg, ...extra] = rest;
   const usage = (msg: string) => {
     io.err(`imagegate keys: ${msg}\n\n${help}`);
     return 2;
   };
-  if (!action) return usage('name an action: create, list, revoke or rotate');
-  if (!['create', 'list', 'revoke', 'rotate'].includes(action)) return usage(`unknown action '${action}'`);
+  if (!action) return usage('name an action: create, list, revoke, rotate or secret');
+  if (!['create', 'list', 'revoke', 'rotate', 'secret'].includes(action)) return usage(`unknown action '${action}'`);
+  if (action === 'secret' && !['create', 'list', 'revoke'].includes(secretAction ?? '')) return usage('secret: name an action: create, list or revoke');
+  if (values.secret !== undefined && secretAction !== 'revoke') return usage('--secret applies to secret revoke only');
+  if (secretAction === 'revoke' && !values.secret) return usage('secret revoke: --secret SECRET_ID is required (see secret list)');
   if (extra.length) return usage(`unexpected argument '${extra[0]}'`);
   const id = values.id ?? idArg;
   if (action !== 'list') {
@@ -162,9 +175,9 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
           io.out(JSON.stringify({ store: keys, config: fromConfig }, null, 2));
           return 0;
         }
-        const rows = [['ID', 'PLAN', 'CREATED', 'LAST USED', 'STATUS']];
-        for (const k of keys) rows.push([k.id, k.plan ?? '-', k.created, k.lastUsed ?? 'never', status(k)]);
-        for (const k of fromConfig) rows.push([k.id, k.plan ?? '-', '-', '-', 'in config file']);
+        const rows = [['ID', 'PLAN', 'CREATED', 'LAST USED', 'STATUS', 'SECRETS']];
+        for (const k of keys) rows.push([k.id, k.plan ?? '-', k.created, k.lastUsed ?? 'never', status(k), String(k.signingSecrets)]);
+        for (const k of fromConfig) rows.push([k.id, k.plan ?? '-', '-', '-', 'in config file', '-']);
         if (rows.length === 1) io.err('no keys');
         else io.out(table(rows));
         return 0;
@@ -172,6 +185,29 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
       case 'revoke': {
         await store.revoke(id!);
         io.err(`Revoked key '${id}': every value stops working within a second on every server.`);
+        return 0;
+      }
+      case 'secret': {
+        if (!store.createSecret || !store.listSecrets || !store.revokeSecret) {
+          io.err(`imagegate keys secret: the ${cfg.keyStore.type} key store holds no signing secrets; use a file or Redis keyStore`);
+          return 1;
+        }
+        if (secretAction === 'create') {
+          const r = await store.createSecret(id!);
+          if (values.json) io.out(JSON.stringify({ id: r.id, secretId: r.secretId, secret: r.secret }));
+          else {
+            io.err(`New signing secret '${r.secretId}' for key '${r.id}' (shown only this once). Sign URLs with it and add ixkey=${r.id}:`);
+            io.out(r.secret);
+          }
+        } else if (secretAction === 'list') {
+          const list = await store.listSecrets(id!);
+          if (values.json) io.out(JSON.stringify({ id, secrets: list }, null, 2));
+          else if (list.length === 0) io.err(`key '${id}' has no signing secrets`);
+          else io.out(table([['SECRET', 'CREATED', 'STATUS'], ...list.map((x) => [x.id, x.created, x.revoked ? `revoked ${x.revoked}` : 'active'])]));
+        } else {
+          await store.revokeSecret(id!, values.secret!);
+          io.err(`Revoked signing secret '${values.secret}' of key '${id}': URLs signed with it stop working within a second on every server.`);
+        }
         return 0;
       }
       case 'rotate': {

@@ -18,8 +18,13 @@ export { PARAMETER_NAMES } from './parameters.generated.ts';
 export type ParamValue = string | number | boolean | ReadonlyArray<string | number>;
 
 export interface SignOptions {
-  /** The source's signing token (`sources.<name>.signing.token`). Keep it on the server. */
+  /**
+   * The source's signing token (`sources.<name>.signing.token`), or — with `keyId` — one of that
+   * API key's signing secrets (`imagegate keys secret create`). Keep it on the server.
+   */
   token: string;
+  /** The API key that owns `token`: sent as `ixkey=` (covered by the signature); the request counts as that key's. */
+  keyId?: string;
   /** Unix time (seconds) or a Date after which the URL stops working (`expires=`). */
   expires?: number | Date;
 }
@@ -132,7 +137,9 @@ export function buildUrl(path: string, params: ImageParams = {}, options: BuildU
   const { origin, prefix } = splitBase(options.baseUrl);
   const all: Record<string, ParamValue | undefined | null> = { ...(params as Record<string, ParamValue | undefined>) };
   delete all.s;
-  const sign = typeof options.signWith === 'string' ? { token: options.signWith } : options.signWith;
+  delete all.ixkey;
+  const sign: SignOptions | undefined = typeof options.signWith === 'string' ? { token: options.signWith } : options.signWith;
+  if (sign?.keyId !== undefined) all.ixkey = sign.keyId;
   if (sign?.expires !== undefined) {
     all.expires = sign.expires instanceof Date ? Math.floor(sign.expires.getTime() / 1000) : Math.floor(sign.expires);
   }
@@ -266,7 +273,8 @@ async function errorFrom(res: Response): Promise<ImagegateError> {
 }
 
 /**
- * GET an image with `X-API-Key`. 429 and 503 are retried up to `retries` times, waiting what
+ * GET an image with `X-API-Key`, or a signed URL (`signWith` with a key's secret, on a server)
+ * without one; from a page it is a CORS request, so the source needs `cors:` for the page's origin. 429 and 503 are retried up to `retries` times, waiting what
  * `Retry-After` asks (capped at `maxRetryDelayMs`) or an exponential backoff when it is absent.
  * Any other non-2xx (and the last 429/503) throws an `ImagegateError` with the service's code.
  */
@@ -284,7 +292,8 @@ export async function fetchImage(urlOrPath: string, options: FetchImageOptions =
   if (options.apiKey) headers['X-API-Key'] = options.apiKey;
 
   for (let attempt = 1; ; attempt++) {
-    const res = await doFetch(url, { headers, signal: options.signal });
+    // Cross-origin from a page: CORS mode, no cookies (the service uses none; its answer is shareable).
+    const res = await doFetch(url, { headers, signal: options.signal, mode: 'cors', credentials: 'omit' });
     if (res.ok || res.status === 304) {
       const bytes = res.status === 304 ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer());
       return {

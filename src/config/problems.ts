@@ -244,5 +244,9 @@ export function referenceProblems(raw: unknown): { path: string; message: string
       }
     });
   }
+  const anonymousPlan = (r.anonymous as { plan?: unknown } | null | undefined)?.plan;
+  if (typeof anonymousPlan === 'string' && anonymousPlan !== '' && !plans.includes(anonymousPlan)) {
+    out.push({ path: 'anonymous.plan', message: `${settingLabel(['anonymous', 'plan'], raw)}: ${unknownName('plan', anonymousPlan, plans)}` });
+  }
   return out;
 }

@@ -3,6 +3,7 @@ import { transformConfigSchema } from '../pipeline/config.ts';
 import { plansConfigSchema, tableName, usageConfigSchema } from '../usage/config.ts';
 import { cacheConfigSchema, limitsConfigSchema } from '../cache/config.ts';
 import { ID_PATTERN, ID_RULE } from '../ids.ts';
+import { isCidr } from '../net.ts';
 
 const nonEmpty = z.string().min(1);
 
@@ -20,8 +21,16 @@ export const signingSchema = z
     message: 'set exactly one of token or tokenFromEnv',
   });
 
+/** Browser access to one source: allowed origins (exact `https://a.example`, or `*`). */
+export const corsSchema = z
+  .object({ origins: z.array(z.union([z.literal('*'), z.url().regex(/^https?:\/\/[^/]+$/, 'an origin: scheme://host[:port], no path')])).min(1) })
+  .strict();
+
 const sourceCommon = {
   signing: signingSchema.optional(),
+  /** Who may read: `key` (X-API-Key), `signed` (a valid signature is the credential), `public` (anyone; anonymous plan per client address). */
+  access: z.enum(['key', 'signed', 'public']).default('key'),
+  cors: corsSchema.optional(),
   /** Cache-Control for this source's responses; an S3 object's own Cache-Control still wins. */
   cacheControl: nonEmpty.optional(),
 };
@@ -146,6 +155,16 @@ export const configSchema = z
           .refine((k) => (k.table ? 1 : 0) + (k.tableFromEnv ? 1 : 0) === 1, { message: 'set exactly one of table or tableFromEnv', path: ['table'] }),
       ])
       .optional(),
+    /** Requests without a key (public sources, source-token signatures): one plan per client address. */
+    anonymous: z
+      .object({
+        plan: nonEmpty.optional(),
+        /** Peers (CIDR or address) whose forwarding header names the client; no one else's is read. */
+        trustedProxies: z.array(z.string().refine(isCidr, 'an address or CIDR like 10.0.0.0/8')).default([]),
+        forwardedHeader: nonEmpty.default('x-forwarded-for'),
+      })
+      .strict()
+      .prefault({}),
     admin: z
       .object({
         token: nonEmpty.optional(),

@@ -6,7 +6,7 @@
 import { invalidParameter, ServiceError } from '../errors.ts';
 import { matchRoute, type CompiledRoute, type RouteMatch } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
-import { verifySignature } from '../request/signature.ts';
+import { verifyAny } from '../request/signature.ts';
 
 export interface SigningRule {
   token: string;
@@ -20,6 +20,14 @@ export interface AccessRules {
   signing: Record<string, SigningRule>;
   basePath: string;
   maxPathLength: number;
+  /** `sources.<name>.access` per source name (absent: `key`). */
+  access?: Record<string, 'key' | 'signed' | 'public'>;
+}
+
+/** Who is asking for a mark: the source the request routes to, and whether it carries a key (X-API-Key or a key's signature). */
+export interface MarkRequester {
+  source: string;
+  keyed: boolean;
 }
 
 /**
@@ -33,17 +41,7 @@ export function checkSigning(rule: SigningRule | undefined, signedPath: string, 
   if (!rule) return undefined;
   const signed = queries.some((q) => /(^|&)s=/.test(q));
   if (!rule.required && !signed) return undefined;
-  let firstError: unknown;
-  for (const q of queries.length ? queries : ['']) {
-    try {
-      verifySignature(q ? `${signedPath}?${q}` : signedPath, rule.token);
-      return q;
-    } catch (err) {
-      firstError ??= err;
-      if (err instanceof ServiceError && err.code === 'expired') throw err;
-    }
-  }
-  throw firstError;
+  return verifyAny(signedPath, queries, [rule.token]);
 }
 
 /**
@@ -55,9 +53,11 @@ export function checkSigning(rule: SigningRule | undefined, signedPath: string, 
  *   scheme over the path as written in the parameter), or
  * - when the source does not require signatures.
  * Otherwise 403 `invalid_signature`, decided before any storage is asked, so the answer is the
- * same whether the object exists or not.
+ * same whether the object exists or not. A request without a key (`from.keyed` false: a public
+ * source, a source-token signature) reads marks only from its own source or a `public` one,
+ * else 403 `forbidden`: a parameter never opens a source its credential does not.
  */
-export function markAccess(rules: AccessRules, value: string, verifiedSource: string | undefined): RouteMatch | undefined {
+export function markAccess(rules: AccessRules, value: string, verifiedSource: string | undefined, from?: MarkRequester): RouteMatch | undefined {
   const q = value.indexOf('?');
   const written = `/${(q < 0 ? value : value.slice(0, q)).replace(/^\/+/, '')}`;
   const query = q < 0 ? undefined : value.slice(q + 1);
@@ -78,6 +78,9 @@ export function markAccess(rules: AccessRules, value: string, verifiedSource: st
   }
   const match = matchRoute(rules.routes, path);
   if (!match) return undefined;
+  if (from && !from.keyed && match.source !== from.source && rules.access?.[match.source] !== 'public') {
+    throw new ServiceError(403, 'forbidden', 'Forbidden');
+  }
   const rule = rules.signing[match.source];
   if (!rule) return match;
   if (query !== undefined && /(^|&)s=/.test(query)) {

@@ -5,8 +5,9 @@ import { compileRoutes } from '../routes/match.ts';
 import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { createKeyLookup, resolveConfiguredKeys, secretKeyRefresh } from '../auth/keys.ts';
-import { apiKeyAuth } from '../auth/middleware.ts';
-import type { KeyLookup } from '../auth/types.ts';
+import { apiKeyAuth, type SourceAccess } from '../auth/middleware.ts';
+import { clientAddressResolver } from '../auth/client-address.ts';
+import type { KeyLookup, SecretLookup } from '../auth/types.ts';
 import { ByteBudget, createResultCache, SingleFlight, WorkLimiter, withMetaCache, type ResultCache } from '../cache/index.ts';
 import { openKeyStore } from '../auth/store.ts';
 import { createUsageService, type UsageService } from '../usage/index.ts';
@@ -22,12 +23,14 @@ import { imageHandler, type ImageDeps } from './image.ts';
 import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
+import { corsHeaders, corsPreflight, type CorsRules } from './cors.ts';
+import { matchSource } from './route-source.ts';
 
 export interface AppOptions {
   /** Replace the storages built from config (tests, wrappers). */
   storages?: Record<string, Storage>;
   /** Replace the key look-up built from config. */
-  keys?: KeyLookup;
+  keys?: KeyLookup & Partial<SecretLookup>;
   cache?: ResultCache;
   logger?: Logger;
   metrics?: Metrics;
@@ -93,9 +96,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.trackCache(cache);
 
   const signing: ImageDeps['signing'] = {};
+  const access: Record<string, SourceAccess> = {};
+  const cors: CorsRules = {};
   for (const [name, src] of Object.entries(config.sources)) {
-    if (!src.signing) continue;
-    signing[name] = { token: signingToken(name, src.signing), required: src.signing.required, path: src.signing.path };
+    if (src.cors) cors[name] = src.cors;
+    if (src.signing) signing[name] = { token: signingToken(name, src.signing), required: src.signing.required, path: src.signing.path };
+    access[name] = { access: src.access, ...(signing[name] ? { signing: signing[name] } : {}) };
   }
 
   const app = new Hono<AppEnv>();
@@ -137,8 +143,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return c.json(openapi);
     },
   };
-  const access = config.server.internalEndpoints;
-  if (access !== 'off') mountInternal(app, internalHandlers, access === 'admin' ? guard : undefined, !config.server.metrics);
+  const internalAccess = config.server.internalEndpoints;
+  if (internalAccess !== 'off') mountInternal(app, internalHandlers, internalAccess === 'admin' ? guard : undefined, !config.server.metrics);
   const internal = mountInternal(new Hono<AppEnv>(), internalHandlers, undefined, true);
   internal.notFound((c) => c.json({ message: 'Not found', code: 'not_found' }, 404));
 
@@ -175,7 +181,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  app.on(['GET', 'HEAD'], '*', apiKeyAuth({ keys }), usageMiddleware({ usage, plans: config.plans }), handler);
+  // The route is matched once, first, where anything before the handler needs its source (a
+  // source with `access` other than key, or with `cors`); otherwise every request needs a key and
+  // the hot path pays nothing for it.
+  const bySource = Object.values(config.sources).some((s) => s.access !== 'key' || s.cors);
+  const route = bySource ? matchSource({ routes, basePath: config.server.basePath }) : undefined;
+  const withCors = Object.keys(cors).length > 0;
+  if (route && withCors) app.options('*', route, corsPreflight(cors));
+  const chain: MiddlewareHandler<AppEnv>[] = [
+    ...(route ? [route] : []),
+    ...(withCors ? [corsHeaders(cors)] : []),
+    apiKeyAuth({ keys, sources: access, clientAddress: clientAddressResolver(config.anonymous) }),
+    usageMiddleware({ usage, plans: config.plans, anonymousPlan: config.anonymous.plan }),
+  ];
+  // Registered in order: Hono runs every matching handler of a route as one chain.
+  for (const mw of chain) app.on(['GET', 'HEAD'], '*', mw);
+  app.on(['GET', 'HEAD'], '*', handler);
   app.all('*', (c) => {
     c.header('Allow', 'GET, HEAD');
     return c.json({ message: `Method ${c.req.method} not allowed`, code: 'method_not_allowed' }, 405);

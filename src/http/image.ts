@@ -15,7 +15,7 @@ import { detectContentType } from '../pipeline/detect.ts';
 import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
 import type { ByteBudget, CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
-import { takeResponseHeaders, type AppEnv } from './context.ts';
+import { mergeHeaders, takeResponseHeaders, type AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
 import { checkSigning, markAccess, type AccessRules, type SigningRule } from './access.ts';
 
@@ -46,7 +46,13 @@ export interface ImageDeps {
 export function imageHandler(deps: ImageDeps) {
   const { config } = deps;
   const anySigned = Object.keys(deps.signing).length > 0;
-  const rules: AccessRules = { routes: deps.routes, signing: deps.signing, basePath: config.server.basePath, maxPathLength: config.server.maxPathLength };
+  const rules: AccessRules = {
+    routes: deps.routes,
+    signing: deps.signing,
+    basePath: config.server.basePath,
+    maxPathLength: config.server.maxPathLength,
+    access: Object.fromEntries(Object.entries(config.sources).map(([name, s]) => [name, s.access])),
+  };
 
   // Path → route → options is a pure function of the target, so a URL asked for again (a cache
   // hit, a 304) skips it; so is the output format, unless auto=format lets the Accept header
@@ -64,24 +70,37 @@ export function imageHandler(deps: ImageDeps) {
     const opts = Object.freeze(parseTransform(new URLSearchParams(rawQuery), config.transform));
     const byAccept = !opts.fm && opts.auto?.includes('format') === true;
     const negotiated = byAccept ? undefined : Object.freeze(negotiateFormat(opts, undefined));
-    d = { match, opts, options: canonicalKey(opts), fixed: negotiated && { negotiated, identity: isIdentity(opts, negotiated) }, last: new Map() };
+    d = {
+      match,
+      opts,
+      options: canonicalKey(opts),
+      fixed: negotiated && { negotiated, identity: isIdentity(opts, negotiated) },
+      last: new Map(),
+      versioned: /(^|&)v=[^&]/.test(rawQuery),
+    };
     derived.set(memoKey, d);
     return d;
   };
 
   return async (c: Context<AppEnv>) => {
     c.set('routeLabel', 'image');
-    const target = requestTarget(c, config.server.basePath);
+    const target = c.get('target') ?? requestTarget(c, config.server.basePath);
     const relative = target.imagePath.replace(/^\/+/, '');
     if (!target.inBasePath) throw notFound(relative);
 
     // With signed sources, find the route on a lenient decoding first, so a signed source checks
     // its signature before anything else judges the path: a tampered URL is a 403 even if it is
     // also a 400. The query that is rendered is the one that was verified (an adapter may offer
-    // several spellings of one query; see RequestTarget).
+    // several spellings of one query; see RequestTarget): the one the access decision verified
+    // (a key's secret, or a `signed` source's token), else the one the source's signing rule
+    // verifies here.
     let query = target.rawQueries[0] ?? '';
     let verifiedSource: string | undefined;
-    if (anySigned) {
+    const verifiedQuery = c.get('verifiedQuery');
+    if (verifiedQuery !== undefined) {
+      query = verifiedQuery;
+      verifiedSource = c.get('source');
+    } else if (anySigned) {
       const lenient = lenientDecode(relative);
       if (lenient === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
       const firstSource = routeSource(deps.routes, lenient);
@@ -99,7 +118,10 @@ export function imageHandler(deps: ImageDeps) {
     if (!request) throw notFound(relative);
     const { match, opts } = request;
     // Anything a parameter pulls in passes the same access decision, before any source is asked.
-    const mark = opts.mark !== undefined ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined) : undefined;
+    const mark =
+      opts.mark !== undefined
+        ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined, { source: match.source, keyed: c.get('apiKey') !== undefined })
+        : undefined;
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);
@@ -132,7 +154,7 @@ export function imageHandler(deps: ImageDeps) {
     }
     const headers: Record<string, string> = {
       ETag: etag,
-      'Cache-Control': cacheControlUntil(meta.cacheControl ?? config.sources[match.source].cacheControl ?? config.server.cacheControl, expires),
+      'Cache-Control': cacheControlUntil(cacheControl(c, meta, config, request, expires !== undefined), expires),
       'X-Content-Type-Options': 'nosniff',
     };
     if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
@@ -213,8 +235,27 @@ interface DerivedRequest {
   options: string;
   /** The output format and whether nothing changes, when the Accept header cannot change them. */
   fixed?: { negotiated: NegotiatedFormat; identity: boolean };
+  /** The URL names a version of its original (`v=`), so its answer never changes. */
+  versioned: boolean;
   /** Per output format: the cache key and ETag last built, and the source (and watermark) identity they were built from. */
   last: Map<string, { sourceEtag: string; mark: string; key: string; etag: string }>;
+}
+
+/** A year: what a CDN may keep a signed or public answer for. */
+const LONG_LIVED = 31_536_000;
+
+/**
+ * Cache-Control before `expires` bounds it: the stored object's own, else the source's, else —
+ * for a request let in by a signature or on a public source, which any cache may share — a year
+ * (`immutable` when the URL names the version with `v=` and has no `expires`); keyed requests
+ * get `server.cacheControl`.
+ */
+function cacheControl(c: Context<AppEnv>, meta: ObjectMeta, config: Config, { match, versioned }: DerivedRequest, expiring: boolean): string {
+  const own = meta.cacheControl ?? config.sources[match.source].cacheControl;
+  if (own !== undefined) return own;
+  const credential = c.get('credential');
+  if (credential !== 'signed' && credential !== 'anonymous') return config.server.cacheControl;
+  return `public, max-age=${LONG_LIVED}${versioned && !expiring ? ', immutable' : ''}`;
 }
 
 function notFound(relative: string): ServiceError {
@@ -399,7 +440,7 @@ function httpDate(meta: ObjectMeta, lastModified: Date): string {
 /** The image route's response: its plain header object takes the request's pending headers (request id, rate limits). */
 function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | ReadableStream<Uint8Array> | null): Response {
   const pending = takeResponseHeaders(c);
-  if (pending) Object.assign(headers, pending);
+  if (pending) mergeHeaders(headers, pending);
   return new Response(body === null || c.req.method === 'HEAD' ? null : Buffer.isBuffer(body) ? bytesOf(body) : body, { status, headers });
 }
 

@@ -60,7 +60,18 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
       metrics?.observeRequest(route ?? 'other', status, cacheHit ?? (transformed ? 'miss' : 'none'), ms / 1000);
       if (stats) {
         stats.inFlight--;
-        stats.record({ at: Date.now(), path: c.req.path, status, ms, cacheHit, transformed, route, authenticated: c.get('apiKey') !== undefined });
+        stats.record({
+          at: Date.now(),
+          path: c.req.path,
+          status,
+          ms,
+          cacheHit,
+          transformed,
+          route,
+          authenticated: c.get('apiKey') !== undefined,
+          source: c.get('source'),
+          credential: c.get('credential'),
+        });
       }
       if (logger?.isLevelEnabled('info')) {
         const url = c.req.url;

@@ -131,6 +131,7 @@ const errorBody = (description: string) => ({
 /** The OpenAPI 3.1 document for a given configuration (base path, signing, admin). */
 export function openApiDocument(config: Config, version = '0.1.0'): Record<string, unknown> {
   const signed = Object.entries(config.sources).filter(([, s]) => s.signing);
+  const keyless = Object.entries(config.sources).filter(([, s]) => s.access !== 'key');
   const basePath = config.server?.basePath ?? '';
   const imageOp = (method: 'get' | 'head') => ({
     operationId: method === 'get' ? 'getImage' : 'headImage',
@@ -140,12 +141,16 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
       signed.length
         ? `Sources ${signed.map(([n, s]) => `\`${n}\`${s.signing!.required ? ' (required)' : ''}`).join(', ')} take signed URLs: \`s\` = md5(token + path [+ "?" + query without s]) as the last parameter.`
         : '',
+      keyless.length
+        ? `Sources ${keyless.map(([n, s]) => `\`${n}\` (${s.access})`).join(', ')} need no X-API-Key: \`signed\` takes a URL signed with one of a key's signing secrets (\`ixkey=<key id>\` before \`s\`) or the source token; \`public\` takes anyone, limited per client address by the anonymous plan.`
+        : '',
       '`path` may contain `/`; it is everything after the base path.',
     ]
       .filter(Boolean)
       .join(' '),
     tags: ['images'],
-    security: [{ apiKey: [] }],
+    // `{}`: no credential, for signed and public sources.
+    security: keyless.length ? [{ apiKey: [] }, {}] : [{ apiKey: [] }],
     parameters: [
       { name: 'path', in: 'path', required: true, schema: { type: 'string' }, description: 'Image path (may contain `/`).', 'x-multi-segment': true },
       { name: 'Accept', in: 'header', required: false, schema: { type: 'string' }, description: 'With auto=format: AVIF or WebP when accepted (q-values honoured).' },

@@ -16,6 +16,20 @@ export interface RequestSample {
   route?: string;
   /** Whether the request presented a valid API key (only those reach the top paths). */
   authenticated?: boolean;
+  /** The source the path routed to (image requests). */
+  source?: string;
+  /** How it was let in: X-API-Key, a signature, or anonymously (absent: refused before that). */
+  credential?: 'key' | 'signed' | 'anonymous';
+}
+
+/** Image requests per source by how they were let in (signed and anonymous traffic next to keyed). */
+export interface SourceAccessRow {
+  source: string;
+  key: number;
+  signed: number;
+  anonymous: number;
+  /** Refused by the access decision (no credential, a bad or expired signature). */
+  refused: number;
 }
 
 export interface LatencySummary {
@@ -45,6 +59,8 @@ export interface StatsSnapshot {
    * so that nobody without a key can write text onto the admin's screen.
    */
   topPaths: Array<{ path: string; count: number; p50: number; errors: number }>;
+  /** Per source (config names only, never request text), most traffic first. */
+  access: SourceAccessRow[];
 }
 
 export interface RequestStatsOptions {
@@ -96,6 +112,8 @@ export class RequestStats {
 
   /** Keeps `sample` itself (its path shortened if need be): pass a fresh object. */
   record(sample: RequestSample): void {
+    // A CORS preflight is answered from config alone: it is nobody's traffic.
+    if (sample.route === 'preflight') return;
     if (sample.path.length > MAX_PATH) sample.path = `${sample.path.slice(0, MAX_PATH)}…`;
     this.ring[this.next] = sample;
     this.next = (this.next + 1) % this.capacity;
@@ -120,7 +138,13 @@ export class RequestStats {
     let misses = 0;
     const imageMs: number[] = [];
     const byPath = new Map<string, { ms: number[]; errors: number }>();
+    const bySource = new Map<string, SourceAccessRow>();
     for (const s of samples) {
+      if (s.source !== undefined) {
+        let row = bySource.get(s.source);
+        if (!row) bySource.set(s.source, (row = { source: s.source, key: 0, signed: 0, anonymous: 0, refused: 0 }));
+        row[s.credential ?? 'refused']++;
+      }
       const cls = `${Math.floor(s.status / 100)}xx` as keyof typeof status;
       if (cls in status) status[cls]++;
       if (s.cacheHit === 'memory') memoryHits++;
@@ -154,6 +178,7 @@ export class RequestStats {
       },
       latency: summarize(imageMs),
       topPaths,
+      access: [...bySource.values()].sort((a, b) => b.key + b.signed + b.anonymous + b.refused - (a.key + a.signed + a.anonymous + a.refused) || (a.source < b.source ? -1 : 1)),
     };
   }
 }

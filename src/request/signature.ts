@@ -82,6 +82,48 @@ export function cacheControlUntil(value: string, expires: number | undefined, no
 }
 
 /**
+ * The parameter that names the key whose signing secret signed a URL (`…&ixkey=ID&s=…`). It is
+ * part of the signed query, so it cannot be changed without breaking the signature, and it
+ * makes finding the secret one look-up.
+ */
+export const KEY_PARAM = 'ixkey';
+
+const KEY_RE = /(?:^|&)ixkey=([^&]*)/;
+
+/** The key id a query names with `ixkey=`, or undefined. */
+export function signingKeyId(query: string): string | undefined {
+  const m = KEY_RE.exec(query);
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return m[1];
+  }
+}
+
+/**
+ * One of `queries` (the spellings an adapter could have received) signed with one of `tokens`
+ * (a key's live secrets, or a source's token): returns the query that verified, which is the
+ * one to render. Throws 403 `invalid_signature` (none matches, or no token), or the first 410
+ * `expired` / 400 met for a matching signature.
+ */
+export function verifyAny(path: string, queries: string[], tokens: string[], nowSeconds = Date.now() / 1000): string {
+  let firstError: unknown;
+  for (const q of queries.length ? queries : ['']) {
+    for (const token of tokens) {
+      try {
+        verifySignature(q ? `${path}?${q}` : path, token, nowSeconds);
+        return q;
+      } catch (err) {
+        if (err instanceof ServiceError && err.code !== 'invalid_signature') throw err;
+        firstError ??= err;
+      }
+    }
+  }
+  throw firstError ?? new ServiceError(403, 'invalid_signature', 'Forbidden: invalid signature');
+}
+
+/**
  * Append `s=` to a path+query (as it will be sent) so that verifySignature accepts it. An `s`
  * already present at the end is replaced.
  */

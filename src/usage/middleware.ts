@@ -4,7 +4,7 @@ import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/c
 import type { PlansConfig, UsageConfig } from './config.ts';
 import type { Decision, UsageService } from './index.ts';
 import { parseUsageQuery, usageReport } from './report.ts';
-import type { UsageCounters } from './types.ts';
+import { ANONYMOUS_KEY, type UsageCounters } from './types.ts';
 
 type HeaderMode = UsageConfig['headers'];
 
@@ -85,32 +85,52 @@ function refusal(d: Decision, now: number, headers: Record<string, string>): Ser
 }
 
 /**
- * Usage plans for keyed requests; mount after the API-key check. Before the handler: the key's
+ * Usage plans; mount after the access decision. Keyed requests (X-API-Key, or a URL signed with
+ * a key's secret) count against their key; anonymous ones (public sources, source-token
+ * signatures) against `anonymousPlan` per client address, recorded under `~anonymous`. Before the handler: the key's
  * token bucket (429 `rate_limited` + Retry-After) and quota (429 `quota_exceeded`, the body says
  * the quota and when it resets); on every keyed response the rate-limit headers (`headers`,
  * default the usage config's); after the handler, one usage record update per request
- * (requests, status class, body bytes, transformation, cache hit). Requests without `apiKey`
- * pass untouched. A key whose plan is not configured is refused (403 `unknown_plan`). Refusals
+ * (requests, status class, body bytes, transformation, cache hit, signed). Requests the access
+ * decision did not let in pass untouched. A key whose plan is not configured is refused (403 `unknown_plan`). Refusals
  * are thrown as ServiceErrors for the app's one error handler.
  */
-export function usageMiddleware({ usage, plans, headers }: { usage: UsageService; plans: PlansConfig; headers?: HeaderMode }): MiddlewareHandler<AppEnv> {
+export function usageMiddleware({
+  usage,
+  plans,
+  headers,
+  anonymousPlan,
+}: {
+  usage: UsageService;
+  plans: PlansConfig;
+  headers?: HeaderMode;
+  /** The plan of requests without a key, counted per client address (`anonymous.plan`). */
+  anonymousPlan?: string;
+}): MiddlewareHandler<AppEnv> {
   const mode: HeaderMode = headers ?? usage.config.headers;
   return async (c, next) => {
     const key = c.get('apiKey');
-    if (!key) return next();
+    const client = c.get('clientAddress');
+    const anonymous = !key && c.get('credential') !== undefined;
+    if (!key && !anonymous) return next();
+    // Keyed requests count against their key; anonymous ones share one usage record, and the
+    // anonymous plan limits each client address on its own.
+    const recordAs = key ? key.id : ANONYMOUS_KEY;
+    const planName = key ? key.plan : anonymousPlan;
+    const limitAs = key ? key.id : `${ANONYMOUS_KEY}:${client ?? 'unknown'}`;
 
     // A key without a plan is counted but never limited: nothing to check (no store round trip).
     let decision: Decision = UNLIMITED;
-    if (key.plan !== undefined) {
-      const plan = Object.hasOwn(plans, key.plan) ? plans[key.plan] : undefined;
+    if (planName !== undefined) {
+      const plan = Object.hasOwn(plans, planName) ? plans[planName] : undefined;
       if (!plan) {
-        record(usage, key.id, 403, undefined, 0);
-        throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${key.plan}' is not configured`);
+        record(usage, recordAs, 403, undefined, 0);
+        throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${planName}' is not configured`);
       }
       try {
-        decision = await usage.check(key.id, plan);
+        decision = await usage.check(limitAs, plan);
       } catch (err) {
-        if (isServiceError(err)) record(usage, key.id, err.status, undefined, 0);
+        if (isServiceError(err)) record(usage, recordAs, err.status, undefined, 0);
         throw err;
       }
     }
@@ -120,7 +140,7 @@ export function usageMiddleware({ usage, plans, headers }: { usage: UsageService
     if (!decision.allowed) {
       const err = refusal(decision, now, fields);
       // A 429's body counts towards the key's bytes (other refusals, like every JSON error, count none).
-      record(usage, key.id, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
+      record(usage, recordAs, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
       throw err;
     }
 
@@ -132,7 +152,8 @@ export function usageMiddleware({ usage, plans, headers }: { usage: UsageService
     const extra: Partial<UsageCounters> = {};
     if (c.get('transformed')) extra.transformations = 1;
     if (c.get('cacheHit')) extra.cacheHits = 1;
-    record(usage, key.id, status, extra, len);
+    if (c.get('credential') === 'signed') extra.signed = 1;
+    record(usage, recordAs, status, extra, len);
   };
 }
 

@@ -3,6 +3,7 @@ import { daysBetween, parseUtcDay, utcDay } from './periods.ts';
 import type { UsageService } from './index.ts';
 import type { UsageDay } from './types.ts';
 import { ID_RULE, isValidId } from '../ids.ts';
+import { ANONYMOUS_KEY, emptyCounters } from './types.ts';
 
 /** Longest range one usage query may cover, in days. */
 export const MAX_REPORT_DAYS = 366;
@@ -17,6 +18,8 @@ export interface UsageRecordOut {
   cacheHits: number;
   rateLimited: number;
   quotaExceeded: number;
+  /** Requests let in by a signed URL (the rest of a key's came with X-API-Key). */
+  signed: number;
 }
 
 export interface UsageReport {
@@ -37,6 +40,7 @@ function shape(d: Pick<UsageDay, Exclude<keyof UsageDay, 'key' | 'date'>>): Omit
     cacheHits: d.cacheHits,
     rateLimited: d.rateLimited,
     quotaExceeded: d.quotaExceeded,
+    signed: d.signed,
   };
 }
 
@@ -51,7 +55,7 @@ export function parseUsageQuery(q: { key?: string | null; from?: string | null; 
   days: string[];
 } {
   const key = q.key ?? undefined;
-  if (key !== undefined && !isValidId(key)) {
+  if (key !== undefined && key !== ANONYMOUS_KEY && !isValidId(key)) {
     throw invalidParameter('key', key, `a key id: ${ID_RULE}`);
   }
   const to = q.to ?? utcDay(now);
@@ -79,9 +83,10 @@ export async function usageReport(usage: UsageService, query: { key?: string; fr
       t.cacheHits += d.cacheHits;
       t.rateLimited += d.rateLimited;
       t.quotaExceeded += d.quotaExceeded;
+      t.signed += d.signed;
       return t;
     },
-    { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, bytes: 0, transformations: 0, cacheHits: 0, rateLimited: 0, quotaExceeded: 0 },
+    emptyCounters(),
   );
   return {
     key: query.key ?? null,

@@ -15,7 +15,12 @@ export interface UsageCounters {
   rateLimited: number;
   /** Requests answered 429 because the quota was used up. */
   quotaExceeded: number;
+  /** Requests let in by a signed URL rather than X-API-Key. */
+  signed: number;
 }
+
+/** The usage record of requests without a key (public sources, source-token signatures); `~` is in no key id. */
+export const ANONYMOUS_KEY = '~anonymous';
 
 export const COUNTER_NAMES: readonly (keyof UsageCounters)[] = [
   'requests',
@@ -28,10 +33,11 @@ export const COUNTER_NAMES: readonly (keyof UsageCounters)[] = [
   'cacheHits',
   'rateLimited',
   'quotaExceeded',
+  'signed',
 ];
 
 export function emptyCounters(): UsageCounters {
-  return { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, bytes: 0, transformations: 0, cacheHits: 0, rateLimited: 0, quotaExceeded: 0 };
+  return { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, bytes: 0, transformations: 0, cacheHits: 0, rateLimited: 0, quotaExceeded: 0, signed: 0 };
 }
 
 export function addCounters(into: UsageCounters, delta: Partial<UsageCounters>): UsageCounters {

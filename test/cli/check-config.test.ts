@@ -102,7 +102,7 @@ usage: { store: redis }
     const expected = [
       /server\.rooot: unknown setting \(allowed here: host, port, /,
       /server\.logLevel: expected one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', got 'inof' \(did you mean 'info'\?\)/,
-      /sources\.local\.cacheControll: unknown setting \(did you mean 'cacheControl'\? allowed here: type, root, signing, cacheControl\)/,
+      /sources\.local\.cacheControll: unknown setting \(did you mean 'cacheControl'\? allowed here: type, root, signing, access, cors, cacheControl\)/,
       /sources\.web\.type: expected one of 'fs', 's3', 'http', got 'htp' \(did you mean 'http'\?\)/,
       /keys\.1 \(key 'dev'\): set exactly one of sha256, valueFromEnv or secret/,
       /usage\.url: required \(expected redis:\/\/host:port\/db/,

@@ -38,6 +38,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
         <option value="bytes">bytes sent</option>
         <option value="transformations">transformations</option>
         <option value="cacheHits">cache hits</option>
+        <option value="signed">signed requests</option>
         <option value="4xx">4xx responses</option>
         <option value="5xx">5xx responses</option>
       </select></label>
@@ -56,6 +57,8 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
       <div class="card"><div class="label">In flight / queued</div><div class="value" id="s-queue">–</div><div class="sub" id="s-queue-sub"></div></div>
       <div class="card"><div class="label">Status</div><div class="value small" id="s-status">–</div></div>
     </div>
+    <h3>Access per source</h3>
+    <table id="access"><thead><tr><th>Source</th><th class="num">X-API-Key</th><th class="num">Signed</th><th class="num">Anonymous</th><th class="num">Refused</th></tr></thead><tbody></tbody></table>
     <h3>Top paths</h3>
     <table id="top-paths"><thead><tr><th>Path</th><th class="num">Requests</th><th class="num">p50 ms</th><th class="num">Errors</th></tr></thead><tbody></tbody></table>
   </section>
@@ -271,6 +274,16 @@ export const DASHBOARD_JS = String.raw`'use strict';
           var td = document.createElement('td'); td.className = c[0]; td.textContent = c[1]; tr.appendChild(td);
         });
         body.appendChild(tr);
+      });
+      var access = document.querySelector('#access tbody');
+      access.textContent = '';
+      (s.access || []).forEach(function (a) {
+        var tr = document.createElement('tr');
+        tr.dataset.source = a.source;
+        [['path', a.source], ['num', fmtInt(a.key)], ['num', fmtInt(a.signed)], ['num', fmtInt(a.anonymous)], ['num', fmtInt(a.refused)]].forEach(function (c) {
+          var td = document.createElement('td'); td.className = c[0]; td.textContent = c[1]; tr.appendChild(td);
+        });
+        access.appendChild(tr);
       });
       if (!s.topPaths.length) {
         var tr = document.createElement('tr'); var td = document.createElement('td'); td.colSpan = 4; td.className = 'muted'; td.textContent = 'no image requests yet'; tr.appendChild(td); body.appendChild(tr);
