@@ -7,8 +7,9 @@
  * Bad values are handled as imgix handles them: a value that cannot be read is ignored (the
  * parameter counts as absent), a number outside a strict range is clamped into it, unknown members
  * of a list are dropped, and a repeated parameter takes its last value. With `transform.strict`
- * every one of those is a 400 naming the parameter instead. Bad base64 in a `<name>64` parameter is
- * a 400 either way, as with imgix.
+ * every one of those is a 400 naming the parameter instead. Every parameter but `auto` and `ch`
+ * also takes its value base64url-encoded as `<name>64` (imgix's base64 variants); bad base64 there
+ * is a 400 either way, as with imgix.
  *
  * Range rules:
  * - `range: 'strict'` — imgix's strict range: a value outside [min, max] is clamped into it (a 400
@@ -57,7 +58,10 @@ export interface ParameterSpec {
   /** Number of items for `colors`. */
   length?: number;
   maxLength?: number;
-  /** `<name>64` is also accepted and holds the value base64url-encoded (UTF-8). */
+  /**
+   * A value clients usually send base64url-encoded (text, paths): the client encodes it and the
+   * OpenAPI document lists `<name>64`. Every parameter but those in NOT_BASE64 accepts `<name>64`.
+   */
   base64?: boolean;
   /** Value used when absent (documentation; the parser removes values equal to it). */
   default?: string | number | boolean;
@@ -194,13 +198,16 @@ export const PARAMETERS: readonly ParameterSpec[] = [
 /** Parameter specs by canonical name. */
 export const PARAMETERS_BY_NAME: ReadonlyMap<string, ParameterSpec> = new Map(PARAMETERS.map((p) => [p.name, p]));
 
-/** Every accepted spelling (name, alias, `name64`) → [spec, isBase64]. */
+/** imgix accepts a base64url value (`<name>64`) for every parameter but these (and `s`, which is no rendering parameter). */
+export const NOT_BASE64: ReadonlySet<string> = new Set(['auto', 'ch', 's']);
+
+/** Every accepted spelling (name, alias, `name64`, `alias64`) → [spec, isBase64]. */
 export const PARAMETER_LOOKUP: ReadonlyMap<string, readonly [ParameterSpec, boolean]> = (() => {
   const m = new Map<string, readonly [ParameterSpec, boolean]>();
   for (const p of PARAMETERS) {
     m.set(p.name, [p, false]);
     for (const a of p.aliases) m.set(a, [p, false]);
-    if (p.base64) {
+    if (!NOT_BASE64.has(p.name)) {
       m.set(`${p.name}64`, [p, true]);
       for (const a of p.aliases) m.set(`${a}64`, [p, true]);
     }

@@ -163,6 +163,17 @@ describe('coverage of imgix-url-params, measured', () => {
       if (without.key === withIt.key) ignored.push(name);
     }
     assert.deepEqual(failed, [], 'imgix URLs refused');
+    // imgix's base64 variants: `<name>64` renders what `<name>` renders (all but auto and ch).
+    const b64Differs: string[] = [];
+    for (const name of inScope) {
+      if (name === 'auto' || name === 'ch' || ignored.includes(name)) continue;
+      const [src, base, value, headers] = PROBES[name]!;
+      const sep = base ? '&' : '';
+      const plain = await fingerprint(ig, src, `${base}${sep}${name}=${encodeURIComponent(value)}`, headers);
+      const encoded = await fingerprint(ig, src, `${base}${sep}${name}64=${Buffer.from(value).toString('base64url')}`, headers);
+      if (plain.key !== encoded.key) b64Differs.push(name);
+    }
+    assert.deepEqual(b64Differs, [], 'the <name>64 form renders differently');
     const share = (inScope.length - ignored.length) / inScope.length;
     // The figure docs/url-api.md states is this one.
     const doc = readFileSync(new URL('../../docs/url-api.md', import.meta.url), 'utf8');
