@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "jpg-progressive", "frame", "orient", "rot", "flip", "bri", "con", "exp", "gam", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-radius", "trim", "trim-color", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -133,6 +133,16 @@ export interface ImageParams {
    */
   "dl"?: string;
   /**
+   * Pixel density written into the output file (JFIF/EXIF/PNG pHYs), in dots per inch; 0 leaves it out.
+   * Range: 0 to 10000 (clamped).
+   */
+  "dpi"?: number;
+  /**
+   * Limit the output to this many colours (libimagequant; a palette for PNG and GIF).
+   * Range: 2 to 256 (clamped).
+   */
+  "colorquant"?: number;
+  /**
    * Progressive JPEG output (false: baseline). fm=pjpg is always progressive.
    * Default: true.
    */
@@ -156,6 +166,16 @@ export interface ImageParams {
    * Default: 0.
    */
   "rot"?: number;
+  /**
+   * How rot turns the image: straighten zooms in so the frame stays covered; pivot shows the whole image on a canvas grown to hold it, corners in bg.
+   * Values: pivot, straighten.
+   * Default: straighten.
+   */
+  "rot-type"?: "pivot" | "straighten";
+  /** Alias of `rot-type`. */
+  "rottype"?: "pivot" | "straighten";
+  /** Alias of `rot-type`. */
+  "rott"?: "pivot" | "straighten";
   /**
    * Mirror horizontally (h), vertically (v) or both (hv).
    * Values: h, v, hv.
@@ -277,6 +297,21 @@ export interface ImageParams {
   /** Alias of `fill-color`. */
   "fillcolor"?: string;
   /**
+   * grid: transparent areas show a checkerboard (grid-colors, grid-size).
+   * Values: grid.
+   */
+  "transparency"?: "grid";
+  /**
+   * The two colours of transparency=grid (default D0D7DD,FFFFFF).
+   */
+  "grid-colors"?: string | ReadonlyArray<string>;
+  /**
+   * Size of a transparency=grid square in pixels.
+   * Range: ≥ 0.
+   * Default: 4.
+   */
+  "grid-size"?: number;
+  /**
    * Padding on every side, in bg colour.
    * Range: 0 to 8192 (clamped).
    * Default: 0.
@@ -308,21 +343,67 @@ export interface ImageParams {
    */
   "border"?: string | readonly [number, string];
   /**
+   * Width of the top border (with border, which gives the colour and the other sides).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-top"?: number;
+  /**
+   * Width of the bottom border (with border).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-bottom"?: number;
+  /**
+   * Width of the left border (with border).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-left"?: number;
+  /**
+   * Width of the right border (with border).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-right"?: number;
+  /**
+   * Rounded inner corners of the border: one radius or four (top-left, top-right, bottom-right, bottom-left); the border colour fills the corners (with border).
+   * Range: 0 to 8192.
+   */
+  "border-radius-inner"?: number | string | readonly [number, number, number, number];
+  /**
    * Rounded corners: one radius or four (top-left, top-right, bottom-right, bottom-left). Corners become transparent (bg-coloured in formats without alpha).
    * Range: 0 to 8192.
    */
   "border-radius"?: number | string | readonly [number, number, number, number];
   /**
-   * Trim uniform borders: auto (colour of the top-left pixel) or color (trim-color).
-   * Values: auto, color.
+   * Trim uniform borders: auto (colour of the top-left pixel), color (trim-color), alpha (transparent borders), colorunlessalpha (alpha for an image with transparency, else color).
+   * Values: auto, color, alpha, colorunlessalpha.
    */
-  "trim"?: "auto" | "color";
+  "trim"?: "auto" | "color" | "alpha" | "colorunlessalpha";
   /**
    * Colour trimmed by trim=color.
    */
   "trim-color"?: string;
   /** Alias of `trim-color`. */
   "trimcolor"?: string;
+  /**
+   * Mean-difference threshold for trim=auto (when trim-tol is absent).
+   * Range: 0 to 255 (clamped).
+   * Default: 11.
+   */
+  "trim-md"?: number;
+  /** Alias of `trim-md`. */
+  "trimmd"?: number;
+  /**
+   * Pixels of the trimmed border kept around the result (negative: cut further in).
+   * Range: -200 to 200 (clamped).
+   * Default: 0.
+   */
+  "trim-pad"?: number;
+  /** Alias of `trim-pad`. */
+  "trimpad"?: number;
+  /**
+   * For trim=alpha: pixels with alpha at most this (0–255) count as transparent (default 0).
+   * Range: 0 to 255 (clamped).
+   */
+  "trim-alpha"?: number;
   /**
    * Colour tolerance for trim (absent: 10).
    * Range: 0 to 255 (clamped).

@@ -47,10 +47,13 @@ export interface TransformOptions {
   /** Empty string: download under the image path's own file name. */
   dl?: string;
   'jpg-progressive'?: boolean;
+  dpi?: number;
+  colorquant?: number;
   /** Frames kept, 1-based and inclusive; `to` undefined = to the last frame. */
   frame?: { from: number; to?: number };
   orient?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '90' | '180' | '270';
   rot?: number;
+  'rot-type'?: 'pivot' | 'straighten';
   flip?: 'h' | 'v' | 'hv';
   bri?: number;
   con?: number;
@@ -79,7 +82,18 @@ export interface TransformOptions {
   'pad-right'?: number;
   border?: { width: number; color: Color };
   'border-radius'?: [number, number, number, number];
-  trim?: 'auto' | 'color';
+  'border-top'?: number;
+  'border-bottom'?: number;
+  'border-left'?: number;
+  'border-right'?: number;
+  'border-radius-inner'?: [number, number, number, number];
+  transparency?: 'grid';
+  'grid-colors'?: [Color, Color];
+  'grid-size'?: number;
+  trim?: 'auto' | 'color' | 'alpha' | 'colorunlessalpha';
+  'trim-md'?: number;
+  'trim-pad'?: number;
+  'trim-alpha'?: number;
   'trim-color'?: Color;
   'trim-tol'?: number;
   mark?: string;

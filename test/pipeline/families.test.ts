@@ -30,3 +30,105 @@ describe('<param>64: every parameter but auto and ch takes a base64url value', (
     assert.equal(r.meta.format, 'png');
   });
 });
+
+describe('borders: per side and inner radius', () => {
+  test('border-top/-left set one side\'s width; the others keep border\'s', async () => {
+    const r = await render(await solid(40, 40, WHITE), 'border=5,f00&border-top=20&border-left=0&fm=png');
+    assert.deepEqual([r.meta.width, r.meta.height], [45, 65]);
+    assert.deepEqual(await pixel(r.body, 20, 10), [255, 0, 0, 255], 'a 20-pixel top border');
+    assert.deepEqual(await pixel(r.body, 0, 40), [255, 255, 255, 255], 'no left border');
+    assert.deepEqual(await pixel(r.body, 43, 40), [255, 0, 0, 255], 'right border of 5');
+  });
+  test('border-radius-inner fills the inner corners with the border colour', async () => {
+    const plain = await render(await solid(60, 60, WHITE), 'border=4,00f&fm=png');
+    const inner = await render(await solid(60, 60, WHITE), 'border=4,00f&border-radius-inner=20&fm=png');
+    assert.deepEqual(await pixel(plain.body, 6, 6), [255, 255, 255, 255]);
+    assert.deepEqual(await pixel(inner.body, 6, 6), [0, 0, 255, 255], 'inside the corner: border colour');
+    assert.deepEqual(await pixel(inner.body, 34, 34), [255, 255, 255, 255], 'the middle is the image');
+  });
+});
+
+describe('rot-type', () => {
+  test('pivot keeps the whole image on a grown canvas; straighten (default) keeps the frame', async () => {
+    const s = await render(quad, 'rot=90&fm=png');
+    assert.deepEqual([s.meta.width, s.meta.height], [200, 100]);
+    const p = await render(quad, 'rot=90&rot-type=pivot&fm=png');
+    assert.deepEqual([p.meta.width, p.meta.height], [100, 200]);
+    // Counter-clockwise: the top-right (green) quadrant is now at the top-left.
+    assert.ok(near(await pixel(p.body, 10, 10), [0, 255, 0, 255]));
+  });
+});
+
+describe('trim family', () => {
+  let cutout: Buffer; // 100×60: a 40×20 red block at (30,20), the rest transparent or faint
+  before(async () => {
+    const block = await sharp({ create: { width: 40, height: 20, channels: 4, background: { ...RED, alpha: 1 } } }).png().toBuffer();
+    const faint = await sharp({ create: { width: 4, height: 4, channels: 4, background: { ...BLUE, alpha: 0.1 } } }).png().toBuffer();
+    cutout = await sharp({ create: { width: 100, height: 60, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .composite([{ input: block, left: 30, top: 20 }, { input: faint, left: 0, top: 0 }])
+      .png()
+      .toBuffer();
+  });
+  test('trim=alpha cuts transparent borders; trim-alpha counts faint pixels as transparent', async () => {
+    const a = await render(cutout, 'trim=alpha');
+    assert.deepEqual([a.meta.width, a.meta.height], [70, 40], 'the faint corner pixel keeps the box open to the top-left');
+    const b = await render(cutout, 'trim=alpha&trim-alpha=40');
+    assert.deepEqual([b.meta.width, b.meta.height], [40, 20]);
+    const c = await render(cutout, 'trim=colorunlessalpha&trim-alpha=40');
+    assert.deepEqual([c.meta.width, c.meta.height], [40, 20], 'an image with alpha: alpha');
+  });
+  test('trim-pad keeps some of the border; negative cuts further in', async () => {
+    const framed = await sharp(await solid(50, 30, GREEN)).extend({ top: 20, bottom: 20, left: 20, right: 20, background: WHITE }).png().toBuffer();
+    const t = await render(framed, 'trim=auto');
+    assert.deepEqual([t.meta.width, t.meta.height], [50, 30]);
+    const p = await render(framed, 'trim=auto&trim-pad=5');
+    assert.deepEqual([p.meta.width, p.meta.height], [60, 40]);
+    assert.deepEqual(await pixel(p.body, 1, 1), [255, 255, 255, 255], 'the kept border');
+    const n = await render(framed, 'trim=auto&trim-pad=-5');
+    assert.deepEqual([n.meta.width, n.meta.height], [40, 20]);
+  });
+  test('trim-md is the threshold of trim=auto', async () => {
+    // A light grey frame (230) around white-ish content: a high threshold cuts into it.
+    const framed = await sharp(await solid(50, 30, { r: 200, g: 200, b: 200 })).extend({ top: 10, bottom: 10, left: 10, right: 10, background: WHITE }).png().toBuffer();
+    const low = await render(framed, 'trim=auto&trim-md=20');
+    assert.deepEqual([low.meta.width, low.meta.height], [50, 30]);
+    const high = await render(framed, 'trim=auto&trim-md=100');
+    assert.deepEqual([high.meta.width, high.meta.height], [70, 50], 'nothing differs by more than 100: nothing is cut');
+  });
+});
+
+describe('format details', () => {
+  test('dpi is written into the file', async () => {
+    for (const fm of ['jpg', 'png']) {
+      const r = await render(photo, `w=50&dpi=300&fm=${fm}`);
+      assert.equal(Math.round(r.meta.density!), 300, fm);
+      const d = await render(photo, `w=50&fm=${fm}`);
+      assert.notEqual(Math.round(d.meta.density ?? 72), 300);
+    }
+  });
+  test('colorquant limits the colours: a palette of that size for PNG, few distinct colours for WebP', async () => {
+    const png = await render(photo, 'colorquant=4&fm=png');
+    const count = async (buf: Buffer) => {
+      const { data, info } = await sharp(buf).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const set = new Set<number>();
+      for (let i = 0; i < data.length; i += info.channels) set.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+      return set.size;
+    };
+    assert.ok((await count(png.body)) <= 4, 'PNG: at most 4 colours');
+    assert.ok((await count((await render(photo, 'fm=png')).body)) > 100, 'without: many');
+    const webp = await render(photo, 'colorquant=4&fm=webp&lossless=1');
+    assert.ok((await count(webp.body)) <= 4, 'lossless WebP of the reduced colours');
+  });
+});
+
+describe('transparency=grid', () => {
+  test('transparent areas show the checkerboard in grid-colors and grid-size', async () => {
+    const clear = await sharp({ create: { width: 40, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const r = await render(clear, 'transparency=grid&grid-colors=f00,00f&grid-size=10&fm=png');
+    assert.deepEqual((await pixel(r.body, 5, 5)).slice(0, 3), [255, 0, 0]);
+    assert.deepEqual((await pixel(r.body, 15, 5)).slice(0, 3), [0, 0, 255]);
+    assert.deepEqual((await pixel(r.body, 15, 15)).slice(0, 3), [255, 0, 0]);
+    const d = await render(clear, 'transparency=grid&fm=png');
+    assert.deepEqual((await pixel(d.body, 1, 1)).slice(0, 3), [0xd0, 0xd7, 0xdd], 'imgix\'s default colours');
+  });
+});

@@ -15,7 +15,8 @@ export interface Encoded {
  * The one encode: sRGB and no metadata unless cs=origin (keeps the ICC profile); quality from q,
  * else 45 with auto=compress, else the configured default; JPEG progressive unless
  * jpg-progressive=false (imgix's default; pjpg always); png8 palette;
- * lossless WebP/AVIF; chromasub 444 keeps full chroma. Formats without alpha are flattened onto
+ * lossless WebP/AVIF; chromasub 444 keeps full chroma; dpi sets the density in the file; colorquant
+ * limits the colours (the palette of PNG and GIF; other formats get the reduced colours). Formats without alpha are flattened onto
  * bg or white. fm=blurhash encodes a small copy of the result with the blurhash package.
  */
 export async function encode(st: PipelineState): Promise<Encoded> {
@@ -37,6 +38,15 @@ export async function encode(st: PipelineState): Promise<Encoded> {
     st.img.flatten({ background: bg ? { r: bg.r, g: bg.g, b: bg.b } : '#ffffff' });
   }
   if (o.cs === 'origin') st.img.keepIccProfile();
+  if (o.dpi) st.img.withDensity(o.dpi);
+  const colours = o.colorquant;
+  if (colours && st.format !== 'png' && st.format !== 'gif') {
+    // Formats without a palette: the colours are reduced by libimagequant first (a lossless PNG of them).
+    const quantised = await bounded(st, st.img.clone().png({ palette: true, colours, dither: 0 })).toBuffer();
+    st.img = sharp(quantised, { limitInputPixels: false });
+    if (o.dpi) st.img.withDensity(o.dpi);
+    if (o.cs === 'origin') st.img.keepIccProfile();
+  }
 
   const compress = o.auto?.includes('compress');
   const quality = Math.max(1, Math.min(100, o.q ?? (compress ? st.config.compressQuality : st.config.defaultQuality)));
@@ -46,7 +56,7 @@ export async function encode(st: PipelineState): Promise<Encoded> {
       st.img.jpeg({ quality, progressive: o.fm === 'pjpg' || o['jpg-progressive'] !== false, chromaSubsampling: chroma });
       break;
     case 'png':
-      st.img.png(o.fm === 'png8' ? { palette: true, quality: o.q ?? 100 } : { compressionLevel: compress ? 9 : 6 });
+      st.img.png(o.fm === 'png8' || colours ? { palette: true, quality: o.q ?? 100, ...(colours ? { colours, dither: 0 } : {}) } : { compressionLevel: compress ? 9 : 6 });
       break;
     case 'webp':
       st.img.webp({ quality, lossless: o.lossless === true, effort: st.config.webpEffort });
@@ -55,7 +65,7 @@ export async function encode(st: PipelineState): Promise<Encoded> {
       st.img.avif({ quality, lossless: o.lossless === true, effort: st.config.avifEffort, chromaSubsampling: chroma });
       break;
     case 'gif':
-      st.img.gif();
+      st.img.gif(colours ? { colours, dither: 0 } : {});
       break;
     default:
       break;
