@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -206,6 +206,29 @@ export interface ImageParams {
    */
   "gam"?: number;
   /**
+   * Highlights: negative values pull bright tones down (0 to -100).
+   * Range: -100 to 100 (clamped).
+   * Default: 0.
+   */
+  "high"?: number;
+  /**
+   * Shadows: positive values lift dark tones (0 to 100).
+   * Range: -100 to 100 (clamped).
+   * Default: 0.
+   */
+  "shad"?: number;
+  /**
+   * Noise reduction: a median filter (3×3 up to 50, 5×5 above); 0 or less, none. Absent, none.
+   * Range: -100 to 100 (clamped).
+   */
+  "nr"?: number;
+  /**
+   * Sharpening after noise reduction (with nr).
+   * Range: -100 to 100 (clamped).
+   * Default: 20.
+   */
+  "nrs"?: number;
+  /**
    * Saturation; -100 is greyscale.
    * Range: -100 to 100 (clamped).
    * Default: 0.
@@ -246,6 +269,12 @@ export interface ImageParams {
    * Default: 0.
    */
   "blur"?: number;
+  /**
+   * Halftone: a dot screen per colour channel; higher values give larger cells and a stronger effect.
+   * Range: 0 to 100 (clamped).
+   * Default: 0.
+   */
+  "htn"?: number;
   /**
    * Pixelate: block size in output pixels.
    * Range: 0 to 100 (clamped).

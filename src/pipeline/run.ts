@@ -20,6 +20,7 @@ import { watermark } from './steps/watermark.ts';
 import { text } from './steps/text.ts';
 import { radius } from './steps/radius.ts';
 import { transparency } from './steps/transparency.ts';
+import { tone } from './steps/tone.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
 
 export interface PipelineContext {
@@ -44,7 +45,7 @@ export interface PipelineResult {
 }
 
 /** The fixed order of steps; each returns at once when its parameters are absent. */
-const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, rotate, adjust, stylize, pad, watermark, text, radius, transparency];
+const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, rotate, tone, adjust, stylize, pad, watermark, text, radius, transparency];
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
 function keepFormat(meta: Metadata): OutputFormat {

@@ -147,6 +147,10 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'con', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Contrast.', approximation: 'same direction and range as imgix; the exact curve differs.' },
   { name: 'exp', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Exposure (in hundredths of a stop, approximately).', approximation: 'same direction and range as imgix; the exact curve differs.' },
   { name: 'gam', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Gamma: positive brightens mid-tones.', approximation: 'same direction and range as imgix; the exact curve differs.' },
+  { name: 'high', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Highlights: negative values pull bright tones down (0 to -100).', approximation: 'a smooth tone curve; positive values brighten the highlights.' },
+  { name: 'shad', aliases: [], type: 'number', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Shadows: positive values lift dark tones (0 to 100).', approximation: 'a smooth tone curve; negative values deepen the shadows.' },
+  { name: 'nr', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 20, contextualDefault: true, description: 'Noise reduction: a median filter (3×3 up to 50, 5×5 above); 0 or less, none. Absent, none.' },
+  { name: 'nrs', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 20, description: 'Sharpening after noise reduction (with nr).' },
   { name: 'sat', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Saturation; -100 is greyscale.' },
   { name: 'hue', aliases: [], type: 'integer', category: 'adjustment', wrap: 360, default: 0, description: 'Hue rotation in degrees.' },
   { name: 'vib', aliases: [], type: 'integer', category: 'adjustment', min: -100, max: 100, range: 'clamp', default: 0, description: 'Vibrance.', approximation: 'a gentler saturation change.' },
@@ -155,6 +159,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'usmrad', aliases: [], type: 'number', category: 'adjustment', min: 0, max: 500, range: 'clamp', default: 2.5, description: 'Unsharp mask radius.' },
   // stylize
   { name: 'blur', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 2000, range: 'clamp', default: 0, description: 'Gaussian blur (sigma ≈ value / 10 on the output).', approximation: 'same direction and range as imgix; the exact curve differs.' },
+  { name: 'htn', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'clamp', default: 0, description: 'Halftone: a dot screen per colour channel; higher values give larger cells and a stronger effect.' },
   { name: 'px', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'clamp', default: 0, description: 'Pixelate: block size in output pixels.' },
   { name: 'monochrome', aliases: ['mono'], type: 'color', category: 'stylize', description: 'Monochrome tint in the given colour.' },
   { name: 'sepia', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'clamp', default: 0, description: 'Sepia strength.', approximation: 'same direction and range as imgix; the exact curve differs.' },

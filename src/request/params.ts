@@ -59,6 +59,11 @@ export interface TransformOptions {
   con?: number;
   exp?: number;
   gam?: number;
+  high?: number;
+  shad?: number;
+  nr?: number;
+  nrs?: number;
+  htn?: number;
   sat?: number;
   hue?: number;
   vib?: number;

@@ -132,3 +132,43 @@ describe('transparency=grid', () => {
     assert.deepEqual((await pixel(d.body, 1, 1)).slice(0, 3), [0xd0, 0xd7, 0xdd], 'imgix\'s default colours');
   });
 });
+
+describe('tone and noise', () => {
+  let ramp: Buffer; // 256×16 grey ramp
+  let noisy: Buffer; // mid grey with salt-and-pepper noise
+  before(async () => {
+    const r = Buffer.alloc(256 * 16 * 3);
+    for (let y = 0; y < 16; y++) for (let x = 0; x < 256; x++) r.fill(x, (y * 256 + x) * 3, (y * 256 + x) * 3 + 3);
+    ramp = await sharp(r, { raw: { width: 256, height: 16, channels: 3 } }).png().toBuffer();
+    const n = Buffer.alloc(64 * 64 * 3, 128);
+    for (let i = 0; i < 64 * 64; i += 7) n.fill(i % 2 ? 255 : 0, i * 3, i * 3 + 3);
+    noisy = await sharp(n, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+  });
+  const grey = async (buf: Buffer, x: number) => (await pixel(buf, x, 8))[0];
+  test('shad lifts dark tones and leaves black and white; high pulls bright tones down', async () => {
+    const s = await render(ramp, 'shad=80&fm=png');
+    assert.ok((await grey(s.body, 64)) > 64 + 25, 'a dark grey is lifted');
+    assert.ok(Math.abs((await grey(s.body, 250)) - 250) <= 3, 'white stays');
+    assert.ok((await grey(s.body, 0)) <= 2, 'black stays');
+    const h = await render(ramp, 'high=-80&fm=png');
+    assert.ok((await grey(h.body, 190)) < 190 - 25, 'a light grey is darkened');
+    assert.ok(Math.abs((await grey(h.body, 20)) - 20) <= 5, 'shadows stay');
+  });
+  test('nr removes salt-and-pepper noise; nrs changes the result', async () => {
+    const before = await stats(noisy);
+    const r = await render(noisy, 'nr=40&fm=png');
+    const after = await stats(r.body);
+    assert.ok(after.stdev[0]! < before.stdev[0]! / 3, `stdev ${before.stdev[0]} → ${after.stdev[0]}`);
+    // nrs sharpens what the median left: edges (the disc of the photo) get more contrast.
+    const soft = await render(photo, 'nr=40&nrs=0&fm=png');
+    const crisp = await render(photo, 'nr=40&nrs=100&fm=png');
+    assert.ok((await stats(crisp.body)).stdev[2]! > (await stats(soft.body)).stdev[2]!);
+  });
+  test('htn turns a flat grey into dots of black and white', async () => {
+    const r = await render(await solid(60, 60, { r: 128, g: 128, b: 128 }), 'htn=100&fm=png');
+    const { data } = await sharp(r.body).raw().toBuffer({ resolveWithObject: true });
+    const extremes = [...data].filter((v) => v === 0 || v === 255).length;
+    assert.ok(extremes / data.length > 0.95, `${extremes} of ${data.length} channel values are 0 or 255`);
+    assert.ok(near((await stats(r.body)).mean, [128, 128, 128], 30), 'the same tone on average');
+  });
+});
