@@ -44,6 +44,8 @@ export function valueType(p: ParameterSpec): string {
     }
     case 'colors':
       return 'string | ReadonlyArray<string>';
+    case 'sizes':
+      return 'string | ReadonlyArray<number>';
     case 'ratio':
       return '`${number}:${number}` | number';
     case 'rect':
@@ -136,6 +138,8 @@ function allowedText(p: ParameterSpec): string {
       return 'hex RGB, ARGB, RRGGBB, AARRGGBB, or a colour keyword';
     case 'colors':
       return `${p.length} colours, comma-separated`;
+    case 'sizes':
+      return `${p.length} sizes, comma-separated: pixels (≥ ${p.min}) or fractions 0–1`;
     case 'string':
       return `text up to ${p.maxLength} characters`;
     case 'path':

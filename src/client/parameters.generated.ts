@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -315,10 +315,53 @@ export interface ImageParams {
    */
   "bg"?: string;
   /**
-   * How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color) or a blurred copy of the image.
-   * Values: solid, blur.
+   * How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color), a blurred copy of the image, or a gradient (fill-gradient-*).
+   * Values: solid, blur, gradient.
    */
-  "fill"?: "solid" | "blur";
+  "fill"?: "solid" | "blur" | "gradient";
+  /**
+   * fill=gradient: a linear gradient (fill-gradient-linear) or a radial one (fill-gradient-radial).
+   * Values: linear, radial.
+   * Default: linear.
+   */
+  "fill-gradient-type"?: "linear" | "radial";
+  /**
+   * fill=gradient: the start and end colours of the linear gradient.
+   */
+  "fill-gradient-linear"?: string | ReadonlyArray<string>;
+  /**
+   * The side(s) the linear gradient runs towards, e.g. right, or bottom,right for a diagonal; top,bottom (the default) runs from top to bottom.
+   * Values: top, bottom, left, right.
+   * Default: top,bottom.
+   */
+  "fill-gradient-linear-direction"?: "top" | "bottom" | "left" | "right" | ReadonlyArray<"top" | "bottom" | "left" | "right">;
+  /**
+   * fill=gradient: the inner and outer colours of the radial gradient.
+   */
+  "fill-gradient-radial"?: string | ReadonlyArray<string>;
+  /**
+   * Inner and outer radius of the radial gradient: pixels, or fractions of the larger side (default 0.25,0.5).
+   * Range: 2 to 8192.
+   */
+  "fill-gradient-radial-radius"?: string | ReadonlyArray<number>;
+  /**
+   * Centre of the radial gradient: pixels from the left, or a fraction of the width.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   * Default: 0.5.
+   */
+  "fill-gradient-radial-x"?: number;
+  /**
+   * Centre of the radial gradient: pixels from the top, or a fraction of the height.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   * Default: 0.5.
+   */
+  "fill-gradient-radial-y"?: number;
+  /**
+   * Colour space the gradient interpolates in.
+   * Values: linear, srgb, oklab, hsl, lch.
+   * Default: srgb.
+   */
+  "fill-gradient-cs"?: "linear" | "srgb" | "oklab" | "hsl" | "lch";
   /**
    * Colour of the fill for fit=fill and fit=fillmax (defaults to bg, else white or transparent).
    */

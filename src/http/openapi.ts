@@ -66,6 +66,8 @@ export function parameterSchema(p: ParameterSpec): { schema: Schema; style?: str
       return { schema: { type: 'string', pattern: COLOR_PATTERN } };
     case 'colors':
       return list({ type: 'string', pattern: COLOR_PATTERN }, p.length ? { minItems: p.length, maxItems: p.length } : {});
+    case 'sizes':
+      return list({ type: 'number', exclusiveMinimum: 0, description: `pixels (at least ${p.min}) or a fraction up to 1` }, p.length ? { minItems: p.length, maxItems: p.length } : {});
     case 'string':
     case 'path':
       return { schema: { type: 'string', ...(p.maxLength ? { maxLength: p.maxLength } : {}) } };

@@ -22,6 +22,7 @@
 
 export type ParameterType =
   | 'size' // integer ≥ min (clamped at max) or fraction 0 < x ≤ 1
+  | 'sizes' // comma-separated list of `length` sizes
   | 'integer'
   | 'number'
   | 'boolean' // true/false/1/0
@@ -168,7 +169,15 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'duotone-alpha', aliases: [], type: 'integer', category: 'stylize', min: 0, max: 100, range: 'strict', default: 100, description: 'Strength of the duotone effect.' },
   // background, border and padding
   { name: 'bg', aliases: [], type: 'color', category: 'background', description: 'Background colour for transparent areas, padding and fills.', approximation: 'a translucent bg (alpha < 1) colours padding and fills but leaves the source\'s own transparency as it is.' },
-  { name: 'fill', aliases: [], type: 'enum', category: 'background', values: ['solid', 'blur'], description: 'How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color) or a blurred copy of the image.' },
+  { name: 'fill', aliases: [], type: 'enum', category: 'background', values: ['solid', 'blur', 'gradient'], description: 'How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color), a blurred copy of the image, or a gradient (fill-gradient-*).' },
+  { name: 'fill-gradient-type', aliases: [], type: 'enum', category: 'background', values: ['linear', 'radial'], default: 'linear', description: 'fill=gradient: a linear gradient (fill-gradient-linear) or a radial one (fill-gradient-radial).' },
+  { name: 'fill-gradient-linear', aliases: [], type: 'colors', length: 2, category: 'background', description: 'fill=gradient: the start and end colours of the linear gradient.' },
+  { name: 'fill-gradient-linear-direction', aliases: [], type: 'list', category: 'background', values: ['top', 'bottom', 'left', 'right'], default: 'top,bottom', description: 'The side(s) the linear gradient runs towards, e.g. right, or bottom,right for a diagonal; top,bottom (the default) runs from top to bottom.' },
+  { name: 'fill-gradient-radial', aliases: [], type: 'colors', length: 2, category: 'background', description: 'fill=gradient: the inner and outer colours of the radial gradient.' },
+  { name: 'fill-gradient-radial-radius', aliases: [], type: 'sizes', length: 2, category: 'background', min: 2, max: SIZE_MAX, description: 'Inner and outer radius of the radial gradient: pixels, or fractions of the larger side (default 0.25,0.5).' },
+  { name: 'fill-gradient-radial-x', aliases: [], type: 'size', category: 'background', min: 2, max: SIZE_MAX, default: 0.5, description: 'Centre of the radial gradient: pixels from the left, or a fraction of the width.' },
+  { name: 'fill-gradient-radial-y', aliases: [], type: 'size', category: 'background', min: 2, max: SIZE_MAX, default: 0.5, description: 'Centre of the radial gradient: pixels from the top, or a fraction of the height.' },
+  { name: 'fill-gradient-cs', aliases: [], type: 'enum', category: 'background', values: ['linear', 'srgb', 'oklab', 'hsl', 'lch'], default: 'srgb', description: 'Colour space the gradient interpolates in.', approximation: 'lch interpolates in OKLCh.' },
   { name: 'fill-color', aliases: ['fillcolor'], type: 'color', category: 'background', description: 'Colour of the fill for fit=fill and fit=fillmax (defaults to bg, else white or transparent).' },
   { name: 'transparency', aliases: [], type: 'enum', category: 'background', values: ['grid'], description: 'grid: transparent areas show a checkerboard (grid-colors, grid-size).' },
   { name: 'grid-colors', aliases: [], type: 'colors', length: 2, category: 'background', description: 'The two colours of transparency=grid (default D0D7DD,FFFFFF).' },

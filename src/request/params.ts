@@ -78,7 +78,15 @@ export interface TransformOptions {
   duotone?: [Color, Color];
   'duotone-alpha'?: number;
   bg?: Color;
-  fill?: 'solid' | 'blur';
+  fill?: 'solid' | 'blur' | 'gradient';
+  'fill-gradient-type'?: 'linear' | 'radial';
+  'fill-gradient-linear'?: [Color, Color];
+  'fill-gradient-linear-direction'?: ('top' | 'bottom' | 'left' | 'right')[];
+  'fill-gradient-radial'?: [Color, Color];
+  'fill-gradient-radial-radius'?: [number, number];
+  'fill-gradient-radial-x'?: number;
+  'fill-gradient-radial-y'?: number;
+  'fill-gradient-cs'?: 'linear' | 'srgb' | 'oklab' | 'hsl' | 'lch';
   'fill-color'?: Color;
   pad?: number;
   'pad-top'?: number;
@@ -290,6 +298,11 @@ function parseValue(key: string, raw: string, spec: ParameterSpec, config: Trans
       return parseList(key, raw, spec, lenient);
     case 'color':
       return parseColor(key, raw);
+    case 'sizes': {
+      const parts = raw.split(',');
+      if (parts.length !== spec.length) throw invalidParameter(key, raw, `${spec.length} comma-separated sizes (pixels from ${spec.min} to ${spec.max} or fractions up to 1)`);
+      return parts.map((p) => parseSize(key, p, spec));
+    }
     case 'colors': {
       const parts = raw.split(',');
       if (parts.length !== spec.length) throw invalidParameter(key, raw, `${spec.length} comma-separated colours (hex or keywords)`);

@@ -172,3 +172,37 @@ describe('tone and noise', () => {
     assert.ok(near((await stats(r.body)).mean, [128, 128, 128], 30), 'the same tone on average');
   });
 });
+
+describe('fill=gradient', () => {
+  let square: Buffer;
+  before(async () => {
+    square = await solid(100, 100, GREEN);
+  });
+  const FILL = 'fit=fill&w=300&h=100&fill=gradient&fm=png';
+  test('linear: from the first colour to the second, top to bottom by default; direction turns it', async () => {
+    const r = await render(square, `${FILL}&fill-gradient-linear=f00,00f`);
+    assert.ok(near(await pixel(r.body, 5, 1), [255, 0, 0, 255], 25), 'top: red');
+    assert.ok(near(await pixel(r.body, 5, 98), [0, 0, 255, 255], 25), 'bottom: blue');
+    assert.deepEqual(await pixel(r.body, 150, 50), [0, 255, 0, 255], 'the image in the middle');
+    const right = await render(square, `${FILL}&fill-gradient-linear=f00,00f&fill-gradient-linear-direction=right`);
+    assert.ok(near(await pixel(right.body, 1, 50), [255, 0, 0, 255], 25), 'left: red');
+    assert.ok(near(await pixel(right.body, 298, 50), [0, 0, 255, 255], 25), 'right: blue');
+  });
+  test('the colour space changes the middle of the ramp', async () => {
+    const q = `${FILL}&fill-gradient-linear=f00,00f&fill-gradient-linear-direction=right`;
+    const srgb = await pixel((await render(square, q)).body, 50, 50);
+    const lin = await pixel((await render(square, `${q}&fill-gradient-cs=linear`)).body, 50, 50);
+    const hsl = await pixel((await render(square, `${q}&fill-gradient-cs=hsl`)).body, 50, 50);
+    // A sixth of the way: sRGB mixes to (212,0,42); linear light keeps more red (235); HSL runs through magenta at full saturation (255,0,85).
+    assert.ok(lin[0] > srgb[0] + 10, `linear ${lin} vs srgb ${srgb}`);
+    assert.ok(hsl[0] > 245 && hsl[2] > srgb[2] + 20, `hsl ${hsl} vs srgb ${srgb}`);
+  });
+  test('radial: inner colour at the centre (fill-gradient-radial-x/y), outer beyond the radius', async () => {
+    const q = `${FILL}&fill-gradient-type=radial&fill-gradient-radial=fff,000&fill-gradient-radial-radius=5,40&fill-gradient-radial-x=0.1&fill-gradient-radial-y=0.5`;
+    const r = await render(square, q);
+    assert.ok(near(await pixel(r.body, 30, 50), [255, 255, 255, 255], 10), 'centre (30,50) white');
+    assert.ok(near(await pixel(r.body, 30, 5), [0, 0, 0, 255], 10), '45 px away: black');
+    const wide = await render(square, q.replace('radius=5,40', 'radius=5,300'));
+    assert.ok((await pixel(wide.body, 30, 5))[0] > 150, 'a larger outer radius: still light there');
+  });
+});
