@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -92,6 +92,11 @@ export interface ImageParams {
    */
   "fp-y"?: number;
   /**
+   * With crop=focalpoint: a crosshair and circle mark where the focal point lands.
+   * Default: false.
+   */
+  "fp-debug"?: boolean | 0 | 1;
+  /**
    * Zoom around the focal point for crop=focalpoint.
    * Range: 1 to 100.
    * Default: 1.
@@ -142,6 +147,11 @@ export interface ImageParams {
    * Range: 2 to 256 (clamped).
    */
   "colorquant"?: number;
+  /**
+   * allow: a JPEG output keeps the source's IPTC data (captions, credits); block (the default): all metadata is removed.
+   * Values: allow, block.
+   */
+  "iptc"?: "allow" | "block";
   /**
    * Progressive JPEG output (false: baseline). fm=pjpg is always progressive.
    * Default: true.

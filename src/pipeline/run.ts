@@ -21,6 +21,7 @@ import { text } from './steps/text.ts';
 import { radius } from './steps/radius.ts';
 import { transparency } from './steps/transparency.ts';
 import { tone } from './steps/tone.ts';
+import { focalDebug } from './steps/debug.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
 
 export interface PipelineContext {
@@ -45,7 +46,7 @@ export interface PipelineResult {
 }
 
 /** The fixed order of steps; each returns at once when its parameters are absent. */
-const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, rotate, tone, adjust, stylize, pad, watermark, text, radius, transparency];
+const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, focalDebug, rotate, tone, adjust, stylize, pad, watermark, text, radius, transparency];
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
 function keepFormat(meta: Metadata): OutputFormat {

@@ -111,6 +111,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   },
   { name: 'fp-x', aliases: [], type: 'number', category: 'crop', min: 0, max: 1, range: 'strict', default: 0.5, description: 'Focal point x (fraction of the width) for crop=focalpoint.' },
   { name: 'fp-y', aliases: [], type: 'number', category: 'crop', min: 0, max: 1, range: 'strict', default: 0.5, description: 'Focal point y (fraction of the height) for crop=focalpoint.' },
+  { name: 'fp-debug', aliases: [], type: 'boolean', category: 'crop', default: false, description: 'With crop=focalpoint: a crosshair and circle mark where the focal point lands.' },
   { name: 'fp-z', aliases: [], type: 'number', category: 'crop', min: 1, max: 100, range: 'strict', default: 1, description: 'Zoom around the focal point for crop=focalpoint.' },
   // format
   {
@@ -135,6 +136,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'dl', aliases: [], type: 'string', category: 'format', maxLength: 255, description: 'Download: Content-Disposition attachment with this filename; empty (dl=) uses the last segment of the image path.' },
   { name: 'dpi', aliases: [], type: 'integer', category: 'format', min: 0, max: 10000, range: 'clamp', description: 'Pixel density written into the output file (JFIF/EXIF/PNG pHYs), in dots per inch; 0 leaves it out.' },
   { name: 'colorquant', aliases: [], type: 'integer', category: 'format', min: 2, max: 256, range: 'clamp', description: 'Limit the output to this many colours (libimagequant; a palette for PNG and GIF).' },
+  { name: 'iptc', aliases: [], type: 'enum', category: 'format', values: ['allow', 'block'], description: 'allow: a JPEG output keeps the source\'s IPTC data (captions, credits); block (the default): all metadata is removed.' },
   { name: 'jpg-progressive', aliases: ['jpeg-progressive'], type: 'boolean', category: 'format', default: true, description: 'Progressive JPEG output (false: baseline). fm=pjpg is always progressive.' },
   // animation
   { name: 'frame', aliases: [], type: 'interval', category: 'animation', min: 1, description: 'Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.' },

@@ -38,6 +38,7 @@ export interface TransformOptions {
   'fp-x'?: number;
   'fp-y'?: number;
   'fp-z'?: number;
+  'fp-debug'?: boolean;
   fm?: FormatParam;
   q?: number;
   lossless?: boolean;
@@ -48,6 +49,7 @@ export interface TransformOptions {
   dl?: string;
   'jpg-progressive'?: boolean;
   dpi?: number;
+  iptc?: 'allow' | 'block';
   colorquant?: number;
   /** Frames kept, 1-based and inclusive; `to` undefined = to the last frame. */
   frame?: { from: number; to?: number };

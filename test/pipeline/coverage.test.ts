@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { makeImageFolder, testApp, get } from '../helpers/app.ts';
+import { withIptc } from './helpers.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
 
 /**
@@ -21,7 +22,7 @@ const spec = require('imgix-url-params/dist/parameters.json') as {
 };
 
 /** imgix features out of scope (video, PDF pages, generative fill, background and object removal). */
-export function outOfScope(name: string): boolean {
+function outOfScope(name: string): boolean {
   const { category } = spec.parameters[name]!;
   return /video/.test(category) || category === 'pdf' || category === 'object-manipulation' || /^(bg-remove|bg-replace|fill-gen)/.test(name);
 }
@@ -106,19 +107,6 @@ async function fingerprint(ig: ImagegateApp, src: string, query: string, headers
   return { status: res.status, key: `${res.status}\n${HEADERS.map((h) => `${h}: ${res.headers.get(h)}`).join('\n')}\n${body}` };
 }
 
-/** A JPEG with an IPTC caption (APP13, Photoshop 3.0 resource 0x0404) after its SOI marker. */
-export function withIptc(jpeg: Buffer, caption: string): Buffer {
-  const text = Buffer.from(caption, 'utf8');
-  const iptc = Buffer.concat([Buffer.from([0x1c, 0x02, 0x78, text.length >> 8, text.length & 255]), text]);
-  const padded = iptc.length % 2 ? Buffer.concat([iptc, Buffer.from([0])]) : iptc;
-  const size = Buffer.alloc(4);
-  size.writeUInt32BE(iptc.length);
-  const payload = Buffer.concat([Buffer.from('Photoshop 3.0\0', 'latin1'), Buffer.from('8BIM', 'latin1'), Buffer.from([0x04, 0x04, 0, 0]), size, padded]);
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(payload.length + 2);
-  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xed]), len, payload, jpeg.subarray(2)]);
-}
-
 const DOC = new URL('../../docs/url-api.md', import.meta.url);
 
 function writeCoverage(rendered: number, total: number, ignored: string[]): void {
@@ -129,7 +117,7 @@ function writeCoverage(rendered: number, total: number, ignored: string[]): void
 }
 
 /** The names listed between two markers of docs/url-api.md. */
-export function documentedList(marker: string): string[] {
+function documentedList(marker: string): string[] {
   const doc = readFileSync(new URL('../../docs/url-api.md', import.meta.url), 'utf8');
   const m = new RegExp(`<!-- BEGIN ${marker} -->([\\s\\S]*?)<!-- END ${marker} -->`).exec(doc);
   assert.ok(m, `docs/url-api.md has no ${marker} list`);

@@ -1,7 +1,7 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { render, pixel, stats, near, solid, quadrants, RED, GREEN, BLUE, WHITE } from './helpers.ts';
+import { render, pixel, stats, near, solid, quadrants, withIptc, RED, GREEN, BLUE, WHITE } from './helpers.ts';
 
 /** imgix parameter families rendered on real images with real sharp; each assertion fails if the parameter is ignored. */
 
@@ -204,5 +204,25 @@ describe('fill=gradient', () => {
     assert.ok(near(await pixel(r.body, 30, 5), [0, 0, 0, 255], 10), '45 px away: black');
     const wide = await render(square, q.replace('radius=5,40', 'radius=5,300'));
     assert.ok((await pixel(wide.body, 30, 5))[0] > 150, 'a larger outer radius: still light there');
+  });
+});
+
+describe('fp-debug and iptc', () => {
+  test('fp-debug marks the focal point in the crop with a magenta crosshair', async () => {
+    const q = 'fit=crop&crop=focalpoint&w=100&h=100&fp-x=0.3&fp-y=0.5&fm=png';
+    const plain = await render(photo, q);
+    const dbg = await render(photo, `${q}&fp-debug=true`);
+    // 256×128 → 200×100 scaled, crop box left = 0.3·200 − 50 = 10: the point is at x = 50, y = 50.
+    assert.ok(near(await pixel(dbg.body, 50, 5), [255, 0, 255, 255], 40), 'vertical line through x=50');
+    assert.ok(!near(await pixel(plain.body, 50, 5), [255, 0, 255, 255], 40));
+    assert.ok(!near(await pixel(dbg.body, 70, 5), [255, 0, 255, 255], 40), 'nothing elsewhere');
+  });
+  test('iptc=allow keeps the source\'s IPTC block in a JPEG; by default it is removed', async () => {
+    const src = withIptc(photo, 'A caption');
+    const kept = await render(src, 'w=50&iptc=allow');
+    assert.match(kept.meta.iptc?.toString('latin1') ?? '', /A caption/);
+    assert.equal(kept.meta.exif, undefined, 'nothing else is kept');
+    assert.equal((await render(src, 'w=50')).meta.iptc, undefined);
+    assert.equal((await render(src, 'w=50&iptc=block')).meta.iptc, undefined);
   });
 });

@@ -70,9 +70,23 @@ export async function encode(st: PipelineState): Promise<Encoded> {
     default:
       break;
   }
-  const { data, info } = await bounded(st, st.img).toBuffer({ resolveWithObject: true });
+  const { data: encoded, info } = await bounded(st, st.img).toBuffer({ resolveWithObject: true });
+  const data = o.iptc === 'allow' && st.format === 'jpeg' && st.meta.iptc ? withApp13(encoded, st.meta.iptc) : encoded;
   const height = st.pages > 1 ? (info.pageHeight ?? Math.round(info.height / st.pages)) : info.height;
   return { body: data, contentType: FORMAT_CONTENT_TYPE[st.format], width: info.width, height, headers };
+}
+
+/**
+ * iptc=allow: the source's IPTC block (its APP13 "Photoshop 3.0" payload, as libvips reads it) is
+ * written into the JPEG after its JFIF header; nothing else of the source's metadata is kept.
+ */
+function withApp13(jpeg: Buffer, payload: Buffer): Buffer {
+  if (payload.length > 65533 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8) return jpeg;
+  let at = 2;
+  if (jpeg[2] === 0xff && jpeg[3] === 0xe0) at = 4 + jpeg.readUInt16BE(4);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(payload.length + 2);
+  return Buffer.concat([jpeg.subarray(0, at), Buffer.from([0xff, 0xed]), len, payload, jpeg.subarray(at)]);
 }
 
 /** imgix `fm=json`: the source's metadata in imgix's field names, from the header alone. */
