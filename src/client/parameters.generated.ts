@@ -103,7 +103,7 @@ export interface ImageParams {
    */
   "fp-z"?: number;
   /**
-   * Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.
+   * Output format. json returns the source metadata in imgix field names, with its TIFF, Exif, JFIF and Output blocks and the ICC profile's name; blurhash returns a BlurHash string.
    * Values: avif, blurhash, gif, jp2, jpg, json, jxr, mp4, pjpg, png, png8, png32, spritesheet, webm, webp.
    */
   "fm"?: "avif" | "blurhash" | "gif" | "jp2" | "jpg" | "json" | "jxr" | "mp4" | "pjpg" | "png" | "png8" | "png32" | "spritesheet" | "webm" | "webp";

@@ -107,7 +107,9 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     }
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;
-      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType)));
+      const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
+      const output = { width: g.width + g.pad.left + g.pad.right + g.border.left + g.border.right, height: g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom };
+      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType, inputHead(input), output)));
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }
     const frames = format === 'gif' || format === 'webp' ? Math.max(1, selected) : 1;

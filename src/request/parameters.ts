@@ -117,7 +117,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: 'fm', aliases: [], type: 'enum', category: 'format',
     values: ['avif', 'blurhash', 'gif', 'jp2', 'jpg', 'json', 'jxr', 'mp4', 'pjpg', 'png', 'png8', 'png32', 'spritesheet', 'webm', 'webp'],
-    description: 'Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.',
+    description: 'Output format. json returns the source metadata in imgix field names, with its TIFF, Exif, JFIF and Output blocks and the ICC profile\'s name; blurhash returns a BlurHash string.',
     approximation: 'jp2 and jxr are encoded as PNG; mp4, webm and spritesheet keep the source\'s format (an animated GIF stays an animated GIF); the response header X-Imagegate-Format-Substituted names the substitution, e.g. jp2->png.',
   },
   { name: 'q', aliases: [], type: 'integer', category: 'format', min: 0, max: 100, range: 'clamp', default: 75, contextualDefault: true, description: 'Output quality for lossy formats (default: transform.defaultQuality, 75; with auto=compress transform.compressQuality, 45).' },

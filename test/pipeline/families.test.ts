@@ -226,3 +226,30 @@ describe('fp-debug and iptc', () => {
     assert.equal((await render(src, 'w=50&iptc=block')).meta.iptc, undefined);
   });
 });
+
+describe('fm=json with imgix\'s blocks', () => {
+  test('TIFF, Exif, JFIF and Output blocks; the ICC profile\'s own name', async () => {
+    const src = await sharp(photo)
+      .withExif({ IFD0: { Make: 'Canon', Model: 'EOS 5D', Software: 'imagegate-test' }, IFD2: { ExposureTime: '1/125', FNumber: '28/10', ISOSpeedRatings: '200' } })
+      .withIccProfile('p3')
+      .jpeg({ progressive: true })
+      .toBuffer();
+    const r = await render(src, 'fm=json&w=64&pad=3');
+    const j = JSON.parse(r.body.toString('utf8')) as Record<string, any>;
+    assert.equal(j.TIFF.Make, 'Canon');
+    assert.equal(j.TIFF.Model, 'EOS 5D');
+    assert.equal(j.Exif.ExposureTime, 1 / 125);
+    assert.equal(j.Exif.FNumber, 2.8);
+    assert.deepEqual(j.Exif.ISOSpeedRatings, [200]);
+    assert.match(j.ProfileName, /P3/, j.ProfileName);
+    // A JPEG with a JFIF header at 72 dpi (mozjpeg writes none: spliced in after SOI).
+    const bare = await sharp(photo).jpeg({ progressive: true }).toBuffer();
+    const app0 = Buffer.from([0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 1, 0, 72, 0, 72, 0, 0]);
+    const jfif = Buffer.concat([bare.subarray(0, 2), app0, bare.subarray(2)]);
+    const plain = JSON.parse((await render(jfif, 'fm=json')).body.toString('utf8')) as Record<string, any>;
+    assert.deepEqual(plain.JFIF, { DensityUnit: 1, XDensity: 72, YDensity: 72, IsProgressive: true });
+    const rendered = await render(src, 'w=64&pad=3');
+    assert.deepEqual(j.Output, { PixelWidth: rendered.meta.width, PixelHeight: rendered.meta.height }, 'the size the URL renders without fm=json');
+    assert.equal(j.PixelWidth, 256, 'the source\'s own size stays');
+  });
+});

@@ -2,6 +2,7 @@ import sharp, { type Metadata } from 'sharp';
 import { encode as blurhashEncode } from 'blurhash';
 import { FORMAT_CONTENT_TYPE, FORMAT_FM_NAME, FORMAT_SUBSTITUTED_HEADER, SUBSTITUTED_FM } from '../../request/negotiate.ts';
 import { STAGE, use, bounded, formatHasAlpha, type PipelineState } from '../context.ts';
+import { iccProfileName, readExif, readJfif } from './exif.ts';
 
 export interface Encoded {
   body: Buffer;
@@ -89,8 +90,12 @@ function withApp13(jpeg: Buffer, payload: Buffer): Buffer {
   return Buffer.concat([jpeg.subarray(0, at), Buffer.from([0xff, 0xed]), len, payload, jpeg.subarray(at)]);
 }
 
-/** imgix `fm=json`: the source's metadata in imgix's field names, from the header alone. */
-export function jsonMetadata(meta: Metadata, byteLength: number, contentType: string): Record<string, unknown> {
+/**
+ * imgix `fm=json`: the source's metadata in imgix's field names, from the header alone, with
+ * imgix's blocks — TIFF and Exif (from the EXIF data), JFIF (JPEG), the ICC profile's own name,
+ * and Output (the size the same URL renders without fm=json).
+ */
+export function jsonMetadata(meta: Metadata, byteLength: number, contentType: string, head?: Buffer, output?: { width: number; height: number }): Record<string, unknown> {
   const colorModel = meta.space === 'b-w' || meta.space === 'grey16' ? 'Gray' : meta.space === 'cmyk' ? 'CMYK' : 'RGB';
   const depthBits: Record<string, number> = { uchar: 8, char: 8, ushort: 16, short: 16, uint: 32, int: 32, float: 32, double: 64 };
   const out: Record<string, unknown> = {
@@ -107,7 +112,11 @@ export function jsonMetadata(meta: Metadata, byteLength: number, contentType: st
     out.DPIWidth = meta.density;
     out.DPIHeight = meta.density;
   }
-  if (meta.icc) out.ProfileName = 'embedded';
+  if (meta.icc) out.ProfileName = iccProfileName(meta.icc) ?? 'embedded';
   if (meta.pages && meta.pages > 1) out.Frames = meta.pages;
+  Object.assign(out, readExif(meta.exif));
+  const jfif = head && meta.format === 'jpeg' ? readJfif(head, meta.isProgressive === true) : undefined;
+  if (jfif) out.JFIF = jfif;
+  if (output) out.Output = { PixelWidth: output.width, PixelHeight: output.height };
   return out;
 }
