@@ -56,6 +56,8 @@ export function valueType(p: ParameterSpec): string {
       return 'number | string | readonly [number, number, number, number]';
     case 'color':
     case 'string':
+    case 'color-or-path':
+    case 'keyword-or-path':
     case 'path':
     case 'signature':
       return 'string';
@@ -144,6 +146,10 @@ function allowedText(p: ParameterSpec): string {
       return `text up to ${p.maxLength} characters`;
     case 'path':
       return `a path in this service, up to ${p.maxLength} characters`;
+    case 'color-or-path':
+      return `a colour (hex or keyword), or a path in this service up to ${p.maxLength} characters`;
+    case 'keyword-or-path':
+      return `${(p.values ?? []).map((v) => `\`${v}\``).join(', ')}, or a path in this service up to ${p.maxLength} characters`;
     case 'ratio':
       return '`W:H` or a positive number';
     case 'rect':

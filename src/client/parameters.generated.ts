@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -577,6 +577,147 @@ export interface ImageParams {
   "my"?: number;
   /** Alias of `mark-y`. */
   "marky"?: number;
+  /**
+   * Blend over the image: a colour (hex or keyword: over the whole image) or the path of an image in this service's sources (blend64: base64url of it).
+   */
+  "blend"?: string;
+  /** Alias of `blend`. */
+  "b"?: string;
+  /** `blend`, sent base64url-encoded (the client encodes it for you). */
+  "blend64"?: string;
+  /** `blend`, sent base64url-encoded (the client encodes it for you). */
+  "b64"?: string;
+  /**
+   * A colour blended over the whole image (when blend is not a colour).
+   */
+  "blend-color"?: string;
+  /** Alias of `blend-color`. */
+  "blendcolor"?: string;
+  /** Alias of `blend-color`. */
+  "blend-clr"?: string;
+  /** Alias of `blend-color`. */
+  "blendclr"?: string;
+  /**
+   * How the blend combines with the image (the W3C compositing blend modes).
+   * Values: color, burn, dodge, darken, difference, exclusion, hardlight, hue, lighten, luminosity, multiply, overlay, saturation, screen, softlight, normal.
+   * Default: overlay.
+   */
+  "blend-mode"?: "color" | "burn" | "dodge" | "darken" | "difference" | "exclusion" | "hardlight" | "hue" | "lighten" | "luminosity" | "multiply" | "overlay" | "saturation" | "screen" | "softlight" | "normal";
+  /** Alias of `blend-mode`. */
+  "blendmode"?: "color" | "burn" | "dodge" | "darken" | "difference" | "exclusion" | "hardlight" | "hue" | "lighten" | "luminosity" | "multiply" | "overlay" | "saturation" | "screen" | "softlight" | "normal";
+  /** Alias of `blend-mode`. */
+  "bm"?: "color" | "burn" | "dodge" | "darken" | "difference" | "exclusion" | "hardlight" | "hue" | "lighten" | "luminosity" | "multiply" | "overlay" | "saturation" | "screen" | "softlight" | "normal";
+  /**
+   * Opacity of the blend in percent.
+   * Range: 0 to 100.
+   * Default: 100.
+   */
+  "blend-alpha"?: number;
+  /** Alias of `blend-alpha`. */
+  "blendalpha"?: number;
+  /** Alias of `blend-alpha`. */
+  "balph"?: number;
+  /**
+   * Width of the blend image: pixels or a fraction of the image width.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   */
+  "blend-w"?: number;
+  /** Alias of `blend-w`. */
+  "blendw"?: number;
+  /** Alias of `blend-w`. */
+  "bw"?: number;
+  /**
+   * Height of the blend image: pixels or a fraction of the image height.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   */
+  "blend-h"?: number;
+  /** Alias of `blend-h`. */
+  "blendh"?: number;
+  /** Alias of `blend-h`. */
+  "bh"?: number;
+  /**
+   * How the blend image fits blend-w × blend-h: clip (inside), max (inside, never enlarged), crop (cover, blend-crop anchors), scale (distort), clamp (inside, edges extended).
+   * Values: clamp, clip, crop, scale, max.
+   * Default: clip.
+   */
+  "blend-fit"?: "clamp" | "clip" | "crop" | "scale" | "max";
+  /** Alias of `blend-fit`. */
+  "blendfit"?: "clamp" | "clip" | "crop" | "scale" | "max";
+  /** Alias of `blend-fit`. */
+  "bf"?: "clamp" | "clip" | "crop" | "scale" | "max";
+  /**
+   * Anchor of blend-fit=crop (centre by default).
+   * Values: top, bottom, left, right, faces.
+   */
+  "blend-crop"?: "top" | "bottom" | "left" | "right" | "faces" | ReadonlyArray<"top" | "bottom" | "left" | "right" | "faces">;
+  /** Alias of `blend-crop`. */
+  "blendcrop"?: "top" | "bottom" | "left" | "right" | "faces" | ReadonlyArray<"top" | "bottom" | "left" | "right" | "faces">;
+  /** Alias of `blend-crop`. */
+  "bc"?: "top" | "bottom" | "left" | "right" | "faces" | ReadonlyArray<"top" | "bottom" | "left" | "right" | "faces">;
+  /**
+   * Position of the blend image (default middle,center).
+   * Values: top, bottom, middle, left, right, center.
+   */
+  "blend-align"?: "top" | "bottom" | "middle" | "left" | "right" | "center" | ReadonlyArray<"top" | "bottom" | "middle" | "left" | "right" | "center">;
+  /** Alias of `blend-align`. */
+  "blendalign"?: "top" | "bottom" | "middle" | "left" | "right" | "center" | ReadonlyArray<"top" | "bottom" | "middle" | "left" | "right" | "center">;
+  /** Alias of `blend-align`. */
+  "ba"?: "top" | "bottom" | "middle" | "left" | "right" | "center" | ReadonlyArray<"top" | "bottom" | "middle" | "left" | "right" | "center">;
+  /**
+   * Distance of the blend image from the edges it is aligned to, in pixels.
+   * Range: 0 to 8192 (clamped).
+   * Default: 0.
+   */
+  "blend-pad"?: number;
+  /** Alias of `blend-pad`. */
+  "blendpad"?: number;
+  /** Alias of `blend-pad`. */
+  "bp"?: number;
+  /**
+   * Left offset of the blend image in pixels (overrides the horizontal alignment).
+   * Range: 0 to 8192 (clamped).
+   */
+  "blend-x"?: number;
+  /** Alias of `blend-x`. */
+  "blendx"?: number;
+  /** Alias of `blend-x`. */
+  "bx"?: number;
+  /**
+   * Top offset of the blend image in pixels (overrides the vertical alignment).
+   * Range: 0 to 8192 (clamped).
+   */
+  "blend-y"?: number;
+  /** Alias of `blend-y`. */
+  "blendy"?: number;
+  /** Alias of `blend-y`. */
+  "by"?: number;
+  /**
+   * inherit: the blend image takes the output's size, fit and crop.
+   * Values: inherit.
+   */
+  "blend-size"?: "inherit";
+  /** Alias of `blend-size`. */
+  "blendsize"?: "inherit";
+  /** Alias of `blend-size`. */
+  "bs"?: "inherit";
+  /**
+   * Mask the image: ellipse, corners (rounded by corner-radius), or the path of an image in this service's sources whose alpha (or, without alpha, luminance) is the mask. Masked-out areas are transparent, or mask-bg.
+   * Values: ellipse, corners.
+   */
+  "mask"?: string;
+  /** `mask`, sent base64url-encoded (the client encodes it for you). */
+  "mask64"?: string;
+  /**
+   * Radius of mask=corners: one value or four (top-left, top-right, bottom-right, bottom-left); default 10% of the shorter side.
+   * Range: 0 to 8192.
+   */
+  "corner-radius"?: number | string | readonly [number, number, number, number];
+  /**
+   * Colour of the masked-out area (default transparent, white in formats without alpha).
+   */
+  "mask-bg"?: string;
+  /** Alias of `mask-bg`. */
+  "maskbg"?: string;
   /**
    * Text drawn over the image (txt64: base64url of UTF-8 text).
    */

@@ -70,6 +70,8 @@ export function parameterSchema(p: ParameterSpec): { schema: Schema; style?: str
       return list({ type: 'number', exclusiveMinimum: 0, description: `pixels (at least ${p.min}) or a fraction up to 1` }, p.length ? { minItems: p.length, maxItems: p.length } : {});
     case 'string':
     case 'path':
+    case 'color-or-path':
+    case 'keyword-or-path':
       return { schema: { type: 'string', ...(p.maxLength ? { maxLength: p.maxLength } : {}) } };
     case 'ratio':
       return { schema: { type: 'string', pattern: '^\\d+(\\.\\d+)?(:\\d+(\\.\\d+)?)?$', examples: ['16:9', '1.5'] } };

@@ -32,6 +32,8 @@ export type ParameterType =
   | 'colors' // comma-separated list of `length` colours
   | 'string' // free text up to `maxLength` characters
   | 'path' // a source path up to `maxLength` characters
+  | 'color-or-path' // a colour (hex or keyword) or else a source path
+  | 'keyword-or-path' // one of `values` or else a source path
   | 'ratio' // "W:H" or a positive number
   | 'rect' // x,y,w,h: integers, fractions or keywords
   | 'border' // width,colour
@@ -47,7 +49,7 @@ export interface ParameterSpec {
   aliases: string[];
   type: ParameterType;
   /** imgix category, for documentation. */
-  category: 'size' | 'crop' | 'format' | 'animation' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
+  category: 'size' | 'crop' | 'blending' | 'mask' | 'format' | 'animation' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
   min?: number;
   /** True when `min` itself is not allowed (dpr > 0). */
   exclusiveMin?: boolean;
@@ -213,6 +215,24 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'mark-pad', aliases: ['mp', 'markpad'], type: 'integer', category: 'watermark', min: 0, max: SIZE_MAX, range: 'clamp', default: 5, description: 'Distance of the watermark from the edges, in pixels.' },
   { name: 'mark-x', aliases: ['mx', 'markx'], type: 'integer', category: 'watermark', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Watermark left offset in pixels (overrides the horizontal alignment).' },
   { name: 'mark-y', aliases: ['my', 'marky'], type: 'integer', category: 'watermark', min: 0, max: SIZE_MAX, range: 'strict', description: 'Watermark top offset in pixels (overrides the vertical alignment).' },
+  // blending
+  { name: 'blend', aliases: ['b'], type: 'color-or-path', category: 'blending', maxLength: 1024, base64: true, description: 'Blend over the image: a colour (hex or keyword: over the whole image) or the path of an image in this service\'s sources (blend64: base64url of it).', approximation: 'a path in the same sources as watermarks, not a URL; a missing image is a 400.' },
+  { name: 'blend-color', aliases: ['blendcolor', 'blend-clr', 'blendclr'], type: 'color', category: 'blending', description: 'A colour blended over the whole image (when blend is not a colour).' },
+  { name: 'blend-mode', aliases: ['blendmode', 'bm'], type: 'enum', category: 'blending', values: ['color', 'burn', 'dodge', 'darken', 'difference', 'exclusion', 'hardlight', 'hue', 'lighten', 'luminosity', 'multiply', 'overlay', 'saturation', 'screen', 'softlight', 'normal'], default: 'overlay', description: 'How the blend combines with the image (the W3C compositing blend modes).' },
+  { name: 'blend-alpha', aliases: ['blendalpha', 'balph'], type: 'integer', category: 'blending', min: 0, max: 100, range: 'strict', default: 100, description: 'Opacity of the blend in percent.' },
+  { name: 'blend-w', aliases: ['blendw', 'bw'], type: 'size', category: 'blending', min: 2, max: SIZE_MAX, description: 'Width of the blend image: pixels or a fraction of the image width.' },
+  { name: 'blend-h', aliases: ['blendh', 'bh'], type: 'size', category: 'blending', min: 2, max: SIZE_MAX, description: 'Height of the blend image: pixels or a fraction of the image height.' },
+  { name: 'blend-fit', aliases: ['blendfit', 'bf'], type: 'enum', category: 'blending', values: ['clamp', 'clip', 'crop', 'scale', 'max'], default: 'clip', description: 'How the blend image fits blend-w × blend-h: clip (inside), max (inside, never enlarged), crop (cover, blend-crop anchors), scale (distort), clamp (inside, edges extended).' },
+  { name: 'blend-crop', aliases: ['blendcrop', 'bc'], type: 'list', category: 'blending', values: ['top', 'bottom', 'left', 'right', 'faces'], description: 'Anchor of blend-fit=crop (centre by default).', approximation: 'faces uses libvips attention (saliency).' },
+  { name: 'blend-align', aliases: ['blendalign', 'ba'], type: 'list', category: 'blending', values: ['top', 'bottom', 'middle', 'left', 'right', 'center'], description: 'Position of the blend image (default middle,center).' },
+  { name: 'blend-pad', aliases: ['blendpad', 'bp'], type: 'integer', category: 'blending', min: 0, max: SIZE_MAX, range: 'clamp', default: 0, description: 'Distance of the blend image from the edges it is aligned to, in pixels.' },
+  { name: 'blend-x', aliases: ['blendx', 'bx'], type: 'integer', category: 'blending', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Left offset of the blend image in pixels (overrides the horizontal alignment).' },
+  { name: 'blend-y', aliases: ['blendy', 'by'], type: 'integer', category: 'blending', min: 0, max: SIZE_MAX, range: 'clamp', description: 'Top offset of the blend image in pixels (overrides the vertical alignment).' },
+  { name: 'blend-size', aliases: ['blendsize', 'bs'], type: 'enum', category: 'blending', values: ['inherit'], description: 'inherit: the blend image takes the output\'s size, fit and crop.' },
+  // mask
+  { name: 'mask', aliases: [], type: 'keyword-or-path', category: 'mask', values: ['ellipse', 'corners'], maxLength: 1024, base64: true, description: 'Mask the image: ellipse, corners (rounded by corner-radius), or the path of an image in this service\'s sources whose alpha (or, without alpha, luminance) is the mask. Masked-out areas are transparent, or mask-bg.' },
+  { name: 'corner-radius', aliases: [], type: 'radius', category: 'mask', min: 0, max: SIZE_MAX, description: 'Radius of mask=corners: one value or four (top-left, top-right, bottom-right, bottom-left); default 10% of the shorter side.' },
+  { name: 'mask-bg', aliases: ['maskbg'], type: 'color', category: 'mask', description: 'Colour of the masked-out area (default transparent, white in formats without alpha).' },
   // text
   { name: 'txt', aliases: ['t'], type: 'string', category: 'text', maxLength: 500, base64: true, description: 'Text drawn over the image (txt64: base64url of UTF-8 text).', approximation: 'one text layer rendered with Pango; txt-shad, txt-line, txt-fit and txt-width are ignored.' },
   { name: 'txt-color', aliases: ['txtcolor', 'txt-clr', 'txtclr', 'tc'], type: 'color', category: 'text', description: 'Text colour (default black).' },

@@ -126,8 +126,26 @@ export interface TransformOptions {
   'txt-align'?: Align[];
   'txt-pad'?: number;
   'txt-font'?: string;
+  blend?: { color: Color } | { path: string };
+  'blend-color'?: Color;
+  'blend-mode'?: BlendMode;
+  'blend-alpha'?: number;
+  'blend-w'?: number;
+  'blend-h'?: number;
+  'blend-align'?: Align[];
+  'blend-pad'?: number;
+  'blend-x'?: number;
+  'blend-y'?: number;
+  'blend-crop'?: ('top' | 'bottom' | 'left' | 'right' | 'faces')[];
+  'blend-fit'?: 'clamp' | 'clip' | 'crop' | 'scale' | 'max';
+  'blend-size'?: 'inherit';
+  mask?: { keyword: 'ellipse' | 'corners' } | { path: string };
+  'corner-radius'?: [number, number, number, number];
+  'mask-bg'?: Color;
   expires?: number;
 }
+
+export type BlendMode = 'color' | 'burn' | 'dodge' | 'darken' | 'difference' | 'exclusion' | 'hardlight' | 'hue' | 'lighten' | 'luminosity' | 'multiply' | 'overlay' | 'saturation' | 'screen' | 'softlight' | 'normal';
 
 /** Parameters that never change the rendered image (signature, expiry). */
 const NON_RENDERING = new Set(['s', 'expires']);
@@ -309,6 +327,18 @@ function parseValue(key: string, raw: string, spec: ParameterSpec, config: Trans
       const parts = raw.split(',');
       if (parts.length !== spec.length) throw invalidParameter(key, raw, `${spec.length} comma-separated colours (hex or keywords)`);
       return parts.map((p) => parseColor(key, p));
+    }
+    case 'color-or-path':
+    case 'keyword-or-path': {
+      if (spec.type === 'keyword-or-path' && spec.values!.includes(raw.toLowerCase())) return { keyword: raw.toLowerCase() };
+      if (spec.type === 'color-or-path') {
+        try {
+          return { color: parseColor(key, raw) };
+        } catch {
+          // not a colour: a path
+        }
+      }
+      return { path: parseValue(key, raw, { ...spec, type: 'path' }, config, lenient) as string };
     }
     case 'string':
     case 'path':

@@ -79,10 +79,10 @@ const PROBES: Record<string, Probe> = {
   mask: P('ellipse', 'w=320&fm=png'), 'corner-radius': P('30', 'w=320&fm=png&mask=corners'), 'mask-bg': P('f00', 'w=320&mask=ellipse'),
   // blend
   blend: P('mark.png'), 'blend-color': P('f00'), 'blend-mode': P('multiply', BLEND), 'blend-alpha': P('50', BLEND), 'blend-w': P('50', BLEND), 'blend-h': P('50', BLEND),
-  'blend-align': P('top,left', `${BLEND}&blend-w=50`), 'blend-pad': P('20', `${BLEND}&blend-w=50`), 'blend-x': P('10', `${BLEND}&blend-w=50`), 'blend-y': P('10', `${BLEND}&blend-w=50`),
-  'blend-fit': P('scale', `${BLEND}&blend-w=100&blend-h=20`), 'blend-crop': P('top', `${BLEND}&blend-w=100&blend-h=20&blend-fit=crop`), 'blend-size': P('inherit', BLEND),
+  'blend-align': P('top,left', `${BLEND}&blend-w=50`), 'blend-pad': P('20', `${BLEND}&blend-w=50&blend-align=top,left`), 'blend-x': P('10', `${BLEND}&blend-w=50`), 'blend-y': P('10', `${BLEND}&blend-w=50`),
+  'blend-fit': P('scale', `${BLEND}&blend-w=100&blend-h=20`), 'blend-crop': P('left', 'w=320&blend=photo.jpg&blend-w=100&blend-h=20&blend-fit=crop'), 'blend-size': P('inherit', BLEND),
   // trim
-  trim: P('auto', 'w=320', 'framed.png'), 'trim-color': P('f00', 'w=320&trim=color', 'framed.png'), 'trim-tol': P('60', 'w=320&trim=auto', 'framed.png'),
+  trim: P('auto', 'w=320', 'framed.png'), 'trim-color': P('00f', 'w=320&trim=color', 'framed.png'), 'trim-tol': P('60', 'w=320&trim=auto', 'framed.png'),
   'trim-md': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-sd': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-pad': P('5', 'w=320&trim=auto', 'framed.png'),
   'trim-alpha': P('200', 'w=320&trim=alpha', 'cutout.png'),
   // watermark
@@ -135,7 +135,9 @@ describe('coverage of imgix-url-params, measured', () => {
     mkdirSync(at('marks'));
     await sharp({ create: { width: 60, height: 30, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 0.8 } } }).png().toFile(at('marks/mark.png'));
     await sharp(at('photo.jpg')).extend({ top: 30, bottom: 30, left: 30, right: 30, background: '#ff0000' }).png().toFile(at('framed.png'));
-    await sharp(at('photo.jpg')).resize(200).extend({ top: 30, bottom: 30, left: 30, right: 30, background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toFile(at('cutout.png'));
+    // The photo in a faint frame (alpha 0.3) inside a transparent one.
+    const faint = await sharp(at('photo.jpg')).resize(200).ensureAlpha().extend({ top: 10, bottom: 10, left: 10, right: 10, background: { r: 0, g: 0, b: 255, alpha: 0.3 } }).png().toBuffer();
+    await sharp(faint).extend({ top: 20, bottom: 20, left: 20, right: 20, background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toFile(at('cutout.png'));
     await sharp(at('photo.jpg')).withIccProfile('p3').jpeg().toFile(at('profile.jpg'));
     writeFileSync(at('iptc.jpg'), withIptc(readFileSync(at('photo.jpg')), 'A caption'));
     writeFileSync(at('icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><script>alert(1)</script><circle cx="50" cy="50" r="40" fill="#2b6cb0"/></svg>');

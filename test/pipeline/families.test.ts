@@ -253,3 +253,88 @@ describe('fm=json with imgix\'s blocks', () => {
     assert.equal(j.PixelWidth, 256, 'the source\'s own size stays');
   });
 });
+
+describe('mask', () => {
+  test('ellipse: corners transparent, centre kept; mask-bg fills outside', async () => {
+    const r = await render(await solid(100, 60, BLUE), 'mask=ellipse&fm=png');
+    assert.equal((await pixel(r.body, 1, 1))[3], 0, 'corner transparent');
+    assert.deepEqual(await pixel(r.body, 50, 30), [0, 0, 255, 255]);
+    assert.equal((await pixel(r.body, 50, 1))[3], 255, 'top middle is inside the ellipse');
+    const bg = await render(await solid(100, 60, BLUE), 'mask=ellipse&mask-bg=f00&fm=png');
+    assert.deepEqual(await pixel(bg.body, 1, 1), [255, 0, 0, 255]);
+  });
+  test('corners with one radius or four (per corner)', async () => {
+    const img = await solid(100, 100, BLUE);
+    const all = await render(img, 'mask=corners&corner-radius=30&fm=png');
+    for (const [x, y] of [[2, 2], [97, 2], [97, 97], [2, 97]]) assert.equal((await pixel(all.body, x!, y!))[3], 0, `${x},${y}`);
+    const one = await render(img, 'mask=corners&corner-radius=30,0,0,0&fm=png');
+    assert.equal((await pixel(one.body, 2, 2))[3], 0, 'top-left rounded');
+    assert.equal((await pixel(one.body, 97, 2))[3], 255, 'top-right square');
+  });
+  test('an image mask from the sources: its alpha cuts the image; a missing mask is a 400', async () => {
+    // Left half opaque, right half transparent.
+    const half = await sharp({ create: { width: 10, height: 10, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .composite([{ input: await sharp({ create: { width: 5, height: 10, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 1 } } }).png().toBuffer(), left: 0, top: 0 }])
+      .png()
+      .toBuffer();
+    const loadMark = async (p: string) => (p === 'masks/half.png' ? half : undefined);
+    const r = await render(await solid(100, 50, GREEN), 'mask=masks/half.png&fm=png', { ctx: { loadMark } });
+    assert.equal((await pixel(r.body, 10, 25))[3], 255);
+    assert.equal((await pixel(r.body, 90, 25))[3], 0);
+    await assert.rejects(render(await solid(100, 50, GREEN), 'mask=masks/none.png', { ctx: { loadMark } }), (e: { status: number; message: string }) => e.status === 400 && e.message.startsWith('mask: '));
+  });
+});
+
+describe('blend', () => {
+  let logo: Buffer; // 40×20 opaque red
+  const loadMark = async (p: string) => (p === 'logo.png' ? logo : undefined);
+  before(async () => {
+    logo = await solid(40, 20, RED);
+  });
+  test('a colour over the whole image: blend-mode and blend-alpha', async () => {
+    const grey = await solid(20, 20, { r: 128, g: 128, b: 128 });
+    const mul = await render(grey, 'blend=ff0000&blend-mode=multiply&fm=png');
+    assert.ok(near(await pixel(mul.body, 5, 5), [128, 0, 0, 255], 3));
+    const half = await render(grey, 'blend=ff0000&blend-mode=normal&blend-alpha=50&fm=png');
+    assert.ok(near(await pixel(half.body, 5, 5), [191, 64, 64, 255], 3));
+    const scr = await render(grey, 'blend-color=0000ff&blend-mode=screen&fm=png');
+    assert.ok(near(await pixel(scr.body, 5, 5), [128, 128, 255, 255], 3), 'blend-color');
+  });
+  test('non-separable modes: color keeps luminosity, takes hue; luminosity the reverse', async () => {
+    const grey = await solid(20, 20, { r: 128, g: 128, b: 128 });
+    const c = await pixel((await render(grey, 'blend=ff0000&blend-mode=color&fm=png')).body, 5, 5);
+    assert.ok(c[0] > c[1] + 50 && Math.abs(0.3 * c[0] + 0.59 * c[1] + 0.11 * c[2] - 128) < 4, `color: ${c}`);
+    const l = await pixel((await render(await solid(20, 20, RED), 'blend=ffffff&blend-mode=luminosity&fm=png')).body, 5, 5);
+    assert.ok(l[0] > 250 && l[1] > 250, `luminosity of white: ${l}`);
+  });
+  test('an image: centred by default, blend-align/pad, blend-x/y, blend-w with fit', async () => {
+    const base = await solid(200, 100, WHITE);
+    const q = 'blend=logo.png&blend-mode=normal&fm=png';
+    const c = await render(base, q, { ctx: { loadMark } });
+    assert.deepEqual(await pixel(c.body, 100, 50), [255, 0, 0, 255], 'centre');
+    assert.deepEqual(await pixel(c.body, 5, 5), [255, 255, 255, 255]);
+    const tl = await render(base, `${q}&blend-align=top,left&blend-pad=10`, { ctx: { loadMark } });
+    assert.deepEqual(await pixel(tl.body, 12, 12), [255, 0, 0, 255]);
+    assert.deepEqual(await pixel(tl.body, 5, 5), [255, 255, 255, 255], 'the pad');
+    const xy = await render(base, `${q}&blend-x=150&blend-y=70`, { ctx: { loadMark } });
+    assert.deepEqual(await pixel(xy.body, 155, 75), [255, 0, 0, 255]);
+    const wide = await render(base, `${q}&blend-w=100&blend-h=20&blend-fit=scale`, { ctx: { loadMark } });
+    assert.deepEqual(await pixel(wide.body, 55, 50), [255, 0, 0, 255], 'scaled to 100 wide');
+    const clip = await render(base, `${q}&blend-w=100&blend-h=20`, { ctx: { loadMark } });
+    assert.deepEqual(await pixel(clip.body, 55, 50), [255, 255, 255, 255], 'clip keeps 2:1 inside 100×20: 40 wide');
+    const inherit = await render(base, `${q}&blend-size=inherit`, { ctx: { loadMark } });
+    assert.deepEqual(await pixel(inherit.body, 100, 10), [255, 0, 0, 255], 'inherit: the output size');
+  });
+  test('blend-fit=crop with blend-crop picks the part kept', async () => {
+    const twoTone = await sharp({ create: { width: 40, height: 40, channels: 4, background: { ...BLUE, alpha: 1 } } })
+      .composite([{ input: await solid(40, 20, RED), left: 0, top: 0 }])
+      .png()
+      .toBuffer();
+    const load = async () => twoTone;
+    const base = await solid(100, 100, WHITE);
+    const top = await render(base, 'blend=t.png&blend-mode=normal&blend-w=40&blend-h=10&blend-fit=crop&blend-crop=top&fm=png', { ctx: { loadMark: load } });
+    assert.deepEqual(await pixel(top.body, 50, 50), [255, 0, 0, 255]);
+    const bottom = await render(base, 'blend=t.png&blend-mode=normal&blend-w=40&blend-h=10&blend-fit=crop&blend-crop=bottom&fm=png', { ctx: { loadMark: load } });
+    assert.deepEqual(await pixel(bottom.body, 50, 50), [0, 0, 255, 255]);
+  });
+});
