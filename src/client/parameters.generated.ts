@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -159,6 +159,22 @@ export interface ImageParams {
   "jpg-progressive"?: boolean | 0 | 1;
   /** Alias of `jpg-progressive`. */
   "jpeg-progressive"?: boolean | 0 | 1;
+  /**
+   * Answer the colours of the rendered image instead of the image: json (colours as fractions and hex, average luminance) or css (.<prefix>-fg-N and .<prefix>-bg-N rules).
+   * Values: css, json.
+   */
+  "palette"?: "css" | "json";
+  /**
+   * How many colours palette lists.
+   * Range: 0 to 16 (clamped).
+   * Default: 6.
+   */
+  "colors"?: number;
+  /**
+   * Class name prefix of palette=css (letters, digits, - and _).
+   * Default: image.
+   */
+  "prefix"?: string;
   /**
    * Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.
    * Range: ≥ 1.

@@ -49,7 +49,7 @@ export interface ParameterSpec {
   aliases: string[];
   type: ParameterType;
   /** imgix category, for documentation. */
-  category: 'size' | 'crop' | 'blending' | 'mask' | 'format' | 'animation' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
+  category: 'size' | 'crop' | 'blending' | 'mask' | 'palette' | 'format' | 'animation' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
   min?: number;
   /** True when `min` itself is not allowed (dpr > 0). */
   exclusiveMin?: boolean;
@@ -140,6 +140,10 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'colorquant', aliases: [], type: 'integer', category: 'format', min: 2, max: 256, range: 'clamp', description: 'Limit the output to this many colours (libimagequant; a palette for PNG and GIF).' },
   { name: 'iptc', aliases: [], type: 'enum', category: 'format', values: ['allow', 'block'], description: 'allow: a JPEG output keeps the source\'s IPTC data (captions, credits); block (the default): all metadata is removed.' },
   { name: 'jpg-progressive', aliases: ['jpeg-progressive'], type: 'boolean', category: 'format', default: true, description: 'Progressive JPEG output (false: baseline). fm=pjpg is always progressive.' },
+  // colour palette
+  { name: 'palette', aliases: [], type: 'enum', category: 'palette', values: ['css', 'json'], description: 'Answer the colours of the rendered image instead of the image: json (colours as fractions and hex, average luminance) or css (.<prefix>-fg-N and .<prefix>-bg-N rules).', approximation: 'no dominant_colors block; colours by median cut of a 64-pixel copy, largest share first.' },
+  { name: 'colors', aliases: [], type: 'integer', category: 'palette', min: 0, max: 16, range: 'clamp', default: 6, description: 'How many colours palette lists.' },
+  { name: 'prefix', aliases: [], type: 'string', category: 'palette', maxLength: 100, default: 'image', description: 'Class name prefix of palette=css (letters, digits, - and _).' },
   // animation
   { name: 'frame', aliases: [], type: 'interval', category: 'animation', min: 1, description: 'Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.' },
   // rotation

@@ -48,6 +48,9 @@ export interface TransformOptions {
   /** Empty string: download under the image path's own file name. */
   dl?: string;
   'jpg-progressive'?: boolean;
+  palette?: 'css' | 'json';
+  colors?: number;
+  prefix?: string;
   dpi?: number;
   iptc?: 'allow' | 'block';
   colorquant?: number;

@@ -338,3 +338,26 @@ describe('blend', () => {
     assert.deepEqual(await pixel(bottom.body, 50, 50), [0, 0, 255, 255]);
   });
 });
+
+describe('palette', () => {
+  test('json: the image\'s colours, most frequent first, with colors; css with prefix', async () => {
+    const r = await render(quad, 'palette=json&colors=4');
+    assert.equal(r.contentType, 'application/json');
+    const j = JSON.parse(r.body.toString('utf8')) as { colors: { red: number; green: number; blue: number; hex: string }[]; average_luminance: number };
+    assert.deepEqual(j.colors.map((c) => c.hex).sort(), ['#0000ff', '#00ff00', '#ff0000', '#ffffff']);
+    assert.deepEqual(j.colors.find((c) => c.hex === '#ff0000'), { red: 1, green: 0, blue: 0, hex: '#ff0000' });
+    assert.ok(j.average_luminance > 0.4 && j.average_luminance < 0.6, String(j.average_luminance));
+    const two = JSON.parse((await render(quad, 'palette=json&colors=2')).body.toString('utf8')) as { colors: unknown[] };
+    assert.equal(two.colors.length, 2);
+    const css = await render(quad, 'palette=css&colors=4&prefix=hero');
+    assert.equal(css.contentType, 'text/css; charset=utf-8');
+    const text = css.body.toString('utf8');
+    assert.match(text, /\.hero-fg-1 \{ color:#[0-9a-f]{6} !important; \}/);
+    assert.match(text, /\.hero-bg-4 \{ background-color:#[0-9a-f]{6} !important; \}/);
+    assert.doesNotMatch(text, /hero-fg-5/);
+  });
+  test('the palette is of the rendered image (after the transformations)', async () => {
+    const j = JSON.parse((await render(quad, 'palette=json&colors=2&sat=-100&monochrome=000000')).body.toString('utf8')) as { colors: { red: number; green: number; blue: number }[] };
+    for (const c of j.colors) assert.ok(Math.abs(c.red - c.green) < 0.05 && Math.abs(c.green - c.blue) < 0.05, JSON.stringify(c));
+  });
+});

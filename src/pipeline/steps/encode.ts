@@ -3,6 +3,7 @@ import { encode as blurhashEncode } from 'blurhash';
 import { FORMAT_CONTENT_TYPE, FORMAT_FM_NAME, FORMAT_SUBSTITUTED_HEADER, SUBSTITUTED_FM } from '../../request/negotiate.ts';
 import { STAGE, use, bounded, formatHasAlpha, type PipelineState } from '../context.ts';
 import { iccProfileName, readExif, readJfif } from './exif.ts';
+import { palette } from './palette.ts';
 
 export interface Encoded {
   body: Buffer;
@@ -25,6 +26,7 @@ export async function encode(st: PipelineState): Promise<Encoded> {
   const headers: Record<string, string> = { ...st.headers };
   if (o.fm && SUBSTITUTED_FM.has(o.fm)) headers[FORMAT_SUBSTITUTED_HEADER] = `${o.fm}->${FORMAT_FM_NAME[st.format]}`;
 
+  if (o.palette) return palette(st, headers);
   if (st.format === 'blurhash') {
     await use(st, STAGE.resize, 'resize');
     const small = await bounded(st, st.img.resize(32, 32, { fit: 'inside' }).ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
