@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -786,13 +786,97 @@ export interface ImageParams {
   /** Alias of `txt-pad`. */
   "tp"?: number;
   /**
-   * Font family list (comma-separated), as Pango understands it.
+   * imgix font name, e.g. Helvetica Neue,Bold: mapped to the closest shipped face (Noto Sans, Noto Serif or Noto Sans Mono; bold and italic from the name), with Noto Emoji as fallback.
    */
   "txt-font"?: string;
   /** Alias of `txt-font`. */
   "tf"?: string;
   /** Alias of `txt-font`. */
   "txtfont"?: string;
+  /**
+   * max: text that does not fit its box (txt-width, or the image less txt-pad) is shrunk to fit.
+   * Values: max.
+   */
+  "txt-fit"?: "max";
+  /** Alias of `txt-fit`. */
+  "txtfit"?: "max";
+  /**
+   * Text on one line, cut where it overflows its box: at the end, start or middle; with ellipsis, whole characters give way to "…".
+   * Values: start, middle, end, ellipsis.
+   * Default: end.
+   */
+  "txt-clip"?: "start" | "middle" | "end" | "ellipsis" | ReadonlyArray<"start" | "middle" | "end" | "ellipsis">;
+  /** Alias of `txt-clip`. */
+  "txtclip"?: "start" | "middle" | "end" | "ellipsis" | ReadonlyArray<"start" | "middle" | "end" | "ellipsis">;
+  /** Alias of `txt-clip`. */
+  "tcl"?: "start" | "middle" | "end" | "ellipsis" | ReadonlyArray<"start" | "middle" | "end" | "ellipsis">;
+  /**
+   * Text shadow: a soft dark copy under the text; larger values are softer and further.
+   * Range: 0 to 10 (clamped).
+   * Default: 0.
+   */
+  "txt-shad"?: number;
+  /** Alias of `txt-shad`. */
+  "txtshad"?: number;
+  /** Alias of `txt-shad`. */
+  "tsh"?: number;
+  /**
+   * Outline around the text, in pixels (colour txt-line-color).
+   * Range: 0 to 100 (clamped).
+   * Default: 0.
+   */
+  "txt-line"?: number;
+  /** Alias of `txt-line`. */
+  "txtline"?: number;
+  /** Alias of `txt-line`. */
+  "tl"?: number;
+  /**
+   * Colour of the txt-line outline (default white).
+   */
+  "txt-line-color"?: string;
+  /** Alias of `txt-line-color`. */
+  "txtlinecolor"?: string;
+  /** Alias of `txt-line-color`. */
+  "txt-line-clr"?: string;
+  /** Alias of `txt-line-color`. */
+  "txtlineclr"?: string;
+  /**
+   * Width of the text box in pixels: text wraps (or is clipped) there.
+   * Range: 0 to 8192 (clamped).
+   */
+  "txt-width"?: number;
+  /** Alias of `txt-width`. */
+  "txtwidth"?: number;
+  /**
+   * Left offset of the text in pixels (overrides the horizontal txt-align).
+   */
+  "txt-x"?: number;
+  /** Alias of `txt-x`. */
+  "txtx"?: number;
+  /**
+   * Top offset of the text in pixels (overrides the vertical txt-align).
+   */
+  "txt-y"?: number;
+  /** Alias of `txt-y`. */
+  "txty"?: number;
+  /**
+   * Line spacing (leading) in pixels.
+   * Range: 0 to 1000 (clamped).
+   * Default: 0.
+   */
+  "txt-lead"?: number;
+  /** Alias of `txt-lead`. */
+  "txtlead"?: number;
+  /**
+   * Letter spacing (tracking) in pixels.
+   * Range: -20 to 100 (clamped).
+   * Default: 0.
+   */
+  "txt-track"?: number;
+  /** Alias of `txt-track`. */
+  "txttrack"?: number;
+  /** Alias of `txt-track`. */
+  "tt"?: number;
   /**
    * Unix time after which the URL, signed or not, is refused (404); no cache keeps the answer longer.
    */

@@ -129,6 +129,16 @@ export interface TransformOptions {
   'txt-align'?: Align[];
   'txt-pad'?: number;
   'txt-font'?: string;
+  'txt-fit'?: 'max';
+  'txt-clip'?: ('start' | 'middle' | 'end' | 'ellipsis')[];
+  'txt-shad'?: number;
+  'txt-line'?: number;
+  'txt-line-color'?: Color;
+  'txt-width'?: number;
+  'txt-x'?: number;
+  'txt-y'?: number;
+  'txt-lead'?: number;
+  'txt-track'?: number;
   blend?: { color: Color } | { path: string };
   'blend-color'?: Color;
   'blend-mode'?: BlendMode;

@@ -80,7 +80,7 @@ const PROBES: Record<string, Probe> = {
   // blend
   blend: P('mark.png'), 'blend-color': P('f00'), 'blend-mode': P('multiply', BLEND), 'blend-alpha': P('50', BLEND), 'blend-w': P('50', BLEND), 'blend-h': P('50', BLEND),
   'blend-align': P('top,left', `${BLEND}&blend-w=50`), 'blend-pad': P('20', `${BLEND}&blend-w=50&blend-align=top,left`), 'blend-x': P('10', `${BLEND}&blend-w=50`), 'blend-y': P('10', `${BLEND}&blend-w=50`),
-  'blend-fit': P('scale', `${BLEND}&blend-w=100&blend-h=20`), 'blend-crop': P('left', 'w=320&blend=photo.jpg&blend-w=100&blend-h=20&blend-fit=crop'), 'blend-size': P('inherit', BLEND),
+  'blend-fit': P('scale', `${BLEND}&blend-w=100&blend-h=20`), 'blend-crop': P('top', 'w=320&blend=photo.jpg&blend-w=100&blend-h=20&blend-fit=crop'), 'blend-size': P('inherit', BLEND),
   // trim
   trim: P('auto', 'w=320', 'framed.png'), 'trim-color': P('00f', 'w=320&trim=color', 'framed.png'), 'trim-tol': P('60', 'w=320&trim=auto', 'framed.png'),
   'trim-md': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-sd': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-pad': P('5', 'w=320&trim=auto', 'framed.png'),
@@ -91,7 +91,7 @@ const PROBES: Record<string, Probe> = {
   'mark-tile': P('grid', MARK), 'mark-rot': P('45', MARK), 'mark-if-min-width': P('5000', MARK), 'mark-if-min-height': P('5000', MARK),
   // text
   txt: P('Hello'), 'txt-color': P('f00', TXT), 'txt-size': P('60', 'w=320&txt=Hello'), 'txt-align': P('top,left', TXT), 'txt-pad': P('40', TXT), 'txt-font': P('serif', TXT),
-  'txt-fit': P('max', LONG), 'txt-shad': P('5', TXT), 'txt-line': P('3', TXT), 'txt-line-color': P('f00', `${TXT}&txt-line=3`), 'txt-width': P('120', `${TXT}&txt=Hello%20imgix%20world`),
+  'txt-fit': P('max', `${LONG}&txt-size=120`), 'txt-shad': P('5', TXT), 'txt-line': P('3', TXT), 'txt-line-color': P('f00', `${TXT}&txt-line=3`), 'txt-width': P('120', `${TXT}&txt=Hello%20imgix%20world`),
   'txt-x': P('10', TXT), 'txt-y': P('10', TXT), 'txt-lead': P('20', LONG), 'txt-track': P('5', TXT), 'txt-clip': P('start', `${LONG}&txt-fit=max`),
   // faces, licence plates, upscaling, SVG
   'face-blur': P('50'), 'face-pixel': P('50'), faceindex: P('1', 'fit=facearea&w=100&h=100'), facepad: P('2', 'fit=facearea&w=100&h=100'), faces: P('1', 'fm=json'),

@@ -361,3 +361,74 @@ describe('palette', () => {
     for (const c of j.colors) assert.ok(Math.abs(c.red - c.green) < 0.05 && Math.abs(c.green - c.blue) < 0.05, JSON.stringify(c));
   });
 });
+
+describe('text: shipped fonts and the txt-* family', () => {
+  let canvas: Buffer; // 400×200 white
+  before(async () => {
+    canvas = await solid(400, 200, WHITE);
+  });
+  /** Bounding box of the pixels that are not white, and how many are in a colour. */
+  const ink = async (buf: Buffer, colour?: [number, number, number]) => {
+    const { data, info } = await sharp(buf).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    let [x0, y0, x1, y1, n] = [info.width, info.height, -1, -1, 0];
+    for (let y = 0; y < info.height; y++) {
+      for (let x = 0; x < info.width; x++) {
+        const i = (y * info.width + x) * 3;
+        if (data[i]! > 245 && data[i + 1]! > 245 && data[i + 2]! > 245) continue;
+        [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+        if (colour && near([data[i]!, data[i + 1]!, data[i + 2]!], colour, 40)) n++;
+      }
+    }
+    return { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1, n };
+  };
+  const T = (q: string) => render(canvas, `fm=png&txt-size=24&txt-align=top,left&${q}`);
+
+  test('imgix font names map to the shipped faces: Courier New is monospaced, Helvetica is not; Georgia is serif', async () => {
+    const narrow = await ink((await T('txt=iiiiiiii&txt-font=Courier%20New')).body);
+    const wide = await ink((await T('txt=WWWWWWWW&txt-font=Courier%20New')).body);
+    assert.ok(Math.abs(narrow.w - wide.w) <= 12, `mono: ${narrow.w} vs ${wide.w}`);
+    const hn = await ink((await T('txt=iiiiiiii&txt-font=Helvetica%20Neue')).body);
+    const hw = await ink((await T('txt=WWWWWWWW&txt-font=Helvetica%20Neue')).body);
+    assert.ok(hw.w > 2 * hn.w, `proportional: ${hn.w} vs ${hw.w}`);
+    const serif = await T('txt=Hamburgefonts&txt-font=Georgia');
+    const sans = await T('txt=Hamburgefonts&txt-font=Helvetica');
+    assert.notDeepEqual(serif.body, sans.body);
+    const bold = await ink((await T('txt=Hamburgefonts&txt-font=Helvetica%20Neue,Bold')).body, [0, 0, 0]);
+    const regular = await ink(sans.body, [0, 0, 0]);
+    assert.ok(bold.n > regular.n * 1.2, 'Bold is heavier');
+  });
+  test('txt-width wraps, txt-lead spaces lines, txt-track spaces letters, txt-x/y place the text', async () => {
+    const one = await ink((await T('txt=alpha%20beta%20gamma%20delta')).body);
+    const wrapped = await ink((await T('txt=alpha%20beta%20gamma%20delta&txt-width=120')).body);
+    assert.ok(wrapped.h > 2 * one.h && wrapped.w <= 120, `wrapped ${JSON.stringify(wrapped)}`);
+    const led = await ink((await T('txt=alpha%20beta%20gamma%20delta&txt-width=120&txt-lead=20')).body);
+    assert.ok(led.h > wrapped.h + 20, `lead ${led.h} vs ${wrapped.h}`);
+    const tracked = await ink((await T('txt=alpha&txt-track=10')).body);
+    const plain = await ink((await T('txt=alpha')).body);
+    assert.ok(tracked.w > plain.w + 30, `track ${tracked.w} vs ${plain.w}`);
+    const at = await ink((await T('txt=alpha&txt-x=200&txt-y=100')).body);
+    assert.ok(at.x >= 200 && at.x < 210 && at.y >= 100 && at.y < 115, JSON.stringify(at));
+  });
+  test('txt-line outlines in txt-line-color; txt-shad adds a shadow', async () => {
+    const lined = await ink((await T('txt=Outline&txt-line=3&txt-line-color=ff0000')).body, [255, 0, 0]);
+    assert.ok(lined.n > 200, `${lined.n} red outline pixels`);
+    const plain = await ink((await T('txt=Outline')).body, [255, 0, 0]);
+    assert.equal(plain.n, 0);
+    const shadow = await ink((await T('txt=Shadow&txt-color=fff&txt-shad=5')).body);
+    assert.ok(shadow.w > 20, 'white text shows only by its shadow');
+    assert.ok((await ink((await T('txt=Shadow&txt-color=fff')).body)).w <= 0, 'white text alone shows nothing');
+  });
+  test('txt-fit=max shrinks text to its box; txt-clip keeps one line cut to the box, with an ellipsis', async () => {
+    const long = 'txt=The%20quick%20brown%20fox%20jumps%20over%20the%20lazy%20dog&txt-size=80&txt-width=200';
+    const fit = await ink((await render(canvas, `fm=png&txt-align=top,left&${long}&txt-fit=max`)).body);
+    assert.ok(fit.h <= 180 && fit.w <= 200, `fitted ${JSON.stringify(fit)}`);
+    const clipped = await ink((await T('txt=The%20quick%20brown%20fox%20jumps&txt-width=150&txt-clip=end')).body);
+    assert.ok(clipped.w <= 150 && clipped.h < 40, `clipped ${JSON.stringify(clipped)}`);
+    const a = await T('txt=The%20quick%20brown%20fox%20jumps&txt-width=150&txt-clip=end');
+    const b = await T('txt=The%20quick%20brown%20fox%20jumps&txt-width=150&txt-clip=start');
+    const e = await T('txt=The%20quick%20brown%20fox%20jumps&txt-width=150&txt-clip=end,ellipsis');
+    assert.notDeepEqual(a.body, b.body);
+    assert.notDeepEqual(a.body, e.body);
+    assert.ok((await ink(e.body)).w <= 150);
+  });
+});
