@@ -91,7 +91,7 @@ const PROBES: Record<string, Probe> = {
   'mark-tile': P('grid', MARK), 'mark-rot': P('45', MARK), 'mark-if-min-width': P('5000', MARK), 'mark-if-min-height': P('5000', MARK),
   // text
   txt: P('Hello'), 'txt-color': P('f00', TXT), 'txt-size': P('60', 'w=320&txt=Hello'), 'txt-align': P('top,left', TXT), 'txt-pad': P('40', TXT), 'txt-font': P('serif', TXT),
-  'txt-fit': P('max', `${LONG}&txt-size=120`), 'txt-shad': P('5', TXT), 'txt-line': P('3', TXT), 'txt-line-color': P('f00', `${TXT}&txt-line=3`), 'txt-width': P('120', `${TXT}&txt=Hello%20imgix%20world`),
+  'txt-fit': P('max', `${LONG}&txt-size=50`), 'txt-shad': P('5', TXT), 'txt-line': P('3', TXT), 'txt-line-color': P('f00', `${TXT}&txt-line=3`), 'txt-width': P('120', `${TXT}&txt=Hello%20imgix%20world`),
   'txt-x': P('10', TXT), 'txt-y': P('10', TXT), 'txt-lead': P('20', LONG), 'txt-track': P('5', TXT), 'txt-clip': P('start', `${LONG}&txt-fit=max`),
   // faces, licence plates, upscaling, SVG
   'face-blur': P('50'), 'face-pixel': P('50'), faceindex: P('1', 'fit=facearea&w=100&h=100'), facepad: P('2', 'fit=facearea&w=100&h=100'), faces: P('1', 'fm=json'),
