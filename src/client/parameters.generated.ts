@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "mark-fit", "mark-rot", "mark-tile", "mark-base", "mark-if-min-width", "mark-if-min-height", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -734,6 +734,54 @@ export interface ImageParams {
   "mask-bg"?: string;
   /** Alias of `mask-bg`. */
   "maskbg"?: string;
+  /**
+   * How the mark fits mark-w × mark-h: clip (inside), max (inside, never enlarged), crop (cover), fill (inside, padded transparent), scale (distort).
+   * Values: clip, crop, fill, max, scale.
+   * Default: clip.
+   */
+  "mark-fit"?: "clip" | "crop" | "fill" | "max" | "scale";
+  /** Alias of `mark-fit`. */
+  "mf"?: "clip" | "crop" | "fill" | "max" | "scale";
+  /** Alias of `mark-fit`. */
+  "markfit"?: "clip" | "crop" | "fill" | "max" | "scale";
+  /**
+   * Turn the watermark by this many degrees (counter-clockwise).
+   * Default: 0.
+   */
+  "mark-rot"?: number;
+  /**
+   * grid: the watermark repeated over the whole image.
+   * Values: grid.
+   */
+  "mark-tile"?: "grid";
+  /** Alias of `mark-tile`. */
+  "mtile"?: "grid";
+  /** Alias of `mark-tile`. */
+  "marktile"?: "grid";
+  /**
+   * A path prefix for mark (mark-base=/logos/ with mark=acme.png is /logos/acme.png).
+   */
+  "mark-base"?: string;
+  /** Alias of `mark-base`. */
+  "mb"?: string;
+  /** Alias of `mark-base`. */
+  "markbase"?: string;
+  /** `mark-base`, sent base64url-encoded (the client encodes it for you). */
+  "mark-base64"?: string;
+  /** `mark-base`, sent base64url-encoded (the client encodes it for you). */
+  "mb64"?: string;
+  /** `mark-base`, sent base64url-encoded (the client encodes it for you). */
+  "markbase64"?: string;
+  /**
+   * Draw the watermark only on images at least this wide.
+   * Range: 0 to 8192.
+   */
+  "mark-if-min-width"?: number;
+  /**
+   * Draw the watermark only on images at least this tall.
+   * Range: 0 to 8192.
+   */
+  "mark-if-min-height"?: number;
   /**
    * Text drawn over the image (txt64: base64url of UTF-8 text).
    */

@@ -123,6 +123,12 @@ export interface TransformOptions {
   'mark-pad'?: number;
   'mark-x'?: number;
   'mark-y'?: number;
+  'mark-fit'?: 'clip' | 'crop' | 'fill' | 'max' | 'scale';
+  'mark-rot'?: number;
+  'mark-tile'?: 'grid';
+  'mark-base'?: string;
+  'mark-if-min-width'?: number;
+  'mark-if-min-height'?: number;
   txt?: string;
   'txt-color'?: Color;
   'txt-size'?: number;

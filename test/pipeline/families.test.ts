@@ -432,3 +432,41 @@ describe('text: shipped fonts and the txt-* family', () => {
     assert.ok((await ink(e.body)).w <= 150);
   });
 });
+
+describe('watermark: fit, rotation, tile, base, minimum sizes', () => {
+  let logo: Buffer; // 40×20 opaque red
+  const loads: string[] = [];
+  const loadMark = async (p: string) => {
+    loads.push(p);
+    return ['logos/logo.png', 'logo.png'].includes(p.replace(/^\/+/, '')) ? logo : undefined;
+  };
+  before(async () => {
+    logo = await solid(40, 20, RED);
+  });
+  const base = () => solid(200, 100, WHITE);
+  const R = async (q: string) => render(await base(), `fm=png&mark=logo.png&mark-align=top,left&mark-pad=0&${q}`, { ctx: { loadMark } });
+  test('mark-fit: clip keeps the ratio inside mark-w × mark-h (default); scale fills it', async () => {
+    const clip = await R('mark-w=80&mark-h=80');
+    assert.deepEqual(await pixel(clip.body, 70, 30), [255, 0, 0, 255], '80×40');
+    assert.deepEqual(await pixel(clip.body, 70, 50), [255, 255, 255, 255]);
+    const scale = await R('mark-w=80&mark-h=80&mark-fit=scale');
+    assert.deepEqual(await pixel(scale.body, 70, 70), [255, 0, 0, 255], '80×80');
+  });
+  test('mark-rot turns the mark; mark-tile=grid repeats it', async () => {
+    const rot = await R('mark-rot=90');
+    assert.deepEqual(await pixel(rot.body, 5, 35), [255, 0, 0, 255], 'now 20×40');
+    assert.deepEqual(await pixel(rot.body, 30, 5), [255, 255, 255, 255]);
+    const tile = await R('mark-tile=grid');
+    for (const [x, y] of [[5, 5], [45, 25], [165, 85]]) assert.deepEqual(await pixel(tile.body, x!, y!), [255, 0, 0, 255], `${x},${y}`);
+  });
+  test('mark-base prefixes the path; mark-if-min-width/height skip small images', async () => {
+    loads.length = 0;
+    const based = await render(await base(), 'fm=png&mark=logo.png&mark-base=/logos/', { ctx: { loadMark } });
+    assert.deepEqual(loads, ['/logos/logo.png'], 'loaded through the prefix');
+    assert.notDeepEqual(based.body, (await render(await base(), 'fm=png')).body);
+    const skipped = await R('mark-if-min-width=500');
+    assert.deepEqual(await pixel(skipped.body, 5, 5), [255, 255, 255, 255]);
+    const kept = await R('mark-if-min-width=100&mark-if-min-height=100');
+    assert.deepEqual(await pixel(kept.body, 5, 5), [255, 0, 0, 255]);
+  });
+});
