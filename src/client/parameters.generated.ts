@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "mark-fit", "mark-rot", "mark-tile", "mark-base", "mark-if-min-width", "mark-if-min-height", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "interval", "skip", "reverse", "fps", "loop", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "mark-fit", "mark-rot", "mark-tile", "mark-base", "mark-if-min-width", "mark-if-min-height", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -180,6 +180,32 @@ export interface ImageParams {
    * Range: ≥ 1.
    */
   "frame"?: number | `${number}-${number}` | `${number}-` | `-${number}`;
+  /**
+   * Keep every Nth frame of an animation, from the first.
+   * Range: 1 to 10000.
+   */
+  "interval"?: number;
+  /**
+   * Drop every Nth frame of an animation.
+   * Range: 1 to 10000.
+   */
+  "skip"?: number;
+  /**
+   * Play an animation backwards.
+   * Default: false.
+   */
+  "reverse"?: boolean | 0 | 1;
+  /**
+   * Frames per second of an animated output (every frame the same delay).
+   * Range: 1 to 100 (clamped).
+   */
+  "fps"?: number;
+  /**
+   * How many times an animation plays (0: for ever).
+   * Range: 0 to 65535 (clamped).
+   * Default: 0.
+   */
+  "loop"?: number;
   /**
    * Orientation: an EXIF value 1–8 (applied instead of the source's) or a rotation of 90/180/270 degrees counter-clockwise.
    * Values: 0, 1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270.

@@ -24,6 +24,7 @@ import { tone } from './steps/tone.ts';
 import { focalDebug } from './steps/debug.ts';
 import { blend } from './steps/blend.ts';
 import { mask } from './steps/mask.ts';
+import { animation } from './steps/animation.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
 
 export interface PipelineContext {
@@ -48,7 +49,7 @@ export interface PipelineResult {
 }
 
 /** The fixed order of steps; each returns at once when its parameters are absent. */
-const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, focalDebug, rotate, tone, adjust, stylize, blend, pad, watermark, text, radius, mask, transparency];
+const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, focalDebug, rotate, tone, adjust, stylize, blend, pad, watermark, text, radius, mask, transparency, animation];
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
 function keepFormat(meta: Metadata): OutputFormat {

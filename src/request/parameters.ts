@@ -146,6 +146,11 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'prefix', aliases: [], type: 'string', category: 'palette', maxLength: 100, default: 'image', description: 'Class name prefix of palette=css (letters, digits, - and _).' },
   // animation
   { name: 'frame', aliases: [], type: 'interval', category: 'animation', min: 1, description: 'Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.' },
+  { name: 'interval', aliases: [], type: 'integer', category: 'animation', min: 1, max: 10000, range: 'strict', description: 'Keep every Nth frame of an animation, from the first.' },
+  { name: 'skip', aliases: [], type: 'integer', category: 'animation', min: 1, max: 10000, range: 'strict', description: 'Drop every Nth frame of an animation.' },
+  { name: 'reverse', aliases: [], type: 'boolean', category: 'animation', default: false, description: 'Play an animation backwards.' },
+  { name: 'fps', aliases: [], type: 'integer', category: 'animation', min: 1, max: 100, range: 'clamp', description: 'Frames per second of an animated output (every frame the same delay).' },
+  { name: 'loop', aliases: [], type: 'integer', category: 'animation', min: 0, max: 65535, range: 'clamp', default: 0, description: 'How many times an animation plays (0: for ever).' },
   // rotation
   { name: 'orient', aliases: ['or'], type: 'enum', category: 'rotation', values: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '90', '180', '270'], description: 'Orientation: an EXIF value 1–8 (applied instead of the source\'s) or a rotation of 90/180/270 degrees counter-clockwise.', approximation: '90/270-degree orientations of animated sources are refused with 422 unsupported_transformation.' },
   { name: 'rot', aliases: [], type: 'number', category: 'rotation', wrap: 360, default: 0, description: 'Rotate by any angle in degrees (taken modulo 360); uncovered corners get bg.', approximation: 'animated sources are refused with 422 unsupported_transformation.' },

@@ -56,6 +56,11 @@ export interface TransformOptions {
   colorquant?: number;
   /** Frames kept, 1-based and inclusive; `to` undefined = to the last frame. */
   frame?: { from: number; to?: number };
+  interval?: number;
+  skip?: number;
+  reverse?: boolean;
+  fps?: number;
+  loop?: number;
   orient?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '90' | '180' | '270';
   rot?: number;
   'rot-type'?: 'pivot' | 'straighten';

@@ -1,7 +1,7 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { render, pixel, stats, near, solid, quadrants, withIptc, RED, GREEN, BLUE, WHITE } from './helpers.ts';
+import { render, pixel, stats, near, solid, quadrants, withIptc, animatedGif, RED, GREEN, BLUE, WHITE } from './helpers.ts';
 
 /** imgix parameter families rendered on real images with real sharp; each assertion fails if the parameter is ignored. */
 
@@ -468,5 +468,30 @@ describe('watermark: fit, rotation, tile, base, minimum sizes', () => {
     assert.deepEqual(await pixel(skipped.body, 5, 5), [255, 255, 255, 255]);
     const kept = await R('mark-if-min-width=100&mark-if-min-height=100');
     assert.deepEqual(await pixel(kept.body, 5, 5), [255, 0, 0, 255]);
+  });
+});
+
+describe('animation: interval, skip, reverse, fps, loop', () => {
+  /** The first pixel's colour of every frame. */
+  const frames = async (buf: Buffer) => {
+    const meta = await sharp(buf).metadata();
+    const out: number[][] = [];
+    for (let p = 0; p < (meta.pages ?? 1); p++) out.push([...(await sharp(buf, { page: p }).raw().toBuffer()).subarray(0, 3)]);
+    return { colours: out, meta };
+  };
+  test('reverse plays backwards; interval keeps every Nth; skip drops every Nth', async () => {
+    const gif = await animatedGif(4); // red, green, blue, white
+    const rev = await frames((await render(gif, 'reverse=true')).body);
+    assert.deepEqual(rev.colours.map((c) => c[0]! > 200 && c[1]! > 200 ? 'w' : c[0]! > 200 ? 'r' : c[1]! > 200 ? 'g' : 'b'), ['w', 'b', 'g', 'r']);
+    const every2 = await frames((await render(gif, 'interval=2')).body);
+    assert.equal(every2.meta.pages, 2);
+    const skip3 = await frames((await render(gif, 'skip=3')).body);
+    assert.equal(skip3.meta.pages, 3, 'the third frame dropped');
+  });
+  test('fps sets every frame\'s delay; loop the loop count', async () => {
+    const gif = await animatedGif(3);
+    const r = await render(gif, 'fps=5&loop=3');
+    assert.deepEqual(r.meta.delay, [200, 200, 200]);
+    assert.equal(r.meta.loop, 3);
   });
 });

@@ -4,6 +4,7 @@ import { FORMAT_CONTENT_TYPE, FORMAT_FM_NAME, FORMAT_SUBSTITUTED_HEADER, SUBSTIT
 import { STAGE, use, bounded, formatHasAlpha, type PipelineState } from '../context.ts';
 import { iccProfileName, readExif, readJfif } from './exif.ts';
 import { palette } from './palette.ts';
+import { animationOptions } from './animation.ts';
 
 export interface Encoded {
   body: Buffer;
@@ -62,13 +63,13 @@ export async function encode(st: PipelineState): Promise<Encoded> {
       st.img.png(o.fm === 'png8' || colours ? { palette: true, quality: o.q ?? 100, ...(colours ? { colours, dither: 0 } : {}) } : { compressionLevel: compress ? 9 : 6 });
       break;
     case 'webp':
-      st.img.webp({ quality, lossless: o.lossless === true, effort: st.config.webpEffort });
+      st.img.webp({ quality, lossless: o.lossless === true, effort: st.config.webpEffort, ...animationOptions(st) });
       break;
     case 'avif':
       st.img.avif({ quality, lossless: o.lossless === true, effort: st.config.avifEffort, chromaSubsampling: chroma });
       break;
     case 'gif':
-      st.img.gif(colours ? { colours, dither: 0 } : {});
+      st.img.gif({ ...(colours ? { colours, dither: 0 } : {}), ...animationOptions(st) });
       break;
     default:
       break;
