@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "palette", "colors", "prefix", "frame", "interval", "skip", "reverse", "fps", "loop", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "mark-fit", "mark-rot", "mark-tile", "mark-base", "mark-if-min-width", "mark-if-min-height", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "dpi", "colorquant", "iptc", "jpg-progressive", "rasterize-bypass", "svg-sanitize", "palette", "colors", "prefix", "frame", "interval", "skip", "reverse", "fps", "loop", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "upscale", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "mark-fit", "mark-rot", "mark-tile", "mark-base", "mark-if-min-width", "mark-if-min-height", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -160,6 +160,16 @@ export interface ImageParams {
   /** Alias of `jpg-progressive`. */
   "jpeg-progressive"?: boolean | 0 | 1;
   /**
+   * On an SVG source: answer the SVG itself (sanitised, see svg-sanitize) instead of rendering it; other parameters do not apply.
+   * Default: false.
+   */
+  "rasterize-bypass"?: boolean | 0 | 1;
+  /**
+   * With rasterize-bypass: remove scripts, foreignObject, event handlers and javascript: links from the SVG (false: the file as stored).
+   * Default: true.
+   */
+  "svg-sanitize"?: boolean | 0 | 1;
+  /**
    * Answer the colours of the rendered image instead of the image: json (colours as fractions and hex, average luminance) or css (.<prefix>-fg-N and .<prefix>-bg-N rules).
    * Values: css, json.
    */
@@ -269,6 +279,11 @@ export interface ImageParams {
    * Default: 0.
    */
   "shad"?: number;
+  /**
+   * Enlarge with extra detail: an image rendered larger than its source is sharpened after resizing.
+   * Default: false.
+   */
+  "upscale"?: boolean | 0 | 1;
   /**
    * Noise reduction: a median filter (3×3 up to 50, 5×5 above); 0 or less, none. Absent, none.
    * Range: -100 to 100 (clamped).

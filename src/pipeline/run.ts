@@ -25,6 +25,7 @@ import { focalDebug } from './steps/debug.ts';
 import { blend } from './steps/blend.ts';
 import { mask } from './steps/mask.ts';
 import { animation } from './steps/animation.ts';
+import { svgBypass } from './steps/svg.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
 
 export interface PipelineContext {
@@ -107,6 +108,9 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
       const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
       format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: g.width * g.height, ownFormat }, config.autoAvifMaxPixels);
+    }
+    if (opts['rasterize-bypass'] && meta.format === 'svg') {
+      return { body: await svgBypass(input, opts['svg-sanitize'] !== false), contentType: 'image/svg+xml', headers: {} };
     }
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;

@@ -48,6 +48,8 @@ export interface TransformOptions {
   /** Empty string: download under the image path's own file name. */
   dl?: string;
   'jpg-progressive'?: boolean;
+  'rasterize-bypass'?: boolean;
+  'svg-sanitize'?: boolean;
   palette?: 'css' | 'json';
   colors?: number;
   prefix?: string;
@@ -69,6 +71,7 @@ export interface TransformOptions {
   con?: number;
   exp?: number;
   gam?: number;
+  upscale?: boolean;
   high?: number;
   shad?: number;
   nr?: number;

@@ -495,3 +495,23 @@ describe('animation: interval, skip, reverse, fps, loop', () => {
     assert.equal(r.meta.loop, 3);
   });
 });
+
+describe('upscale and SVG passthrough', () => {
+  test('upscale sharpens an enlarged image, and only an enlarged one', async () => {
+    const plain = await render(photo, 'w=1024&fm=png');
+    const up = await render(photo, 'w=1024&upscale=true&fm=png');
+    assert.ok((await stats(up.body)).stdev[2]! > (await stats(plain.body)).stdev[2]!, 'more contrast at the edges');
+    assert.deepEqual((await render(photo, 'w=100&upscale=true&fm=png')).body, (await render(photo, 'w=100&fm=png')).body);
+  });
+  test('rasterize-bypass answers the SVG itself, sanitised unless svg-sanitize=false', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><script>alert(2)</script><a href="javascript:alert(3)"><rect width="10" height="10" fill="red"/></a></svg>');
+    const r = await render(svg, 'rasterize-bypass=true&w=5');
+    assert.equal(r.contentType, 'image/svg+xml');
+    const text = r.body.toString('utf8');
+    assert.doesNotMatch(text, /script|onload|javascript:/i);
+    assert.match(text, /<rect width="10" height="10" fill="red"\/>/);
+    const raw = await render(svg, 'rasterize-bypass=true&svg-sanitize=false');
+    assert.deepEqual(raw.body, svg);
+    assert.equal((await render(svg, 'w=5')).meta.format, 'png', 'without it, rendered');
+  });
+});

@@ -39,7 +39,7 @@ describe('parseTransform', () => {
   });
 
   test('unknown parameters are ignored, empty values count as absent', () => {
-    assert.deepEqual(parse('foo=bar&utm_source=x&w=&upscale=true'), {});
+    assert.deepEqual(parse('foo=bar&utm_source=x&w=&lp-blur=50'), {});
   });
 
   test('with transform.strict, the message names the parameter, the value and what is allowed', () => {

@@ -6,7 +6,7 @@ import { flush, STAGE, use, type PipelineState } from '../context.ts';
  * above, and `nrs` (its sharpening, default 20) restores edges after it; `shad` lifts the shadows
  * and `high` (negative) pulls the highlights down, each a smooth curve that leaves black, white and
  * the other end of the range alone; `htn` renders a colour halftone (a dot screen per channel, in
- * cells from 3 to 13 pixels).
+ * cells from 3 to 13 pixels). `upscale` sharpens an enlarged image.
  */
 export async function tone(st: PipelineState): Promise<void> {
   const o = st.opts;
@@ -18,6 +18,12 @@ export async function tone(st: PipelineState): Promise<void> {
       await use(st, STAGE.sharpen, 'sharpen');
       st.img.sharpen({ sigma: 1, m1: 0, m2: nrs / 10 });
     }
+  }
+  // upscale: an enlarged image is sharpened after libvips' lanczos3 (no super-resolution model).
+  const g = st.geometry;
+  if (o.upscale && g?.resize && g.resize.width * g.resize.height > (g.rect?.width ?? st.meta.width ?? Infinity) * (g.rect?.height ?? st.meta.pageHeight ?? st.meta.height ?? Infinity)) {
+    await use(st, STAGE.sharpen, 'sharpen');
+    st.img.sharpen({ sigma: 1, m1: 1, m2: 3 });
   }
   const shad = o.shad ?? 0;
   const high = o.high ?? 0;
