@@ -42,6 +42,11 @@ export function borderSides(opts: TransformOptions): Sides {
   return { top: opts['border-top'] ?? b, bottom: opts['border-bottom'] ?? b, left: opts['border-left'] ?? b, right: opts['border-right'] ?? b };
 }
 
+/** The width of the stroke around the border (border-stroke-size; none without `border`). */
+export function strokeSize(opts: TransformOptions): number {
+  return opts.border ? (opts['border-stroke-size'] ?? 0) : 0;
+}
+
 function rectCoord(v: RectValue, full: number, size: number, isSize: boolean): number {
   if ('px' in v) return v.px;
   if ('frac' in v) return Math.round(v.frac * full);
@@ -126,8 +131,9 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
   const border = borderSides(opts);
   // Padding may take at most half of the largest output side: scale it down beyond that.
   const room = maxSize / 2;
-  const padW = pad.left + pad.right + border.left + border.right;
-  const padH = pad.top + pad.bottom + border.top + border.bottom;
+  const stroke = 2 * strokeSize(opts);
+  const padW = pad.left + pad.right + border.left + border.right + stroke;
+  const padH = pad.top + pad.bottom + border.top + border.bottom + stroke;
   if (padW > room || padH > room) {
     const k = Math.min(padW > room ? room / padW : 1, padH > room ? room / padH : 1);
     pad.top = Math.floor(pad.top * k);
@@ -135,8 +141,8 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
     pad.left = Math.floor(pad.left * k);
     pad.right = Math.floor(pad.right * k);
   }
-  const decoW = pad.left + pad.right + border.left + border.right;
-  const decoH = pad.top + pad.bottom + border.top + border.bottom;
+  const decoW = pad.left + pad.right + border.left + border.right + stroke;
+  const decoH = pad.top + pad.bottom + border.top + border.bottom + stroke;
 
   let { w, h } = targetSize(sw, sh, opts, fit);
   // Requested sizes include padding and border.

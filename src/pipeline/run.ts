@@ -3,7 +3,7 @@ import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
-import { computeGeometry } from './geometry.ts';
+import { computeGeometry, strokeSize } from './geometry.ts';
 import { checkDeadline, timedOut, type Budget, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from './detect.ts';
 import { checkRenderCost, renderCost } from './cost.ts';
@@ -115,7 +115,8 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;
       const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
-      const output = { width: g.width + g.pad.left + g.pad.right + g.border.left + g.border.right, height: g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom };
+      const s = 2 * strokeSize(opts);
+      const output = { width: g.width + g.pad.left + g.pad.right + g.border.left + g.border.right + s, height: g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom + s };
       const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType, inputHead(input), output)));
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }

@@ -208,6 +208,8 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   { name: 'border-bottom', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: 100, range: 'clamp', description: 'Width of the bottom border (with border).' },
   { name: 'border-left', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: 100, range: 'clamp', description: 'Width of the left border (with border).' },
   { name: 'border-right', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: 100, range: 'clamp', description: 'Width of the right border (with border).' },
+  { name: 'border-stroke-size', aliases: [], type: 'integer', category: 'border-and-padding', min: 0, max: 100, range: 'clamp', default: 0, description: 'A stroke of this width around the border (with border), in border-stroke-color.' },
+  { name: 'border-stroke-color', aliases: [], type: 'color', category: 'border-and-padding', description: 'Colour of the border stroke (default transparent white, 0FFF).' },
   { name: 'border-radius-inner', aliases: [], type: 'radius', category: 'border-and-padding', min: 0, max: SIZE_MAX, description: 'Rounded inner corners of the border: one radius or four (top-left, top-right, bottom-right, bottom-left); the border colour fills the corners (with border).' },
   { name: 'border-radius', aliases: [], type: 'radius', category: 'border-and-padding', min: 0, max: SIZE_MAX, description: 'Rounded corners: one radius or four (top-left, top-right, bottom-right, bottom-left). Corners become transparent (bg-coloured in formats without alpha).' },
   // trim

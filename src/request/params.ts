@@ -113,6 +113,8 @@ export interface TransformOptions {
   'border-left'?: number;
   'border-right'?: number;
   'border-radius-inner'?: [number, number, number, number];
+  'border-stroke-size'?: number;
+  'border-stroke-color'?: Color;
   transparency?: 'grid';
   'grid-colors'?: [Color, Color];
   'grid-size'?: number;

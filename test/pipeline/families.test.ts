@@ -515,3 +515,14 @@ describe('upscale and SVG passthrough', () => {
     assert.equal((await render(svg, 'w=5')).meta.format, 'png', 'without it, rendered');
   });
 });
+
+describe('border stroke', () => {
+  test('border-stroke-size draws a line of border-stroke-color around the border', async () => {
+    const r = await render(await solid(40, 40, WHITE), 'border=5,f00&border-stroke-size=3&border-stroke-color=00f&fm=png');
+    assert.deepEqual([r.meta.width, r.meta.height], [56, 56]);
+    assert.deepEqual(await pixel(r.body, 1, 20), [0, 0, 255, 255], 'the stroke outside');
+    assert.deepEqual(await pixel(r.body, 5, 20), [255, 0, 0, 255], 'then the border');
+    const clear = await render(await solid(40, 40, WHITE), 'border=5,f00&border-stroke-size=3&fm=png');
+    assert.equal((await pixel(clear.body, 1, 20))[3], 0, 'imgix\'s default stroke colour is transparent');
+  });
+});

@@ -1,5 +1,6 @@
 import { STAGE, use, backgroundFor, sharpColor, type PipelineState } from '../context.ts';
 import { roundedRectPath } from './radius.ts';
+import { strokeSize } from '../geometry.ts';
 
 /**
  * pad / pad-* add space in the bg colour (transparent when the output keeps alpha and no bg is
@@ -7,6 +8,7 @@ import { roundedRectPath } from './radius.ts';
  * `-right` setting one side's width. `border-radius-inner` rounds the corners of what the border
  * frames: the border's colour fills the corners outside that rounded rectangle. With w/h all of it
  * fits inside the requested box (the geometry reserved room for it); without, it adds to the size.
+ * border-stroke-size draws a line of that width around the border, in border-stroke-color.
  */
 export async function pad(st: PipelineState): Promise<void> {
   const g = st.geometry;
@@ -40,5 +42,15 @@ export async function pad(st: PipelineState): Promise<void> {
     if (border.color.alpha < 1) st.alpha = true;
     st.width += b.left + b.right;
     st.height += b.top + b.bottom;
+  }
+  // border-stroke-size: a line around the border in border-stroke-color (imgix's default: transparent white).
+  const s = strokeSize(st.opts);
+  if (s) {
+    const c = st.opts['border-stroke-color'] ?? { r: 255, g: 255, b: 255, alpha: 0 };
+    await use(st, STAGE.extend, 'extend');
+    st.img.extend({ top: s, bottom: s, left: s, right: s, background: backgroundFor(st, c) });
+    if (backgroundFor(st, c).alpha < 1) st.alpha = true;
+    st.width += 2 * s;
+    st.height += 2 * s;
   }
 }
