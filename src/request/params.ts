@@ -120,6 +120,7 @@ export interface TransformOptions {
   'grid-size'?: number;
   trim?: 'auto' | 'color' | 'alpha' | 'colorunlessalpha';
   'trim-md'?: number;
+  'trim-sd'?: number;
   'trim-pad'?: number;
   'trim-alpha'?: number;
   'trim-color'?: Color;

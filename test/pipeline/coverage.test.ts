@@ -83,7 +83,7 @@ const PROBES: Record<string, Probe> = {
   'blend-fit': P('scale', `${BLEND}&blend-w=100&blend-h=20`), 'blend-crop': P('top', 'w=320&blend=photo.jpg&blend-w=100&blend-h=20&blend-fit=crop'), 'blend-size': P('inherit', BLEND),
   // trim
   trim: P('auto', 'w=320', 'framed.png'), 'trim-color': P('00f', 'w=320&trim=color', 'framed.png'), 'trim-tol': P('60', 'w=320&trim=auto', 'framed.png'),
-  'trim-md': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-sd': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-pad': P('5', 'w=320&trim=auto', 'framed.png'),
+  'trim-md': P('60', 'w=320&trim=auto', 'framed.png'), 'trim-sd': P('60', 'w=320&trim=auto', 'noisy.png'), 'trim-pad': P('5', 'w=320&trim=auto', 'framed.png'),
   'trim-alpha': P('200', 'w=320&trim=alpha', 'cutout.png'),
   // watermark
   mark: P('mark.png'), 'mark-w': P('50', MARK), 'mark-h': P('50', MARK), 'mark-scale': P('50', MARK), 'mark-align': P('top,left', MARK), 'mark-alpha': P('50', MARK),
@@ -138,6 +138,10 @@ describe('coverage of imgix-url-params, measured', () => {
     // The photo in a faint frame (alpha 0.3) inside a transparent one.
     const faint = await sharp(at('photo.jpg')).resize(200).ensureAlpha().extend({ top: 10, bottom: 10, left: 10, right: 10, background: { r: 0, g: 0, b: 255, alpha: 0.3 } }).png().toBuffer();
     await sharp(faint).extend({ top: 20, bottom: 20, left: 20, right: 20, background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toFile(at('cutout.png'));
+    // The photo in a 30-pixel frame of grey noise (standard deviation about 17).
+    const noise = Buffer.alloc(700 * 487 * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = 128 + ((i * 7919) % 61) - 30;
+    await sharp(noise, { raw: { width: 700, height: 487, channels: 3 } }).composite([{ input: at('photo.jpg'), left: 30, top: 30 }]).png().toFile(at('noisy.png'));
     await sharp(at('photo.jpg')).withIccProfile('p3').jpeg().toFile(at('profile.jpg'));
     writeFileSync(at('iptc.jpg'), withIptc(readFileSync(at('photo.jpg')), 'A caption'));
     writeFileSync(at('icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><script>alert(1)</script><circle cx="50" cy="50" r="40" fill="#2b6cb0"/></svg>');

@@ -526,3 +526,15 @@ describe('border stroke', () => {
     assert.equal((await pixel(clear.body, 1, 20))[3], 0, 'imgix\'s default stroke colour is transparent');
   });
 });
+
+describe('trim-sd', () => {
+  test('a noisy frame is trimmed only when its deviation is within trim-sd', async () => {
+    const noise = Buffer.alloc(100 * 80 * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = 180 + ((i * 7919) % 61) - 30;
+    const framed = await sharp(noise, { raw: { width: 100, height: 80, channels: 3 } }).composite([{ input: await solid(60, 40, BLUE), left: 20, top: 20 }]).png().toBuffer();
+    const strict = await render(framed, 'trim=auto');
+    assert.deepEqual([strict.meta.width, strict.meta.height], [100, 80], 'a deviation of about 17: kept at the default (10)');
+    const loose = await render(framed, 'trim=auto&trim-sd=40');
+    assert.deepEqual([loose.meta.width, loose.meta.height], [60, 40]);
+  });
+});

@@ -6,7 +6,8 @@ import { timed } from './pixels.ts';
 
 /**
  * trim=auto cuts borders of the top-left pixel's colour (within trim-tol, else trim-md, default
- * 10); trim=color cuts `trim-color` within `trim-tol`; trim=alpha cuts fully transparent borders
+ * 10) when the outermost pixels deviate by at most trim-sd (default 10; a noisy border is cut
+ * around its mean colour within three deviations); trim=color cuts `trim-color` within `trim-tol`; trim=alpha cuts fully transparent borders
  * (alpha at most `trim-alpha`); trim=colorunlessalpha is alpha for an image with transparency,
  * color otherwise. `trim-pad` keeps that many pixels of the cut border (negative: cuts further
  * in). The trimmed size is only known after running, so the pipeline is materialised here (trim is
@@ -40,10 +41,46 @@ export async function trim(st: PipelineState): Promise<void> {
 /** The box libvips' find_trim keeps, from the pixels (offsets reported by sharp's trim). */
 async function colourBox(st: PipelineState, data: Buffer, raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 }, mode: 'auto' | 'color'): Promise<Box | undefined> {
   const o = st.opts;
-  const threshold = Math.max(1, o['trim-tol'] ?? (mode === 'auto' ? o['trim-md'] : undefined) ?? 10);
-  const img = sharp(data, { raw }).trim(mode === 'color' && o['trim-color'] ? { background: sharpColor(o['trim-color']), threshold } : { threshold });
+  let background: { r: number; g: number; b: number } | undefined;
+  let threshold = Math.max(1, o['trim-tol'] ?? (mode === 'auto' ? o['trim-md'] : undefined) ?? 10);
+  if (mode === 'auto') {
+    // trim-sd: the outermost pixels count as a border only when their standard deviation is at
+    // most trim-sd (default 10); a noisy but uniform border is then cut within three deviations.
+    const { sd, mean } = frameStats(data, raw);
+    if (sd > (o['trim-sd'] ?? 10)) return undefined;
+    if (sd >= 1) {
+      threshold = Math.max(threshold, Math.ceil(3 * sd));
+      background = { r: mean[0]!, g: mean[1] ?? mean[0]!, b: mean[2] ?? mean[0]! };
+    }
+  }
+  const bg = mode === 'color' && o['trim-color'] ? sharpColor(o['trim-color']) : background;
+  const img = sharp(data, { raw }).trim(bg ? { background: bg, threshold } : { threshold });
   const { info } = await timed(st, img).raw().toBuffer({ resolveWithObject: true });
   return { left: -(info.trimOffsetLeft ?? 0), top: -(info.trimOffsetTop ?? 0), width: info.width, height: info.height };
+}
+
+/** The mean colour and the largest per-channel standard deviation of the image's outermost pixels. */
+function frameStats(data: Buffer, raw: { width: number; height: number; channels: number }): { sd: number; mean: number[] } {
+  const { width, height, channels } = raw;
+  const colour = channels === 2 || channels === 4 ? channels - 1 : channels;
+  const idx: number[] = [];
+  for (let x = 0; x < width; x++) idx.push(x, (height - 1) * width + x);
+  for (let y = 1; y < height - 1; y++) idx.push(y * width, y * width + width - 1);
+  let worst = 0;
+  const means: number[] = [];
+  for (let c = 0; c < colour; c++) {
+    let sum = 0;
+    let sq = 0;
+    for (const i of idx) {
+      const v = data[i * channels + c]!;
+      sum += v;
+      sq += v * v;
+    }
+    const mean = sum / idx.length;
+    means.push(Math.round(mean));
+    worst = Math.max(worst, Math.sqrt(Math.max(0, sq / idx.length - mean * mean)));
+  }
+  return { sd: worst, mean: means };
 }
 
 /** The bounding box of the pixels whose alpha exceeds `threshold` (undefined when none does). */
