@@ -6,6 +6,7 @@ import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
+import { overlayPaths } from '../request/overlays.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { cacheControlUntil, checkExpires } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
@@ -99,7 +100,9 @@ export function imageHandler(deps: ImageDeps) {
     if (!request) throw notFound(relative);
     const { match, opts } = request;
     // Anything a parameter pulls in passes the same access decision, before any source is asked.
-    const mark = opts.mark !== undefined ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined) : undefined;
+    // Anything a parameter pulls in (watermark, blend and mask images) passes the same access decision, before any source is asked.
+    const verifiedFor = verifiedSource === match.source ? verifiedSource : undefined;
+    const layers = new Map(overlayPaths(opts).map(([name, path]) => [path, { name, match: markAccess(rules, path, verifiedFor) }]));
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);
@@ -119,7 +122,7 @@ export function imageHandler(deps: ImageDeps) {
     let key: string | undefined;
     let etag = meta.etag;
     if (!identity) {
-      const markId = mark ? await markIdentity(deps, mark) : opts.mark !== undefined ? '\nmark=missing' : '';
+      const markId = (await Promise.all([...layers].map(([path, l]) => (l.match ? markIdentity(deps, l.match, l.name) : `\n${l.name}=missing:${path}`)))).join('');
       const format = formatKey(negotiated);
       const last = request.last.get(format);
       if (last && last.sourceEtag === meta.etag && last.mark === markId) {
@@ -174,9 +177,10 @@ export function imageHandler(deps: ImageDeps) {
               format: negotiated.format,
               insteadOfAvif: negotiated.insteadOfAvif,
               deadline,
-              loadMark: async () => {
-                if (!mark) return undefined;
-                const m = await readWhole(deps, mark, signal);
+              loadMark: async (path) => {
+                const layer = layers.get(path)?.match;
+                if (!layer) return undefined;
+                const m = await readWhole(deps, layer, signal);
                 if (m) held.push(m.release);
                 return m?.body;
               },
@@ -430,10 +434,10 @@ function originalContentType(head: Buffer, stored: string | undefined): string {
   return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
 }
 
-/** The watermark's identity joins the cache key, so a replaced mark is a new derivative. */
-async function markIdentity(deps: ImageDeps, mark: RouteMatch): Promise<string> {
+/** The identity of a watermark, blend or mask image joins the cache key, so a replaced one is a new derivative. */
+async function markIdentity(deps: ImageDeps, mark: RouteMatch, name = 'mark'): Promise<string> {
   const meta = await deps.storages[mark.source].head(mark.key);
-  return `\nmark=${meta?.etag ?? 'missing'}`;
+  return `\n${name}=${meta?.etag ?? 'missing'}`;
 }
 
 function lenientDecode(p: string): string {

@@ -3,13 +3,10 @@ import { ServiceError } from '../../errors.ts';
 import { STAGE, use, bounded, checkDeadline, timedOut, type PipelineState } from '../context.ts';
 import { probe } from './probe.ts';
 import { place, overlayEntry } from './place.ts';
+import { markPath } from '../../request/overlays.ts';
 
 const MARK_FIT = { clip: 'inside', max: 'inside', crop: 'cover', fill: 'contain', scale: 'fill' } as const;
 
-/** The mark's path: `mark`, after `mark-base` when given (imgix's prefix for mark paths). */
-export function markPath(mark: string, base: string | undefined): string {
-  return base ? `${base.replace(/\/+$/, '')}/${mark.replace(/^\/+/, '')}` : mark;
-}
 
 /**
  * mark / mark64: an image from this service's sources drawn over the result. Size from mark-w /
