@@ -110,7 +110,9 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: g.width * g.height, ownFormat }, config.autoAvifMaxPixels);
     }
     if (opts['rasterize-bypass'] && meta.format === 'svg') {
-      return { body: await svgBypass(input, opts['svg-sanitize'] !== false), contentType: 'image/svg+xml', headers: {} };
+      // The same policy as an SVG original served untouched: no script runs if it is opened directly.
+      const headers = { 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox" };
+      return { body: await svgBypass(input, opts['svg-sanitize'] !== false), contentType: 'image/svg+xml', headers };
     }
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;

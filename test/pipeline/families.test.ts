@@ -538,3 +538,10 @@ describe('trim-sd', () => {
     assert.deepEqual([loose.meta.width, loose.meta.height], [60, 40]);
   });
 });
+
+describe('SVG answered as SVG', () => {
+  test('carries the same Content-Security-Policy as an SVG original', async () => {
+    const r = await render(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>'), 'rasterize-bypass=1&svg-sanitize=0');
+    assert.match(r.headers['Content-Security-Policy'] ?? '', /default-src 'none'.*sandbox/);
+  });
+});
