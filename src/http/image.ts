@@ -7,6 +7,7 @@ import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
 import { overlayPaths } from '../request/overlays.ts';
+import { clientHintHeaders, clientHintQuery } from '../request/hints.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { cacheControlUntil, checkExpires } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
@@ -96,10 +97,12 @@ export function imageHandler(deps: ImageDeps) {
 
     // imgix enforces `expires` on every URL, signed or not, and no cache keeps the answer past it.
     const expires = checkExpires(query);
-    const request = derive(target.imagePath, query);
+    let request = derive(target.imagePath, query);
     if (!request) throw notFound(relative);
+    // ch=…: client hints stand for parameters, appended to the verified query (the last value wins).
+    const hinted = request.opts.ch ? clientHintQuery(request.opts, (n) => c.req.header(n), config.transform.compressQuality) : '';
+    if (hinted) request = derive(target.imagePath, `${query}&${hinted}`) ?? request;
     const { match, opts } = request;
-    // Anything a parameter pulls in passes the same access decision, before any source is asked.
     // Anything a parameter pulls in (watermark, blend and mask images) passes the same access decision, before any source is asked.
     const verifiedFor = verifiedSource === match.source ? verifiedSource : undefined;
     const layers = new Map(overlayPaths(opts).map(([name, path]) => [path, { name, match: markAccess(rules, path, verifiedFor) }]));
@@ -139,7 +142,9 @@ export function imageHandler(deps: ImageDeps) {
       'X-Content-Type-Options': 'nosniff',
     };
     if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
-    if (negotiated.vary) headers.Vary = 'Accept';
+    const hints = clientHintHeaders(opts);
+    if (negotiated.vary || hints.length) headers.Vary = [...(negotiated.vary ? ['Accept'] : []), ...hints].join(', ');
+    if (hints.length) headers['Accept-CH'] = hints.join(', ');
     if (opts.dl !== undefined) headers['Content-Disposition'] = contentDisposition(opts.dl, relative);
 
     if (notModified(c, etag, meta)) return respond(c, 304, headers, null);

@@ -136,6 +136,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   },
   { name: 'chromasub', aliases: [], type: 'enum', category: 'format', values: ['420', '422', '444'], default: '420', description: 'Chroma subsampling for JPEG and AVIF.', approximation: '422 encodes as 420 (libjpeg via sharp offers 444 and 420).' },
   { name: 'dl', aliases: [], type: 'string', category: 'format', maxLength: 255, description: 'Download: Content-Disposition attachment with this filename; empty (dl=) uses the last segment of the image path.' },
+  { name: 'ch', aliases: [], type: 'list', category: 'format', values: ['width', 'dpr', 'save-data'], description: 'Client hints honoured: Width (Sec-CH-Width) sets w in device pixels, DPR (Sec-CH-DPR) sets dpr, Save-Data: on lowers the quality (transform.compressQuality) unless q is given. The response sends Accept-CH and Vary for them.' },
   { name: 'dpi', aliases: [], type: 'integer', category: 'format', min: 0, max: 10000, range: 'clamp', description: 'Pixel density written into the output file (JFIF/EXIF/PNG pHYs), in dots per inch; 0 leaves it out.' },
   { name: 'colorquant', aliases: [], type: 'integer', category: 'format', min: 2, max: 256, range: 'clamp', description: 'Limit the output to this many colours (libimagequant; a palette for PNG and GIF).' },
   { name: 'iptc', aliases: [], type: 'enum', category: 'format', values: ['allow', 'block'], description: 'allow: a JPEG output keeps the source\'s IPTC data (captions, credits); block (the default): all metadata is removed.' },

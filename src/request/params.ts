@@ -53,6 +53,7 @@ export interface TransformOptions {
   palette?: 'css' | 'json';
   colors?: number;
   prefix?: string;
+  ch?: ('width' | 'dpr' | 'save-data')[];
   dpi?: number;
   iptc?: 'allow' | 'block';
   colorquant?: number;
@@ -177,8 +178,8 @@ export interface TransformOptions {
 
 export type BlendMode = 'color' | 'burn' | 'dodge' | 'darken' | 'difference' | 'exclusion' | 'hardlight' | 'hue' | 'lighten' | 'luminosity' | 'multiply' | 'overlay' | 'saturation' | 'screen' | 'softlight' | 'normal';
 
-/** Parameters that never change the rendered image (signature, expiry). */
-const NON_RENDERING = new Set(['s', 'expires']);
+/** Parameters that never change the rendered image (signature, expiry; client hints act through the parameters they stand for). */
+const NON_RENDERING = new Set(['s', 'expires', 'ch']);
 
 const INT_RE = /^[+-]?\d+$/;
 const NUM_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;

@@ -43,3 +43,32 @@ describe('blend and mask images over HTTP', () => {
     assert.match(((await res.json()) as { message: string }).message, /^blend: /);
   });
 });
+
+describe('client hints (ch)', () => {
+  let folder: Awaited<ReturnType<typeof makeImageFolder>>;
+  let ig: ImagegateApp;
+  before(async () => {
+    folder = await makeImageFolder();
+    ig = await testApp(folder.root);
+  });
+  after(async () => {
+    await ig.close();
+    folder.cleanup();
+  });
+  const width = async (res: Response) => (await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width;
+
+  test('Width sets the width in device pixels; DPR multiplies w; Accept-CH and Vary name the hints', async () => {
+    const res = await get(ig, '/photo.jpg?w=300&ch=Width,DPR', { 'Sec-CH-Width': '120', 'Sec-CH-DPR': '2' });
+    assert.equal(await width(res), 120);
+    assert.equal(res.headers.get('accept-ch'), 'Sec-CH-DPR, DPR, Sec-CH-Width, Width');
+    assert.equal(res.headers.get('vary'), 'Sec-CH-DPR, DPR, Sec-CH-Width, Width');
+    assert.equal(await width(await get(ig, '/photo.jpg?w=100&ch=dpr', { DPR: '2' })), 200);
+    assert.equal(await width(await get(ig, '/photo.jpg?w=100&ch=dpr')), 100, 'no hint sent: w as written');
+    assert.equal(await width(await get(ig, '/photo.jpg?w=100', { DPR: '2' })), 100, 'hints only where ch asks for them');
+  });
+  test('Save-Data: on lowers the quality unless q is given', async () => {
+    const size = async (h: Record<string, string>, q = '') => Buffer.from(await (await get(ig, `/photo.jpg?w=300&ch=save-data${q}`, h)).arrayBuffer()).length;
+    assert.ok((await size({ 'Save-Data': 'on' })) < (await size({})));
+    assert.equal(await size({ 'Save-Data': 'on' }, '&q=90'), await size({}, '&q=90'));
+  });
+});
