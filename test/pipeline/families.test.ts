@@ -545,3 +545,12 @@ describe('SVG answered as SVG', () => {
     assert.match(r.headers['Content-Security-Policy'] ?? '', /default-src 'none'.*sandbox/);
   });
 });
+
+describe('bounds on work done outside libvips', () => {
+  test('a non-separable blend over more than 16 million pixels is a 422, not seconds of JavaScript', async () => {
+    const big = await sharp({ create: { width: 4200, height: 4000, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+    await assert.rejects(render(big, 'blend=ff0000&blend-mode=hue'), (e: { status: number; code: string }) => e.status === 422 && e.code === 'unsupported_transformation');
+    const ok = await render(big, 'blend=ff0000&blend-mode=hue&w=400');
+    assert.equal(ok.meta.width, 400, 'the same blend on a smaller output is drawn');
+  });
+});

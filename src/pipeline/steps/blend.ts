@@ -1,8 +1,12 @@
 import sharp, { type Blend } from 'sharp';
+import { ServiceError } from '../../errors.ts';
 import type { BlendMode, Color } from '../../request/params.ts';
 import { flush, STAGE, use, type PipelineState } from '../context.ts';
 import { place, overlayEntry } from './place.ts';
 import { layerPixels, loadLayer } from './layer.ts';
+
+/** The most pixels a non-separable blend mode (hue, saturation, color, luminosity) is computed for. */
+const NON_SEPARABLE_MAX_PIXELS = 16_000_000;
 
 /** imgix blend modes libvips composites itself. */
 const LIBVIPS: Partial<Record<BlendMode, Blend>> = {
@@ -48,6 +52,10 @@ export async function blend(st: PipelineState): Promise<void> {
     const entry = await overlayEntry(st.pages, W, H, layer.data, { width: layer.width, height: layer.height, channels: 4 }, left, top);
     st.img.composite([{ ...entry, blend: libvips }]);
     return;
+  }
+  // Computed in JavaScript, outside libvips' timeout: bounded by size instead.
+  if (layer.width * layer.height * Math.max(1, st.pages) > NON_SEPARABLE_MAX_PIXELS) {
+    throw new ServiceError(422, 'unsupported_transformation', `Unprocessable: blend-mode=${mode} is limited to ${NON_SEPARABLE_MAX_PIXELS / 1e6} million blended pixels`);
   }
   const { data, info } = await flush(st);
   nonSeparable(data, info.width, info.height, info.channels, layer, left, top, H, st.pages, mode);

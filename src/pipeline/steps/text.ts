@@ -144,23 +144,34 @@ async function decorate(st: PipelineState, b: Bitmap): Promise<Bitmap> {
   return { data, width: info.width, height: info.height };
 }
 
-/** Grey-level dilation by a (2r+1)² square, as two separable passes of a running maximum. */
+/** Grey-level dilation by a (2r+1)² square: two separable passes of a running maximum, each linear in the pixels whatever r is. */
 function dilate(a: Buffer, width: number, height: number, r: number): Buffer {
   const tmp = Buffer.alloc(a.length);
   const out = Buffer.alloc(a.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let m = 0;
-      for (let k = Math.max(0, x - r); k <= Math.min(width - 1, x + r) && m < 255; k++) m = Math.max(m, a[y * width + k]!);
-      tmp[y * width + x] = m;
-    }
-  }
-  for (let x = 0; x < width; x++) {
-    for (let y = 0; y < height; y++) {
-      let m = 0;
-      for (let k = Math.max(0, y - r); k <= Math.min(height - 1, y + r) && m < 255; k++) m = Math.max(m, tmp[k * width + x]!);
-      out[y * width + x] = m;
-    }
-  }
+  for (let y = 0; y < height; y++) runningMax(a, tmp, y * width, 1, width, r);
+  for (let x = 0; x < width; x++) runningMax(tmp, out, x, width, height, r);
   return out;
+}
+
+/**
+ * out[i] = max of src over [i−r, i+r] along one row or column (`n` values from `start`, `step`
+ * apart), by van Herk / Gil–Werman: maxima running forward and backward within blocks of 2r+1.
+ */
+function runningMax(src: Buffer, out: Buffer, start: number, step: number, n: number, r: number): void {
+  const k = 2 * r + 1;
+  const fwd = new Uint8Array(n);
+  const bwd = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = src[start + i * step]!;
+    fwd[i] = i % k === 0 ? v : Math.max(fwd[i - 1]!, v);
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    const v = src[start + i * step]!;
+    bwd[i] = i === n - 1 || (i + 1) % k === 0 ? v : Math.max(bwd[i + 1]!, v);
+  }
+  for (let i = 0; i < n; i++) {
+    const lo = Math.max(0, i - r);
+    const hi = Math.min(n - 1, i + r);
+    out[start + i * step] = Math.max(bwd[lo]!, fwd[hi]!);
+  }
 }
