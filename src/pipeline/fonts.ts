@@ -24,9 +24,15 @@ const FILES = [
   'noto-emoji/400Regular/NotoEmoji_400Regular.ttf',
 ];
 
-/** Absolute paths of the shipped font files. */
+/** Absolute paths of the shipped font files (those installed: a missing one is skipped, and its text falls back). */
 export function fontFiles(): string[] {
-  return FILES.map((f) => require.resolve(`@expo-google-fonts/${f}`));
+  return FILES.flatMap((f) => {
+    try {
+      return [require.resolve(`@expo-google-fonts/${f}`)];
+    } catch {
+      return [];
+    }
+  });
 }
 
 let registered: Promise<void> | undefined;
