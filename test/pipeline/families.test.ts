@@ -554,3 +554,12 @@ describe('bounds on work done outside libvips', () => {
     assert.equal(ok.meta.width, 400, 'the same blend on a smaller output is drawn');
   });
 });
+
+describe('transparency=grid in a format without alpha', () => {
+  test('a JPEG shows the checkerboard, not white', async () => {
+    const clear = await sharp({ create: { width: 40, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const r = await render(clear, 'transparency=grid&grid-colors=f00,00f&grid-size=10&fm=jpg');
+    assert.ok(near(await pixel(r.body, 5, 5), [255, 0, 0, 255], 30));
+    assert.ok(near(await pixel(r.body, 15, 5), [0, 0, 255, 255], 30));
+  });
+});
