@@ -563,3 +563,18 @@ describe('transparency=grid in a format without alpha', () => {
     assert.ok(near(await pixel(r.body, 15, 5), [0, 0, 255, 255], 30));
   });
 });
+
+describe('imgix font names → shipped faces (the table in docs/url-api.md)', () => {
+  test('mono, serif, sans; bold and italic from the name', async () => {
+    const { fontDescription, fontFiles } = await import('../../src/pipeline/fonts.ts');
+    assert.equal(fontFiles().length, 11, 'every shipped file is installed');
+    assert.equal(fontDescription('Courier New,Bold'), 'Noto Sans Mono,Noto Emoji Bold');
+    assert.equal(fontDescription('Georgia,Italic'), 'Noto Serif,Noto Emoji Italic');
+    assert.equal(fontDescription('Times New Roman'), 'Noto Serif,Noto Emoji');
+    assert.equal(fontDescription('American Typewriter'), 'Noto Sans Mono,Noto Emoji');
+    assert.equal(fontDescription('Helvetica Neue,Bold Italic'), 'Noto Sans,Noto Emoji Bold Italic');
+    assert.equal(fontDescription('PT Sans Serif'), 'Noto Sans,Noto Emoji', '"sans" wins over "serif"');
+    assert.equal(fontDescription('Avenir Next Demi'), 'Noto Sans,Noto Emoji Bold');
+    assert.equal(fontDescription(undefined), 'Noto Sans,Noto Emoji');
+  });
+});
