@@ -73,6 +73,7 @@ export interface TransformOptions {
   exp?: number;
   gam?: number;
   upscale?: boolean;
+  'upscale-fallback'?: boolean;
   high?: number;
   shad?: number;
   nr?: number;

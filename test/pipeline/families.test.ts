@@ -578,3 +578,13 @@ describe('imgix font names → shipped faces (the table in docs/url-api.md)', ()
     assert.equal(fontDescription(undefined), 'Noto Sans,Noto Emoji');
   });
 });
+
+describe('upscale-fallback', () => {
+  test('where upscale cannot apply: rendered without it by default, refused with upscale-fallback=false', async () => {
+    const down = await render(photo, 'w=100&upscale=true&fm=png');
+    assert.equal(down.meta.width, 100);
+    await assert.rejects(render(photo, 'w=100&upscale=true&upscale-fallback=false'), (e: { status: number }) => e.status === 422);
+    const up = await render(photo, 'w=600&upscale=true&upscale-fallback=false');
+    assert.equal(up.meta.width, 600, 'enlarged: it applies, nothing to fall back from');
+  });
+});

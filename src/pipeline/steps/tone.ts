@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { ServiceError } from '../../errors.ts';
 import { flush, STAGE, use, type PipelineState } from '../context.ts';
 
 /**
@@ -19,11 +20,20 @@ export async function tone(st: PipelineState): Promise<void> {
       st.img.sharpen({ sigma: 1, m1: 0, m2: nrs / 10 });
     }
   }
-  // upscale: an enlarged image is sharpened after libvips' lanczos3 (no super-resolution model).
-  const g = st.geometry;
-  if (o.upscale && g?.resize && g.resize.width * g.resize.height > (g.rect?.width ?? st.meta.width ?? Infinity) * (g.rect?.height ?? st.meta.pageHeight ?? st.meta.height ?? Infinity)) {
-    await use(st, STAGE.sharpen, 'sharpen');
-    st.img.sharpen({ sigma: 1, m1: 1, m2: 3 });
+  // upscale: an enlarged image is sharpened after libvips' lanczos3 (no super-resolution model),
+  // within imgix's limits: sources up to 4096×4096, still images, enlarged. Where it cannot
+  // apply, the image renders without it, or with upscale-fallback=false is refused, as imgix does.
+  if (o.upscale) {
+    const g = st.geometry;
+    const srcW = g?.rect?.width ?? st.meta.width ?? Infinity;
+    const srcH = g?.rect?.height ?? st.meta.pageHeight ?? st.meta.height ?? Infinity;
+    const applies = st.pages === 1 && Math.max(srcW, srcH) <= 4096 && g?.resize !== undefined && g.resize.width * g.resize.height > srcW * srcH;
+    if (applies) {
+      await use(st, STAGE.sharpen, 'sharpen');
+      st.img.sharpen({ sigma: 1, m1: 1, m2: 3 });
+    } else if (o['upscale-fallback'] === false) {
+      throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: upscale cannot be applied to this image (it is not enlarged, animated, or larger than 4096×4096), and upscale-fallback=false');
+    }
   }
   const shad = o.shad ?? 0;
   const high = o.high ?? 0;
