@@ -49,7 +49,7 @@ export async function blend(st: PipelineState): Promise<void> {
   const libvips = LIBVIPS[mode];
   if (libvips) {
     await use(st, STAGE.composite, 'composite');
-    const entry = await overlayEntry(st.pages, W, H, layer.data, { width: layer.width, height: layer.height, channels: 4 }, left, top);
+    const entry = await overlayEntry(st.pages, W, H, layer.data, { width: layer.width, height: layer.height, channels: 4 }, left, top, st);
     st.img.composite([{ ...entry, blend: libvips }]);
     return;
   }

@@ -1,7 +1,6 @@
 import sharp from 'sharp';
 import type { Color, TransformOptions } from '../../request/params.ts';
-import { checkDeadline, STAGE, type PipelineState } from '../context.ts';
-import { timed } from './pixels.ts';
+import { checkDeadline, STAGE, type PipelineState, bounded } from '../context.ts';
 
 type Space = NonNullable<TransformOptions['fill-gradient-cs']>;
 type Vec = [number, number, number];
@@ -121,7 +120,7 @@ export function gradientSvg(o: TransformOptions, width: number, height: number):
 
 /** fill=gradient: the free space of fit=fill shows the gradient instead of a colour. */
 export async function fillGradient(st: PipelineState, width: number, height: number, left: number, top: number): Promise<void> {
-  const { data, info } = await timed(st, st.img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
+  const { data, info } = await bounded(st, st.img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
   const raw = { width: info.width, height: info.height, channels: info.channels };
   st.img = sharp(Buffer.from(gradientSvg(st.opts, width, height)), { limitInputPixels: false }).composite([{ input: data, raw, left, top }]);
   st.stage = STAGE.composite;

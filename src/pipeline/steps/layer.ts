@@ -1,8 +1,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { ServiceError } from '../../errors.ts';
-import type { PipelineState } from '../context.ts';
+import { bounded, type PipelineState } from '../context.ts';
 import { probe } from './probe.ts';
-import { timed } from './pixels.ts';
 
 /**
  * An image a parameter pulls in (blend, mask), loaded as watermarks are: from the service's own
@@ -19,7 +18,7 @@ export async function loadLayer(st: PipelineState, param: string, path: string):
 /** Run a layer's pipeline to RGBA pixels under the request's time; a layer libvips cannot read is a 422. */
 export async function layerPixels(st: PipelineState, img: Sharp, what: string): Promise<{ data: Buffer; width: number; height: number }> {
   try {
-    const { data, info } = await timed(st, img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
+    const { data, info } = await bounded(st, img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height };
   } catch (err) {
     if (err instanceof ServiceError || /timeout|killed for image/i.test(String(err))) throw err;

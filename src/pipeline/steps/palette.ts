@@ -1,7 +1,6 @@
 import sharp from 'sharp';
-import { STAGE, use, type PipelineState } from '../context.ts';
+import { STAGE, use, type PipelineState, bounded } from '../context.ts';
 import type { Encoded } from './encode.ts';
-import { timed } from './pixels.ts';
 
 const hex = (c: number[]) => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 
@@ -15,7 +14,7 @@ export async function palette(st: PipelineState, headers: Record<string, string>
   const o = st.opts;
   const n = Math.min(16, Math.max(0, o.colors ?? 6));
   await use(st, STAGE.resize, 'resize');
-  const { data, info } = await timed(st, st.img.resize(64, 64, { fit: 'inside', kernel: 'nearest' }).flatten({ background: '#ffffff' }).removeAlpha().toColourspace('srgb').raw()).toBuffer({ resolveWithObject: true });
+  const { data, info } = await bounded(st, st.img.resize(64, 64, { fit: 'inside', kernel: 'nearest' }).flatten({ background: '#ffffff' }).removeAlpha().toColourspace('srgb').raw()).toBuffer({ resolveWithObject: true });
   const px: number[][] = [];
   let lum = 0;
   for (let i = 0; i < data.length; i += info.channels) {

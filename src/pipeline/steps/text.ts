@@ -1,8 +1,7 @@
 import sharp, { type OverlayOptions } from 'sharp';
-import { STAGE, use, type PipelineState } from '../context.ts';
+import { STAGE, use, type PipelineState, bounded } from '../context.ts';
 import { fontDescription, registerFonts } from '../fonts.ts';
 import { place, overlayEntry } from './place.ts';
-import { timed } from './pixels.ts';
 import { ServiceError } from '../../errors.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -43,7 +42,7 @@ export async function text(st: PipelineState): Promise<void> {
     const size = fit === 'box' ? { width: boxW, height: boxH } : { dpi: 72, ...(wrap ? { width: boxW } : {}) };
     const img = sharp({ text: { text: markup(t), font: `${font} ${sizePx}`, rgba: true, ...size, ...(wrap ? { wrap: 'word-char' as const } : {}), ...(o['txt-lead'] ? { spacing: o['txt-lead'] } : {}) } });
     try {
-      const { data, info } = await timed(st, img.raw()).toBuffer({ resolveWithObject: true });
+      const { data, info } = await bounded(st, img.raw()).toBuffer({ resolveWithObject: true });
       return { data, width: info.width, height: info.height, autofitDpi: info.textAutofitDpi };
     } catch (err) {
       if (/timeout|killed for image/i.test(String(err))) throw err;
@@ -64,9 +63,9 @@ export async function text(st: PipelineState): Promise<void> {
   bmp = await decorate(st, bmp);
   if (bmp.width > W || bmp.height > H) bmp = await crop(st, bmp, 0, Math.min(W, bmp.width), Math.min(H, bmp.height));
   const pos = place(W, H, bmp.width, bmp.height, o['txt-align'], padding, o['txt-x'], o['txt-y']);
-  const png = await timed(st, sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 4 } }).png({ compressionLevel: 1 })).toBuffer();
+  const png = await bounded(st, sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 4 } }).png({ compressionLevel: 1 })).toBuffer();
   await use(st, STAGE.composite, 'composite');
-  st.img.composite([await overlayEntry(st.pages, W, H, png, undefined, pos.left, pos.top)]);
+  st.img.composite([await overlayEntry(st.pages, W, H, png, undefined, pos.left, pos.top, st)]);
 }
 
 /**
@@ -81,7 +80,7 @@ export function textHeight(txt: string, sizePx: number, wrap: number): number {
 }
 
 async function crop(st: PipelineState, b: Bitmap, left: number, width: number, height: number): Promise<Bitmap> {
-  const { data, info } = await timed(st, sharp(b.data, { raw: { width: b.width, height: b.height, channels: 4 } }).extract({ left, top: 0, width, height }).raw()).toBuffer({ resolveWithObject: true });
+  const { data, info } = await bounded(st, sharp(b.data, { raw: { width: b.width, height: b.height, channels: 4 } }).extract({ left, top: 0, width, height }).raw()).toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
 }
 
@@ -131,7 +130,7 @@ async function decorate(st: PipelineState, b: Bitmap): Promise<Bitmap> {
     return out;
   };
   if (shad) {
-    const blurred = await timed(st, grey(alpha).blur(Math.max(0.3, shad)).raw()).toBuffer();
+    const blurred = await bounded(st, grey(alpha).blur(Math.max(0.3, shad)).raw()).toBuffer();
     const off = Math.ceil(shad / 2) + 1;
     layers.push({ input: solid(blurred, { r: 0, g: 0, b: 0 }, Math.min(1, 0.5 + shad / 20)), raw: { width, height, channels: 4 }, left: off, top: off });
   }
@@ -140,7 +139,7 @@ async function decorate(st: PipelineState, b: Bitmap): Promise<Bitmap> {
     layers.push({ input: solid(dilated, o['txt-line-color'] ?? { r: 255, g: 255, b: 255 }, 1), raw: { width, height, channels: 4 }, left: 0, top: 0 });
   }
   layers.push({ input: b.data, raw: { width: b.width, height: b.height, channels: 4 }, left: m, top: m });
-  const { data, info } = await timed(st, sharp({ create: { width, height, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).composite(layers).raw()).toBuffer({ resolveWithObject: true });
+  const { data, info } = await bounded(st, sharp({ create: { width, height, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).composite(layers).raw()).toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
 }
 

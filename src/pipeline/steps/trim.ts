@@ -1,8 +1,7 @@
 import sharp from 'sharp';
 import { ServiceError } from '../../errors.ts';
-import { flush, STAGE, use, sharpColor, type PipelineState } from '../context.ts';
+import { flush, STAGE, use, sharpColor, type PipelineState, bounded } from '../context.ts';
 import type { Box } from '../geometry.ts';
-import { timed } from './pixels.ts';
 
 /**
  * trim=auto cuts borders of the top-left pixel's colour (within trim-tol, else trim-md, default
@@ -55,7 +54,7 @@ async function colourBox(st: PipelineState, data: Buffer, raw: { width: number; 
   }
   const bg = mode === 'color' && o['trim-color'] ? sharpColor(o['trim-color']) : background;
   const img = sharp(data, { raw }).trim(bg ? { background: bg, threshold } : { threshold });
-  const { info } = await timed(st, img).raw().toBuffer({ resolveWithObject: true });
+  const { info } = await bounded(st, img).raw().toBuffer({ resolveWithObject: true });
   return { left: -(info.trimOffsetLeft ?? 0), top: -(info.trimOffsetTop ?? 0), width: info.width, height: info.height };
 }
 
