@@ -4,7 +4,7 @@ import sharp from 'sharp';
 /**
  * The fonts `txt` renders with ship with the package (npm `@expo-google-fonts/noto-*`, SIL OFL):
  * Noto Sans, Noto Serif (regular, bold, italic, bold italic), Noto Sans Mono (regular, bold) and
- * Noto Emoji (monochrome) — Latin, Greek, Cyrillic, Vietnamese and emoji, about 6.2 MB of TTF. They
+ * Noto Emoji (monochrome) — Latin, Greek, Cyrillic, Vietnamese and emoji, about 6.3 MB of TTF. They
  * are registered with fontconfig once per process, so the Node server and the Lambda render the
  * same pixels whatever the host has installed. CJK is not shipped (Noto Sans JP alone is 5.5 MB a
  * weight): those characters fall back to the host's fonts, or render as boxes where it has none.
