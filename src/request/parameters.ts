@@ -281,8 +281,12 @@ export const PARAMETERS: readonly ParameterSpec[] = [
 /** Parameter specs by canonical name. */
 export const PARAMETERS_BY_NAME: ReadonlyMap<string, ParameterSpec> = new Map(PARAMETERS.map((p) => [p.name, p]));
 
-/** imgix accepts a base64url value (`<name>64`) for every parameter but these (and `s`, which is no rendering parameter). */
-export const NOT_BASE64: ReadonlySet<string> = new Set(['auto', 'ch', 's']);
+/**
+ * imgix accepts a base64url value (`<name>64`) for every parameter but `auto` and `ch`; `s` and
+ * `expires` are read from the request target as written (the signature and expiry checks), so
+ * they have no `64` form here either.
+ */
+export const NOT_BASE64: ReadonlySet<string> = new Set(['auto', 'ch', 's', 'expires']);
 
 /** Every accepted spelling (name, alias, `name64`, `alias64`) → [spec, isBase64]. */
 export const PARAMETER_LOOKUP: ReadonlyMap<string, readonly [ParameterSpec, boolean]> = (() => {
