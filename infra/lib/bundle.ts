@@ -45,6 +45,19 @@ export interface Bundle {
 /** Packages that must be installed (not bundled) in the asset: sharp loads a native addon. */
 export const EXTERNAL_PACKAGES = ['sharp'];
 
+/** The font packages `txt` draws with (the service resolves their TTF files from node_modules). */
+export const FONT_PACKAGES = ['@expo-google-fonts/noto-sans', '@expo-google-fonts/noto-serif', '@expo-google-fonts/noto-sans-mono', '@expo-google-fonts/noto-emoji'];
+
+/** Of a font package: its package.json and licence, and the TTF files of the regular and bold faces (italics too), not the other weights or previews. */
+function fontFileFilter(root: string): (src: string) => boolean {
+  return (src) => {
+    const parts = path.relative(root, src).split(path.sep).filter(Boolean);
+    if (parts.length === 0) return true;
+    if (parts.length === 1) return parts[0] === 'package.json' || parts[0]!.startsWith('LICENSE') || /^(400Regular|700Bold)(_Italic)?$/.test(parts[0]!);
+    return parts.length === 2 && /^(400Regular|700Bold)(_Italic)?$/.test(parts[0]!) && parts[1]!.endsWith('.ttf');
+  };
+}
+
 /** npm's name for an architecture (`--cpu`). */
 export const npmCpu = (arch: Architecture) => (arch === 'arm64' ? 'arm64' : 'x64');
 
@@ -109,6 +122,14 @@ export function bundleLambda(opts: BundleOptions): Bundle {
       dereference: true,
       filter: (src) => !/[\\/](test|docs?|\.github)$/.test(src) && !src.endsWith('.d.ts'),
     });
+  }
+
+  for (const name of FONT_PACKAGES) {
+    const from = path.join(modules, name);
+    if (!existsSync(from)) continue;
+    const version = (JSON.parse(readFileSync(path.join(from, 'package.json'), 'utf8')) as { version?: string }).version;
+    hash.update(`${name}@${version}\0`);
+    cpSync(from, path.join(dir, 'node_modules', name), { recursive: true, dereference: true, filter: fontFileFilter(from) });
   }
 
   const configNames: Record<string, string> = {};

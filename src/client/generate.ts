@@ -44,6 +44,8 @@ export function valueType(p: ParameterSpec): string {
     }
     case 'colors':
       return 'string | ReadonlyArray<string>';
+    case 'sizes':
+      return 'string | ReadonlyArray<number>';
     case 'ratio':
       return '`${number}:${number}` | number';
     case 'rect':
@@ -54,6 +56,8 @@ export function valueType(p: ParameterSpec): string {
       return 'number | string | readonly [number, number, number, number]';
     case 'color':
     case 'string':
+    case 'color-or-path':
+    case 'keyword-or-path':
     case 'path':
     case 'signature':
       return 'string';
@@ -136,10 +140,16 @@ function allowedText(p: ParameterSpec): string {
       return 'hex RGB, ARGB, RRGGBB, AARRGGBB, or a colour keyword';
     case 'colors':
       return `${p.length} colours, comma-separated`;
+    case 'sizes':
+      return `${p.length} sizes, comma-separated: pixels (≥ ${p.min}) or fractions 0–1`;
     case 'string':
       return `text up to ${p.maxLength} characters`;
     case 'path':
       return `a path in this service, up to ${p.maxLength} characters`;
+    case 'color-or-path':
+      return `a colour (hex or keyword), or a path in this service up to ${p.maxLength} characters`;
+    case 'keyword-or-path':
+      return `${(p.values ?? []).map((v) => `\`${v}\``).join(', ')}, or a path in this service up to ${p.maxLength} characters`;
     case 'ratio':
       return '`W:H` or a positive number';
     case 'rect':

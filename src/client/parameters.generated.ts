@@ -2,7 +2,7 @@
 // Regenerate: node --import tsx src/client/generate.ts
 
 /** Canonical names of every rendering parameter the service accepts. */
-export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "jpg-progressive", "frame", "orient", "rot", "flip", "bri", "con", "exp", "gam", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-color", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-radius", "trim", "trim-color", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "expires"] as const;
+export const PARAMETER_NAMES = ["w", "h", "fit", "ar", "min-w", "max-w", "min-h", "max-h", "dpr", "rect", "crop", "fp-x", "fp-y", "fp-debug", "fp-z", "fm", "q", "lossless", "auto", "cs", "chromasub", "dl", "ch", "dpi", "colorquant", "iptc", "jpg-progressive", "rasterize-bypass", "svg-sanitize", "palette", "colors", "prefix", "frame", "interval", "skip", "reverse", "fps", "loop", "orient", "rot", "rot-type", "flip", "bri", "con", "exp", "gam", "high", "shad", "upscale", "upscale-fallback", "nr", "nrs", "sat", "hue", "vib", "sharp", "usm", "usmrad", "blur", "htn", "px", "monochrome", "sepia", "invert", "duotone", "duotone-alpha", "bg", "fill", "fill-gradient-type", "fill-gradient-linear", "fill-gradient-linear-direction", "fill-gradient-radial", "fill-gradient-radial-radius", "fill-gradient-radial-x", "fill-gradient-radial-y", "fill-gradient-cs", "fill-color", "transparency", "grid-colors", "grid-size", "pad", "pad-top", "pad-bottom", "pad-left", "pad-right", "border", "border-top", "border-bottom", "border-left", "border-right", "border-stroke-size", "border-stroke-color", "border-radius-inner", "border-radius", "trim", "trim-color", "trim-md", "trim-sd", "trim-pad", "trim-alpha", "trim-tol", "mark", "mark-w", "mark-h", "mark-scale", "mark-align", "mark-alpha", "mark-pad", "mark-x", "mark-y", "blend", "blend-color", "blend-mode", "blend-alpha", "blend-w", "blend-h", "blend-fit", "blend-crop", "blend-align", "blend-pad", "blend-x", "blend-y", "blend-size", "mask", "corner-radius", "mask-bg", "mark-fit", "mark-rot", "mark-tile", "mark-base", "mark-if-min-width", "mark-if-min-height", "txt", "txt-color", "txt-size", "txt-align", "txt-pad", "txt-font", "txt-fit", "txt-clip", "txt-shad", "txt-line", "txt-line-color", "txt-width", "txt-x", "txt-y", "txt-lead", "txt-track", "expires"] as const;
 
 /** A canonical parameter name. */
 export type ImageParamName = (typeof PARAMETER_NAMES)[number];
@@ -92,13 +92,18 @@ export interface ImageParams {
    */
   "fp-y"?: number;
   /**
+   * With crop=focalpoint: a crosshair and circle mark where the focal point lands.
+   * Default: false.
+   */
+  "fp-debug"?: boolean | 0 | 1;
+  /**
    * Zoom around the focal point for crop=focalpoint.
    * Range: 1 to 100.
    * Default: 1.
    */
   "fp-z"?: number;
   /**
-   * Output format. json returns the source metadata in imgix field names; blurhash returns a BlurHash string.
+   * Output format. json returns the source metadata in imgix field names, with its TIFF, Exif, JFIF and Output blocks and the ICC profile's name; blurhash returns a BlurHash string.
    * Values: avif, blurhash, gif, jp2, jpg, json, jxr, mp4, pjpg, png, png8, png32, spritesheet, webm, webp.
    */
   "fm"?: "avif" | "blurhash" | "gif" | "jp2" | "jpg" | "json" | "jxr" | "mp4" | "pjpg" | "png" | "png8" | "png32" | "spritesheet" | "webm" | "webp";
@@ -133,6 +138,26 @@ export interface ImageParams {
    */
   "dl"?: string;
   /**
+   * Client hints honoured: Width (Sec-CH-Width) sets w in device pixels, DPR (Sec-CH-DPR) sets dpr, Save-Data: on lowers the quality (transform.compressQuality) unless q is given. The response sends Accept-CH and Vary for them.
+   * Values: width, dpr, save-data.
+   */
+  "ch"?: "width" | "dpr" | "save-data" | ReadonlyArray<"width" | "dpr" | "save-data">;
+  /**
+   * Pixel density written into the output file (JFIF/EXIF/PNG pHYs), in dots per inch; 0 leaves it out.
+   * Range: 0 to 10000 (clamped).
+   */
+  "dpi"?: number;
+  /**
+   * Limit the output to this many colours (libimagequant; a palette for PNG and GIF).
+   * Range: 2 to 256 (clamped).
+   */
+  "colorquant"?: number;
+  /**
+   * allow: a JPEG output keeps the source's IPTC data (captions, credits); block (the default): all metadata is removed.
+   * Values: allow, block.
+   */
+  "iptc"?: "allow" | "block";
+  /**
    * Progressive JPEG output (false: baseline). fm=pjpg is always progressive.
    * Default: true.
    */
@@ -140,10 +165,62 @@ export interface ImageParams {
   /** Alias of `jpg-progressive`. */
   "jpeg-progressive"?: boolean | 0 | 1;
   /**
+   * On an SVG source: answer the SVG itself (sanitised, see svg-sanitize) instead of rendering it; other parameters do not apply.
+   * Default: false.
+   */
+  "rasterize-bypass"?: boolean | 0 | 1;
+  /**
+   * With rasterize-bypass: remove scripts, foreignObject, event handlers and javascript: links from the SVG (false: the file as stored).
+   * Default: true.
+   */
+  "svg-sanitize"?: boolean | 0 | 1;
+  /**
+   * Answer the colours of the rendered image instead of the image: json (colours as fractions and hex, average luminance) or css (.<prefix>-fg-N and .<prefix>-bg-N rules).
+   * Values: css, json.
+   */
+  "palette"?: "css" | "json";
+  /**
+   * How many colours palette lists.
+   * Range: 0 to 16 (clamped).
+   * Default: 6.
+   */
+  "colors"?: number;
+  /**
+   * Class name prefix of palette=css (letters, digits, - and _).
+   * Default: image.
+   */
+  "prefix"?: string;
+  /**
    * Frames of an animated source: N keeps frame N (1 is the first) as a still image; N-M keeps frames N to M. Beyond the last frame, the last one.
    * Range: ≥ 1.
    */
   "frame"?: number | `${number}-${number}` | `${number}-` | `-${number}`;
+  /**
+   * Keep every Nth frame of an animation, from the first.
+   * Range: 1 to 10000.
+   */
+  "interval"?: number;
+  /**
+   * Drop every Nth frame of an animation.
+   * Range: 1 to 10000.
+   */
+  "skip"?: number;
+  /**
+   * Play an animation backwards.
+   * Default: false.
+   */
+  "reverse"?: boolean | 0 | 1;
+  /**
+   * Frames per second of an animated output (every frame the same delay).
+   * Range: 1 to 100 (clamped).
+   */
+  "fps"?: number;
+  /**
+   * How many times an animation plays (0: for ever).
+   * Range: 0 to 65535 (clamped).
+   * Default: 0.
+   */
+  "loop"?: number;
   /**
    * Orientation: an EXIF value 1–8 (applied instead of the source's) or a rotation of 90/180/270 degrees counter-clockwise.
    * Values: 0, 1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270.
@@ -156,6 +233,16 @@ export interface ImageParams {
    * Default: 0.
    */
   "rot"?: number;
+  /**
+   * How rot turns the image: straighten zooms in so the frame stays covered; pivot shows the whole image on a canvas grown to hold it, corners in bg.
+   * Values: pivot, straighten.
+   * Default: straighten.
+   */
+  "rot-type"?: "pivot" | "straighten";
+  /** Alias of `rot-type`. */
+  "rottype"?: "pivot" | "straighten";
+  /** Alias of `rot-type`. */
+  "rott"?: "pivot" | "straighten";
   /**
    * Mirror horizontally (h), vertically (v) or both (hv).
    * Values: h, v, hv.
@@ -185,6 +272,39 @@ export interface ImageParams {
    * Default: 0.
    */
   "gam"?: number;
+  /**
+   * Highlights: negative values pull bright tones down (0 to -100).
+   * Range: -100 to 100 (clamped).
+   * Default: 0.
+   */
+  "high"?: number;
+  /**
+   * Shadows: positive values lift dark tones (0 to 100).
+   * Range: -100 to 100 (clamped).
+   * Default: 0.
+   */
+  "shad"?: number;
+  /**
+   * Enlarge with extra detail: an image rendered larger than its source is sharpened after resizing.
+   * Default: false.
+   */
+  "upscale"?: boolean | 0 | 1;
+  /**
+   * Where upscale cannot apply (the image is not enlarged, is animated, or its source is over 4096×4096): true renders without it; false answers 422 unsupported_transformation, as imgix answers an error.
+   * Default: true.
+   */
+  "upscale-fallback"?: boolean | 0 | 1;
+  /**
+   * Noise reduction: a median filter (3×3 up to 50, 5×5 above); 0 or less, none. Absent, none.
+   * Range: -100 to 100 (clamped).
+   */
+  "nr"?: number;
+  /**
+   * Sharpening after noise reduction (with nr).
+   * Range: -100 to 100 (clamped).
+   * Default: 20.
+   */
+  "nrs"?: number;
   /**
    * Saturation; -100 is greyscale.
    * Range: -100 to 100 (clamped).
@@ -227,6 +347,12 @@ export interface ImageParams {
    */
   "blur"?: number;
   /**
+   * Halftone: a dot screen per colour channel; higher values give larger cells and a stronger effect.
+   * Range: 0 to 100 (clamped).
+   * Default: 0.
+   */
+  "htn"?: number;
+  /**
    * Pixelate: block size in output pixels.
    * Range: 0 to 100 (clamped).
    * Default: 0.
@@ -266,16 +392,74 @@ export interface ImageParams {
    */
   "bg"?: string;
   /**
-   * How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color) or a blurred copy of the image.
-   * Values: solid, blur.
+   * How fit=fill/fillmax/… fill the remaining space: a solid colour (fill-color), a blurred copy of the image, or a gradient (fill-gradient-*).
+   * Values: solid, blur, gradient.
    */
-  "fill"?: "solid" | "blur";
+  "fill"?: "solid" | "blur" | "gradient";
+  /**
+   * fill=gradient: a linear gradient (fill-gradient-linear) or a radial one (fill-gradient-radial).
+   * Values: linear, radial.
+   * Default: linear.
+   */
+  "fill-gradient-type"?: "linear" | "radial";
+  /**
+   * fill=gradient: the start and end colours of the linear gradient.
+   */
+  "fill-gradient-linear"?: string | ReadonlyArray<string>;
+  /**
+   * The side(s) the linear gradient runs towards, e.g. right, or bottom,right for a diagonal; top,bottom (the default) runs from top to bottom.
+   * Values: top, bottom, left, right.
+   * Default: top,bottom.
+   */
+  "fill-gradient-linear-direction"?: "top" | "bottom" | "left" | "right" | ReadonlyArray<"top" | "bottom" | "left" | "right">;
+  /**
+   * fill=gradient: the inner and outer colours of the radial gradient.
+   */
+  "fill-gradient-radial"?: string | ReadonlyArray<string>;
+  /**
+   * Inner and outer radius of the radial gradient: pixels, or fractions of the larger side (default 0.25,0.5).
+   * Range: 2 to 8192.
+   */
+  "fill-gradient-radial-radius"?: string | ReadonlyArray<number>;
+  /**
+   * Centre of the radial gradient: pixels from the left, or a fraction of the width.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   * Default: 0.5.
+   */
+  "fill-gradient-radial-x"?: number;
+  /**
+   * Centre of the radial gradient: pixels from the top, or a fraction of the height.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   * Default: 0.5.
+   */
+  "fill-gradient-radial-y"?: number;
+  /**
+   * Colour space the gradient interpolates in.
+   * Values: linear, srgb, oklab, hsl, lch.
+   * Default: srgb.
+   */
+  "fill-gradient-cs"?: "linear" | "srgb" | "oklab" | "hsl" | "lch";
   /**
    * Colour of the fill for fit=fill and fit=fillmax (defaults to bg, else white or transparent).
    */
   "fill-color"?: string;
   /** Alias of `fill-color`. */
   "fillcolor"?: string;
+  /**
+   * grid: transparent areas show a checkerboard (grid-colors, grid-size).
+   * Values: grid.
+   */
+  "transparency"?: "grid";
+  /**
+   * The two colours of transparency=grid (default D0D7DD,FFFFFF).
+   */
+  "grid-colors"?: string | ReadonlyArray<string>;
+  /**
+   * Size of a transparency=grid square in pixels.
+   * Range: ≥ 0.
+   * Default: 4.
+   */
+  "grid-size"?: number;
   /**
    * Padding on every side, in bg colour.
    * Range: 0 to 8192 (clamped).
@@ -308,21 +492,85 @@ export interface ImageParams {
    */
   "border"?: string | readonly [number, string];
   /**
+   * Width of the top border (with border, which gives the colour and the other sides).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-top"?: number;
+  /**
+   * Width of the bottom border (with border).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-bottom"?: number;
+  /**
+   * Width of the left border (with border).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-left"?: number;
+  /**
+   * Width of the right border (with border).
+   * Range: 0 to 100 (clamped).
+   */
+  "border-right"?: number;
+  /**
+   * A stroke of this width around the border (with border), in border-stroke-color.
+   * Range: 0 to 100 (clamped).
+   * Default: 0.
+   */
+  "border-stroke-size"?: number;
+  /**
+   * Colour of the border stroke (default transparent white, 0FFF).
+   */
+  "border-stroke-color"?: string;
+  /**
+   * Rounded inner corners of the border: one radius or four (top-left, top-right, bottom-right, bottom-left); the border colour fills the corners (with border).
+   * Range: 0 to 8192.
+   */
+  "border-radius-inner"?: number | string | readonly [number, number, number, number];
+  /**
    * Rounded corners: one radius or four (top-left, top-right, bottom-right, bottom-left). Corners become transparent (bg-coloured in formats without alpha).
    * Range: 0 to 8192.
    */
   "border-radius"?: number | string | readonly [number, number, number, number];
   /**
-   * Trim uniform borders: auto (colour of the top-left pixel) or color (trim-color).
-   * Values: auto, color.
+   * Trim uniform borders: auto (colour of the top-left pixel), color (trim-color), alpha (transparent borders), colorunlessalpha (alpha for an image with transparency, else color).
+   * Values: auto, color, alpha, colorunlessalpha.
    */
-  "trim"?: "auto" | "color";
+  "trim"?: "auto" | "color" | "alpha" | "colorunlessalpha";
   /**
    * Colour trimmed by trim=color.
    */
   "trim-color"?: string;
   /** Alias of `trim-color`. */
   "trimcolor"?: string;
+  /**
+   * Mean-difference threshold for trim=auto (when trim-tol is absent).
+   * Range: 0 to 255 (clamped).
+   * Default: 11.
+   */
+  "trim-md"?: number;
+  /** Alias of `trim-md`. */
+  "trimmd"?: number;
+  /**
+   * trim=auto trims only when the outermost pixels' standard deviation is at most this; a noisy border within it is cut.
+   * Range: 0 to 255 (clamped).
+   * Default: 10.
+   */
+  "trim-sd"?: number;
+  /** Alias of `trim-sd`. */
+  "trimsd"?: number;
+  /**
+   * Pixels of the trimmed border kept around the result (negative: cut further in).
+   * Range: -200 to 200 (clamped).
+   * Default: 0.
+   */
+  "trim-pad"?: number;
+  /** Alias of `trim-pad`. */
+  "trimpad"?: number;
+  /**
+   * For trim=alpha: pixels with alpha at most this (0–255) count as transparent (default 0).
+   * Range: 0 to 255 (clamped).
+   */
+  "trim-alpha"?: number;
   /**
    * Colour tolerance for trim (absent: 10).
    * Range: 0 to 255 (clamped).
@@ -415,6 +663,195 @@ export interface ImageParams {
   /** Alias of `mark-y`. */
   "marky"?: number;
   /**
+   * Blend over the image: a colour (hex or keyword: over the whole image) or the path of an image in this service's sources (blend64: base64url of it).
+   */
+  "blend"?: string;
+  /** Alias of `blend`. */
+  "b"?: string;
+  /** `blend`, sent base64url-encoded (the client encodes it for you). */
+  "blend64"?: string;
+  /** `blend`, sent base64url-encoded (the client encodes it for you). */
+  "b64"?: string;
+  /**
+   * A colour blended over the whole image (when blend is not a colour).
+   */
+  "blend-color"?: string;
+  /** Alias of `blend-color`. */
+  "blendcolor"?: string;
+  /** Alias of `blend-color`. */
+  "blend-clr"?: string;
+  /** Alias of `blend-color`. */
+  "blendclr"?: string;
+  /**
+   * How the blend combines with the image (the W3C compositing blend modes).
+   * Values: color, burn, dodge, darken, difference, exclusion, hardlight, hue, lighten, luminosity, multiply, overlay, saturation, screen, softlight, normal.
+   * Default: overlay.
+   */
+  "blend-mode"?: "color" | "burn" | "dodge" | "darken" | "difference" | "exclusion" | "hardlight" | "hue" | "lighten" | "luminosity" | "multiply" | "overlay" | "saturation" | "screen" | "softlight" | "normal";
+  /** Alias of `blend-mode`. */
+  "blendmode"?: "color" | "burn" | "dodge" | "darken" | "difference" | "exclusion" | "hardlight" | "hue" | "lighten" | "luminosity" | "multiply" | "overlay" | "saturation" | "screen" | "softlight" | "normal";
+  /** Alias of `blend-mode`. */
+  "bm"?: "color" | "burn" | "dodge" | "darken" | "difference" | "exclusion" | "hardlight" | "hue" | "lighten" | "luminosity" | "multiply" | "overlay" | "saturation" | "screen" | "softlight" | "normal";
+  /**
+   * Opacity of the blend in percent.
+   * Range: 0 to 100.
+   * Default: 100.
+   */
+  "blend-alpha"?: number;
+  /** Alias of `blend-alpha`. */
+  "blendalpha"?: number;
+  /** Alias of `blend-alpha`. */
+  "balph"?: number;
+  /**
+   * Width of the blend image: pixels or a fraction of the image width.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   */
+  "blend-w"?: number;
+  /** Alias of `blend-w`. */
+  "blendw"?: number;
+  /** Alias of `blend-w`. */
+  "bw"?: number;
+  /**
+   * Height of the blend image: pixels or a fraction of the image height.
+   * Range: 2 to 8192 (pixels, larger clamped; or a fraction 0–1).
+   */
+  "blend-h"?: number;
+  /** Alias of `blend-h`. */
+  "blendh"?: number;
+  /** Alias of `blend-h`. */
+  "bh"?: number;
+  /**
+   * How the blend image fits blend-w × blend-h: clip (inside), max (inside, never enlarged), crop (cover, blend-crop anchors), scale (distort), clamp (inside, edges extended).
+   * Values: clamp, clip, crop, scale, max.
+   * Default: clip.
+   */
+  "blend-fit"?: "clamp" | "clip" | "crop" | "scale" | "max";
+  /** Alias of `blend-fit`. */
+  "blendfit"?: "clamp" | "clip" | "crop" | "scale" | "max";
+  /** Alias of `blend-fit`. */
+  "bf"?: "clamp" | "clip" | "crop" | "scale" | "max";
+  /**
+   * Anchor of blend-fit=crop (centre by default).
+   * Values: top, bottom, left, right, faces.
+   */
+  "blend-crop"?: "top" | "bottom" | "left" | "right" | "faces" | ReadonlyArray<"top" | "bottom" | "left" | "right" | "faces">;
+  /** Alias of `blend-crop`. */
+  "blendcrop"?: "top" | "bottom" | "left" | "right" | "faces" | ReadonlyArray<"top" | "bottom" | "left" | "right" | "faces">;
+  /** Alias of `blend-crop`. */
+  "bc"?: "top" | "bottom" | "left" | "right" | "faces" | ReadonlyArray<"top" | "bottom" | "left" | "right" | "faces">;
+  /**
+   * Position of the blend image (default middle,center).
+   * Values: top, bottom, middle, left, right, center.
+   */
+  "blend-align"?: "top" | "bottom" | "middle" | "left" | "right" | "center" | ReadonlyArray<"top" | "bottom" | "middle" | "left" | "right" | "center">;
+  /** Alias of `blend-align`. */
+  "blendalign"?: "top" | "bottom" | "middle" | "left" | "right" | "center" | ReadonlyArray<"top" | "bottom" | "middle" | "left" | "right" | "center">;
+  /** Alias of `blend-align`. */
+  "ba"?: "top" | "bottom" | "middle" | "left" | "right" | "center" | ReadonlyArray<"top" | "bottom" | "middle" | "left" | "right" | "center">;
+  /**
+   * Distance of the blend image from the edges it is aligned to, in pixels.
+   * Range: 0 to 8192 (clamped).
+   * Default: 0.
+   */
+  "blend-pad"?: number;
+  /** Alias of `blend-pad`. */
+  "blendpad"?: number;
+  /** Alias of `blend-pad`. */
+  "bp"?: number;
+  /**
+   * Left offset of the blend image in pixels (overrides the horizontal alignment).
+   * Range: 0 to 8192 (clamped).
+   */
+  "blend-x"?: number;
+  /** Alias of `blend-x`. */
+  "blendx"?: number;
+  /** Alias of `blend-x`. */
+  "bx"?: number;
+  /**
+   * Top offset of the blend image in pixels (overrides the vertical alignment).
+   * Range: 0 to 8192 (clamped).
+   */
+  "blend-y"?: number;
+  /** Alias of `blend-y`. */
+  "blendy"?: number;
+  /** Alias of `blend-y`. */
+  "by"?: number;
+  /**
+   * inherit: the blend image takes the output's size, fit and crop.
+   * Values: inherit.
+   */
+  "blend-size"?: "inherit";
+  /** Alias of `blend-size`. */
+  "blendsize"?: "inherit";
+  /** Alias of `blend-size`. */
+  "bs"?: "inherit";
+  /**
+   * Mask the image: ellipse, corners (rounded by corner-radius), or the path of an image in this service's sources whose alpha (or, without alpha, luminance) is the mask. Masked-out areas are transparent, or mask-bg.
+   * Values: ellipse, corners.
+   */
+  "mask"?: string;
+  /** `mask`, sent base64url-encoded (the client encodes it for you). */
+  "mask64"?: string;
+  /**
+   * Radius of mask=corners: one value or four (top-left, top-right, bottom-right, bottom-left); default 10% of the shorter side.
+   * Range: 0 to 8192.
+   */
+  "corner-radius"?: number | string | readonly [number, number, number, number];
+  /**
+   * Colour of the masked-out area (default transparent, white in formats without alpha).
+   */
+  "mask-bg"?: string;
+  /** Alias of `mask-bg`. */
+  "maskbg"?: string;
+  /**
+   * How the mark fits mark-w × mark-h: clip (inside), max (inside, never enlarged), crop (cover), fill (inside, padded transparent), scale (distort).
+   * Values: clip, crop, fill, max, scale.
+   * Default: clip.
+   */
+  "mark-fit"?: "clip" | "crop" | "fill" | "max" | "scale";
+  /** Alias of `mark-fit`. */
+  "mf"?: "clip" | "crop" | "fill" | "max" | "scale";
+  /** Alias of `mark-fit`. */
+  "markfit"?: "clip" | "crop" | "fill" | "max" | "scale";
+  /**
+   * Turn the watermark by this many degrees (counter-clockwise).
+   * Default: 0.
+   */
+  "mark-rot"?: number;
+  /**
+   * grid: the watermark repeated over the whole image.
+   * Values: grid.
+   */
+  "mark-tile"?: "grid";
+  /** Alias of `mark-tile`. */
+  "mtile"?: "grid";
+  /** Alias of `mark-tile`. */
+  "marktile"?: "grid";
+  /**
+   * A path prefix for mark (mark-base=/logos/ with mark=acme.png is /logos/acme.png).
+   */
+  "mark-base"?: string;
+  /** Alias of `mark-base`. */
+  "mb"?: string;
+  /** Alias of `mark-base`. */
+  "markbase"?: string;
+  /** `mark-base`, sent base64url-encoded (the client encodes it for you). */
+  "mark-base64"?: string;
+  /** `mark-base`, sent base64url-encoded (the client encodes it for you). */
+  "mb64"?: string;
+  /** `mark-base`, sent base64url-encoded (the client encodes it for you). */
+  "markbase64"?: string;
+  /**
+   * Draw the watermark only on images at least this wide.
+   * Range: 0 to 8192.
+   */
+  "mark-if-min-width"?: number;
+  /**
+   * Draw the watermark only on images at least this tall.
+   * Range: 0 to 8192.
+   */
+  "mark-if-min-height"?: number;
+  /**
    * Text drawn over the image (txt64: base64url of UTF-8 text).
    */
   "txt"?: string;
@@ -466,13 +903,97 @@ export interface ImageParams {
   /** Alias of `txt-pad`. */
   "tp"?: number;
   /**
-   * Font family list (comma-separated), as Pango understands it.
+   * imgix font name, e.g. Helvetica Neue,Bold: mapped to the closest shipped face (Noto Sans, Noto Serif or Noto Sans Mono; bold and italic from the name), with Noto Emoji as fallback.
    */
   "txt-font"?: string;
   /** Alias of `txt-font`. */
   "tf"?: string;
   /** Alias of `txt-font`. */
   "txtfont"?: string;
+  /**
+   * max: text that does not fit its box (txt-width, or the image less txt-pad) is shrunk to fit.
+   * Values: max.
+   */
+  "txt-fit"?: "max";
+  /** Alias of `txt-fit`. */
+  "txtfit"?: "max";
+  /**
+   * Text on one line, cut where it overflows its box: at the end, start or middle; with ellipsis, whole characters give way to "…".
+   * Values: start, middle, end, ellipsis.
+   * Default: end.
+   */
+  "txt-clip"?: "start" | "middle" | "end" | "ellipsis" | ReadonlyArray<"start" | "middle" | "end" | "ellipsis">;
+  /** Alias of `txt-clip`. */
+  "txtclip"?: "start" | "middle" | "end" | "ellipsis" | ReadonlyArray<"start" | "middle" | "end" | "ellipsis">;
+  /** Alias of `txt-clip`. */
+  "tcl"?: "start" | "middle" | "end" | "ellipsis" | ReadonlyArray<"start" | "middle" | "end" | "ellipsis">;
+  /**
+   * Text shadow: a soft dark copy under the text; larger values are softer and further.
+   * Range: 0 to 10 (clamped).
+   * Default: 0.
+   */
+  "txt-shad"?: number;
+  /** Alias of `txt-shad`. */
+  "txtshad"?: number;
+  /** Alias of `txt-shad`. */
+  "tsh"?: number;
+  /**
+   * Outline around the text, in pixels (colour txt-line-color).
+   * Range: 0 to 100 (clamped).
+   * Default: 0.
+   */
+  "txt-line"?: number;
+  /** Alias of `txt-line`. */
+  "txtline"?: number;
+  /** Alias of `txt-line`. */
+  "tl"?: number;
+  /**
+   * Colour of the txt-line outline (default white).
+   */
+  "txt-line-color"?: string;
+  /** Alias of `txt-line-color`. */
+  "txtlinecolor"?: string;
+  /** Alias of `txt-line-color`. */
+  "txt-line-clr"?: string;
+  /** Alias of `txt-line-color`. */
+  "txtlineclr"?: string;
+  /**
+   * Width of the text box in pixels: text wraps (or is clipped) there.
+   * Range: 0 to 8192 (clamped).
+   */
+  "txt-width"?: number;
+  /** Alias of `txt-width`. */
+  "txtwidth"?: number;
+  /**
+   * Left offset of the text in pixels (overrides the horizontal txt-align).
+   */
+  "txt-x"?: number;
+  /** Alias of `txt-x`. */
+  "txtx"?: number;
+  /**
+   * Top offset of the text in pixels (overrides the vertical txt-align).
+   */
+  "txt-y"?: number;
+  /** Alias of `txt-y`. */
+  "txty"?: number;
+  /**
+   * Line spacing (leading) in pixels.
+   * Range: 0 to 1000 (clamped).
+   * Default: 0.
+   */
+  "txt-lead"?: number;
+  /** Alias of `txt-lead`. */
+  "txtlead"?: number;
+  /**
+   * Letter spacing (tracking) in pixels.
+   * Range: -20 to 100 (clamped).
+   * Default: 0.
+   */
+  "txt-track"?: number;
+  /** Alias of `txt-track`. */
+  "txttrack"?: number;
+  /** Alias of `txt-track`. */
+  "tt"?: number;
   /**
    * Unix time after which the URL, signed or not, is refused (404); no cache keeps the answer longer.
    */

@@ -6,6 +6,8 @@ import type { CompiledRoute, RouteMatch } from '../routes/match.ts';
 import { matchRoute, routeSource } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../request/params.ts';
+import { overlayPaths } from '../request/overlays.ts';
+import { clientHintHeaders, clientHintQuery } from '../request/hints.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../request/negotiate.ts';
 import { cacheControlUntil, checkExpires } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
@@ -114,14 +116,16 @@ export function imageHandler(deps: ImageDeps) {
 
     // imgix enforces `expires` on every URL, signed or not, and no cache keeps the answer past it.
     const expires = checkExpires(query);
-    const request = derive(target.imagePath, query);
+    let request = derive(target.imagePath, query);
     if (!request) throw notFound(relative);
+    // ch=…: client hints stand for parameters, appended to the verified query (the last value wins).
+    const hinted = request.opts.ch ? clientHintQuery(request.opts, (n) => c.req.header(n), config.transform.compressQuality) : '';
+    if (hinted) request = derive(target.imagePath, `${query}&${hinted}`) ?? request;
     const { match, opts } = request;
-    // Anything a parameter pulls in passes the same access decision, before any source is asked.
-    const mark =
-      opts.mark !== undefined
-        ? markAccess(rules, opts.mark, verifiedSource === match.source ? verifiedSource : undefined, { source: match.source, keyed: c.get('apiKey') !== undefined })
-        : undefined;
+    // Anything a parameter pulls in (watermark, blend and mask images) passes the same access decision, before any source is asked.
+    const verifiedFor = verifiedSource === match.source ? verifiedSource : undefined;
+    const requester = { source: match.source, keyed: c.get('apiKey') !== undefined };
+    const layers = new Map(overlayPaths(opts).map(([name, path]) => [path, { name, match: markAccess(rules, path, verifiedFor, requester) }]));
     let negotiated: NegotiatedFormat;
     let identity: boolean;
     if (request.fixed) ({ negotiated, identity } = request.fixed);
@@ -141,7 +145,7 @@ export function imageHandler(deps: ImageDeps) {
     let key: string | undefined;
     let etag = meta.etag;
     if (!identity) {
-      const markId = mark ? await markIdentity(deps, mark) : opts.mark !== undefined ? '\nmark=missing' : '';
+      const markId = (await Promise.all([...layers].map(([path, l]) => (l.match ? markIdentity(deps, l.match, l.name) : `\n${l.name}=missing:${path}`)))).join('');
       const format = formatKey(negotiated);
       const last = request.last.get(format);
       if (last && last.sourceEtag === meta.etag && last.mark === markId) {
@@ -158,7 +162,9 @@ export function imageHandler(deps: ImageDeps) {
       'X-Content-Type-Options': 'nosniff',
     };
     if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
-    if (negotiated.vary) headers.Vary = 'Accept';
+    const hints = clientHintHeaders(opts);
+    if (negotiated.vary || hints.length) headers.Vary = [...(negotiated.vary ? ['Accept'] : []), ...hints].join(', ');
+    if (hints.length) headers['Accept-CH'] = hints.join(', ');
     if (opts.dl !== undefined) headers['Content-Disposition'] = contentDisposition(opts.dl, relative);
 
     if (notModified(c, etag, meta)) return respond(c, 304, headers, null);
@@ -196,9 +202,10 @@ export function imageHandler(deps: ImageDeps) {
               format: negotiated.format,
               insteadOfAvif: negotiated.insteadOfAvif,
               deadline,
-              loadMark: async () => {
-                if (!mark) return undefined;
-                const m = await readWhole(deps, mark, signal);
+              loadMark: async (path) => {
+                const layer = layers.get(path)?.match;
+                if (!layer) return undefined;
+                const m = await readWhole(deps, layer, signal);
                 if (m) held.push(m.release);
                 return m?.body;
               },
@@ -471,10 +478,10 @@ function originalContentType(head: Buffer, stored: string | undefined): string {
   return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
 }
 
-/** The watermark's identity joins the cache key, so a replaced mark is a new derivative. */
-async function markIdentity(deps: ImageDeps, mark: RouteMatch): Promise<string> {
+/** The identity of a watermark, blend or mask image joins the cache key, so a replaced one is a new derivative. */
+async function markIdentity(deps: ImageDeps, mark: RouteMatch, name = 'mark'): Promise<string> {
   const meta = await deps.storages[mark.source].head(mark.key);
-  return `\nmark=${meta?.etag ?? 'missing'}`;
+  return `\n${name}=${meta?.etag ?? 'missing'}`;
 }
 
 function lenientDecode(p: string): string {

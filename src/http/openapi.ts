@@ -66,8 +66,12 @@ export function parameterSchema(p: ParameterSpec): { schema: Schema; style?: str
       return { schema: { type: 'string', pattern: COLOR_PATTERN } };
     case 'colors':
       return list({ type: 'string', pattern: COLOR_PATTERN }, p.length ? { minItems: p.length, maxItems: p.length } : {});
+    case 'sizes':
+      return list({ type: 'number', exclusiveMinimum: 0, description: `pixels (at least ${p.min}) or a fraction up to 1` }, p.length ? { minItems: p.length, maxItems: p.length } : {});
     case 'string':
     case 'path':
+    case 'color-or-path':
+    case 'keyword-or-path':
       return { schema: { type: 'string', ...(p.maxLength ? { maxLength: p.maxLength } : {}) } };
     case 'ratio':
       return { schema: { type: 'string', pattern: '^\\d+(\\.\\d+)?(:\\d+(\\.\\d+)?)?$', examples: ['16:9', '1.5'] } };
@@ -137,7 +141,7 @@ export function openApiDocument(config: Config, version = '0.1.0'): Record<strin
     operationId: method === 'get' ? 'getImage' : 'headImage',
     summary: method === 'get' ? 'An image, transformed by the query parameters' : 'Headers of the image, without the body',
     description: [
-      'Renders the object the routes map `path` to. Parameters follow the imgix rendering API; unknown parameters are ignored, and bad values are handled as imgix does: an unreadable value is ignored, a number outside the range is clamped into it, unknown list members are dropped, a repeated parameter takes its last value (with transform.strict each of these is a 400 naming the parameter). Bad base64 in a `…64` parameter and a bad `expires` are a 400. With no parameters the original bytes are served unchanged.',
+      'Renders the object the routes map `path` to. Parameters follow the imgix rendering API; unknown parameters are ignored, and bad values are handled as imgix does: an unreadable value is ignored, a number outside the range is clamped into it, unknown list members are dropped, a repeated parameter takes its last value (with transform.strict each of these is a 400 naming the parameter). Every parameter but auto, ch and expires also takes its value base64url-encoded as `<name>64` (imgix\'s base64 variants; the ones clients usually encode are listed); bad base64 there and a bad `expires` are a 400. With no parameters the original bytes are served unchanged.',
       signed.length
         ? `Sources ${signed.map(([n, s]) => `\`${n}\`${s.signing!.required ? ' (required)' : ''}`).join(', ')} take signed URLs: \`s\` = md5(token + path [+ "?" + query without s]) as the last parameter.`
         : '',

@@ -112,8 +112,8 @@ export function timedOut(st: Budget): boolean {
   return st.timeoutAt !== undefined && Date.now() >= st.timeoutAt;
 }
 
-/** Run the queued operations and continue from their raw pixels in a new pipeline. */
-export async function flush(st: PipelineState): Promise<void> {
+/** Run the queued operations and continue from their raw pixels in a new pipeline; the pixels are returned for steps that read them. */
+export async function flush(st: PipelineState): Promise<{ data: Buffer; info: import('sharp').OutputInfo }> {
   const { data, info } = await bounded(st, st.img.raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
   const pageHeight = st.pages > 1 ? info.height / st.pages : undefined;
   st.img = sharp(data, {
@@ -128,6 +128,7 @@ export async function flush(st: PipelineState): Promise<void> {
   st.stage = 0;
   st.used.clear();
   checkDeadline(st);
+  return { data, info };
 }
 
 /** Declare the next operation's place in sharp's order; flushes when it cannot join the current pipeline. */

@@ -25,12 +25,12 @@ const ENCODE_UNITS: Record<OutputFormat, number> = { jpeg: 8, png: 12, webp: 16,
  */
 export function renderCost(src: { width: number; height: number; frames: number; swap: boolean }, opts: TransformOptions, format: OutputFormat, maxOutputSize: number): number {
   const g = src.swap ? computeGeometry(src.height, src.width, opts, maxOutputSize) : computeGeometry(src.width, src.height, opts, maxOutputSize);
-  const outW = g.width + g.pad.left + g.pad.right + 2 * g.border;
-  const outH = g.height + g.pad.top + g.pad.bottom + 2 * g.border;
+  const outW = g.width + g.pad.left + g.pad.right + g.border.left + g.border.right;
+  const outH = g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom;
   const flags = [
     opts.trim, opts.rot, opts.bri, opts.con, opts.exp, opts.gam, opts.sat, opts.hue, opts.vib, opts.sharp, opts.usm,
     opts.px, opts.monochrome, opts.sepia, opts.invert, opts.duotone, opts.mark, opts.txt, opts['border-radius'],
-    g.extend, g.pad.top + g.pad.bottom + g.pad.left + g.pad.right + g.border || undefined,
+    g.extend, g.pad.top + g.pad.bottom + g.pad.left + g.pad.right + g.border.top + g.border.left || undefined,
   ].filter((v) => v !== undefined && v !== 0 && v !== false).length;
   let perPixel = ENCODE_UNITS[format] + OP_UNITS * (1 + flags);
   // sigma = blur / 10; measured: about 1.5 units per pixel per unit of sigma (sigma 200 over 12.6 MP: 20 s).

@@ -20,12 +20,31 @@ export interface Geometry {
   crop?: { box: Box } | { strategy: 'attention' | 'entropy'; width: number; height: number };
   /** Space added around the content to reach the requested box (fit=fill, fillmax, clamp). */
   extend?: { top: number; bottom: number; left: number; right: number; mode: 'background' | 'copy' };
-  /** Padding added around the result (pad, pad-*), and the border width. */
-  pad: { top: number; bottom: number; left: number; right: number };
-  border: number;
+  /** Padding added around the result (pad, pad-*), and the border's width on each side. */
+  pad: Sides;
+  border: Sides;
   /** Size of the image after crop/extend, before pad and border. */
   width: number;
   height: number;
+}
+
+export interface Sides {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+/** The border's width per side: `border`'s width, or `border-top`/`-bottom`/`-left`/`-right` where given (0 without `border`). */
+export function borderSides(opts: TransformOptions): Sides {
+  const b = opts.border?.width;
+  if (b === undefined) return { top: 0, bottom: 0, left: 0, right: 0 };
+  return { top: opts['border-top'] ?? b, bottom: opts['border-bottom'] ?? b, left: opts['border-left'] ?? b, right: opts['border-right'] ?? b };
+}
+
+/** The width of the stroke around the border (border-stroke-size; none without `border`). */
+export function strokeSize(opts: TransformOptions): number {
+  return opts.border ? (opts['border-stroke-size'] ?? 0) : 0;
 }
 
 function rectCoord(v: RectValue, full: number, size: number, isSize: boolean): number {
@@ -109,11 +128,12 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
     left: opts['pad-left'] ?? opts.pad ?? 0,
     right: opts['pad-right'] ?? opts.pad ?? 0,
   };
-  const border = opts.border?.width ?? 0;
+  const border = borderSides(opts);
   // Padding may take at most half of the largest output side: scale it down beyond that.
   const room = maxSize / 2;
-  const padW = pad.left + pad.right + 2 * border;
-  const padH = pad.top + pad.bottom + 2 * border;
+  const stroke = 2 * strokeSize(opts);
+  const padW = pad.left + pad.right + border.left + border.right + stroke;
+  const padH = pad.top + pad.bottom + border.top + border.bottom + stroke;
   if (padW > room || padH > room) {
     const k = Math.min(padW > room ? room / padW : 1, padH > room ? room / padH : 1);
     pad.top = Math.floor(pad.top * k);
@@ -121,8 +141,8 @@ export function computeGeometry(srcW: number, srcH: number, opts: TransformOptio
     pad.left = Math.floor(pad.left * k);
     pad.right = Math.floor(pad.right * k);
   }
-  const decoW = pad.left + pad.right + 2 * border;
-  const decoH = pad.top + pad.bottom + 2 * border;
+  const decoW = pad.left + pad.right + border.left + border.right + stroke;
+  const decoH = pad.top + pad.bottom + border.top + border.bottom + stroke;
 
   let { w, h } = targetSize(sw, sh, opts, fit);
   // Requested sizes include padding and border.

@@ -3,7 +3,7 @@ import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
-import { computeGeometry } from './geometry.ts';
+import { computeGeometry, strokeSize } from './geometry.ts';
 import { checkDeadline, timedOut, type Budget, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from './detect.ts';
 import { checkRenderCost, renderCost } from './cost.ts';
@@ -19,6 +19,13 @@ import { pad } from './steps/pad.ts';
 import { watermark } from './steps/watermark.ts';
 import { text } from './steps/text.ts';
 import { radius } from './steps/radius.ts';
+import { transparency } from './steps/transparency.ts';
+import { tone } from './steps/tone.ts';
+import { focalDebug } from './steps/debug.ts';
+import { blend } from './steps/blend.ts';
+import { mask } from './steps/mask.ts';
+import { animation } from './steps/animation.ts';
+import { svgBypass } from './steps/svg.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
 
 export interface PipelineContext {
@@ -43,7 +50,7 @@ export interface PipelineResult {
 }
 
 /** The fixed order of steps; each returns at once when its parameters are absent. */
-const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, rotate, adjust, stylize, pad, watermark, text, radius];
+const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, focalDebug, rotate, tone, adjust, stylize, blend, pad, watermark, text, radius, mask, transparency, animation];
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
 function keepFormat(meta: Metadata): OutputFormat {
@@ -102,9 +109,17 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
       format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: g.width * g.height, ownFormat }, config.autoAvifMaxPixels);
     }
+    if (opts['rasterize-bypass'] && meta.format === 'svg') {
+      // The same policy as an SVG original served untouched: no script runs if it is opened directly.
+      const headers = { 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox" };
+      return { body: await svgBypass(input, opts['svg-sanitize'] !== false), contentType: 'image/svg+xml', headers };
+    }
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;
-      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType)));
+      const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
+      const s = 2 * strokeSize(opts);
+      const output = { width: g.width + g.pad.left + g.pad.right + g.border.left + g.border.right + s, height: g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom + s };
+      const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType, inputHead(input), output)));
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }
     const frames = format === 'gif' || format === 'webp' ? Math.max(1, selected) : 1;

@@ -38,6 +38,7 @@ export interface TransformOptions {
   'fp-x'?: number;
   'fp-y'?: number;
   'fp-z'?: number;
+  'fp-debug'?: boolean;
   fm?: FormatParam;
   q?: number;
   lossless?: boolean;
@@ -47,15 +48,37 @@ export interface TransformOptions {
   /** Empty string: download under the image path's own file name. */
   dl?: string;
   'jpg-progressive'?: boolean;
+  'rasterize-bypass'?: boolean;
+  'svg-sanitize'?: boolean;
+  palette?: 'css' | 'json';
+  colors?: number;
+  prefix?: string;
+  ch?: ('width' | 'dpr' | 'save-data')[];
+  dpi?: number;
+  iptc?: 'allow' | 'block';
+  colorquant?: number;
   /** Frames kept, 1-based and inclusive; `to` undefined = to the last frame. */
   frame?: { from: number; to?: number };
+  interval?: number;
+  skip?: number;
+  reverse?: boolean;
+  fps?: number;
+  loop?: number;
   orient?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '90' | '180' | '270';
   rot?: number;
+  'rot-type'?: 'pivot' | 'straighten';
   flip?: 'h' | 'v' | 'hv';
   bri?: number;
   con?: number;
   exp?: number;
   gam?: number;
+  upscale?: boolean;
+  'upscale-fallback'?: boolean;
+  high?: number;
+  shad?: number;
+  nr?: number;
+  nrs?: number;
+  htn?: number;
   sat?: number;
   hue?: number;
   vib?: number;
@@ -70,7 +93,15 @@ export interface TransformOptions {
   duotone?: [Color, Color];
   'duotone-alpha'?: number;
   bg?: Color;
-  fill?: 'solid' | 'blur';
+  fill?: 'solid' | 'blur' | 'gradient';
+  'fill-gradient-type'?: 'linear' | 'radial';
+  'fill-gradient-linear'?: [Color, Color];
+  'fill-gradient-linear-direction'?: ('top' | 'bottom' | 'left' | 'right')[];
+  'fill-gradient-radial'?: [Color, Color];
+  'fill-gradient-radial-radius'?: [number, number];
+  'fill-gradient-radial-x'?: number;
+  'fill-gradient-radial-y'?: number;
+  'fill-gradient-cs'?: 'linear' | 'srgb' | 'oklab' | 'hsl' | 'lch';
   'fill-color'?: Color;
   pad?: number;
   'pad-top'?: number;
@@ -79,7 +110,21 @@ export interface TransformOptions {
   'pad-right'?: number;
   border?: { width: number; color: Color };
   'border-radius'?: [number, number, number, number];
-  trim?: 'auto' | 'color';
+  'border-top'?: number;
+  'border-bottom'?: number;
+  'border-left'?: number;
+  'border-right'?: number;
+  'border-radius-inner'?: [number, number, number, number];
+  'border-stroke-size'?: number;
+  'border-stroke-color'?: Color;
+  transparency?: 'grid';
+  'grid-colors'?: [Color, Color];
+  'grid-size'?: number;
+  trim?: 'auto' | 'color' | 'alpha' | 'colorunlessalpha';
+  'trim-md'?: number;
+  'trim-sd'?: number;
+  'trim-pad'?: number;
+  'trim-alpha'?: number;
   'trim-color'?: Color;
   'trim-tol'?: number;
   mark?: string;
@@ -91,17 +136,51 @@ export interface TransformOptions {
   'mark-pad'?: number;
   'mark-x'?: number;
   'mark-y'?: number;
+  'mark-fit'?: 'clip' | 'crop' | 'fill' | 'max' | 'scale';
+  'mark-rot'?: number;
+  'mark-tile'?: 'grid';
+  'mark-base'?: string;
+  'mark-if-min-width'?: number;
+  'mark-if-min-height'?: number;
   txt?: string;
   'txt-color'?: Color;
   'txt-size'?: number;
   'txt-align'?: Align[];
   'txt-pad'?: number;
   'txt-font'?: string;
+  'txt-fit'?: 'max';
+  'txt-clip'?: ('start' | 'middle' | 'end' | 'ellipsis')[];
+  'txt-shad'?: number;
+  'txt-line'?: number;
+  'txt-line-color'?: Color;
+  'txt-width'?: number;
+  'txt-x'?: number;
+  'txt-y'?: number;
+  'txt-lead'?: number;
+  'txt-track'?: number;
+  blend?: { color: Color } | { path: string };
+  'blend-color'?: Color;
+  'blend-mode'?: BlendMode;
+  'blend-alpha'?: number;
+  'blend-w'?: number;
+  'blend-h'?: number;
+  'blend-align'?: Align[];
+  'blend-pad'?: number;
+  'blend-x'?: number;
+  'blend-y'?: number;
+  'blend-crop'?: ('top' | 'bottom' | 'left' | 'right' | 'faces')[];
+  'blend-fit'?: 'clamp' | 'clip' | 'crop' | 'scale' | 'max';
+  'blend-size'?: 'inherit';
+  mask?: { keyword: 'ellipse' | 'corners' } | { path: string };
+  'corner-radius'?: [number, number, number, number];
+  'mask-bg'?: Color;
   expires?: number;
 }
 
-/** Parameters that never change the rendered image (signature, expiry). */
-const NON_RENDERING = new Set(['s', 'expires']);
+export type BlendMode = 'color' | 'burn' | 'dodge' | 'darken' | 'difference' | 'exclusion' | 'hardlight' | 'hue' | 'lighten' | 'luminosity' | 'multiply' | 'overlay' | 'saturation' | 'screen' | 'softlight' | 'normal';
+
+/** Parameters that never change the rendered image (signature, expiry; client hints act through the parameters they stand for). */
+const NON_RENDERING = new Set(['s', 'expires', 'ch']);
 
 const INT_RE = /^[+-]?\d+$/;
 const NUM_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
@@ -271,10 +350,27 @@ function parseValue(key: string, raw: string, spec: ParameterSpec, config: Trans
       return parseList(key, raw, spec, lenient);
     case 'color':
       return parseColor(key, raw);
+    case 'sizes': {
+      const parts = raw.split(',');
+      if (parts.length !== spec.length) throw invalidParameter(key, raw, `${spec.length} comma-separated sizes (pixels from ${spec.min} to ${spec.max} or fractions up to 1)`);
+      return parts.map((p) => parseSize(key, p, spec));
+    }
     case 'colors': {
       const parts = raw.split(',');
       if (parts.length !== spec.length) throw invalidParameter(key, raw, `${spec.length} comma-separated colours (hex or keywords)`);
       return parts.map((p) => parseColor(key, p));
+    }
+    case 'color-or-path':
+    case 'keyword-or-path': {
+      if (spec.type === 'keyword-or-path' && spec.values!.includes(raw.toLowerCase())) return { keyword: raw.toLowerCase() };
+      if (spec.type === 'color-or-path') {
+        try {
+          return { color: parseColor(key, raw) };
+        } catch {
+          // not a colour: a path
+        }
+      }
+      return { path: parseValue(key, raw, { ...spec, type: 'path' }, config, lenient) as string };
     }
     case 'string':
     case 'path':

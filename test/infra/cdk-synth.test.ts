@@ -240,10 +240,12 @@ describe('cdk synth (CLI, offline, no credentials), cfn-lint and the bundled Lam
       restEvent('partnerimages/1/2/kleiber.jpg', { q: '100', fm: 'jpg' }, { 'X-API-KEY': KEY_A }),
       restEvent('partnerimages/1/2/missing.jpg', {}, { 'X-API-KEY': KEY_A }),
       restEvent('_health', {}, { 'X-API-KEY': KEY_A }),
+      restEvent('partnerimages/67/28/67286576.jpeg', { w: '200', txt: 'Hello', 'txt-size': '30', fm: 'png' }, { 'X-API-KEY': KEY_A }),
     ], moto.url);
     assert.ok(sharpPath.startsWith(path.join(assetDir, 'node_modules', 'sharp')), `sharp loaded from ${sharpPath}`);
-    const [a, b, wrong, noKey, metrics, openapi, admin, adminUsage, big, missing, health] = results as Result[];
+    const [a, b, wrong, noKey, metrics, openapi, admin, adminUsage, big, missing, health, text] = results as Result[];
     assert.equal(health!.statusCode, 200, 'the health check stays');
+    assert.equal(text!.statusCode, 200, 'txt draws with the fonts the bundle ships');
     await assertWebp(a!);
     await assertWebp(b!);
     assert.equal(wrong!.statusCode, 403);
@@ -318,7 +320,10 @@ describe('Lambda bundles per architecture', () => {
         // The ELF header names the machine: 0xB7 aarch64, 0x3E x86-64.
         const elf = readFileSync(path.join(dir, 'node_modules', nativePackages(arch)[0]!, 'lib', addon[0]!));
         assert.equal(elf.readUInt16LE(18), arch === 'arm64' ? 0xb7 : 0x3e);
-        for (const f of ['index.mjs', 'imagegate.prod.yaml', 'imagegate.dev.yaml', 'node_modules/sharp/package.json']) assert.ok(existsSync(path.join(dir, f)), `${arch}: ${f}`);
+        for (const f of ['index.mjs', 'imagegate.prod.yaml', 'imagegate.dev.yaml', 'node_modules/sharp/package.json', 'node_modules/@expo-google-fonts/noto-sans/400Regular/NotoSans_400Regular.ttf', 'node_modules/@expo-google-fonts/noto-emoji/400Regular/NotoEmoji_400Regular.ttf']) {
+          assert.ok(existsSync(path.join(dir, f)), `${arch}: ${f}`);
+        }
+        assert.ok(!existsSync(path.join(dir, 'node_modules/@expo-google-fonts/noto-sans/100Thin')), `${arch}: only the weights txt uses`);
         s.template('imagegate-api-dev').hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'imagegate-dev', Architectures: [arch] });
       } finally {
         rmSync(s.outdir, { recursive: true, force: true });

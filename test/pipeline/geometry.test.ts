@@ -71,7 +71,7 @@ describe('computeGeometry', () => {
 });
 
 /** Output size: content plus padding, as the response will be. */
-const outSize = (g: ReturnType<typeof geo>) => [g.width + g.pad.left + g.pad.right + 2 * g.border, g.height + g.pad.top + g.pad.bottom + 2 * g.border];
+const outSize = (g: ReturnType<typeof geo>) => [g.width + g.pad.left + g.pad.right + g.border.left + g.border.right, g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom];
 
 describe('size semantics from imgix\'s documentation examples', () => {
   test('fit: clip, crop, facearea on the 300×200 sample', () => {

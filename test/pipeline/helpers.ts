@@ -109,3 +109,16 @@ export function photoSkip(): string | false {
   if (process.env.CI === 'true') throw new Error('real photos missing under /usr/share/backgrounds: install mate-backgrounds and lomiri-wallpapers-20.04');
   return 'no photos under /usr/share/backgrounds (apt-get install mate-backgrounds lomiri-wallpapers-20.04)';
 }
+
+/** A JPEG with an IPTC caption (APP13, Photoshop 3.0 resource 0x0404) after its SOI marker. */
+export function withIptc(jpeg: Buffer, caption: string): Buffer {
+  const text = Buffer.from(caption, 'utf8');
+  const iptc = Buffer.concat([Buffer.from([0x1c, 0x02, 0x78, text.length >> 8, text.length & 255]), text]);
+  const padded = iptc.length % 2 ? Buffer.concat([iptc, Buffer.from([0])]) : iptc;
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(iptc.length);
+  const payload = Buffer.concat([Buffer.from('Photoshop 3.0\0', 'latin1'), Buffer.from('8BIM', 'latin1'), Buffer.from([0x04, 0x04, 0, 0]), size, padded]);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(payload.length + 2);
+  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xed]), len, payload, jpeg.subarray(2)]);
+}

@@ -484,7 +484,7 @@ describe('watermark and text', () => {
     const xy = await render(base, 'mark=logo.png&mark-x=40&mark-y=60&fm=png', { ctx: { loadMark } });
     assert.ok(near(await pixel(xy.body, 45, 65), [0, 255, 0, 255]));
     assert.ok(near(await pixel(xy.body, 35, 65), [255, 255, 255, 255]));
-    const big = await render(base, 'mark=logo.png&mark-w=0.5&mark-h=40&mark-align=top,left&mark-pad=0&fm=png', { ctx: { loadMark } });
+    const big = await render(base, 'mark=logo.png&mark-w=0.5&mark-h=40&mark-fit=scale&mark-align=top,left&mark-pad=0&fm=png', { ctx: { loadMark } });
     assert.ok(near(await pixel(big.body, 45, 35), [0, 255, 0, 255]));
     assert.ok(near(await pixel(big.body, 55, 45), [255, 255, 255, 255]));
     const scaled = await render(base, 'mark=logo.png&mark-scale=80&mark-align=middle,center&fm=png', { ctx: { loadMark } });

@@ -21,8 +21,7 @@ const EXTRA = new Set(['s']);
 
 /** imgix keyword values that imagegate does not render yet: ignored (never a 400 without transform.strict). */
 const NOT_RENDERED: Record<string, string[]> = {
-  fill: ['gen', 'generative', 'gradient'],
-  trim: ['alpha', 'colorunlessalpha'],
+  fill: ['gen', 'generative'],
 };
 
 /** Values of one of imgix's value grammars: bounds of numeric ranges, every keyword, colours, lists. */

@@ -47,6 +47,15 @@ describe('watermarks and signed sources', () => {
   };
   const b64 = (s: string) => Buffer.from(s).toString('base64url');
 
+  test('blend and mask images and mark-base pass the same decision: an unsigned request cannot read a signed source through them', async () => {
+    for (const q of ['blend=%2Fsigned%2Falpha.png', `blend64=${b64('/signed/alpha.png')}`, 'mask=%2Fsigned%2Falpha.png', 'mark=alpha.png&mark-base=%2Fsigned%2F']) {
+      const res = await answer(`/open/photo.jpg?w=40&${q}`);
+      assert.equal(res.status, 403, q);
+      assert.equal((res.body as { code: string }).code, 'invalid_signature', q);
+    }
+    assert.equal((await answer('/open/photo.jpg?w=40&blend=%2Fopen%2Falpha.png')).status, 200, 'an open source can be blended');
+  });
+
   test('an unsigned request cannot read a signed source through mark or mark64; exists and missing answer alike', async () => {
     for (const param of ['mark', 'mark64']) {
       const enc = (p: string) => (param === 'mark' ? encodeURIComponent(p) : b64(p));

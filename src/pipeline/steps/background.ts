@@ -8,7 +8,8 @@ import { STAGE, use, formatHasAlpha, sharpColor, type PipelineState } from '../c
 export async function background(st: PipelineState): Promise<void> {
   if (!st.alpha) return;
   const bg = st.opts.bg;
-  const needs = !formatHasAlpha(st.format) || (bg !== undefined && bg.alpha >= 1);
+  // transparency=grid shows the transparent areas as a checkerboard at the end, in any format.
+  const needs = (!formatHasAlpha(st.format) && st.opts.transparency !== 'grid') || (bg !== undefined && bg.alpha >= 1);
   if (!needs) return;
   await use(st, STAGE.flatten, 'flatten');
   st.img.flatten({ background: bg ? { ...sharpColor(bg), alpha: 1 } : '#ffffff' });

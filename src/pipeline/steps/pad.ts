@@ -1,9 +1,14 @@
 import { STAGE, use, backgroundFor, sharpColor, type PipelineState } from '../context.ts';
+import { roundedRectPath } from './radius.ts';
+import { strokeSize } from '../geometry.ts';
 
 /**
  * pad / pad-* add space in the bg colour (transparent when the output keeps alpha and no bg is
- * given, white otherwise); border adds its colour around that. With w/h both fit inside the
- * requested box (the geometry reserved room for them); without, they add to the size.
+ * given, white otherwise); border adds its colour around that, `border-top`/`-bottom`/`-left`/
+ * `-right` setting one side's width. `border-radius-inner` rounds the corners of what the border
+ * frames: the border's colour fills the corners outside that rounded rectangle. With w/h all of it
+ * fits inside the requested box (the geometry reserved room for it); without, it adds to the size.
+ * border-stroke-size draws a line of that width around the border, in border-stroke-color.
  */
 export async function pad(st: PipelineState): Promise<void> {
   const g = st.geometry;
@@ -18,12 +23,34 @@ export async function pad(st: PipelineState): Promise<void> {
     st.height += p.top + p.bottom;
   }
   const border = st.opts.border;
-  if (border) {
+  if (!border) return;
+  const color = sharpColor(border.color);
+  const inner = st.opts['border-radius-inner'];
+  if (inner && inner.some((v) => v > 0)) {
+    const W = st.width;
+    const H = st.height;
+    const fill = `rgb(${color.r},${color.g},${color.b})`;
+    // The border's colour outside the rounded rectangle (even-odd: the frame minus the rectangle).
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><path fill-rule="evenodd" fill="${fill}" fill-opacity="${color.alpha}" d="M0,0 H${W} V${H} H0 Z ${roundedRectPath(W, H, inner)}"/></svg>`;
+    await use(st, STAGE.composite, 'composite');
+    st.img.composite([{ input: Buffer.from(svg), ...(st.pages > 1 ? { tile: true } : {}) }]);
+  }
+  const b = g.border;
+  if (b.top || b.bottom || b.left || b.right) {
     await use(st, STAGE.extend, 'extend');
-    const b = border.width;
-    st.img.extend({ top: b, bottom: b, left: b, right: b, background: sharpColor(border.color) });
+    st.img.extend({ ...b, background: color });
     if (border.color.alpha < 1) st.alpha = true;
-    st.width += 2 * b;
-    st.height += 2 * b;
+    st.width += b.left + b.right;
+    st.height += b.top + b.bottom;
+  }
+  // border-stroke-size: a line around the border in border-stroke-color (imgix's default: transparent white).
+  const s = strokeSize(st.opts);
+  if (s) {
+    const c = st.opts['border-stroke-color'] ?? { r: 255, g: 255, b: 255, alpha: 0 };
+    await use(st, STAGE.extend, 'extend');
+    st.img.extend({ top: s, bottom: s, left: s, right: s, background: backgroundFor(st, c) });
+    if (backgroundFor(st, c).alpha < 1) st.alpha = true;
+    st.width += 2 * s;
+    st.height += 2 * s;
   }
 }

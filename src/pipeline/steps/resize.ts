@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { STAGE, use, backgroundFor, bounded, checkDeadline, type PipelineState } from '../context.ts';
 import { computeGeometry } from '../geometry.ts';
+import { fillGradient } from './gradient.ts';
 
 /**
  * rect, resize, crop, fill/clamp space and (without `orient`) flip, from the geometry computed
@@ -37,6 +38,8 @@ export async function resize(st: PipelineState): Promise<void> {
   }
   if (g.extend && g.extend.mode === 'background' && st.opts.fill === 'blur' && st.pages === 1) {
     await fillBlur(st, g.width, g.height, g.extend.left, g.extend.top);
+  } else if (g.extend && g.extend.mode === 'background' && st.opts.fill === 'gradient' && st.pages === 1) {
+    await fillGradient(st, g.width, g.height, g.extend.left, g.extend.top);
   } else if (g.extend) {
     await use(st, STAGE.extend, 'extend');
     const fill = st.opts['fill-color'];

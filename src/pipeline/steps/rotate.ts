@@ -3,7 +3,8 @@ import { flush, STAGE, use, backgroundFor, type PipelineState } from '../context
 /**
  * `rot`: imgix rotates counter-clockwise within the existing frame and zooms so that the frame
  * stays covered (unlike `orient`, which turns the frame). The rotated image is cut back to the
- * largest centred box of the frame's aspect ratio and scaled to the frame size.
+ * largest centred box of the frame's aspect ratio and scaled to the frame size (imgix's default
+ * rot-type=straighten). rot-type=pivot keeps the whole rotated image on a canvas grown to hold it.
  */
 export async function rotate(st: PipelineState): Promise<void> {
   const deg = st.opts.rot;
@@ -13,6 +14,8 @@ export async function rotate(st: PipelineState): Promise<void> {
   await use(st, STAGE.rotate, 'rotate');
   st.img.rotate(-deg, { background: backgroundFor(st) });
   await flush(st);
+  // rot-type=pivot: the whole image on the larger canvas, corners in bg.
+  if (st.opts['rot-type'] === 'pivot') return;
   const t = (deg * Math.PI) / 180;
   const c = Math.abs(Math.cos(t));
   const s = Math.abs(Math.sin(t));
