@@ -9,8 +9,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 
 /**
- * The one DynamoDB table that the usage store and the key store share (and, later, signing
- * secrets), and the one way they reach it. Every item has a string partition key `pk` and a
+ * The one DynamoDB table that the usage store and the key store (keys and their signing
+ * secrets) share, and the one way they reach it. Every item has a string partition key `pk` and a
  * string sort key `sk`; `expiresAt` (epoch seconds) is the table's TTL attribute. Items, with
  * `<p>` the configured prefix (default none):
  *
@@ -21,7 +21,7 @@ import {
  * | `<p>keys`              | key id    | a managed key: plan, dates, SHA-256 of its values, version   |
  * | `<p>keyhash#<sha256>`  | `-`       | look-up of a value's hash → key id, plan, end of grace       |
  * | `<p>keyused#<key id>`  | `-`       | when the key was last used                                   |
- * | `<p>secret#<key id>`   | secret id | reserved for per-key signing secrets (stored encrypted)      |
+ * | `<p>secret#<key id>`   | secret id | one signing secret of the key (as-is: verifying needs it)    |
  *
  * Old token buckets, quota counters of past periods, expired rotation hashes and usage records
  * past their retention carry `expiresAt`, so DynamoDB deletes them without a sweep.

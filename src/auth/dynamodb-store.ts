@@ -11,7 +11,13 @@ import { batchGet, createDynamoClient, isTransactionConflict, itemKey, N, num, q
 import { sha256hex } from './digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
+  addSecret,
   checkId,
+  liveSecrets,
+  revokeSecret,
+  secretInfo,
+  type SecretInfo,
+  type StoredSecret,
   exists,
   keyInfo,
   LOOKUP_CACHE_MS,
@@ -24,7 +30,7 @@ import {
   type StoredHash,
   type StoredKey,
 } from './stored-key.ts';
-import type { KeyRecord } from './types.ts';
+import type { KeyRecord, SigningKey } from './types.ts';
 
 interface HashEntry {
   id: string;
@@ -43,16 +49,19 @@ export interface DynamoKeyStoreSettings {
  * Managed keys in the DynamoDB table (layout in src/dynamodb.ts): per key an item under
  * `<prefix>keys` (plan, dates, the SHA-256 of its values, a version), per live value an item
  * `<prefix>keyhash#<sha256>` (the one read per look-up; values in a rotation's grace carry the
- * TTL attribute), and `<prefix>keyused#<id>` for the last-used time. A change writes the key
- * item and its hash items in one transaction conditioned on the version it read, retried when
- * another writer got there first. Look-ups are cached for at most LOOKUP_CACHE_MS, as in the
- * Redis store, so a revocation is seen by every instance within that.
+ * TTL attribute), `<prefix>keyused#<id>` for the last-used time, and per signing secret an
+ * item `<prefix>secret#<id>` / secret id (kept as-is, as in the file and Redis stores: verifying
+ * a signature needs the secret). A change writes the key item and its hash and secret items in
+ * one transaction conditioned on the version it read, retried when another writer got there
+ * first. Look-ups (by value, and a signed URL's key with its secrets) are cached for at most
+ * LOOKUP_CACHE_MS, as in the Redis store, so a revocation is seen by every instance within that.
  */
 export class DynamoKeyStore implements KeyStore {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly prefix: string;
   private readonly cache = new Map<string, { at: number; rec: HashEntry | null }>();
+  private readonly signers = new Map<string, { at: number; rec: SigningKey | null }>();
   private readonly touched = new Map<string, number>();
   /** Last-used writes on their way (close waits for them). */
   private readonly writing = new Set<Promise<unknown>>();
@@ -69,6 +78,10 @@ export class DynamoKeyStore implements KeyStore {
 
   private get listPk(): string {
     return `${this.prefix}keys`;
+  }
+
+  private secretPk(id: string): string {
+    return `${this.prefix}secret#${id}`;
   }
 
   private hashPk(sha256: string): string {
@@ -98,21 +111,81 @@ export class DynamoKeyStore implements KeyStore {
     return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
   }
 
-  private fromItem(item: Record<string, AttributeValue>): StoredKey {
+  async findSigningKey(id: string): Promise<SigningKey | undefined> {
+    const now = Date.now();
+    let entry = this.signers.get(id);
+    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
+      let k: StoredKey | undefined;
+      try {
+        k = (await this.load(id))?.k;
+      } catch (err) {
+        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
+      }
+      const secrets = k ? liveSecrets(k).map((x) => x.secret) : [];
+      if (this.signers.size > 10_000) this.signers.clear();
+      entry = { at: now, rec: k && secrets.length ? { id, ...(k.plan ? { plan: k.plan } : {}), secrets } : null };
+      this.signers.set(id, entry);
+    }
+    if (!entry.rec) return undefined;
+    this.touch(id);
+    return entry.rec;
+  }
+
+  async createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }> {
+    return this.change(id, (current) => {
+      if (!current) throw notFound(id);
+      const r = addSecret(id, current.k, this.clock());
+      const s = current.k.secrets!.find((x) => x.id === r.secretId)!;
+      return { items: [this.putKey(id, current.k, current.version), this.putSecret(id, s, true)], result: r };
+    });
+  }
+
+  async listSecrets(id: string): Promise<SecretInfo[]> {
+    const current = await this.load(id);
+    if (!current) throw notFound(id);
+    return secretInfo(current.k);
+  }
+
+  async revokeSecret(id: string, secretId: string): Promise<void> {
+    await this.change(id, (current) => {
+      if (!current) throw notFound(id);
+      if (!revokeSecret(id, current.k, secretId, this.clock())) return { items: [], result: undefined };
+      const s = current.k.secrets!.find((x) => x.id === secretId)!;
+      return { items: [this.putKey(id, current.k, current.version), this.putSecret(id, s, false)], result: undefined };
+    });
+  }
+
+  private fromItem(item: Record<string, AttributeValue>, secretItems: Record<string, AttributeValue>[]): StoredKey {
     const plan = str(item.plan);
     const rev = str(item.revoked);
+    const secrets = secretItems.map((it): StoredSecret => {
+      const r = str(it.revoked);
+      return { id: str(it.sk)!, secret: str(it.secret)!, created: str(it.created)!, ...(r ? { revoked: r } : {}) };
+    });
     return {
       ...(plan ? { plan } : {}),
       created: str(item.created)!,
       ...(rev ? { revoked: rev } : {}),
       hashes: JSON.parse(str(item.hashes) ?? '[]') as StoredHash[],
+      ...(secrets.length ? { secrets: secrets.sort((a, b) => a.created.localeCompare(b.created)) } : {}),
     };
   }
 
+  /** The key item and its secret items (two strongly consistent reads). */
   private async load(id: string): Promise<{ k: StoredKey; version: number } | undefined> {
-    const res = await this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(this.listPk, id), ConsistentRead: true }));
+    const [res, secrets] = await Promise.all([
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(this.listPk, id), ConsistentRead: true })),
+      queryPartition(this.client, this.table, this.secretPk(id)),
+    ]);
     if (!res.Item) return undefined;
-    return { k: this.fromItem(res.Item), version: num(res.Item.version) ?? 0 };
+    return { k: this.fromItem(res.Item, secrets), version: num(res.Item.version) ?? 0 };
+  }
+
+  /** One signing secret's item; a new one only if its id is not taken. */
+  private putSecret(id: string, s: StoredSecret, isNew: boolean): TransactWriteItem {
+    const item: Record<string, AttributeValue> = { ...itemKey(this.secretPk(id), s.id), secret: S(s.secret), created: S(s.created) };
+    if (s.revoked) item.revoked = S(s.revoked);
+    return { Put: { TableName: this.table, Item: item, ...(isNew ? { ConditionExpression: 'attribute_not_exists(pk)' } : {}) } };
   }
 
   /** The key item, written only if nobody changed it since `version` was read (or, for a new key, if it does not exist). */
@@ -158,8 +231,9 @@ export class DynamoKeyStore implements KeyStore {
     for (let attempt = 0; attempt < 20; attempt++) {
       const { items, result } = fn(await this.load(id));
       try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        if (items.length) await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
         this.cache.clear();
+        this.signers.delete(id);
         return result;
       } catch (err) {
         if (!isTransactionConflict(err)) throw err;
@@ -181,11 +255,12 @@ export class DynamoKeyStore implements KeyStore {
 
   async list(): Promise<KeyInfo[]> {
     const items = await queryPartition(this.client, this.table, this.listPk);
+    const secrets = await Promise.all(items.map((it) => queryPartition(this.client, this.table, this.secretPk(it.sk!.S!))));
     const used = await batchGet(this.client, this.table, items.map((it) => itemKey(`${this.prefix}keyused#${it.sk!.S!}`)), 'pk, lastUsed');
     const lastUsed = new Map(used.map((it) => [it.pk!.S!.slice(`${this.prefix}keyused#`.length), str(it.lastUsed)!]));
     const now = this.clock();
     // Query returns ids in sort-key (byte) order: the order of a JS sort of ASCII ids.
-    return items.map((it) => keyInfo(it.sk!.S!, this.fromItem(it), now, lastUsed.get(it.sk!.S!)));
+    return items.map((it, i) => keyInfo(it.sk!.S!, this.fromItem(it, secrets[i]!), now, lastUsed.get(it.sk!.S!)));
   }
 
   async revoke(id: string): Promise<void> {

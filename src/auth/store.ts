@@ -11,8 +11,8 @@ import type { KeyLookup, SecretLookup } from './types.ts';
  * (redis-store.ts) or in DynamoDB (dynamodb-store.ts). Only the SHA-256 of a key value is stored; the value is shown once, when
  * created or rotated. A revocation is seen by every replica within a second: the file store
  * re-reads the file when it changes, the Redis and DynamoDB stores cache a look-up for at most 500 ms.
- * The same holds for a key's signing secrets in the file and Redis stores (kept as-is: a
- * signature is verified with the secret); the DynamoDB store holds no signing secrets yet.
+ * The same holds for a key's signing secrets, which every store holds (kept as-is: a
+ * signature is verified with the secret).
  */
 
 export { KeyStoreError, type SecretInfo } from './stored-key.ts';
@@ -31,7 +31,7 @@ export interface KeyInfo {
   signingSecrets: number;
 }
 
-/** Signing secrets owned by keys (the file and Redis stores). */
+/** Signing secrets owned by keys (every key store). */
 export interface SecretStore extends SecretLookup {
   /** A new signing secret for the key, shown once. */
   createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }>;
@@ -42,7 +42,7 @@ export interface SecretStore extends SecretLookup {
 }
 
 /** What every store implements, in full. Ids are looked up as own entries only (a Map, a Redis key, a DynamoDB item). */
-export interface KeyStore extends KeyLookup, Partial<SecretStore> {
+export interface KeyStore extends KeyLookup, SecretStore {
   /** Creates a key; the returned value is shown once and never stored. */
   create(input: { id: string; plan?: string }): Promise<{ id: string; key: string }>;
   /** Ids, plans, dates; never key values or hashes. */

@@ -188,10 +188,6 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
         return 0;
       }
       case 'secret': {
-        if (!store.createSecret || !store.listSecrets || !store.revokeSecret) {
-          io.err(`imagegate keys secret: the ${cfg.keyStore.type} key store holds no signing secrets; use a file or Redis keyStore`);
-          return 1;
-        }
         if (secretAction === 'create') {
           const r = await store.createSecret(id!);
           if (values.json) io.out(JSON.stringify({ id: r.id, secretId: r.secretId, secret: r.secret }));

@@ -159,11 +159,12 @@ describe('what the Lambda sends to the table is what its role allows', { skip: r
     await moto?.stop();
   });
 
-  test('serving keyed requests (plan check, usage records, key look-up and last use, /_admin/usage): only allowed actions on allowed items', async () => {
+  test('serving keyed and signed requests (plan check, usage records, key and secret look-up, last use, /_admin/usage): only allowed actions on allowed items', async () => {
     const table = await freshTable(moto.url);
     // keys are created by an operator (the CLI, with their own credentials), directly on moto
     const admin = new DynamoKeyStore({ table, endpoint: moto.url, region: 'us-east-1', prefix: '' }, Date.now);
     const { key } = await admin.create({ id: 'partner', plan: 'p' });
+    const { secret } = await admin.createSecret('partner');
     await admin.close();
 
     const proxy = await startTcpProxy(moto.port);
@@ -174,6 +175,7 @@ describe('what the Lambda sends to the table is what its role allows', { skip: r
       const keys = new DynamoKeyStore({ table, endpoint: proxy.url, region: 'us-east-1', prefix: '' }, Date.now);
       const plan = { rate: 10, burst: 5, quota: { limit: 3, period: 'day' as const, weekStart: 'sunday' as const } };
       assert.equal((await keys.findByHash(sha256hex(key)))?.id, 'partner');
+      assert.deepEqual((await keys.findSigningKey('partner'))?.secrets, [secret], 'a signed URL\'s key and secrets are read');
       for (let i = 0; i < 8; i++) await usage.check('partner', plan);
       usage.record('partner', { requests: 8, s2xx: 3, s4xx: 5 });
       await usage.flush();

@@ -117,6 +117,47 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
     }
   });
 
+  test('signing secrets: created once, listed without values, revoked (seen by a second reader past the look-up window), gone with the key', async () => {
+    const cfg = makeCfg();
+    const store = openKeyStore(cfg);
+    const reader = openKeyStore(cfg); // another replica sharing the store
+    try {
+      await assert.rejects(store.createSecret('nobody'), /no key 'nobody'/);
+      await store.create({ id: 'frank', plan: 'internal' });
+      const a = await store.createSecret('frank');
+      const b = await store.createSecret('frank');
+      assert.equal(a.id, 'frank');
+      assert.match(a.secret, /^igs_[A-Za-z0-9_-]{43}$/);
+      assert.notEqual(a.secretId, b.secretId);
+      const found = await reader.findSigningKey('frank');
+      assert.deepEqual({ ...found, secrets: found?.secrets.sort() }, { id: 'frank', plan: 'internal', secrets: [a.secret, b.secret].sort() });
+      assert.equal(await reader.findSigningKey('nobody'), undefined);
+      const listed = await store.listSecrets('frank');
+      assert.deepEqual(listed.map((x) => [x.id, x.revoked]).sort(), [[a.secretId, undefined], [b.secretId, undefined]].sort());
+      assert.ok(!JSON.stringify(listed).includes(a.secret) && !JSON.stringify(await store.list()).includes(a.secret), 'never listed');
+      assert.equal((await store.list()).find((k) => k.id === 'frank')!.signingSecrets, 2);
+      await assert.rejects(store.listSecrets('nobody'), /no key 'nobody'/);
+      await assert.rejects(store.revokeSecret('frank', 'sec_nope'), /no signing secret 'sec_nope'/);
+
+      await store.revokeSecret('frank', a.secretId);
+      await store.revokeSecret('frank', a.secretId); // again: no change, no error
+      await sleep(600); // past the look-up cache
+      assert.deepEqual((await reader.findSigningKey('frank'))?.secrets, [b.secret]);
+      assert.ok((await store.listSecrets('frank')).find((x) => x.id === a.secretId)!.revoked);
+      assert.equal((await store.list()).find((k) => k.id === 'frank')!.signingSecrets, 1);
+      for (let i = 0; i < 4; i++) await store.createSecret('frank');
+      await assert.rejects(store.createSecret('frank'), /already has 5 live signing secrets/);
+
+      await store.revoke('frank');
+      await sleep(600);
+      assert.equal(await reader.findSigningKey('frank'), undefined, 'a revoked key signs nothing');
+      await assert.rejects(store.createSecret('frank'), /revoked/);
+    } finally {
+      await store.close();
+      await reader.close();
+    }
+  });
+
   test('last used is recorded by look-ups', async () => {
     const store = openKeyStore(makeCfg());
     const { key } = await store.create({ id: 'dave' });
@@ -268,7 +309,7 @@ describe('key store: dynamodb', { skip: skipMoto }, () => {
   let table = '';
   before(async () => {
     fakeAwsEnv();
-    moto = await startMoto();
+    moto = await startMoto({ serial: true });
     table = await freshTable(moto.url);
   });
   after(async () => {
