@@ -258,6 +258,25 @@ function storeBehaviour(makeCfg: () => StoreCfg) {
       await eventually(async () => (await call(rotated.key)) === 200, 'rotated value accepted');
       assert.equal(await call(value), 200, 'old value works during the grace');
 
+      // keys secret create|list|revoke, read back by another reader of the store
+      const sc = capture();
+      assert.equal(await keysCli(['secret', 'create', '--id', 'erin', '--json', '--config', configFile], sc.io), 0, sc.err.join('\n'));
+      const made = JSON.parse(sc.out[0]!) as { secretId: string; secret: string };
+      const reader = openKeyStore(cfg);
+      try {
+        assert.deepEqual((await reader.findSigningKey('erin'))?.secrets, [made.secret]);
+        const sl = capture();
+        assert.equal(await keysCli(['secret', 'list', '--id', 'erin', '--config', configFile], sl.io), 0);
+        assert.match(sl.out.join('\n'), new RegExp(`${made.secretId}\\s+\\S+\\s+active`));
+        assert.ok(!sl.out.join('\n').includes(made.secret));
+        assert.equal(await keysCli(['secret', 'revoke', '--id', 'erin', '--secret', made.secretId, '--config', configFile], capture().io), 0);
+        await sleep(600); // past the look-up cache
+        assert.equal(await reader.findSigningKey('erin'), undefined);
+        assert.equal(await keysCli(['secret', 'create', '--id', 'ghost', '--config', configFile], capture().io), 1);
+      } finally {
+        await reader.close();
+      }
+
       assert.equal(await keysCli(['revoke', '--id', 'erin', '--config', configFile], capture().io), 0);
       await eventually(async () => (await call(rotated.key)) === 403 && (await call(value)) === 403, 'revocation seen by the other process');
       assert.equal(await keysCli(['revoke', '--id', 'ghost', '--config', configFile], capture().io), 1);
