@@ -6,21 +6,20 @@ import {
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { ServiceError } from '../errors.ts';
 import { batchGet, createDynamoClient, isTransactionConflict, itemKey, N, num, queryPartition, S, str } from '../dynamodb.ts';
 import { sha256hex } from './digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
   addSecret,
   checkId,
-  liveSecrets,
   revokeSecret,
   secretInfo,
   type SecretInfo,
   type StoredSecret,
   exists,
   keyInfo,
-  LOOKUP_CACHE_MS,
+  LookupCache,
+  signingKey,
   newKeyValue,
   newStoredKey,
   notFound,
@@ -60,8 +59,8 @@ export class DynamoKeyStore implements KeyStore {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly prefix: string;
-  private readonly cache = new Map<string, { at: number; rec: HashEntry | null }>();
-  private readonly signers = new Map<string, { at: number; rec: SigningKey | null }>();
+  private readonly cache = new LookupCache<HashEntry>();
+  private readonly signers = new LookupCache<SigningKey>();
   private readonly touched = new Map<string, number>();
   /** Last-used writes on their way (close waits for them). */
   private readonly writing = new Set<Promise<unknown>>();
@@ -90,45 +89,23 @@ export class DynamoKeyStore implements KeyStore {
 
   async findByHash(sha256: string): Promise<KeyRecord | undefined> {
     const h = sha256.toLowerCase();
-    const now = Date.now();
-    let entry = this.cache.get(h);
-    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
-      let item: Record<string, AttributeValue> | undefined;
-      try {
-        item = (await this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(this.hashPk(h)), ConsistentRead: true }))).Item;
-      } catch (err) {
-        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
-      }
-      if (this.cache.size > 10_000) this.cache.clear();
-      const plan = str(item?.plan);
-      const expires = num(item?.expires);
-      entry = { at: now, rec: item ? { id: str(item.id)!, ...(plan ? { plan } : {}), ...(expires !== undefined ? { expires } : {}) } : null };
-      this.cache.set(h, entry);
-    }
-    const rec = entry.rec;
+    const rec = await this.cache.get(h, async () => {
+      const item = (await this.client.send(new GetItemCommand({ TableName: this.table, Key: itemKey(this.hashPk(h)), ConsistentRead: true }))).Item;
+      if (!item) return null;
+      const plan = str(item.plan);
+      const expires = num(item.expires);
+      return { id: str(item.id)!, ...(plan ? { plan } : {}), ...(expires !== undefined ? { expires } : {}) };
+    });
     if (!rec || (rec.expires !== undefined && rec.expires <= this.clock())) return undefined;
     this.touch(rec.id);
     return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
   }
 
   async findSigningKey(id: string): Promise<SigningKey | undefined> {
-    const now = Date.now();
-    let entry = this.signers.get(id);
-    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
-      let k: StoredKey | undefined;
-      try {
-        k = (await this.load(id))?.k;
-      } catch (err) {
-        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
-      }
-      const secrets = k ? liveSecrets(k).map((x) => x.secret) : [];
-      if (this.signers.size > 10_000) this.signers.clear();
-      entry = { at: now, rec: k && secrets.length ? { id, ...(k.plan ? { plan: k.plan } : {}), secrets } : null };
-      this.signers.set(id, entry);
-    }
-    if (!entry.rec) return undefined;
+    const rec = await this.signers.get(id, async () => signingKey(id, (await this.load(id))?.k));
+    if (!rec) return undefined;
     this.touch(id);
-    return entry.rec;
+    return rec;
   }
 
   async createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }> {

@@ -9,7 +9,7 @@ import {
   checkId,
   exists,
   keyInfo,
-  liveSecrets,
+  signingKey,
   newKeyValue,
   newStoredKey,
   notFound,
@@ -94,8 +94,8 @@ export class FileKeyStore implements KeyStore {
         for (const [id, k] of await this.read()) {
           if (k.revoked) continue;
           for (const h of k.hashes) index.set(h.sha256, { id, plan: k.plan, expires: h.expires ? Date.parse(h.expires) : undefined });
-          const secrets = liveSecrets(k).map((x) => x.secret);
-          if (secrets.length) signers.set(id, { id, ...(k.plan ? { plan: k.plan } : {}), secrets });
+          const signer = signingKey(id, k);
+          if (signer) signers.set(id, signer);
         }
         this.index = index;
         this.signers = signers;

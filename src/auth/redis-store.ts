@@ -1,19 +1,18 @@
 import type { Redis } from 'ioredis';
-import { ServiceError } from '../errors.ts';
 import { closeRedisClient, createRedisClient, firstConnection } from '../redis.ts';
 import { sha256hex } from './digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
   addSecret,
   checkId,
-  liveSecrets,
   revokeSecret,
   secretInfo,
   type SecretInfo,
   type StoredSecret,
   exists,
   keyInfo,
-  LOOKUP_CACHE_MS,
+  LookupCache,
+  signingKey,
   newKeyValue,
   newStoredKey,
   notFound,
@@ -42,8 +41,8 @@ interface HashEntry {
  */
 export class RedisKeyStore implements KeyStore {
   private readonly client: Redis;
-  private readonly cache = new Map<string, { at: number; rec: HashEntry | null }>();
-  private readonly signers = new Map<string, { at: number; rec: SigningKey | null }>();
+  private readonly cache = new LookupCache<HashEntry>();
+  private readonly signers = new LookupCache<SigningKey>();
   private readonly touched = new Map<string, number>();
   /** Only the first commands wait for the connection, once, at most 5 s; later ones fail fast. */
   private readonly connected: () => Promise<void> | undefined;
@@ -59,45 +58,24 @@ export class RedisKeyStore implements KeyStore {
 
   async findByHash(sha256: string): Promise<KeyRecord | undefined> {
     const h = sha256.toLowerCase();
-    const now = Date.now();
-    let entry = this.cache.get(h);
-    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
-      let raw: string | null;
-      try {
-        await this.connected();
-        raw = await this.client.get(`${this.prefix}keyhash:${h}`);
-      } catch (err) {
-        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
-      }
-      if (this.cache.size > 10_000) this.cache.clear();
-      entry = { at: now, rec: raw ? (JSON.parse(raw) as HashEntry) : null };
-      this.cache.set(h, entry);
-    }
-    const rec = entry.rec;
+    const rec = await this.cache.get(h, async () => {
+      await this.connected();
+      const raw = await this.client.get(`${this.prefix}keyhash:${h}`);
+      return raw ? (JSON.parse(raw) as HashEntry) : null;
+    });
     if (!rec || (rec.expires !== undefined && rec.expires <= this.clock())) return undefined;
     this.touch(rec.id);
     return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
   }
 
   async findSigningKey(id: string): Promise<SigningKey | undefined> {
-    const now = Date.now();
-    let entry = this.signers.get(id);
-    if (!entry || now - entry.at > LOOKUP_CACHE_MS) {
-      let k: StoredKey | undefined;
-      try {
-        await this.connected();
-        k = await this.load(id);
-      } catch (err) {
-        throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
-      }
-      const secrets = k ? liveSecrets(k).map((x) => x.secret) : [];
-      if (this.signers.size > 10_000) this.signers.clear();
-      entry = { at: now, rec: k && secrets.length ? { id, ...(k.plan ? { plan: k.plan } : {}), secrets } : null };
-      this.signers.set(id, entry);
-    }
-    if (!entry.rec) return undefined;
+    const rec = await this.signers.get(id, async () => {
+      await this.connected();
+      return signingKey(id, await this.load(id));
+    });
+    if (!rec) return undefined;
     this.touch(id);
-    return entry.rec;
+    return rec;
   }
 
   async createSecret(id: string): Promise<{ id: string; secretId: string; secret: string }> {

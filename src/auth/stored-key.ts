@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { ServiceError } from '../errors.ts';
 import { ID_RULE, isValidId } from '../ids.ts';
 import type { KeyInfo } from './store.ts';
+import type { SigningKey } from './types.ts';
 
 /**
  * What both key stores keep per key, and the rules they share: a new value, a rotation, the
@@ -9,6 +11,38 @@ import type { KeyInfo } from './store.ts';
 
 /** How long a look-up result may be reused before the store is asked again. */
 export const LOOKUP_CACHE_MS = 500;
+
+/**
+ * A shared store's look-ups (by key value, or a signed URL's key id), each remembered for at
+ * most LOOKUP_CACHE_MS so a revocation reaches every replica within that; misses are remembered
+ * too. A store that cannot answer is a 503 `key_store_unavailable`.
+ */
+export class LookupCache<T> {
+  private readonly entries = new Map<string, { at: number; value: T | null }>();
+
+  async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
+    const now = Date.now();
+    const hit = this.entries.get(key);
+    if (hit && now - hit.at <= LOOKUP_CACHE_MS) return hit.value;
+    let value: T | null;
+    try {
+      value = await load();
+    } catch (err) {
+      throw new ServiceError(503, 'key_store_unavailable', 'API keys cannot be checked right now', { cause: err });
+    }
+    if (this.entries.size > 10_000) this.entries.clear();
+    this.entries.set(key, { at: now, value });
+    return value;
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
 /** Last-used times are written at most this often per key. */
 export const TOUCH_EVERY_MS = 60_000;
 
@@ -133,4 +167,10 @@ export function rotateStored(k: StoredKey, hash: string, graceMs: number, now: n
   k.hashes = k.hashes.filter((h) => Date.parse(h.expires!) > now);
   k.hashes.push({ sha256: hash, created: new Date(now).toISOString() });
   return until;
+}
+
+/** A key as a signed URL's verifier sees it: its plan and live secrets, or null when it has none. */
+export function signingKey(id: string, k: StoredKey | undefined): SigningKey | null {
+  const secrets = k ? liveSecrets(k).map((x) => x.secret) : [];
+  return k && secrets.length ? { id, ...(k.plan ? { plan: k.plan } : {}), secrets } : null;
 }
