@@ -13,7 +13,7 @@ import { cacheControlUntil, checkExpires } from '../request/signature.ts';
 import { contentDisposition } from '../request/download.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import type { PipelineInput } from '../pipeline/context.ts';
-import { detectContentType } from '../pipeline/detect.ts';
+import { detectContentType, originalContentType } from '../content-type.ts';
 import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
 import type { ByteBudget, CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
@@ -471,13 +471,6 @@ function notModified(c: Context<AppEnv>, etag: string, meta: ObjectMeta): boolea
  * The type of an original comes from its bytes. A stored type is trusted only when it names a
  * passive image type: HTML or script in a bucket is never served as an active type.
  */
-function originalContentType(head: Buffer, stored: string | undefined): string {
-  const detected = detectContentType(head);
-  if (detected) return detected;
-  const type = stored?.split(';')[0].trim().toLowerCase();
-  return type && /^image\/[a-z0-9.+-]+$/.test(type) && !type.includes('svg') ? type : 'application/octet-stream';
-}
-
 /** The identity of a watermark, blend or mask image joins the cache key, so a replaced one is a new derivative. */
 async function markIdentity(deps: ImageDeps, mark: RouteMatch, name = 'mark'): Promise<string> {
   const meta = await deps.storages[mark.source].head(mark.key);

@@ -5,7 +5,7 @@ import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
 import { computeGeometry, strokeSize } from './geometry.ts';
 import { checkDeadline, timedOut, type Budget, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
-import { detectContentType } from './detect.ts';
+import { detectContentType } from '../content-type.ts';
 import { checkRenderCost, renderCost } from './cost.ts';
 import { probe } from './steps/probe.ts';
 import { orient } from './steps/orient.ts';

@@ -1,12 +1,12 @@
 import { existsSync, promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { SNIFF_BYTES } from '../content-type.ts';
 import { ServiceError, sourceTooLarge } from '../errors.ts';
 import type { ObjectMeta, OpenedObject, Storage, StoredObject, StreamedObject } from './types.ts';
 
 /** Linux names every open file of a process; elsewhere originals are read into memory. */
 const FD_PATHS = existsSync('/proc/self/fd');
-const HEAD_BYTES = 4096;
 const STREAM_CHUNK = 64 * 1024;
 
 /**
@@ -109,7 +109,7 @@ export function createFsStorage(cfg: { root: string; maxBytes?: number }): Stora
       if (!opened) return undefined;
       const { handle, st } = opened;
       try {
-        const head = await readAll(handle, Math.min(HEAD_BYTES, st.size));
+        const head = await readAll(handle, Math.min(SNIFF_BYTES, st.size));
         const changed = async () => {
           const now = await handle.stat();
           return now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs;

@@ -6,7 +6,7 @@ import { parseTransform } from '../../src/request/params.ts';
 import { transformConfigSchema } from '../../src/pipeline/config.ts';
 import { ServiceError } from '../../src/errors.ts';
 import sharp from 'sharp';
-import { detectContentType } from '../../src/pipeline/detect.ts';
+import { detectContentType } from '../../src/content-type.ts';
 
 const config = transformConfigSchema.parse({});
 const opts = parseTransform(new URLSearchParams('w=50&fm=png'), config);

@@ -6,7 +6,8 @@ import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { httpSourceSchema } from '../../src/config/schema.ts';
-import { createHttpStorage, isBlockedAddress } from '../../src/storage/http.ts';
+import { createHttpStorage } from '../../src/storage/http.ts';
+import { isBlockedAddress } from '../../src/storage/address-guard.ts';
 import { ServiceError } from '../../src/errors.ts';
 
 interface Origin {
@@ -401,35 +402,6 @@ describe('http storage: limits', () => {
 });
 
 describe('http storage: SSRF protection', () => {
-  test('the address policy covers loopback, private, link-local, CGNAT, ULA and mapped forms', () => {
-    for (const a of [
-      '127.0.0.1',
-      '127.1.2.3',
-      '0.0.0.0',
-      '10.0.0.1',
-      '172.16.5.4',
-      '192.168.1.1',
-      '100.64.0.1',
-      '169.254.169.254',
-      '::1',
-      '::',
-      'fe80::1',
-      'fc00::1',
-      'fd00:ec2::254',
-      '::ffff:127.0.0.1',
-      '::ffff:a9fe:a9fe',
-      '::ffff:10.0.0.1',
-      '64:ff9b::127.0.0.1',
-      '224.0.0.1',
-      'not-an-ip',
-    ]) {
-      assert.equal(isBlockedAddress(a), true, a);
-    }
-    for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
-      assert.equal(isBlockedAddress(a), false, a);
-    }
-  });
-
   test('a loopback origin is refused by default, before any byte is sent', async () => {
     const store = createHttpStorage(source({ baseUrl: `${target.url}/` }));
     const count = target.seen.length;

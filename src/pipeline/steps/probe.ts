@@ -1,7 +1,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { ServiceError, sourceChanged } from '../../errors.ts';
 import type { TransformConfig } from '../config.ts';
-import { detectContentType } from '../detect.ts';
+import { detectContentType } from '../../content-type.ts';
 import { inputHead, inputSize, sharpInput, type PipelineInput } from '../context.ts';
 
 /** Source formats the pipeline decodes (as sharp names them). */

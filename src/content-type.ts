@@ -1,5 +1,14 @@
-/** How far into a document the SVG rule looks (libvips: 1000 bytes; the fs source reads 4 KiB heads). */
-export const SVG_SNIFF_BYTES = 4096;
+/**
+ * What an original is, in one place: the type read from its first bytes, the type an origin
+ * declared (kept only when it names a passive image), and the type an untouched original is
+ * served under. The pipeline, the HTTP handler and the storage adapters all ask here.
+ */
+
+/**
+ * How many leading bytes detection reads: sources hand this much to the detector, and the SVG
+ * rule looks this far (libvips looks at 1000 bytes).
+ */
+export const SNIFF_BYTES = 4096;
 
 /**
  * Content-Type of an image from its first bytes (magic numbers), without decoding it. Used for
@@ -28,9 +37,28 @@ export function detectContentType(buf: Buffer): string | undefined {
   if ((b[0] === 0xff && b[1] === 0x0a) || (b.length >= 12 && b.toString('latin1', 4, 8) === 'JXL ' && b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0x0c)) return 'image/jxl';
   // SVG: decided by libvips' own sniffing rule (svgload's is_a), so that nothing libvips would
   // load as SVG escapes the SVG checks: the text `<svg`, in any case, within the first
-  // SVG_SNIFF_BYTES. libvips looks at the first 1000 bytes; looking further only widens the net.
+  // SNIFF_BYTES. libvips looks at the first 1000 bytes; looking further only widens the net.
   // A doctype with an internal subset, processing instructions, comments, a BOM or a prefixed
   // root (`<svg:svg>`) change nothing.
-  if (/<svg/i.test(b.toString('latin1', 0, Math.min(b.length, SVG_SNIFF_BYTES)))) return 'image/svg+xml';
+  if (/<svg/i.test(b.toString('latin1', 0, Math.min(b.length, SNIFF_BYTES)))) return 'image/svg+xml';
   return undefined;
+}
+
+/**
+ * A declared Content-Type (an origin's header, an object's metadata) when it names a passive
+ * image type, lower-cased and without parameters; undefined otherwise. SVG is never passive (it
+ * can carry scripts), and an origin's HTML error page must never be served as HTML from the
+ * image service's origin.
+ */
+export function passiveImageType(declared: string | undefined): string | undefined {
+  const t = declared?.split(';')[0].trim().toLowerCase();
+  return t && /^image\/[a-z0-9.+-]+$/.test(t) && !t.includes('svg') ? t : undefined;
+}
+
+/**
+ * The Content-Type an untouched original is served under: what its first bytes say, else the
+ * declared type when it is a passive image type, else application/octet-stream.
+ */
+export function originalContentType(head: Buffer, declared: string | undefined): string {
+  return detectContentType(head) ?? passiveImageType(declared) ?? 'application/octet-stream';
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { detectContentType } from '../../src/pipeline/detect.ts';
+import { detectContentType, originalContentType, passiveImageType } from '../src/content-type.ts';
 
 test('detectContentType reads magic bytes of every format sharp writes', async () => {
   const img = () => sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } });
@@ -26,4 +26,27 @@ test('detectContentType knows the other image signatures and refuses the rest', 
   assert.equal(detectContentType(Buffer.from('<html><body>no</body></html>')), undefined);
   assert.equal(detectContentType(Buffer.from('hello')), undefined);
   assert.equal(detectContentType(Buffer.alloc(2)), undefined);
+});
+
+test('a declared type is kept only when it names a passive image type', () => {
+  assert.equal(passiveImageType('image/jpeg'), 'image/jpeg');
+  assert.equal(passiveImageType(' Image/PNG; charset=binary'), 'image/png');
+  assert.equal(passiveImageType('image/vnd.ms-photo'), 'image/vnd.ms-photo');
+  for (const t of ['image/svg+xml', 'IMAGE/SVG+XML; charset=utf-8', 'text/html', 'application/octet-stream', 'image/', 'image/jpeg extra', '', undefined]) {
+    assert.equal(passiveImageType(t), undefined, String(t));
+  }
+});
+
+test('an original is served as its bytes say, else as a passive declared type, else as octet-stream', async () => {
+  const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer();
+  const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>');
+  const unknown = Buffer.from('not an image at all');
+  // The bytes win over any declaration, in both directions.
+  assert.equal(originalContentType(png, 'image/jpeg'), 'image/png');
+  assert.equal(originalContentType(svg, 'image/png'), 'image/svg+xml');
+  assert.equal(originalContentType(unknown, 'image/x-portable-anymap'), 'image/x-portable-anymap');
+  // A declared SVG or HTML never makes unknown bytes active content.
+  assert.equal(originalContentType(unknown, 'image/svg+xml'), 'application/octet-stream');
+  assert.equal(originalContentType(unknown, 'text/html'), 'application/octet-stream');
+  assert.equal(originalContentType(unknown, undefined), 'application/octet-stream');
 });
