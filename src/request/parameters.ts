@@ -46,7 +46,7 @@ export interface ParameterSpec {
   /** Canonical imgix name; TransformOptions uses it as the key. */
   name: string;
   /** Other accepted spellings (from imgix's spec). */
-  aliases: string[];
+  aliases: readonly string[];
   type: ParameterType;
   /** imgix category, for documentation. */
   category: 'size' | 'crop' | 'blending' | 'mask' | 'palette' | 'format' | 'animation' | 'rotation' | 'adjustment' | 'stylize' | 'background' | 'border-and-padding' | 'trim' | 'watermark' | 'text' | 'security';
@@ -57,7 +57,7 @@ export interface ParameterSpec {
   range?: 'strict' | 'clamp';
   wrap?: number;
   /** Allowed keywords for enum/list types (as strings, also for numeric enums like chromasub). */
-  values?: string[];
+  values?: readonly string[];
   /** Number of items for `colors`. */
   length?: number;
   maxLength?: number;
@@ -87,7 +87,11 @@ export function documentedDefault(p: ParameterSpec): ParameterSpec['default'] {
 
 const SIZE_MAX = 8192;
 
-export const PARAMETERS: readonly ParameterSpec[] = [
+/**
+ * The table with its literal types (`as const`): `TransformOptions` (params.ts) is checked
+ * against these rows when the project is typechecked.
+ */
+const TABLE = [
   // size
   { name: 'w', aliases: ['width'], type: 'size', category: 'size', min: 2, max: SIZE_MAX, description: 'Output width in pixels, or a fraction (0–1] of the source width. Values above 8192 are clamped.' },
   { name: 'h', aliases: ['height'], type: 'size', category: 'size', min: 2, max: SIZE_MAX, description: 'Output height in pixels, or a fraction (0–1] of the source height. Values above 8192 are clamped.' },
@@ -276,10 +280,12 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   // security
   { name: 'expires', aliases: [], type: 'timestamp', category: 'security', description: 'Unix time after which the URL, signed or not, is refused (404); no cache keeps the answer longer.' },
   { name: 's', aliases: [], type: 'signature', category: 'security', description: 'Signature: md5 hex of token + path (+ "?" + the rest of the query); must be the last parameter.' },
-];
+] as const satisfies readonly ParameterSpec[];
 
-/** Parameter specs by canonical name. */
-export const PARAMETERS_BY_NAME: ReadonlyMap<string, ParameterSpec> = new Map(PARAMETERS.map((p) => [p.name, p]));
+/** One row of the table as written: its name, type and values as literal types. */
+export type ParameterRow = (typeof TABLE)[number];
+
+export const PARAMETERS: readonly ParameterSpec[] = TABLE;
 
 /**
  * imgix accepts a base64url value (`<name>64`) for every parameter but `auto` and `ch`; `s` and
