@@ -28,7 +28,7 @@ import {
  */
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt' } as const;
 
-export interface DynamoSettings {
+interface DynamoSettings {
   table: string;
   region?: string;
   endpoint?: string;

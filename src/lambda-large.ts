@@ -12,16 +12,13 @@ import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config/schema.ts';
 
-/** Lambda's limit for a synchronous invocation's response, bytes. */
-export const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;
-
 /** Default threshold: 5.5 MiB of response JSON, leaving headroom under the 6 MB limit. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = Math.floor(5.5 * 1024 * 1024);
 
 /** Environment variable the CDK stack sets to its large-response bucket (used when the config names none). */
 export const LARGE_RESPONSE_BUCKET_ENV = 'IMAGEGATE_LARGE_RESPONSE_BUCKET';
 
-export type LargeResponseConfig = Config['lambda'];
+type LargeResponseConfig = Config['lambda'];
 
 /** The shape every Lambda proxy integration answers with (REST v1, HTTP API v2, ALB). */
 export interface ProxyResult {

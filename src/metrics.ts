@@ -42,7 +42,7 @@ export interface Metrics {
   transformCount(): Promise<number>;
 }
 
-export interface MetricsOptions {
+interface MetricsOptions {
   /** Process metrics (RSS, CPU, event-loop lag, GC) from prom-client; default true. */
   defaultMetrics?: boolean;
   prefix?: string;

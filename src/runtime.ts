@@ -37,7 +37,7 @@ export function configureSharp(overrides: Partial<Pick<SharpSettings, 'cache' | 
 }
 
 /** True when jemalloc is loaded into this process (LD_PRELOAD or linked), read from /proc/self/maps on Linux. */
-export function usingJemalloc(): boolean {
+function usingJemalloc(): boolean {
   try {
     return /libjemalloc/.test(readFileSync('/proc/self/maps', 'utf8'));
   } catch {

@@ -37,7 +37,7 @@ interface HashEntry {
   expires?: number;
 }
 
-export interface DynamoKeyStoreSettings {
+interface DynamoKeyStoreSettings {
   table: string;
   region?: string;
   endpoint?: string;

@@ -5,7 +5,7 @@ import { settingFromEnv } from '../config/from-env.ts';
 import { sha256hex } from './digest.ts';
 import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';
 
-export { digestEquals, sha256hex } from './digest.ts';
+export { sha256hex } from './digest.ts';
 
 type SecretFetcher = (ref: NonNullable<KeyConfig['secret']>) => Promise<string>;
 
@@ -71,7 +71,7 @@ export async function resolveConfiguredKeys(
 }
 
 /** How configured keys are read again while the process runs (keys from Secrets Manager). */
-export interface KeyRefresh {
+interface KeyRefresh {
   /** Resolve the configured keys again (the secrets are read again). */
   reload: () => Promise<Map<string, KeyRecord>>;
   /** A look-up after this long starts a re-read in the background: a removed value stops working. */

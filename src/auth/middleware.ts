@@ -17,7 +17,7 @@ export interface SourceAccess {
   signing?: { token: string; path: 'request' | 'afterBasePath' };
 }
 
-export interface AccessOptions {
+interface AccessOptions {
   keys: KeyLookup & Partial<SecretLookup>;
   /** Per source name; a source not listed is `key`. */
   sources?: Record<string, SourceAccess>;

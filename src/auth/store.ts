@@ -15,7 +15,7 @@ import type { KeyLookup, SecretLookup } from './types.ts';
  * signature is verified with the secret).
  */
 
-export { KeyStoreError, type SecretInfo } from './stored-key.ts';
+export { KeyStoreError } from './stored-key.ts';
 
 export interface KeyInfo {
   id: string;

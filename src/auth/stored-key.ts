@@ -81,9 +81,9 @@ export interface SecretInfo {
 }
 
 /** Live signing secrets a key may hold at once (a rotation needs two). */
-export const MAX_SECRETS = 5;
+const MAX_SECRETS = 5;
 
-export function newSecretValue(): string {
+function newSecretValue(): string {
   return `igs_${randomBytes(32).toString('base64url')}`;
 }
 
@@ -106,7 +106,7 @@ export function revokeSecret(id: string, k: StoredKey, secretId: string, now: nu
   return true;
 }
 
-export function liveSecrets(k: StoredKey): StoredSecret[] {
+function liveSecrets(k: StoredKey): StoredSecret[] {
   return k.revoked ? [] : (k.secrets ?? []).filter((s) => !s.revoked);
 }
 

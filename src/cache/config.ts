@@ -5,7 +5,7 @@ const nonEmpty = z.string().min(1);
 const MiB = 1024 * 1024;
 
 /** A folder on local disk: survives a restart of the process; one per machine. */
-export const fsCacheTierSchema = z
+const fsCacheTierSchema = z
   .object({
     type: z.literal('fs'),
     /** Folder for rendered derivatives; created when missing. Relative paths resolve against the config file. */
@@ -14,7 +14,7 @@ export const fsCacheTierSchema = z
   .strict();
 
 /** An S3 bucket (or any S3-compatible store): shared by every replica and by Lambda. */
-export const s3CacheTierSchema = z
+const s3CacheTierSchema = z
   .object({
     type: z.literal('s3'),
     bucket: nonEmpty,
@@ -95,6 +95,3 @@ export const limitsConfigSchema = z
   .prefault({});
 
 export type CacheConfig = z.infer<typeof cacheConfigSchema>;
-export type CacheConfigInput = z.input<typeof cacheConfigSchema>;
-export type PersistentTierConfig = NonNullable<CacheConfig['persistent']>;
-export type LimitsConfig = z.infer<typeof limitsConfigSchema>;

@@ -5,14 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 
-export type { CachedResult, CacheObserver, CacheLogger, CacheTier, PersistentTier } from './types.ts';
-export { createResultCache, type ResultCache, type ResultCacheOptions } from './result-cache.ts';
+export type { CachedResult, CacheObserver } from './types.ts';
+export { createResultCache, type ResultCache } from './result-cache.ts';
 export { SingleFlight } from './single-flight.ts';
-export { ByteBudget, WorkLimiter, abortError, deadlineSignal, type WorkLimiterOptions, type LimiterObserver } from './limiter.ts';
-export { FsTier } from './fs-tier.ts';
-export { withMetaCache, type MetaCacheOptions } from './meta.ts';
-export { S3Tier, type S3TierOptions } from './s3-tier.ts';
-export { cacheConfigSchema, limitsConfigSchema, type CacheConfig, type LimitsConfig } from './config.ts';
+export { ByteBudget, WorkLimiter, deadlineSignal, type LimiterObserver } from './limiter.ts';
+export { withMetaCache } from './meta.ts';
+export { cacheConfigSchema, type CacheConfig } from './config.ts';
 
 /**
  * The cache key for one derivative. Parts are joined with a separator that cannot appear in

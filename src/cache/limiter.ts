@@ -7,7 +7,7 @@ export interface LimiterObserver {
   shed?(reason: string): void;
 }
 
-export interface WorkLimiterOptions {
+interface WorkLimiterOptions {
   /** Tasks in flight at most. */
   concurrency: number;
   /** Tasks waiting (FIFO) behind those in flight; past it `run` rejects at once with 503 `overloaded`. */
@@ -132,7 +132,7 @@ export class WorkLimiter {
 }
 
 /** The error for a task whose signal aborted: the signal's own ServiceError, a deadline 503, or a cancellation. */
-export function abortError(signal: AbortSignal, retryAfter = '1'): ServiceError {
+function abortError(signal: AbortSignal, retryAfter = '1'): ServiceError {
   const reason: unknown = signal.reason;
   if (reason instanceof ServiceError) return reason;
   if ((reason as { name?: string } | undefined)?.name === 'TimeoutError') {

@@ -3,7 +3,7 @@ import type { ObjectMeta, Storage } from '../storage/types.ts';
 import { SingleFlight } from './single-flight.ts';
 import { deadlineSignal } from './limiter.ts';
 
-export interface MetaCacheOptions {
+interface MetaCacheOptions {
   /** How long a source's answer to head() is reused, milliseconds; 0 turns the wrapper off. */
   ttlMs: number;
   /** Keys remembered at most. */

@@ -15,7 +15,7 @@ export interface ResultCache {
   close(): Promise<void>;
 }
 
-export interface ResultCacheOptions {
+interface ResultCacheOptions {
   observer?: CacheObserver;
   logger?: CacheLogger;
   /** Use this tier instead of the one the config describes (tests, custom stores). */

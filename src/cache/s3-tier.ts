@@ -3,7 +3,7 @@ import { s3ClientFor } from '../storage/s3.ts';
 import { decodeEntry, encodeEntry, entryName } from './codec.ts';
 import type { CachedResult, PersistentTier } from './types.ts';
 
-export interface S3TierOptions {
+interface S3TierOptions {
   bucket: string;
   prefix: string;
   region?: string;

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-export type ParsedCommand =
+type ParsedCommand =
   | { exit: number; values?: undefined; positionals?: undefined }
   | { exit?: undefined; values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
 

@@ -27,7 +27,7 @@ Environment overrides: ${ENV_SETTINGS.map((e) => e.env).join(', ')}.
 
 Exit codes: 0 valid, 1 invalid (every problem is listed), 2 usage error.`;
 
-export interface ConfigReport {
+interface ConfigReport {
   ok: boolean;
   problems: string[];
   warnings: string[];
@@ -36,7 +36,7 @@ export interface ConfigReport {
 }
 
 /** One effective setting and where its value came from: `file`, `env VAR`, `file, ${VAR}`, `default`. */
-export interface SettingOrigin {
+interface SettingOrigin {
   setting: string;
   value: unknown;
   from: string;
@@ -54,7 +54,7 @@ function has(raw: unknown, path: string[]): boolean {
 }
 
 /** Every leaf setting of the validated config with its origin; secrets are shown as `[hidden]`. */
-export function settingOrigins(cfg: Config, inspection: Pick<Inspection, 'raw' | 'origins'>): SettingOrigin[] {
+function settingOrigins(cfg: Config, inspection: Pick<Inspection, 'raw' | 'origins'>): SettingOrigin[] {
   const out: SettingOrigin[] = [];
   const visit = (node: unknown, path: string[]) => {
     const scalarList = Array.isArray(node) && node.every((v) => v === null || typeof v !== 'object');
@@ -114,7 +114,7 @@ function describePlan(plan: unknown): string {
 }
 
 /** Validate and explain an already-loaded config; `problems` holds checks beyond the schema. */
-export function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): ConfigReport {
+function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): ConfigReport {
   const problems: string[] = [];
   const warnings: string[] = [];
   const lines: string[] = [];

@@ -17,7 +17,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   infra: { summary: 'AWS helpers (bucket policy for cross-account sources, API key slot renewal)', load: () => import('./infra.ts') },
 };
 
-export function mainHelp(): string {
+function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   return [
     'Usage: imagegate <command> [options]',

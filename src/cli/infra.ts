@@ -45,7 +45,7 @@ docs/deploy-aws.md, "Rotate the API key".
 
 Exit codes: 0 done, 1 AWS call failed, 2 usage error.`;
 
-export interface BucketPolicyOptions {
+interface BucketPolicyOptions {
   bucket: string;
   roleArns: string[];
   prefix?: string;

@@ -49,7 +49,7 @@ function withoutSignature(query: string): string {
     .join('&');
 }
 
-export interface SignRequest {
+interface SignRequest {
   url: string;
   source?: string;
   token?: string;

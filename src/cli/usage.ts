@@ -39,7 +39,7 @@ function fmtBytes(n: number): string {
 }
 
 /** The report as an aligned table with a total line. */
-export function renderUsage(r: UsageReport): string {
+function renderUsage(r: UsageReport): string {
   const rows = [['DATE', 'KEY', 'REQUESTS', '2XX', '3XX', '4XX', '5XX', 'BYTES', 'TRANSFORMS', 'CACHE HITS', 'RATE 429', 'QUOTA 429']];
   const line = (date: string, key: string, d: UsageReport['totals']) => [
     date,

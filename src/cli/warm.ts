@@ -60,7 +60,7 @@ function encodePath(p: string): string {
   return p.split('/').map(encodeURIComponent).join('/');
 }
 
-export interface WarmJob {
+interface WarmJob {
   key: string;
   /** Request target as sent to the app (base path, query, signature). */
   target: string;
@@ -68,7 +68,7 @@ export interface WarmJob {
   params: string;
 }
 
-export interface WarmResult {
+interface WarmResult {
   job: WarmJob;
   ok: boolean;
   status: number;
@@ -163,7 +163,7 @@ function lineReporter(log: (line: string) => void): Reporter {
   };
 }
 
-export interface WarmOptions {
+interface WarmOptions {
   config: Config;
   /** List objects of this source under `prefixes` (with `params`). */
   source?: string;
@@ -181,7 +181,7 @@ export interface WarmOptions {
   signal?: AbortSignal;
 }
 
-export interface WarmSummary {
+interface WarmSummary {
   objects: number;
   requests: number;
   ok: number;
@@ -268,7 +268,7 @@ export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions,
 }
 
 /** URLs from a list's text: one a line, blank lines and `#` comments ignored. */
-export function urlLines(text: string): string[] {
+function urlLines(text: string): string[] {
   return text
     .split(/\r?\n/)
     .map((l) => l.trim())

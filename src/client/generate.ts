@@ -13,8 +13,8 @@ import { documentedDefault, PARAMETERS, type ParameterSpec } from '../request/pa
 
 export const GENERATED_FILE = fileURLToPath(new URL('./parameters.generated.ts', import.meta.url));
 /** Markdown files with a generated section between BEGIN/END GENERATED markers. */
-export const URL_API_DOC = fileURLToPath(new URL('../../docs/url-api.md', import.meta.url));
-export const MIGRATE_DOC = fileURLToPath(new URL('../../docs/migrate.md', import.meta.url));
+const URL_API_DOC = fileURLToPath(new URL('../../docs/url-api.md', import.meta.url));
+const MIGRATE_DOC = fileURLToPath(new URL('../../docs/migrate.md', import.meta.url));
 
 const lit = (v: string) => JSON.stringify(v);
 
@@ -168,7 +168,7 @@ function allowedText(p: ParameterSpec): string {
 }
 
 /** The URL API parameter reference (Markdown), one table per category. */
-export function parameterReference(params: readonly ParameterSpec[] = PARAMETERS): string {
+function parameterReference(params: readonly ParameterSpec[] = PARAMETERS): string {
   const out: string[] = [];
   const categories = [...new Set(params.map((p) => p.category))];
   for (const cat of categories) {
@@ -186,7 +186,7 @@ export function parameterReference(params: readonly ParameterSpec[] = PARAMETERS
 }
 
 /** Where imagegate differs from imgix, from the table; and imgix parameters it ignores. */
-export function migrationReference(params: readonly ParameterSpec[] = PARAMETERS): string {
+function migrationReference(params: readonly ParameterSpec[] = PARAMETERS): string {
   const out: string[] = ['Rendered differently (from the parameter table):', ''];
   for (const p of params.filter((x) => x.approximation)) out.push(`- \`${p.name}\`: ${p.approximation}`);
   const known = new Set(params.flatMap((p) => [p.name, ...p.aliases]));
@@ -207,7 +207,7 @@ const BEGIN = '<!-- BEGIN GENERATED: do not edit; node --import tsx src/client/g
 const END = '<!-- END GENERATED -->';
 
 /** `doc` with the text between the markers replaced by `section`. */
-export function spliceGenerated(doc: string, section: string): string {
+function spliceGenerated(doc: string, section: string): string {
   const a = doc.indexOf(BEGIN);
   const b = doc.indexOf(END);
   if (a < 0 || b < a) throw new Error('generated-section markers not found');

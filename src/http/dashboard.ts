@@ -20,14 +20,14 @@ interface GaugeLike {
   get(): Promise<{ values: Array<{ value: number }> }> | { values: Array<{ value: number }> };
 }
 
-export interface DashboardDeps {
+interface DashboardDeps {
   config: Config;
   stats: RequestStats;
   /** Work-queue gauges from `createMetrics()`; without them the queue shows requests in flight only. */
   metrics?: { queueDepth: GaugeLike; inFlight: GaugeLike };
 }
 
-export interface DashboardStats extends StatsSnapshot {
+interface DashboardStats extends StatsSnapshot {
   basePath: string;
   queue: { active?: number; queued?: number; concurrency?: number; capacity?: number };
   process: { pid: number; uptimeSeconds: number; rssBytes: number };
@@ -74,7 +74,7 @@ async function gaugeValue(g: GaugeLike | undefined): Promise<number | undefined>
 }
 
 /** The JSON behind the dashboard's live cards. */
-export async function dashboardStats(deps: DashboardDeps): Promise<DashboardStats> {
+async function dashboardStats(deps: DashboardDeps): Promise<DashboardStats> {
   const limits = (deps.config.limits ?? {}) as { concurrency?: number; queue?: number };
   return {
     ...deps.stats.snapshot(),

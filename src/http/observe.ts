@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 import type { RequestStats } from './stats.ts';
 
-export const REQUEST_ID_HEADER = 'X-Request-Id';
+const REQUEST_ID_HEADER = 'X-Request-Id';
 
 /** A client's own id is kept when it is a plain token (as API Gateway's and load balancers' are). */
 const CLIENT_ID = /^[\w\-=.:]{1,128}$/;
@@ -22,7 +22,7 @@ export function requestIdGenerator(): () => string {
   return () => `${prefix}-${(++n).toString(36)}`;
 }
 
-export interface ObserveOptions {
+interface ObserveOptions {
   metrics?: Metrics;
   stats?: RequestStats;
   /** One `request` line per request at the info level. */

@@ -32,7 +32,7 @@ function numberBounds(p: ParameterSpec, s: Schema): Schema {
 }
 
 /** JSON Schema (OpenAPI 3.1 dialect) of one parameter's value, plus its query serialisation. */
-export function parameterSchema(p: ParameterSpec): { schema: Schema; style?: string; explode?: boolean } {
+function parameterSchema(p: ParameterSpec): { schema: Schema; style?: string; explode?: boolean } {
   const list = (items: Schema, extra: Schema = {}) => ({
     schema: { type: 'array', items, ...extra } as Schema,
     style: 'form',

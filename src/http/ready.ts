@@ -8,7 +8,7 @@ import type { UsageService } from '../usage/index.ts';
 const PROBE_KEY = '.imagegate-readiness-probe';
 const PROBE_TIMEOUT_MS = 5_000;
 
-export interface ReadinessReport {
+interface ReadinessReport {
   ready: boolean;
   status: 'starting' | 'ready' | 'draining' | 'not ready';
   /** What keeps this process out of rotation, one phrase each. */

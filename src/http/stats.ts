@@ -4,7 +4,7 @@
  * reports its own traffic); the exact, shared counts per key live in the usage records.
  */
 
-export interface RequestSample {
+interface RequestSample {
   /** Epoch ms when the response was sent. */
   at: number;
   path: string;
@@ -23,7 +23,7 @@ export interface RequestSample {
 }
 
 /** Image requests per source by how they were let in (signed and anonymous traffic next to keyed). */
-export interface SourceAccessRow {
+interface SourceAccessRow {
   source: string;
   key: number;
   signed: number;
@@ -32,7 +32,7 @@ export interface SourceAccessRow {
   refused: number;
 }
 
-export interface LatencySummary {
+interface LatencySummary {
   count: number;
   p50: number;
   p90: number;
@@ -63,7 +63,7 @@ export interface StatsSnapshot {
   access: SourceAccessRow[];
 }
 
-export interface RequestStatsOptions {
+interface RequestStatsOptions {
   /** Most samples kept (oldest dropped first). Default 10 000. */
   capacity?: number;
   /** Samples older than this are ignored. Default 15 minutes. */

@@ -20,7 +20,7 @@
  *   source; finite integers above `max` are clamped to `max` as imgix does.
  */
 
-export type ParameterType =
+type ParameterType =
   | 'size' // integer ≥ min (clamped at max) or fraction 0 < x ≤ 1
   | 'sizes' // comma-separated list of `length` sizes
   | 'integer'
@@ -292,7 +292,7 @@ export const PARAMETERS: readonly ParameterSpec[] = TABLE;
  * `expires` are read from the request target as written (the signature and expiry checks), so
  * they have no `64` form here either.
  */
-export const NOT_BASE64: ReadonlySet<string> = new Set(['auto', 'ch', 's', 'expires']);
+const NOT_BASE64: ReadonlySet<string> = new Set(['auto', 'ch', 's', 'expires']);
 
 /** Every accepted spelling (name, alias, `name64`, `alias64`) → [spec, isBase64]. */
 export const PARAMETER_LOOKUP: ReadonlyMap<string, readonly [ParameterSpec, boolean]> = (() => {

@@ -14,8 +14,8 @@ export interface Color {
 /** One coordinate of `rect`: pixels, a fraction of the source (0 < f ≤ 1 with a '.'), or a keyword. */
 export type RectValue = { px: number } | { frac: number } | { keyword: 'left' | 'center' | 'right' | 'top' | 'middle' | 'bottom' };
 
-export type Fit = 'clamp' | 'clip' | 'crop' | 'facearea' | 'fill' | 'fillmax' | 'max' | 'min' | 'scale';
-export type FormatParam = 'avif' | 'blurhash' | 'gif' | 'jp2' | 'jpg' | 'json' | 'jxr' | 'mp4' | 'pjpg' | 'png' | 'png8' | 'png32' | 'spritesheet' | 'webm' | 'webp';
+type Fit = 'clamp' | 'clip' | 'crop' | 'facearea' | 'fill' | 'fillmax' | 'max' | 'min' | 'scale';
+type FormatParam = 'avif' | 'blurhash' | 'gif' | 'jp2' | 'jpg' | 'json' | 'jxr' | 'mp4' | 'pjpg' | 'png' | 'png8' | 'png32' | 'spritesheet' | 'webm' | 'webp';
 export type Align = 'top' | 'middle' | 'bottom' | 'left' | 'center' | 'right';
 
 /**
@@ -266,7 +266,7 @@ function parseBoolean(key: string, raw: string): boolean {
 }
 
 /** RGB, ARGB, RRGGBB, AARRGGBB (optional leading #) or a colour keyword. */
-export function parseColor(key: string, raw: string): Color {
+function parseColor(key: string, raw: string): Color {
   const kw = COLOR_KEYWORDS[raw.toLowerCase()];
   if (kw !== undefined) return { r: (kw >> 16) & 255, g: (kw >> 8) & 255, b: kw & 255, alpha: 1 };
   const m = HEX_RE.exec(raw);

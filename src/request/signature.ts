@@ -82,12 +82,10 @@ export function cacheControlUntil(value: string, expires: number | undefined, no
 }
 
 /**
- * The parameter that names the key whose signing secret signed a URL (`…&ixkey=ID&s=…`). It is
- * part of the signed query, so it cannot be changed without breaking the signature, and it
+ * `ixkey`, the parameter that names the key whose signing secret signed a URL (`…&ixkey=ID&s=…`).
+ * It is part of the signed query, so it cannot be changed without breaking the signature, and it
  * makes finding the secret one look-up.
  */
-export const KEY_PARAM = 'ixkey';
-
 const KEY_RE = /(?:^|&)ixkey=([^&]*)/;
 
 /** The key id a query names with `ixkey=`, or undefined. */

@@ -38,7 +38,7 @@ export interface HttpResponse {
   stream?: Readable;
 }
 
-export interface FetchOptions {
+interface FetchOptions {
   method: 'GET' | 'HEAD';
   signal?: AbortSignal;
   /**
@@ -48,7 +48,7 @@ export interface FetchOptions {
   stream?: (headers: http.IncomingHttpHeaders) => boolean;
 }
 
-export interface HttpClient {
+interface HttpClient {
   /** Fetch `url`, following redirects; any answer that is not a redirect resolves, whatever its status. */
   fetch(url: URL, options: FetchOptions): Promise<HttpResponse>;
 }

@@ -13,7 +13,7 @@ import type { SourceConfig } from '../config/schema.ts';
 import { createHttpClient, firstHeader, type HttpResponse } from './http-client.ts';
 import type { ObjectMeta, Storage, StoredObject, StreamedObject } from './types.ts';
 
-export type HttpSourceConfig = Extract<SourceConfig, { type: 'http' }>;
+type HttpSourceConfig = Extract<SourceConfig, { type: 'http' }>;
 
 /** Path-safe join of a storage key onto the base URL: each segment encoded, no dot segments. */
 function keyUrl(base: URL, key: string): URL {
@@ -61,7 +61,7 @@ function streamable(headers: http.IncomingHttpHeaders): boolean {
   return Number.isFinite(Number(firstHeader(headers['content-length']))) && metaFrom(headers, 0) !== undefined;
 }
 
-export interface HttpStorageOptions {
+interface HttpStorageOptions {
   /** Address policy; defaults to `isBlockedAddress`. Tests narrow it to stand a loopback origin in for a public one. */
   isBlockedAddress?: (address: string) => boolean;
 }

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { ServiceError, sourceTooLarge } from '../errors.ts';
 import type { ObjectMeta, Storage } from './types.ts';
 
-export interface S3StorageConfig {
+interface S3StorageConfig {
   bucket: string;
   prefix: string;
   region?: string;

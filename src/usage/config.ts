@@ -9,7 +9,7 @@ import { ID_PATTERN, ID_RULE } from '../ids.ts';
 
 const planName = z.string().regex(ID_PATTERN, `plan names use ${ID_RULE}`);
 
-export const quotaSchema = z
+const quotaSchema = z
   .object({
     /** Requests allowed per period. */
     limit: z
@@ -23,7 +23,7 @@ export const quotaSchema = z
   })
   .strict();
 
-export const planSchema = z
+const planSchema = z
   .object({
     /** Sustained requests per second (token refill rate). Omit for no throttling. */
     rate: z.number({ error: 'expected requests per second (a number)' }).positive('must be above 0').optional(),
@@ -92,9 +92,9 @@ const sharedStore = {
     .default(1000),
 };
 
-export const memoryUsageSchema = z.object({ store: z.literal('memory'), ...usageCommon }).strict();
+const memoryUsageSchema = z.object({ store: z.literal('memory'), ...usageCommon }).strict();
 
-export const redisUsageSchema = z
+const redisUsageSchema = z
   .object({
     store: z.literal('redis'),
     url: z.string({ error: 'expected redis://host:port/db or rediss://…' }).regex(/^rediss?:\/\/.+/, 'expected redis://host:port/db or rediss://…'),
@@ -110,7 +110,7 @@ export const tableName = z
   .string({ error: 'expected a DynamoDB table name' })
   .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name (3–255 of A-Z a-z 0-9 _ . -)');
 
-export const dynamodbUsageSchema = z
+const dynamodbUsageSchema = z
   .object({
     store: z.literal('dynamodb'),
     /** The table (pk/sk strings, TTL on expiresAt; the CDK app creates it). */
@@ -140,5 +140,4 @@ export type PlanConfig = z.infer<typeof planSchema>;
 export type PlansConfig = z.infer<typeof plansConfigSchema>;
 export type QuotaConfig = z.infer<typeof quotaSchema>;
 export type UsageConfig = z.infer<typeof usageConfigSchema>;
-export type RedisUsageConfig = z.infer<typeof redisUsageSchema>;
 export type DynamoUsageConfig = z.infer<typeof dynamodbUsageSchema>;

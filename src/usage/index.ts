@@ -8,11 +8,6 @@ import { DynamoUsageStore } from './dynamodb.ts';
 import { RedisUsageStore } from './redis.ts';
 import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type QuotaCharge, type UsageBatch, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
-export type { UsageCounters, UsageDay } from './types.ts';
-export type { PlanConfig, PlansConfig, UsageConfig } from './config.ts';
-export { plansConfigSchema, usageConfigSchema } from './config.ts';
-export { quotaPeriod, utcDay, parseUtcDay, daysBetween } from './periods.ts';
-
 /** pino-compatible subset. */
 export interface UsageLogger {
   info(obj: object, msg: string): void;
@@ -49,7 +44,7 @@ export interface Decision {
 }
 
 /** What an unreachable store means for a keyed request: serve, counting in this process, or 503. */
-export type FallbackPolicy = 'failOpen' | 'failClosed';
+type FallbackPolicy = 'failOpen' | 'failClosed';
 
 /** How often buffered usage records reach an in-process store (reads write them first). */
 const MEMORY_FLUSH_MS = 1000;

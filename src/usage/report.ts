@@ -6,9 +6,9 @@ import { ID_RULE, isValidId } from '../ids.ts';
 import { ANONYMOUS_KEY, emptyCounters } from './types.ts';
 
 /** Longest range one usage query may cover, in days. */
-export const MAX_REPORT_DAYS = 366;
+const MAX_REPORT_DAYS = 366;
 
-export interface UsageRecordOut {
+interface UsageRecordOut {
   key: string;
   date: string;
   requests: number;
