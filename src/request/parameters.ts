@@ -19,6 +19,7 @@
  * - `size` values (w, h, mark-w, mark-h) are integers from `min` up, or a fraction in (0, 1] of the
  *   source; finite integers above `max` are clamped to `max` as imgix does.
  */
+import type { TransformOptions } from './params.ts';
 
 type ParameterType =
   | 'size' // integer ≥ min (clamped at max) or fraction 0 < x ≤ 1
@@ -88,8 +89,8 @@ export function documentedDefault(p: ParameterSpec): ParameterSpec['default'] {
 const SIZE_MAX = 8192;
 
 /**
- * The table with its literal types (`as const`): `TransformOptions` (params.ts) is checked
- * against these rows when the project is typechecked.
+ * The table with its literal types (`as const`), so that `TransformOptions` can be checked
+ * against its rows (below).
  */
 const TABLE = [
   // size
@@ -282,10 +283,30 @@ const TABLE = [
   { name: 's', aliases: [], type: 'signature', category: 'security', description: 'Signature: md5 hex of token + path (+ "?" + the rest of the query); must be the last parameter.' },
 ] as const satisfies readonly ParameterSpec[];
 
-/** One row of the table as written: its name, type and values as literal types. */
-export type ParameterRow = (typeof TABLE)[number];
-
 export const PARAMETERS: readonly ParameterSpec[] = TABLE;
+
+/**
+ * TransformOptions (params.ts) is written by hand (its value types say more than the table can),
+ * so the typecheck ties it to this table: every row but `s` has an option and every option a
+ * row; an enum option takes exactly its row's values; a list option accepts every value its row
+ * lists. A drift fails `tsc` and names the parameters that drifted.
+ */
+type ParameterRow = (typeof TABLE)[number];
+type OptionName = Exclude<ParameterRow['name'], 's'>;
+type RowOf<K> = Extract<ParameterRow, { name: K }>;
+type RowValues<K> = RowOf<K> extends { values: readonly (infer V)[] } ? V : never;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type OptionsMatchTable<T extends { [problem: string]: never }> = T;
+type ParameterTableCheck = OptionsMatchTable<{
+  rowsWithoutOption: Exclude<OptionName, keyof TransformOptions>;
+  optionsWithoutRow: Exclude<keyof TransformOptions, OptionName>;
+  enumsThatDiffer: {
+    [K in OptionName & keyof TransformOptions]: RowOf<K>['type'] extends 'enum' ? (Same<NonNullable<TransformOptions[K]>, RowValues<K>> extends true ? never : K) : never;
+  }[OptionName & keyof TransformOptions];
+  listsMissingValues: {
+    [K in OptionName & keyof TransformOptions]: RowOf<K>['type'] extends 'list' ? (NonNullable<TransformOptions[K]> extends readonly (infer E)[] ? (RowValues<K> extends E ? never : K) : K) : never;
+  }[OptionName & keyof TransformOptions];
+}>;
 
 /**
  * imgix accepts a base64url value (`<name>64`) for every parameter but `auto` and `ch`; `s` and

@@ -1,7 +1,7 @@
 import { invalidParameter, ServiceError } from '../errors.ts';
 import type { TransformConfig } from '../pipeline/config.ts';
 import { COLOR_KEYWORDS } from './colors.ts';
-import { PARAMETER_LOOKUP, type ParameterRow, type ParameterSpec } from './parameters.ts';
+import { PARAMETER_LOOKUP, type ParameterSpec } from './parameters.ts';
 
 /** An RGBA colour: channels 0–255, alpha 0–1. */
 export interface Color {
@@ -178,28 +178,6 @@ export interface TransformOptions {
 }
 
 export type BlendMode = 'color' | 'burn' | 'dodge' | 'darken' | 'difference' | 'exclusion' | 'hardlight' | 'hue' | 'lighten' | 'luminosity' | 'multiply' | 'overlay' | 'saturation' | 'screen' | 'softlight' | 'normal';
-
-/**
- * TransformOptions is written by hand (its value types say more than the table can), so the
- * typecheck ties it to the parameter table: every row but `s` has an option and every option a
- * row; an enum option takes exactly its row's values; a list option accepts every value its row
- * lists. A drift fails `tsc` and names the parameters that drifted.
- */
-type OptionName = Exclude<ParameterRow['name'], 's'>;
-type RowOf<K> = Extract<ParameterRow, { name: K }>;
-type RowValues<K> = RowOf<K> extends { values: readonly (infer V)[] } ? V : never;
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type OptionsMatchTable<T extends { [problem: string]: never }> = T;
-type ParameterTableCheck = OptionsMatchTable<{
-  rowsWithoutOption: Exclude<OptionName, keyof TransformOptions>;
-  optionsWithoutRow: Exclude<keyof TransformOptions, OptionName>;
-  enumsThatDiffer: {
-    [K in OptionName & keyof TransformOptions]: RowOf<K>['type'] extends 'enum' ? (Same<NonNullable<TransformOptions[K]>, RowValues<K>> extends true ? never : K) : never;
-  }[OptionName & keyof TransformOptions];
-  listsMissingValues: {
-    [K in OptionName & keyof TransformOptions]: RowOf<K>['type'] extends 'list' ? (NonNullable<TransformOptions[K]> extends readonly (infer E)[] ? (RowValues<K> extends E ? never : K) : K) : never;
-  }[OptionName & keyof TransformOptions];
-}>;
 
 /** Parameters that never change the rendered image (signature, expiry; client hints act through the parameters they stand for). */
 const NON_RENDERING = new Set(['s', 'expires', 'ch']);
