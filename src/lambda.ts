@@ -3,6 +3,25 @@
  * Handles API Gateway REST (payload 1.0, `{proxy+}`), HTTP API / function URL (payload 2.0)
  * and ALB events. Binary bodies go back base64-encoded. The caller's key is always read from
  * the X-API-Key header; `requestContext.identity` is never trusted.
+ *
+ * Why not `hono/aws-lambda`'s `handle(app)` (read in hono 4.13): it builds one Request per event
+ * and nothing else, and this app needs more from the event than a Request carries:
+ * - Signatures are checked over the query as the client wrote it. A REST API event has no raw
+ *   query, only decoded parameters; `handle` re-encodes them one way (encodeURIComponent), so a
+ *   URL signed over another spelling would fail. Here every spelling a client could have signed
+ *   goes to the app (`queryCandidates`), and it renders from the one it verified.
+ * - The signed path includes the stage (`/prod/photo.jpg`) while routes see the path after it.
+ *   `handle` gives the app `event.path` (REST: no stage) or `rawPath` (HTTP API: stage still in
+ *   it, not stripped); the app gets both paths here (`RequestTarget`: imagePath, clientPath).
+ * - HTTP APIs hand over `rawPath` percent-decoded (function URLs do not). `handle` puts it in the
+ *   URL as it is, so a key with `%`, `?` or `#` names another object or breaks the URL; here it is
+ *   encoded back once (`reencodePath`).
+ * - Those facts reach the app as a binding (`imagegateTarget`); `handle` passes only `event`,
+ *   `requestContext` and `lambdaContext`, so each handler would re-derive them from the raw event.
+ * - The app and its config are imported on the first invocation, not at module load (cold start,
+ *   bench/coldstart.ts); `handle` takes a built app.
+ * `hono/aws-lambda` is also deprecated in hono 4 (moving to `@hono/aws-lambda` for v5). What it
+ * would save (header copying, base64 of binary bodies) is the short `toResult` below.
  */
 import type { ImagegateApp } from './http/app.ts';
 import type { LambdaBindings, RequestTarget } from './http/target.ts';
