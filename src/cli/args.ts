@@ -35,3 +35,16 @@ export function parseCommandArgs(
     return { exit: 2 };
   }
 }
+
+/**
+ * An integer option's value, or undefined when the option is absent. Anything but an integer
+ * from `min` (to `max`) throws an Error naming the option, e.g. `--limit: expected a positive
+ * integer, got 'x'`, for the command to report as a usage error.
+ */
+export function integerOption(name: string, text: string | undefined, min: number, max?: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (/^\d+$/.test(text) && n >= min && (max === undefined || n <= max)) return n;
+  const expected = max !== undefined ? `an integer from ${min} to ${max}` : min === 1 ? 'a positive integer' : `an integer of at least ${min}`;
+  throw new Error(`--${name}: expected ${expected}, got '${text}'`);
+}

@@ -3,7 +3,7 @@ import { devConfig, StateDirError } from '../config/defaults.ts';
 import type { Config } from '../config/schema.ts';
 import { startServer } from '../server.ts';
 import { configureSharp } from '../runtime.ts';
-import { parseCommandArgs } from './args.ts';
+import { integerOption, parseCommandArgs } from './args.ts';
 
 export const help = `Usage: imagegate serve [--config FILE] [--port N] [--host ADDR] [--dev]
 
@@ -52,10 +52,11 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const portText = values.port as string | undefined;
-  const port = portText === undefined ? undefined : Number(portText);
-  if (port !== undefined && !(/^\d+$/.test(portText!) && port <= 65535)) {
-    console.error(`serve: --port: expected an integer from 0 to 65535, got '${portText}'`);
+  let port: number | undefined;
+  try {
+    port = integerOption('port', values.port as string | undefined, 0, 65535);
+  } catch (err) {
+    console.error(`serve: ${(err as Error).message}`);
     return 2;
   }
   configureSharp();

@@ -6,7 +6,7 @@
 import { parseCommandArgs } from './args.ts';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { compileRoutes, matchRoute } from '../routes/match.ts';
+import { compileRoutes, matchRoute, type CompiledRoute, type RouteMatch } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
 import { signingToken, signTarget } from '../request/signature.ts';
 
@@ -41,6 +41,20 @@ export function splitTarget(url: string): { origin: string; path: string; query:
   return { origin: m[1] ?? '', path: path.startsWith('/') ? path : `/${path}`, query: m[3] ?? '' };
 }
 
+/** A request path with the base path in front, unless it already starts with it. */
+export function withBasePath(basePath: string, path: string): string {
+  return basePath && path !== basePath && !path.startsWith(`${basePath}/`) ? basePath + path : path;
+}
+
+/**
+ * The route a request path (base path included) reaches, read as the server reads it: the image
+ * path after the base path is normalised (the server's 400 is thrown for a bad one) and matched.
+ */
+export function matchTargetPath(cfg: Config, path: string, routes: CompiledRoute[] = compileRoutes(cfg.routes)): { imagePath: string; match?: RouteMatch } {
+  const imagePath = normaliseImagePath(path.slice((cfg.server?.basePath ?? '').length), cfg.server?.maxPathLength ?? 1024);
+  return { imagePath, match: matchRoute(routes, imagePath) };
+}
+
 /** The raw query without any `s=` pair. */
 function withoutSignature(query: string): string {
   return query
@@ -60,8 +74,7 @@ interface SignRequest {
 export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.ProcessEnv = process.env): string {
   const { origin, path: rawPath, query: rawQuery } = splitTarget(req.url);
   const basePath = cfg?.server?.basePath ?? '';
-  let path = rawPath;
-  if (basePath && path !== basePath && !path.startsWith(`${basePath}/`)) path = basePath + path;
+  const path = withBasePath(basePath, rawPath);
   let query = withoutSignature(rawQuery);
   if (req.expires !== undefined) query = (query ? `${query}&` : '') + `expires=${req.expires}`;
 
@@ -71,8 +84,7 @@ export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.P
     if (!cfg) throw new Error('no config: pass --config FILE (or set IMAGEGATE_CONFIG), or --token');
     let sourceName = req.source;
     if (!sourceName) {
-      const imagePath = normaliseImagePath(path.slice(basePath.length), cfg.server?.maxPathLength ?? 1024);
-      const match = matchRoute(compileRoutes(cfg.routes), imagePath);
+      const { imagePath, match } = matchTargetPath(cfg, path);
       if (!match) throw new Error(`no route matches '${imagePath}'; name the source with --source`);
       sourceName = match.source;
     }

@@ -11,12 +11,13 @@ import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { sha256hex } from '../auth/keys.ts';
 import type { KeyLookup } from '../auth/types.ts';
-import { compileRoutes, matchRoute, pathForKey, type CompiledRoute } from '../routes/match.ts';
-import { normaliseImagePath } from '../routes/path.ts';
+import { compileRoutes, pathForKey } from '../routes/match.ts';
+import { negotiateFormat } from '../request/negotiate.ts';
+import { parseTransform } from '../request/params.ts';
 import type { Storage } from '../storage/types.ts';
 import { createLogger } from '../log.ts';
-import { parseCommandArgs } from './args.ts';
-import { signUrl, splitTarget } from './sign.ts';
+import { integerOption, parseCommandArgs } from './args.ts';
+import { matchTargetPath, signUrl, splitTarget, withBasePath } from './sign.ts';
 
 export const help = `Usage: imagegate warm --source NAME [--prefix P]... --params QUERY [options]
        imagegate warm [URL...] [--file FILE] [-] [options]
@@ -193,11 +194,20 @@ interface WarmSummary {
   skipped: string[];
 }
 
-/** The Accept values one derivative is rendered with. */
-function acceptsFor(query: string, accepts: string[] | undefined): string[] {
+/**
+ * The Accept values one derivative is rendered with: the formats auto=format can pick when the
+ * server's negotiation says Accept decides the output (read from the query as the server reads
+ * it: aliases and `64` forms too), else one request.
+ */
+function acceptsFor(config: Config, query: string, accepts: string[] | undefined): string[] {
   if (accepts?.length) return accepts;
-  const autoFormat = /(^|&)auto=[^&]*format/.test(query) && !/(^|&)fm=/.test(query);
-  return autoFormat ? AUTO_FORMAT_ACCEPTS : ['*/*'];
+  let byAccept = false;
+  try {
+    byAccept = negotiateFormat(parseTransform(new URLSearchParams(query), config.transform), undefined).vary;
+  } catch {
+    // A query the server refuses: one request, which reports the server's answer.
+  }
+  return byAccept ? AUTO_FORMAT_ACCEPTS : ['*/*'];
 }
 
 /** Jobs for one image path (base path included, encoded) of `source`: one per params × Accept, signed when the source signs. */
@@ -207,7 +217,7 @@ function jobsFor(config: Config, source: string, key: string, path: string, quer
     const q = query.replace(/^\?/, '');
     const unsigned = `${path}${q ? `?${q}` : ''}`;
     const target = signed && !/(^|&)s=/.test(q) ? signUrl(config, { url: unsigned, source }) : unsigned;
-    return acceptsFor(q, accepts).map((accept) => ({ key, target, accept, params: q }));
+    return acceptsFor(config, q, accepts).map((accept) => ({ key, target, accept, params: q }));
   });
 }
 
@@ -249,10 +259,10 @@ export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions,
   const skipped: string[] = [];
   for (const url of urls) {
     const { path: rawPath, query } = splitTarget(url);
-    const path = basePath && rawPath !== basePath && !rawPath.startsWith(`${basePath}/`) ? basePath + rawPath : rawPath;
+    const path = withBasePath(basePath, rawPath);
     let match;
     try {
-      match = matchRoute(compiled, normaliseImagePath(path.slice(basePath.length), config.server.maxPathLength));
+      match = matchTargetPath(config, path, compiled).match;
     } catch (err) {
       skipped.push(`${url}: ${(err as Error & { publicMessage?: string }).publicMessage ?? (err as Error).message}`);
       continue;
@@ -410,16 +420,11 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
   if (v.source === undefined && v.prefix?.length) return usage('--prefix needs --source');
   if (v.source !== undefined && !v.params?.length) return usage('--params is required with --source (e.g. --params "w=400&auto=format")');
   if (!v.source && urls.length === 0) return usage('the URL list is empty');
-  const int = (name: string, s: string | undefined) => {
-    if (s === undefined) return undefined;
-    if (!/^\d+$/.test(s) || Number(s) < 1) throw new Error(`--${name}: expected a positive integer, got '${s}'`);
-    return Number(s);
-  };
   let concurrency: number | undefined;
   let limit: number | undefined;
   try {
-    concurrency = int('concurrency', v.concurrency);
-    limit = int('limit', v.limit);
+    concurrency = integerOption('concurrency', v.concurrency, 1);
+    limit = integerOption('limit', v.limit, 1);
   } catch (err) {
     return usage((err as Error).message);
   }

@@ -72,6 +72,19 @@ describe('warm', () => {
     assert.ok(plan.jobs.some((j) => j.target === '/dev/products/1.jpg?w=100&fm=png' && j.accept === '*/*'));
   });
 
+  test('Accept variants follow the query as the server reads it: base64 forms, unknown members, a repeated parameter', () => {
+    const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
+    const accepts = (params: string) => planUrls(cfg, ['/dev/products/1.jpg'], { params: [params] }).jobs.map((j) => j.accept);
+    const b64 = (s: string) => Buffer.from(s).toString('base64url');
+    assert.deepEqual(accepts('auto=compress,format'), AUTO_FORMAT_ACCEPTS);
+    assert.deepEqual(accepts(`auto64=${b64('format')}`), ['*/*'], 'auto has no base64 form');
+    assert.deepEqual(accepts('auto=formats'), ['*/*'], 'an unknown auto member is dropped');
+    assert.deepEqual(accepts(`auto=format&fm64=${b64('png')}`), ['*/*'], 'fm in its base64 form fixes the format');
+    assert.deepEqual(accepts('auto=format&fm=bogus'), AUTO_FORMAT_ACCEPTS, 'an fm the server ignores leaves the choice to Accept');
+    assert.deepEqual(accepts('auto=format&auto=compress'), ['*/*'], 'the last auto wins, as on the server');
+    assert.deepEqual(accepts('w=10'), ['*/*']);
+  });
+
   test('renders into the persistent tier; a fresh app then serves them without rendering; failures are summarised', async () => {
     const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
     const lines: string[] = [];
@@ -120,7 +133,10 @@ describe('warm', () => {
 
     assert.equal((await capture(() => run(['--config', file, '--params', 'w=1']))).code, 2);
     assert.equal((await capture(() => run(['--config', file, '--source', 'local']))).code, 2);
-    assert.equal((await capture(() => run(['--config', file, '--source', 'local', '--params', 'w=1', '--concurrency', '0']))).code, 2);
+    const zero = await capture(() => run(['--config', file, '--source', 'local', '--params', 'w=1', '--concurrency', '0']));
+    assert.equal(zero.code, 2);
+    assert.match(zero.err, /--concurrency: expected a positive integer, got '0'/);
+    assert.match((await capture(() => run(['--config', file, '--source', 'local', '--params', 'w=1', '--limit', '2x']))).err, /--limit: expected a positive integer, got '2x'/);
     assert.equal((await capture(() => run(['--help']))).code, 0);
 
     const memOnly = writeConfig(dir, yaml().replace(/^cache:.*$/m, ''), 'mem.yaml');
