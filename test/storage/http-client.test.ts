@@ -1,57 +1,20 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createHttpClient, type HttpClientOptions } from '../../src/storage/http-client.ts';
 import { isBlockedAddress } from '../../src/storage/address-guard.ts';
 import { ServiceError } from '../../src/errors.ts';
-
-interface Server {
-  url: string;
-  /** Requests received, with the body bytes written to each connection before it closed. */
-  seen: { url: string; headers: http.IncomingHttpHeaders }[];
-  close(): Promise<void>;
-}
-
-async function serve(host: string, handler: http.RequestListener): Promise<Server> {
-  const seen: Server['seen'] = [];
-  const server = http.createServer((req, res) => {
-    seen.push({ url: req.url ?? '', headers: req.headers });
-    handler(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}`,
-    seen,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-async function rejectsWith(p: Promise<unknown>, status: number, code: string): Promise<void> {
-  const err = await p.then(
-    () => assert.fail(`expected ${status} ${code}, got a result`),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ServiceError, `expected a ServiceError, got ${String(err)}`);
-  assert.equal(err.code, code, err.message);
-  assert.equal(err.status, status);
-}
+import { rejectsWith, startOrigin, type Origin } from '../helpers/origin.ts';
 
 const KB = 1024;
-let inner: Server; // stands for an internal service: must never see a request
-let outer: Server; // the origin, on 127.0.0.2, treated as public by the policy below
+let inner: Origin; // stands for an internal service: must never see a request
+let outer: Origin; // the origin, on 127.0.0.2, treated as public by the policy below
 /** Body bytes the origin wrote on /endless before the client hung up. */
 let endlessSent = 0;
 const policy = (a: string) => a !== '127.0.0.2' && isBlockedAddress(a);
 
 before(async () => {
-  inner = await serve('127.0.0.1', (_req, res) => res.end('internal secret'));
-  outer = await serve('127.0.0.2', (req, res) => {
+  inner = await startOrigin('127.0.0.1', (_req, res) => res.end('internal secret'));
+  outer = await startOrigin('127.0.0.2', (req, res) => {
     const redirects: Record<string, string> = {
       '/to-inner': `${inner.url}/secret`,
       '/to-localhost': `http://localhost:${new URL(inner.url).port}/secret`,
