@@ -15,14 +15,15 @@
  * - the deployment must depend on the method, or CloudFormation deploys an empty API;
  * - the Lambda permission must name this API (and stage) as its source.
  */
-import { Aws, CfnOutput, type CfnResource, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, type CfnResource, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
-import { addCloudFront } from './cdn.ts';
+import type { AccessPaths } from './access-paths.ts';
+import { addCloudFront, type CdnPath } from './cdn.ts';
 import { METERING_TABLE_ENV } from './lambda-config.ts';
 import { resourceNames } from './names.ts';
 import { addOperations } from './operations.ts';
@@ -43,7 +44,14 @@ export interface ApiStackProps extends StackProps {
   serviceEndpoints: boolean;
   /** The newest live API key slot of the environment (what CloudFront sends). */
   keySlot: KeySlot;
+  /** Which resources API Gateway serves without its key check (from the generated config). */
+  access: AccessPaths;
+  /** The generated config trusts some proxies' forwarding header for the anonymous plan. */
+  anonymousTrustsProxies: boolean;
 }
+
+/** The service endpoints' paths (API Gateway resources and CloudFront path patterns). */
+const SERVICE_PATHS = ['/_metrics', '/_openapi.json', '/_admin', '/_admin/*'];
 
 /** The access log line: JSON, one per request, with the API key id (never the key). */
 export const ACCESS_LOG_FIELDS = {
@@ -70,6 +78,8 @@ export class ApiStack extends Stack {
   readonly api: apigateway.RestApi;
   readonly proxyMethod: apigateway.Method;
   readonly accessLogs: logs.LogGroup;
+  /** What CloudFront routes where, besides its default (the root `{proxy+}`): most specific first. */
+  readonly cdnPaths: CdnPath[];
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -128,19 +138,31 @@ export class ApiStack extends Stack {
       },
     });
 
-    const proxy = this.api.root.addResource('{proxy+}');
-    this.proxyMethod = proxy.addMethod(
-      'ANY',
-      new apigateway.LambdaIntegration(this.fn, {
-        proxy: true, // AWS_PROXY, invoked with POST
-        allowTestInvoke: false,
-      }),
-      {
-        apiKeyRequired: true,
+    const integration = new apigateway.LambdaIntegration(this.fn, {
+      proxy: true, // AWS_PROXY, invoked with POST
+      allowTestInvoke: false,
+    });
+    const lambdaMethod = (resource: apigateway.IResource, open: boolean) =>
+      resource.addMethod('ANY', integration, {
+        apiKeyRequired: !open,
         authorizationType: apigateway.AuthorizationType.NONE,
-        requestParameters: { 'method.request.path.proxy': true },
-      },
-    );
+        ...(resource.path.endsWith('{proxy+}') ? { requestParameters: { 'method.request.path.proxy': true } } : {}),
+      });
+    const { access } = props;
+    this.proxyMethod = lambdaMethod(this.api.root.addResource('{proxy+}'), access.rootOpen);
+    // Routes to signed and public sources: no key check at API Gateway (a browser's <img src> has
+    // no header to send); the app's access decision is their gate and its usage records their meter.
+    for (const p of access.paths) {
+      const at = this.api.root.resourceForPath(p.segments.join('/'));
+      lambdaMethod(p.proxy ? at.addResource('{proxy+}') : at, p.open);
+    }
+    this.cdnPaths = access.paths.map((p) => ({ pattern: `/${p.segments.join('/')}${p.proxy ? '/*' : ''}`, open: p.open }));
+    for (const route of access.keyRoutesOpen) {
+      Annotations.of(this).addWarningV2(
+        `imagegate:keyRouteOpen:${route}`,
+        `route '${route}' (a key source) shares an API Gateway resource with a signed or public route: API Gateway does not check its key there, the app does (403 without a valid X-API-Key)`,
+      );
+    }
 
     // The service endpoints, unless the environment opts in: API Gateway answers 404 itself (a
     // literal path beats {proxy+}), so CloudFront viewers — whose requests carry the key — and
@@ -152,11 +174,12 @@ export class ApiStack extends Stack {
         integrationResponses: [{ statusCode: '404', responseTemplates: { 'application/json': JSON.stringify({ message: 'Not found', code: 'not_found' }) } }],
       });
       const options: apigateway.MethodOptions = { apiKeyRequired: true, methodResponses: [{ statusCode: '404' }] };
-      const admin = this.api.root.addResource('_admin');
-      for (const r of [this.api.root.addResource('_metrics'), this.api.root.addResource('_openapi.json'), admin, admin.addResource('{proxy+}')]) {
-        r.addMethod('ANY', notFound, options);
-      }
+      for (const r of this.serviceResources()) r.addMethod('ANY', notFound, options);
+    } else if (access.rootOpen) {
+      // An open root would let them through without the key the environment gives them.
+      for (const r of this.serviceResources()) lambdaMethod(r, false);
     }
+    if (access.rootOpen) this.cdnPaths.unshift(...SERVICE_PATHS.map((p) => ({ pattern: p, open: false })));
 
     // Join the environment's usage plan (in the global stack): one plan per key however many
     // stages there are. Removed from the plan again before the stage is deleted.
@@ -182,14 +205,26 @@ export class ApiStack extends Stack {
 
     addOperations(this, { name, stage: s, fn: this.fn, api: this.api, accessLogs: this.accessLogs, deadlineMs: props.deadlineMs });
 
+    if (s.cloudfront && (access.rootOpen || access.paths.some((p) => p.open)) && !props.anonymousTrustsProxies) {
+      Annotations.of(this).addWarningV2(
+        'imagegate:anonymousBehindCloudFront',
+        'signed and public routes are served through CloudFront, but anonymous.trustedProxies is empty: API Gateway sees CloudFront\'s address, so the anonymous plan would count each edge, not each viewer (docs/deploy-aws.md, "Signed and public sources")',
+      );
+    }
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL; append the image path' });
     new CfnOutput(this, 'FunctionName', { value: this.fn.functionName });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName, description: 'Lambda logs' });
     new CfnOutput(this, 'AccessLogGroupName', { value: this.accessLogs.logGroupName, description: 'API Gateway access logs (JSON)' });
 
     if (s.cloudfront) {
-      const cdn = addCloudFront(this, { api: this.api, name, stage: s.stage, env, slot: props.keySlot });
+      const cdn = addCloudFront(this, { api: this.api, name, stage: s.stage, env, slot: props.keySlot, rootOpen: access.rootOpen, paths: this.cdnPaths });
       new CfnOutput(this, 'CdnUrl', { value: `https://${cdn.distributionDomainName}/` });
     }
+  }
+
+  /** The service endpoints' resources: /_metrics, /_openapi.json, /_admin, /_admin/{proxy+}. */
+  private serviceResources(): apigateway.IResource[] {
+    return SERVICE_PATHS.map((p) => this.api.root.resourceForPath(p.slice(1).replace('*', '{proxy+}')));
   }
 }

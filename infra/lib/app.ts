@@ -11,6 +11,8 @@
  */
 import { AssetHashType, type App } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { parse as parseYaml } from 'yaml';
+import { accessPaths, type AccessPaths } from './access-paths.ts';
 import { ApiStack } from './api-stack.ts';
 import { bundleLambda, type Bundle } from './bundle.ts';
 import { GlobalStack } from './global-stack.ts';
@@ -22,6 +24,8 @@ export interface BuiltApp {
   settings: Settings;
   /** The generated imagegate config per environment (what the bundle holds). */
   configs: Record<Environment, string>;
+  /** Per environment: which API Gateway resources are served without the key check. */
+  access: Record<Environment, AccessPaths>;
   bundle: Bundle;
   global: Record<Environment, GlobalStack>;
   api: Record<string, ApiStack>;
@@ -43,6 +47,8 @@ export function buildApp(app: App, options: BuildOptions = {}): BuiltApp {
   const configs = Object.fromEntries(
     ENVIRONMENTS.map((env) => [env, generateLambdaConfig({ name: settings.name, env: settings.environments[env], baseFile: settings.configFile[env] })]),
   ) as Record<Environment, string>;
+  const parsed = Object.fromEntries(ENVIRONMENTS.map((env) => [env, parseYaml(configs[env])])) as Record<Environment, any>;
+  const access = Object.fromEntries(ENVIRONMENTS.map((env) => [env, accessPaths(parsed[env])])) as Record<Environment, AccessPaths>;
   const bundle =
     options.prebuiltBundle ??
     bundleLambda({ entry: settings.entry, configs, projectRoot: settings.projectRoot, architecture: settings.architecture, outDir: options.bundleDir });
@@ -71,11 +77,13 @@ export function buildApp(app: App, options: BuildOptions = {}): BuiltApp {
       deadlineMs: envSettings.deadlineMs,
       serviceEndpoints: envSettings.serviceEndpoints,
       keySlot: envSettings.apiKeySlots[envSettings.apiKeySlots.length - 1]!,
+      access: access[s.environment],
+      anonymousTrustsProxies: (parsed[s.environment].anonymous?.trustedProxies ?? []).length > 0,
       description: `imagegate API (${s.stage})`,
     });
     // Imports resolve at deploy time; the order helps `cdk deploy --all`.
     stack.addStackDependency(global[s.environment]);
     api[s.stage] = stack;
   }
-  return { settings, configs, bundle, global, api };
+  return { settings, configs, access, bundle, global, api };
 }

@@ -6,8 +6,11 @@
  * WebP-capable, other) before the cache lookup, so the thousands of distinct browser Accept
  * strings collapse to three cache entries per URL. No cookies, no other headers.
  *
- * CloudFront calls API Gateway with the environment's API key as an origin custom header, so the
- * distribution is public: protect it with imagegate's signed URLs when that matters. The service
+ * On paths whose API Gateway resource checks the key, CloudFront calls API Gateway with the
+ * environment's API key as an origin custom header, so those paths are public through the
+ * distribution: protect them with imagegate's signed URLs when that matters. Paths of `signed`
+ * and `public` sources (access-paths.ts) go to the same API without that header, so the app's
+ * access decision sees the viewer's signature or none, never the environment's key. The service
  * endpoints (/_metrics, /_openapi.json, /_admin) answer 404 through it unless
  * imagegate:serviceEndpoints opts in (the bundled config turns them off).
  */
@@ -38,7 +41,20 @@ export interface CdnOptions {
   env: Environment;
   /** The API key slot whose value the distribution sends (the newest live slot). */
   slot: KeySlot;
+  /** The API's root `{proxy+}` has no key check (the default behaviour then sends no key). */
+  rootOpen: boolean;
+  /** Paths whose key check differs from the root's, most specific first. */
+  paths: CdnPath[];
 }
+
+/** A CloudFront path pattern (`/p/*`, `/logo.png`) and whether its API Gateway resource is open. */
+export interface CdnPath {
+  pattern: string;
+  open: boolean;
+}
+
+/** CloudFront's default quota of cache behaviours per distribution (besides the default one). */
+export const MAX_CACHE_BEHAVIORS = 25;
 
 export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distribution {
   const names = resourceNames(opts.name);
@@ -63,19 +79,31 @@ export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distri
     maxTtl: Duration.days(365),
   });
 
+  if (opts.paths.length > MAX_CACHE_BEHAVIORS) {
+    throw new Error(
+      `CloudFront for ${opts.stage}: ${opts.paths.length} path patterns (${opts.paths.map((p) => p.pattern).join(', ')}) are more than the ${MAX_CACHE_BEHAVIORS} cache behaviours a distribution has by default: route signed and public sources under fewer prefixes`,
+    );
+  }
   const apiKey = SecretValue.secretsManager(names.apiKeySecret(opts.env, opts.slot), { jsonField: 'api_key' }).unsafeUnwrap();
+  // Keyed paths get the environment's key from CloudFront; signed and public ones never do, or
+  // every viewer would count as the environment's key and the app's access decision would see a key.
+  const keyed = new origins.RestApiOrigin(opts.api, { customHeaders: { 'x-api-key': apiKey } });
+  const open = opts.paths.some((p) => p.open) || opts.rootOpen ? new origins.RestApiOrigin(opts.api) : undefined;
+  const behavior = (isOpen: boolean): cloudfront.BehaviorOptions => ({
+    origin: isOpen ? open! : keyed,
+    viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+    allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+    cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,
+    compress: false,
+    cachePolicy,
+    functionAssociations: [{ function: normaliseAccept, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
+  });
   return new cloudfront.Distribution(stack, 'Cdn', {
     comment: `imagegate ${opts.name}-${opts.stage}`,
     priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
     httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
-    defaultBehavior: {
-      origin: new origins.RestApiOrigin(opts.api, { customHeaders: { 'x-api-key': apiKey } }),
-      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-      allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
-      cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,
-      compress: false,
-      cachePolicy,
-      functionAssociations: [{ function: normaliseAccept, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
-    },
+    defaultBehavior: behavior(opts.rootOpen),
+    // CloudFront takes the first pattern that matches, in this order: most specific first.
+    additionalBehaviors: Object.fromEntries(opts.paths.map((p) => [p.pattern, behavior(p.open)])),
   });
 }
