@@ -12,7 +12,9 @@ export const help = `Usage: imagegate usage [--key ID] [--from YYYY-MM-DD] [--to
                       [--config FILE | --url URL]
 
 Print usage records (requests, responses by status class, bytes sent, transformations, cache
-hits, requests refused by rate or quota) per key and UTC day, with totals.
+hits, requests refused by rate or quota, requests let in by a signed URL) per key and UTC day,
+with totals. Requests without a key (public sources, source-token signatures) are the key
+~anonymous.
 
   --key ID        one key (default: every key)
   --from DAY      first UTC day (default: the first of --to's month)
@@ -40,7 +42,7 @@ function fmtBytes(n: number): string {
 
 /** The report as an aligned table with a total line. */
 function renderUsage(r: UsageReport): string {
-  const rows = [['DATE', 'KEY', 'REQUESTS', '2XX', '3XX', '4XX', '5XX', 'BYTES', 'TRANSFORMS', 'CACHE HITS', 'RATE 429', 'QUOTA 429']];
+  const rows = [['DATE', 'KEY', 'REQUESTS', '2XX', '3XX', '4XX', '5XX', 'BYTES', 'TRANSFORMS', 'CACHE HITS', 'RATE 429', 'QUOTA 429', 'SIGNED']];
   const line = (date: string, key: string, d: UsageReport['totals']) => [
     date,
     key,
@@ -54,6 +56,7 @@ function renderUsage(r: UsageReport): string {
     String(d.cacheHits),
     String(d.rateLimited),
     String(d.quotaExceeded),
+    String(d.signed),
   ];
   for (const rec of r.records) rows.push(line(rec.date, rec.key, rec));
   rows.push(line('TOTAL', r.key ?? 'all keys', r.totals));

@@ -19,6 +19,7 @@ import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
 import { accessPaths } from '../../infra/lib/access-paths.ts';
 import { buildUrl } from '../../src/client/index.ts';
+import { run as usageCli } from '../../src/cli/usage.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createDynamoClient, createTable } from '../../src/dynamodb.ts';
 import { DynamoKeyStore } from '../../src/auth/dynamodb-store.ts';
@@ -306,16 +307,20 @@ describe('the bundled Lambda on open resources: the app is the gate and the mete
   });
 
   test('a key source reached through an open resource: 403 from the app without a valid X-API-Key, whatever requestContext says', () => {
+    // As if API Gateway had checked a key: identity names one, the header is absent.
+    const forged = restEvent('p/67/67286576.jpeg', { w: '80' }, {}, { resource: '/p/{proxy+}' }) as { requestContext: { identity: Record<string, unknown> } };
+    Object.assign(forged.requestContext.identity, { apiKey: KEY_A, apiKeyId: 'k3y1d' });
     const results = run([
       restEvent('p/67/67286576.jpeg', { w: '80' }, {}, { resource: '/p/{proxy+}' }),
+      forged,
       restEvent('p/67/67286576.jpeg', { w: '80' }, { 'X-API-KEY': 'Wrongwrongwrongwrongwrongwrong' }, { resource: '/p/{proxy+}' }),
       restEvent('p/67/67286576.jpeg', { w: '80' }, { 'X-API-KEY': KEY_A }, { resource: '/p/{proxy+}' }),
     ]);
-    // restEvent's requestContext.identity carries an apiKeyId, as if API Gateway had checked a key: the app never reads it.
     assert.equal(results[0]!.statusCode, 403, results[0]!.body);
     assert.deepEqual(JSON.parse(results[0]!.body), { message: 'Forbidden' }, 'the app\'s answer for a missing key');
-    assert.equal(results[1]!.statusCode, 403);
-    assert.equal(results[2]!.statusCode, 200, 'the app checks the key itself');
+    assert.equal(results[1]!.statusCode, 403, 'requestContext.identity is never read as a key');
+    assert.equal(results[2]!.statusCode, 403);
+    assert.equal(results[3]!.statusCode, 200, 'the app checks the key itself');
   });
 
   test('a public source: anonymous, limited per client address (sourceIp), never by a forwarding header from an untrusted peer', () => {
@@ -345,5 +350,23 @@ describe('the bundled Lambda on open resources: the app is the gate and the mete
     } finally {
       await usage.close();
     }
+  });
+
+  test('imagegate usage on the generated config prints the signed requests per key and the anonymous ones', async () => {
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), env: process.env };
+    // What an operator exports (docs/deploy-aws.md): the table's name; here also moto's endpoint.
+    const saved = { ...process.env };
+    process.env.IMAGEGATE_METERING_TABLE = METERING_TABLE;
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = moto.url;
+    try {
+      assert.equal(await usageCli(['--config', path.join(synth.built.bundle.dir, 'imagegate.dev.yaml')], io), 0, out.join('\n'));
+    } finally {
+      process.env = saved;
+    }
+    const text = out.join('\n');
+    assert.match(text, /QUOTA 429\s+SIGNED\n/);
+    assert.match(text, /\d{4}-\d\d-\d\d\s+partner\s+2\s+2\s+(\S+\s+){9}2\n/, text);
+    assert.match(text, /\s~anonymous\s+6\s+4\s+0\s+2\s+0\s+(\S+ \S+|\S+)\s+\d+\s+\d+\s+0\s+2\s+0\n/, text);
   });
 });
