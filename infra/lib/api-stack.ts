@@ -1,7 +1,8 @@
 /**
  * One API stack per stage (prod, dev, dev-<engineer>): the imagegate Lambda behind an API Gateway
- * REST API with a single `{proxy+}` resource, joined to its environment's usage plan (and so to
- * the environment's API keys). Everything environment-wide (role, keys, plan, large-response
+ * REST API with a keyed `{proxy+}` resource (plus resources without the key check for the routes
+ * of signed and public sources, access-paths.ts), joined to its environment's usage plan (and so
+ * to the environment's API keys). Everything environment-wide (role, keys, plan, large-response
  * bucket) is imported from the global stack of the stage's environment, so an engineer's stack
  * costs nothing to add or drop. Nothing here has a fixed name that outlives the stack: the log
  * groups have generated names and go with it.
@@ -46,8 +47,8 @@ export interface ApiStackProps extends StackProps {
   keySlot: KeySlot;
   /** Which resources API Gateway serves without its key check (from the generated config). */
   access: AccessPaths;
-  /** The generated config trusts some proxies' forwarding header for the anonymous plan. */
-  anonymousTrustsProxies: boolean;
+  /** The generated config has an anonymous plan and trusts no proxy's forwarding header. */
+  anonymousPlanWithoutProxies: boolean;
 }
 
 /** The service endpoints' paths (API Gateway resources and CloudFront path patterns). */
@@ -205,10 +206,10 @@ export class ApiStack extends Stack {
 
     addOperations(this, { name, stage: s, fn: this.fn, api: this.api, accessLogs: this.accessLogs, deadlineMs: props.deadlineMs });
 
-    if (s.cloudfront && (access.rootOpen || access.paths.some((p) => p.open)) && !props.anonymousTrustsProxies) {
+    if (s.cloudfront && (access.rootOpen || access.paths.some((p) => p.open)) && props.anonymousPlanWithoutProxies) {
       Annotations.of(this).addWarningV2(
         'imagegate:anonymousBehindCloudFront',
-        'signed and public routes are served through CloudFront, but anonymous.trustedProxies is empty: API Gateway sees CloudFront\'s address, so the anonymous plan would count each edge, not each viewer (docs/deploy-aws.md, "Signed and public sources")',
+        'signed and public routes are served through CloudFront and limited by anonymous.plan, but anonymous.trustedProxies is empty: API Gateway sees CloudFront\'s address, so the anonymous plan would count each edge, not each viewer (docs/deploy-aws.md, "Signed and public sources")',
       );
     }
 

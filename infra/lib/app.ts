@@ -78,7 +78,7 @@ export function buildApp(app: App, options: BuildOptions = {}): BuiltApp {
       serviceEndpoints: envSettings.serviceEndpoints,
       keySlot: envSettings.apiKeySlots[envSettings.apiKeySlots.length - 1]!,
       access: access[s.environment],
-      anonymousTrustsProxies: (parsed[s.environment].anonymous?.trustedProxies ?? []).length > 0,
+      anonymousPlanWithoutProxies: Boolean(parsed[s.environment].anonymous?.plan) && !parsed[s.environment].anonymous?.trustedProxies?.length,
       description: `imagegate API (${s.stage})`,
     });
     // Imports resolve at deploy time; the order helps `cdk deploy --all`.

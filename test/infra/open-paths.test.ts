@@ -53,6 +53,8 @@ routes:
   - match: p/*
     source: pub
     key: '{*}'
+  - match: logo.png
+    source: pub
   - match: partnerimages/:a/:b/:id.:ext
     source: images
     key: '{id}.{ext}'
@@ -124,12 +126,12 @@ describe('which API Gateway resources check the key (from the generated config)'
       for (const stage of ['prod', 'dev']) {
         const t = s.json(`imagegate-api-${stage}`);
         const lambdas = Object.fromEntries(Object.entries(methods(t)).filter(([, m]) => m.lambda).map(([k, m]) => [k, m.key]));
-        assert.deepEqual(lambdas, { 'ANY /{proxy+}': true, 'ANY /s/{proxy+}': false, 'ANY /p/{proxy+}': false });
+        assert.deepEqual(lambdas, { 'ANY /{proxy+}': true, 'ANY /s/{proxy+}': false, 'ANY /p/{proxy+}': false, 'ANY /logo.png': false });
         // The service endpoints stay API Gateway's own keyed 404s.
         for (const p of ['/_metrics', '/_openapi.json', '/_admin', '/_admin/{proxy+}']) assert.deepEqual(methods(t)[`ANY ${p}`], { key: true, lambda: false });
-        const [, proxyMethod] = Object.entries(t.Resources).find(([, r]) => r.Type === 'AWS::ApiGateway::Method' && r.Properties.ApiKeyRequired === false)!;
-        assert.deepEqual(proxyMethod.Properties.RequestParameters, { 'method.request.path.proxy': true });
-        assert.deepEqual(behaviours(t), [['/p/*', false], ['/s/*', false], ['default', true]]);
+        const open = Object.values(t.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method' && r.Properties.ApiKeyRequired === false);
+        assert.deepEqual(open.map((m) => m.Properties.RequestParameters ?? null).sort(), [{ 'method.request.path.proxy': true }, { 'method.request.path.proxy': true }, null].sort(), '{proxy+} resources name the path parameter, the exact one none');
+        assert.deepEqual(behaviours(t), [['/logo.png', false], ['/p/*', false], ['/s/*', false], ['default', true]]);
         // The app reads the same config: the open resources lead only to what it guards itself.
         const cfg = parseConfig(parseYaml(s.built.configs[stage as 'prod' | 'dev']));
         assert.equal(cfg.sources.gallery!.access, 'signed');
@@ -156,7 +158,9 @@ routes:
     source: private
   - match: '*'
     source: images
-anonymous: { trustedProxies: [130.176.0.0/16] }
+plans:
+  anon: { rate: 10, quota: { limit: 1000, period: day } }
+anonymous: { plan: anon, trustedProxies: [130.176.0.0/16] }
 `;
     for (const serviceEndpoints of [false, true]) {
       const s = synthApp({ 'imagegate:imagesBucket': 'images-x', 'imagegate:config': file('root.yaml', base), 'imagegate:cloudfront': true, 'imagegate:serviceEndpoints': serviceEndpoints });
@@ -179,7 +183,7 @@ anonymous: { trustedProxies: [130.176.0.0/16] }
           ['default', false],
         ]);
         const warnings = s.built.api.dev!.node.metadata.filter((x) => x.type === 'aws:cdk:warning');
-        assert.deepEqual(warnings, [], 'trusted proxies set, no key route on an open resource');
+        assert.deepEqual(warnings, [], 'an anonymous plan with trusted proxies, no key route on an open resource');
       } finally {
         rmSync(s.outdir, { recursive: true, force: true });
       }
