@@ -66,18 +66,33 @@ export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distri
     code: cloudfront.FunctionCode.fromInline(NORMALISE_ACCEPT_SOURCE),
   });
 
-  const cachePolicy = new cloudfront.CachePolicy(stack, 'ImageCachePolicy', {
-    cachePolicyName: names.cachePolicy(opts.stage, Aws.REGION),
-    comment: 'imagegate: query string + normalised Accept',
-    queryStringBehavior: cloudfront.CacheQueryStringBehavior.all(),
-    headerBehavior: cloudfront.CacheHeaderBehavior.allowList('Accept'),
-    cookieBehavior: cloudfront.CacheCookieBehavior.none(),
-    enableAcceptEncodingGzip: false,
-    enableAcceptEncodingBrotli: false,
-    minTtl: Duration.seconds(0),
-    defaultTtl: Duration.days(1),
-    maxTtl: Duration.days(365),
-  });
+  /** The query string and the headers named: nothing else changes an image. */
+  const imageCachePolicy = (id: string, cachePolicyName: string, comment: string, headers: string[]) =>
+    new cloudfront.CachePolicy(stack, id, {
+      cachePolicyName,
+      comment,
+      queryStringBehavior: cloudfront.CacheQueryStringBehavior.all(),
+      headerBehavior: cloudfront.CacheHeaderBehavior.allowList(...headers),
+      cookieBehavior: cloudfront.CacheCookieBehavior.none(),
+      enableAcceptEncodingGzip: false,
+      enableAcceptEncodingBrotli: false,
+      minTtl: Duration.seconds(0),
+      defaultTtl: Duration.days(1),
+      maxTtl: Duration.days(365),
+    });
+  const cachePolicy = imageCachePolicy('ImageCachePolicy', names.cachePolicy(opts.stage, Aws.REGION), 'imagegate: query string + normalised Accept', ['Accept']);
+  // Signed and public paths answer browsers across origins (CORS): the Origin header and a
+  // preflight's two request headers are part of their cache key, so each origin gets the
+  // Access-Control-* answer meant for it. An <img src> sends none of them: one entry per URL still.
+  const anyOpen = opts.rootOpen || opts.paths.some((p) => p.open);
+  const openCachePolicy = anyOpen
+    ? imageCachePolicy('OpenCachePolicy', names.openCachePolicy(opts.stage, Aws.REGION), 'imagegate signed and public paths: query string + normalised Accept + CORS request headers', [
+        'Accept',
+        'Origin',
+        'Access-Control-Request-Method',
+        'Access-Control-Request-Headers',
+      ])
+    : undefined;
 
   if (opts.paths.length > MAX_CACHE_BEHAVIORS) {
     throw new Error(
@@ -88,14 +103,14 @@ export function addCloudFront(stack: Stack, opts: CdnOptions): cloudfront.Distri
   // Keyed paths get the environment's key from CloudFront; signed and public ones never do, or
   // every viewer would count as the environment's key and the app's access decision would see a key.
   const keyed = new origins.RestApiOrigin(opts.api, { customHeaders: { 'x-api-key': apiKey } });
-  const open = opts.paths.some((p) => p.open) || opts.rootOpen ? new origins.RestApiOrigin(opts.api) : undefined;
+  const open = anyOpen ? new origins.RestApiOrigin(opts.api) : undefined;
   const behavior = (isOpen: boolean): cloudfront.BehaviorOptions => ({
     origin: isOpen ? open! : keyed,
     viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
     allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
     cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,
     compress: false,
-    cachePolicy,
+    cachePolicy: isOpen ? openCachePolicy! : cachePolicy,
     functionAssociations: [{ function: normaliseAccept, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
   });
   return new cloudfront.Distribution(stack, 'Cdn', {

@@ -25,6 +25,8 @@ export function resourceNames(app: string) {
     dashboard: (stage: string, region: string) => `${app}-${stage}-${region}`,
     cloudFrontFunction: (stage: string, region: string) => `${app}-${stage}-${region}-accept`,
     cachePolicy: (stage: string, region: string) => `${app}-${stage}-${region}-images`,
+    /** The cache policy of signed and public paths (CORS: Origin in the key). */
+    openCachePolicy: (stage: string, region: string) => `${app}-${stage}-${region}-open`,
     /** CloudFormation exports of an environment's global stack (unique per region). */
     exports: (env: Environment) => ({
       role: `${app}-global-${env}-role-arn`,

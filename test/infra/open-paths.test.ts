@@ -106,6 +106,13 @@ function behaviours(t: TemplateJson): [string, boolean][] {
   return [...(dist.CacheBehaviors ?? []).map((b: any) => [b.PathPattern, keyOf(b.TargetOriginId)]), ['default', keyOf(dist.DefaultCacheBehavior.TargetOriginId)]];
 }
 
+/** The distribution's behaviours in order: path pattern → the headers of its cache key. */
+function cacheKeyHeaders(t: TemplateJson): [string, string[]][] {
+  const dist = Object.values(t.Resources).find((r) => r.Type === 'AWS::CloudFront::Distribution')!.Properties.DistributionConfig;
+  const headers = (b: any) => [...t.Resources[b.CachePolicyId.Ref].Properties.CachePolicyConfig.ParametersInCacheKeyAndForwardedToOrigin.HeadersConfig.Headers].sort();
+  return [...(dist.CacheBehaviors ?? []).map((b: any) => [b.PathPattern, headers(b)]), ['default', headers(dist.DefaultCacheBehavior)]];
+}
+
 describe('which API Gateway resources check the key (from the generated config)', () => {
   test('the default config opens nothing: one keyed {proxy+}, CloudFront sends the key everywhere', () => {
     const s = synthApp({ 'imagegate:imagesBucket': 'images-x', 'imagegate:cloudfront': true });
@@ -132,6 +139,12 @@ describe('which API Gateway resources check the key (from the generated config)'
         const open = Object.values(t.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method' && r.Properties.ApiKeyRequired === false);
         assert.deepEqual(open.map((m) => m.Properties.RequestParameters ?? null).sort(), [{ 'method.request.path.proxy': true }, { 'method.request.path.proxy': true }, null].sort(), '{proxy+} resources name the path parameter, the exact one none');
         assert.deepEqual(behaviours(t), [['/logo.png', false], ['/p/*', false], ['/s/*', false], ['default', true]]);
+        assert.deepEqual(cacheKeyHeaders(t), [
+          ['/logo.png', ['Accept', 'Access-Control-Request-Headers', 'Access-Control-Request-Method', 'Origin']],
+          ['/p/*', ['Accept', 'Access-Control-Request-Headers', 'Access-Control-Request-Method', 'Origin']],
+          ['/s/*', ['Accept', 'Access-Control-Request-Headers', 'Access-Control-Request-Method', 'Origin']],
+          ['default', ['Accept']],
+        ], 'CORS answers are cached per Origin on open paths; keyed paths keep their cache key');
         // The app reads the same config: the open resources lead only to what it guards itself.
         const cfg = parseConfig(parseYaml(s.built.configs[stage as 'prod' | 'dev']));
         assert.equal(cfg.sources.gallery!.access, 'signed');
