@@ -248,7 +248,9 @@ describe('the bundled Lambda on open resources: the app is the gate and the mete
     moto = await startMoto();
     work = mkdtempSync(path.join(os.tmpdir(), 'ig-open-lambda-'));
     mkdirSync(path.join(work, 'home'));
-    synth = synthApp({ 'imagegate:name': 'open', 'imagegate:imagesBucket': 'open-images', 'imagegate:architecture': 'x86_64', 'imagegate:config': file('bundle.yaml', MIXED) }, { realBundle: true });
+    // Behind CloudFront: its origin-facing addresses are trusted proxies (one range stands for them).
+    const config = MIXED.replace('anonymous: { plan: anon }', 'anonymous: { plan: anon, trustedProxies: [130.176.0.0/16] }');
+    synth = synthApp({ 'imagegate:name': 'open', 'imagegate:imagesBucket': 'open-images', 'imagegate:architecture': 'x86_64', 'imagegate:config': file('bundle.yaml', config) }, { realBundle: true });
     const s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1' });
     const sm = new SecretsManagerClient({ endpoint: moto.url, region: 'us-east-1' });
     const dynamo = createDynamoClient({ endpoint: moto.url, region: 'us-east-1', timeoutMs: 10_000 });
@@ -355,13 +357,25 @@ describe('the bundled Lambda on open resources: the app is the gate and the mete
     assert.equal(results[0]!.headers['cache-control']?.includes('public'), true);
   });
 
+  test('behind CloudFront (a trusted peer): the viewer is the right-most untrusted X-Forwarded-For address, whatever it was prefixed with', () => {
+    const viaEdge = (xff: string) => restEvent('p/67286576.jpeg', { w: '60' }, { 'X-Forwarded-For': xff }, { resource: '/p/{proxy+}', sourceIp: '130.176.1.1' });
+    const results = run([
+      viaEdge('192.0.2.10'),
+      viaEdge('203.0.113.1, 192.0.2.10'), // a viewer's own header: CloudFront appends the address it saw
+      viaEdge('192.0.2.10, 130.176.1.1'), // and if API Gateway appends the edge's, it is skipped as trusted
+      viaEdge('192.0.2.10'),
+      viaEdge('192.0.2.11'),
+    ]);
+    assert.deepEqual(results.map((r) => r.statusCode), [200, 200, 200, 429, 200], 'one viewer limited on its own, not the edge');
+  });
+
   test('anonymous traffic is recorded under the anonymous key, never under the environment\'s', async () => {
     const usage = createUsageService(usageConfigSchema.parse({ store: 'dynamodb', table: METERING_TABLE, endpoint: moto.url, region: 'us-east-1' }));
     try {
       const today = new Date().toISOString().slice(0, 10);
       const [anon] = await usage.read({ key: ANONYMOUS_KEY, days: [today] });
-      assert.equal(anon?.requests, 6);
-      assert.equal(anon?.quotaExceeded, 2);
+      assert.equal(anon?.requests, 11);
+      assert.equal(anon?.quotaExceeded, 3);
       const [envKey] = await usage.read({ key: 'dev-a', days: [today] });
       assert.equal(envKey?.requests, 1, 'only the request that sent the environment key');
     } finally {
@@ -384,6 +398,6 @@ describe('the bundled Lambda on open resources: the app is the gate and the mete
     const text = out.join('\n');
     assert.match(text, /QUOTA 429\s+SIGNED\n/);
     assert.match(text, /\d{4}-\d\d-\d\d\s+partner\s+2\s+2\s+(\S+\s+){9}2\n/, text);
-    assert.match(text, /\s~anonymous\s+6\s+4\s+0\s+2\s+0\s+(\S+ \S+|\S+)\s+\d+\s+\d+\s+0\s+2\s+0\n/, text);
+    assert.match(text, /\s~anonymous\s+11\s+8\s+0\s+3\s+0\s+(\S+ \S+|\S+)\s+\d+\s+\d+\s+0\s+3\s+0\n/, text);
   });
 });
