@@ -97,9 +97,20 @@ export class RedisUsageStore implements UsageStore {
     this.connected = firstConnection(this.client, options.commandTimeoutMs);
   }
 
-  /** Resolves when connected (false after `timeoutMs`). */
-  ready(timeoutMs: number): Promise<boolean> {
-    return waitReady(this.client, timeoutMs);
+  /**
+   * True once connected and a PING comes back within `timeoutMs`: a round trip, since a socket
+   * whose server just went away still reads as connected until its close is noticed.
+   */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const started = Date.now();
+    if (!(await waitReady(this.client, timeoutMs))) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(1, timeoutMs - (Date.now() - started)))));
+    try {
+      return await Promise.race([this.client.ping().then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
