@@ -22,6 +22,7 @@ export interface PipelineState {
   config: TransformConfig;
   input: PipelineInput;
   meta: Metadata;
+  /** The pipeline being built: steps add to it through the queue (`op`) and replace it with `restart`. */
   img: Sharp;
   /** Current (page) size, as it will be once the queued operations have run. */
   width: number;

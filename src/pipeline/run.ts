@@ -147,7 +147,8 @@ function mapError(err: unknown, budget: Budget): unknown {
 
 /**
  * One decode, fixed steps, one encode. The header is read first (format, size, orientation,
- * frames) and the pixel limit and the cost estimate enforced before any decode; geometry is computed once; libvips
+ * frames) and the pixel limit, the cost estimate and what animations cannot take enforced before
+ * any decode; the geometry is planned once from the header; libvips
  * shrinks on load where the request allows; the deadline is checked between steps. Bad input →
  * ServiceError 4xx (415 unsupported_image, 422 corrupt_image / image_too_large), never a 500.
  */
@@ -168,9 +169,8 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     const own = keepFormat(meta);
     let format = ctx.format ?? own;
     if (ctx.insteadOfAvif) {
-      const g = planned;
       const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
-      format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: g.width * g.height, ownFormat }, config.autoAvifMaxPixels);
+      format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: planned.width * planned.height, ownFormat }, config.autoAvifMaxPixels);
     }
     if (opts['rasterize-bypass'] && meta.format === 'svg') {
       // The same policy as an SVG original served untouched: no script runs if it is opened directly.

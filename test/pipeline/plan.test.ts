@@ -52,11 +52,11 @@ describe('the plan: geometry from the header, once', () => {
 describe('errors classified before decoding', () => {
   test('turning or trimming an animation is refused from the header and the parameters, naming them', async () => {
     const gif = await animatedGif(3, 40, 30);
-    for (const [q, re] of [['rot=10', /rot and orient/], ['orient=90', /rot and orient/], ['orient=6&fm=webp', /rot and orient/], ['trim=auto', /trim/], ['trim=colorunlessalpha', /trim/]] as const) {
+    for (const [q, re] of [['rot=10', /rot and orient/], ['rot=90', /rot and orient/], ['orient=90', /rot and orient/], ['orient=6&fm=webp', /rot and orient/], ['trim=auto', /trim/], ['trim=colorunlessalpha', /trim/]] as const) {
       await assert.rejects(render(gif, q), (e: any) => e.status === 422 && e.code === 'unsupported_transformation' && re.test(e.publicMessage), q);
     }
-    // What frames can take still renders: a flop, or a still output (one frame).
-    for (const q of ['orient=2', 'rot=10&fm=jpg', 'trim=auto&fm=png']) assert.ok((await render(gif, q)).body.length > 0, q);
+    // What frames can take still renders: a flop, a half turn, or a still output (one frame).
+    for (const q of ['orient=2', 'orient=3', 'orient=2&flip=v', 'rot=180', 'rot=10&fm=jpg', 'trim=auto&fm=png']) assert.ok((await render(gif, q)).body.length > 0, q);
   });
 
   test('an unreadable header is told apart by its first bytes: a format read here is corrupt, anything else unsupported', async () => {

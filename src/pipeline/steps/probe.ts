@@ -24,6 +24,8 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
     throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: compressed (gzip/svgz) sources are not supported');
   }
   if (inputSize(input) > config.maxSvgBytes && detectContentType(head) === 'image/svg+xml') throw svgTooLarge(config);
+  // No bytes at all: a source that could not be read rather than one of another format.
+  if (inputSize(input) === 0) throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image is empty');
   let meta: Metadata;
   try {
     meta = await sharp(sharpInput(input), { limitInputPixels: false, failOn: config.failOn }).metadata();
@@ -58,13 +60,13 @@ function svgTooLarge(config: TransformConfig): ServiceError {
 }
 
 /**
- * What the parameters cannot do to an animation, known before decoding: libvips turns (rot, an
- * orient with an angle) and trim one frame only.
+ * What the parameters cannot do to an animation, known before decoding: libvips turns frames
+ * only upside down (rot and orient by anything but 180°), and trim works on one frame.
  */
 export function refuseForFrames(opts: TransformOptions, frames: number, hasAlpha: boolean): void {
   if (frames <= 1) return;
-  const turned = Boolean(opts.rot) || (opts.orient !== undefined && composeOrientation(orientToExif(opts.orient), opts.flip).angle !== 0);
-  if (turned) throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: rot and orient cannot turn an animation');
+  const turned = (opts.rot !== undefined && opts.rot % 180 !== 0) || (opts.orient !== undefined && composeOrientation(orientToExif(opts.orient), opts.flip).swaps);
+  if (turned) throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: rot and orient turn an animation by 180° only');
   // trim=alpha leaves an image without transparency as it is.
   if (opts.trim && !(opts.trim === 'alpha' && !hasAlpha)) throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: trim cannot be applied to an animation');
 }
