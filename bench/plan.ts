@@ -114,9 +114,11 @@ if (mode === 'identity') {
     const d = process.cpuUsage(t);
     return (d.user + d.system) / 1000;
   };
-  const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+  const quantile = (v: number[], q: number) => [...v].sort((x, y) => x - y)[Math.min(v.length - 1, Math.floor(v.length * q))]!;
+  const median = (v: number[]) => quantile(v, 0.5);
+  const spread = (v: number[]) => `quartiles ${quantile(v, 0.25).toFixed(2)}–${quantile(v, 0.75).toFixed(2)}, min–max ${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
   for (const p of photos) await cpu(after.runPipeline, p, 'w=100'); // warm up
-  console.log(`rounds ${rounds}, ${photos.length} photos; CPU ms per render (median), after/before ratio (median of per-round ratios, min–max)`);
+  console.log(`rounds ${rounds}, ${photos.length} photos; CPU ms per render (median), after/before ratio (median of the paired ratios and their spread)`);
   let allRatios: number[] = [];
   for (const q of ops) {
     const a: number[] = [];
@@ -134,7 +136,7 @@ if (mode === 'identity') {
       }
     }
     allRatios = allRatios.concat(ratios);
-    console.log(`${q.padEnd(58)} before ${median(a).toFixed(0).padStart(5)} ms  after ${median(b).toFixed(0).padStart(5)} ms  ratio ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
+    console.log(`${q.padEnd(58)} before ${median(a).toFixed(0).padStart(5)} ms  after ${median(b).toFixed(0).padStart(5)} ms  ratio ${median(ratios).toFixed(3)} (${spread(ratios)})`);
   }
-  console.log(`all: ratio ${median(allRatios).toFixed(3)} (${Math.min(...allRatios).toFixed(2)}–${Math.max(...allRatios).toFixed(2)})`);
+  console.log(`all: ratio ${median(allRatios).toFixed(3)} (${spread(allRatios)})`);
 }
