@@ -1,37 +1,10 @@
-import sharp, { type Sharp, type Metadata } from 'sharp';
+import type { Sharp, Metadata } from 'sharp';
 import { ServiceError } from '../errors.ts';
 import type { TransformOptions, Color } from '../request/params.ts';
 import type { OutputFormat } from '../request/negotiate.ts';
 import type { TransformConfig } from './config.ts';
 import type { Geometry } from './geometry.ts';
-
-/**
- * sharp runs the operations of one pipeline in its own fixed order, whatever order they are
- * called in. Each step declares where its operation sits in that order (and the method it
- * uses, since each can be set once); when a step needs an operation that sharp would run
- * earlier than one already queued, or a method already used, the pending work is materialised
- * (`flush`) and a new pipeline starts on the raw pixels — never on re-encoded bytes.
- */
-export const STAGE = {
-  rotateBefore: 1,
-  trim: 2,
-  preExtract: 3,
-  flatten: 4,
-  gamma: 5,
-  resize: 7,
-  flipAfter: 8,
-  rotate: 9,
-  postExtract: 10,
-  extend: 12,
-  blur: 14,
-  recomb: 16,
-  modulate: 17,
-  sharpen: 18,
-  composite: 19,
-  linear: 20,
-  tint: 22,
-  negate: 23,
-} as const;
+import type { Segment } from './queue.ts';
 
 /**
  * What the pipeline decodes: the original's bytes, or a local file libvips reads itself with its
@@ -49,6 +22,7 @@ export interface PipelineState {
   config: TransformConfig;
   input: PipelineInput;
   meta: Metadata;
+  /** The pipeline being built: steps add to it through the queue (`op`) and replace it with `restart`. */
   img: Sharp;
   /** Current (page) size, as it will be once the queued operations have run. */
   width: number;
@@ -59,16 +33,17 @@ export interface PipelineState {
   alpha: boolean;
   /** Output format decided before decoding. */
   format: OutputFormat;
-  /** Geometry decided once from the header. */
-  geometry?: Geometry;
+  /** The frame the geometry was planned in: the upright size from the header. */
+  frame: { width: number; height: number };
+  /** Every size decision, planned once (see `frame` in run.ts). */
+  geometry: Geometry;
   deadline?: number;
   /** When the earliest libvips timeout set for this render fires (see `bounded`). */
   timeoutAt?: number;
   loadMark?: (path: string) => Promise<Buffer | undefined>;
   headers: Record<string, string>;
-  /** sharp-order bookkeeping for the current pipeline segment. */
-  stage: number;
-  used: Set<string>;
+  /** Where the current pipeline stands in sharp's order (see queue.ts); only the queue reads it. */
+  segment: Segment;
 }
 
 /** Throw 503 when the request's deadline has passed (checked between steps). */
@@ -110,32 +85,6 @@ export interface Budget {
  */
 export function timedOut(st: Budget): boolean {
   return st.timeoutAt !== undefined && Date.now() >= st.timeoutAt;
-}
-
-/** Run the queued operations and continue from their raw pixels in a new pipeline; the pixels are returned for steps that read them. */
-export async function flush(st: PipelineState): Promise<{ data: Buffer; info: import('sharp').OutputInfo }> {
-  const { data, info } = await bounded(st, st.img.raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
-  const pageHeight = st.pages > 1 ? info.height / st.pages : undefined;
-  st.img = sharp(data, {
-    raw: { width: info.width, height: info.height, channels: info.channels, ...(pageHeight && Number.isInteger(pageHeight) ? { pageHeight } : {}) },
-    limitInputPixels: false,
-    sequentialRead: true,
-    ...(pageHeight ? { pages: -1 } : {}),
-  });
-  st.width = info.width;
-  st.height = pageHeight ?? info.height;
-  st.alpha = info.channels === 2 || info.channels === 4;
-  st.stage = 0;
-  st.used.clear();
-  checkDeadline(st);
-  return { data, info };
-}
-
-/** Declare the next operation's place in sharp's order; flushes when it cannot join the current pipeline. */
-export async function use(st: PipelineState, stage: number, method: string): Promise<void> {
-  if (stage < st.stage || st.used.has(method)) await flush(st);
-  st.stage = Math.max(st.stage, stage);
-  st.used.add(method);
 }
 
 /** A colour for sharp's `background` options. */

@@ -1,7 +1,7 @@
 import { ServiceError } from '../errors.ts';
 import type { TransformOptions } from '../request/params.ts';
 import type { OutputFormat } from '../request/negotiate.ts';
-import { computeGeometry } from './geometry.ts';
+import { computeGeometry, type Geometry } from './geometry.ts';
 
 const ROW_UNITS = 200;
 const OP_UNITS = 2;
@@ -15,7 +15,8 @@ const ENCODE_UNITS: Record<OutputFormat, number> = { jpeg: 8, png: 12, webp: 16,
  *
  *   frames × (decode + output pixels × (encoder + operations))
  *
- * `src` is the stored size (`swap`: shown turned by 90°, per its EXIF orientation).
+ * `src` is the stored size (`swap`: shown turned by 90°, per its EXIF orientation); `geometry`,
+ * when the caller planned it already, is the one for the upright frame.
  *
  * - decode: the source's pixels plus ROW_UNITS per row: libvips' per-line overhead dominates
  *   very narrow images (a 1 × 100,000,000 PNG decodes at about 800 ns a row: 80 s);
@@ -23,8 +24,8 @@ const ENCODE_UNITS: Record<OutputFormat, number> = { jpeg: 8, png: 12, webp: 16,
  * - operations: OP_UNITS per output pixel for the resize and for each operation asked for, a
  *   gaussian blur more with its sigma.
  */
-export function renderCost(src: { width: number; height: number; frames: number; swap: boolean }, opts: TransformOptions, format: OutputFormat, maxOutputSize: number): number {
-  const g = src.swap ? computeGeometry(src.height, src.width, opts, maxOutputSize) : computeGeometry(src.width, src.height, opts, maxOutputSize);
+export function renderCost(src: { width: number; height: number; frames: number; swap: boolean }, opts: TransformOptions, format: OutputFormat, maxOutputSize: number, geometry?: Geometry): number {
+  const g = geometry ?? (src.swap ? computeGeometry(src.height, src.width, opts, maxOutputSize) : computeGeometry(src.width, src.height, opts, maxOutputSize));
   const outW = g.width + g.pad.left + g.pad.right + g.border.left + g.border.right;
   const outH = g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom;
   const flags = [

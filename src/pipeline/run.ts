@@ -3,27 +3,43 @@ import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from './config.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
-import { computeGeometry, strokeSize } from './geometry.ts';
+import { computeGeometry, strokeSize, type Geometry } from './geometry.ts';
 import { checkDeadline, timedOut, type Budget, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from '../content-type.ts';
 import { checkRenderCost, renderCost } from './cost.ts';
-import { probe } from './steps/probe.ts';
+import { probe, refuseForFrames } from './steps/probe.ts';
+import { Segment } from './queue.ts';
+import { composeOrientation, orientToExif } from './orientation.ts';
 import { orient } from './steps/orient.ts';
 import { trim } from './steps/trim.ts';
-import { background } from './steps/background.ts';
+import { background } from './steps/flatten.ts';
+import { rect } from './steps/rect.ts';
 import { resize } from './steps/resize.ts';
+import { flip } from './steps/flip.ts';
+import { crop } from './steps/crop.ts';
+import { fill } from './steps/fill.ts';
+import { focalDebug } from './steps/debug.ts';
 import { rotate } from './steps/rotate.ts';
-import { adjust } from './steps/adjust.ts';
-import { stylize } from './steps/stylize.ts';
+import { noise } from './steps/noise.ts';
+import { upscale } from './steps/upscale.ts';
+import { tone } from './steps/tone.ts';
+import { gamma } from './steps/gamma.ts';
+import { blur } from './steps/blur.ts';
+import { modulate } from './steps/modulate.ts';
+import { sharpen } from './steps/sharpen.ts';
+import { linear } from './steps/linear.ts';
+import { pixelate } from './steps/pixelate.ts';
+import { sepia } from './steps/sepia.ts';
+import { duotone } from './steps/duotone.ts';
+import { monochrome } from './steps/monochrome.ts';
+import { invert } from './steps/invert.ts';
+import { blend } from './steps/blend.ts';
 import { pad } from './steps/pad.ts';
 import { watermark } from './steps/watermark.ts';
 import { text } from './steps/text.ts';
 import { radius } from './steps/radius.ts';
-import { transparency } from './steps/transparency.ts';
-import { tone } from './steps/tone.ts';
-import { focalDebug } from './steps/debug.ts';
-import { blend } from './steps/blend.ts';
 import { mask } from './steps/mask.ts';
+import { transparency } from './steps/transparency.ts';
 import { animation } from './steps/animation.ts';
 import { svgBypass } from './steps/svg.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
@@ -49,8 +65,54 @@ export interface PipelineResult {
   headers: Record<string, string>;
 }
 
-/** The fixed order of steps; each returns at once when its parameters are absent. */
-const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, focalDebug, rotate, tone, adjust, stylize, blend, pad, watermark, text, radius, mask, transparency, animation];
+type Step = (st: PipelineState) => Promise<void>;
+
+/** Steps in the source's frame, before the geometry: what they change is the frame it is computed in. */
+const SOURCE_STEPS: readonly Step[] = [orient, trim];
+
+/**
+ * The fixed order of the other steps, one operation each; each returns at once when its
+ * parameters are absent. The queue (queue.ts) fits their operations into sharp's own order.
+ */
+const STEPS: readonly Step[] = [
+  background, rect, resize, flip, crop, fill, focalDebug, rotate,
+  noise, upscale, tone, gamma, blur, modulate, sharpen, linear,
+  pixelate, sepia, duotone, monochrome, invert,
+  blend, pad, watermark, text, radius, mask, transparency, animation,
+];
+
+/**
+ * The size the decoder delivers (after the EXIF orientation it applies itself without `orient`)
+ * and the size the source steps leave without trim (after `orient`, which the orient step applies).
+ */
+function sourceSizes(meta: Metadata, opts: TransformOptions): { decoded: { width: number; height: number }; upright: { width: number; height: number } } {
+  const w = meta.width!;
+  const h = meta.pageHeight ?? meta.height!;
+  const turned = (s: { width: number; height: number }) => ({ width: s.height, height: s.width });
+  const stored = { width: w, height: h };
+  if (opts.orient === undefined) {
+    const decoded = (meta.orientation ?? 1) >= 5 ? turned(stored) : stored;
+    return { decoded, upright: decoded };
+  }
+  return { decoded: stored, upright: composeOrientation(orientToExif(opts.orient), opts.flip).swaps ? turned(stored) : stored };
+}
+
+/** The geometry for an animation: libvips' smart crops work on one frame only, so animations are cut at the centre. */
+function forFrames(g: Geometry, pages: number): Geometry {
+  if (pages <= 1 || !g.crop || !('strategy' in g.crop) || !g.resize) return g;
+  const { width, height } = g.crop;
+  return { ...g, crop: { box: { left: Math.floor((g.resize.width - width) / 2), top: Math.floor((g.resize.height - height) / 2), width, height } } };
+}
+
+/**
+ * Where the geometry meets the decoded image: after the source steps, the geometry planned from
+ * the header holds unless they changed the frame (trim, known only from the pixels), which is
+ * then planned again for the frame they left.
+ */
+function frame(st: PipelineState): void {
+  if (st.width === st.frame.width && st.height === st.frame.height) return;
+  st.geometry = forFrames(computeGeometry(st.width, st.height, st.opts, st.config.maxOutputSize), st.pages);
+}
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
 function keepFormat(meta: Metadata): OutputFormat {
@@ -70,21 +132,23 @@ function keepFormat(meta: Metadata): OutputFormat {
   }
 }
 
-/** Map a libvips/sharp failure to a stable 4xx/503; programming errors pass through unchanged. */
+/**
+ * What only the decode can reveal. Everything the header shows (format, pixel limit, frames,
+ * an unreadable header) and what the parameters cannot do to it was refused by `probe` and
+ * `refuseForFrames` with their own errors, and arguments sharp refuses by the queue (`op`). A
+ * libvips failure after that is its timeout (503, whatever its text: libvips' error buffer is
+ * shared) or pixel data it cannot decode (422 corrupt_image). Programming errors pass through.
+ */
 function mapError(err: unknown, budget: Budget): unknown {
   if (err instanceof ServiceError || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return err;
-  const msg = err instanceof Error ? err.message : String(err);
-  // sharp's timeout: libvips reports `timeout: N% complete`, or `killed` from a pipeline that shares the image.
-  if (/timeout|killed for image/i.test(msg) || timedOut(budget)) return new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { cause: err, headers: { 'Retry-After': '1' } });
-  if (/pixel limit/i.test(msg)) return new ServiceError(422, 'image_too_large', 'Unprocessable: the source image is larger than the pixel limit', { cause: err });
-  if (/unsupported image format/i.test(msg)) return new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
-  if (/^Expected |multi-page|unsupported/i.test(msg)) return new ServiceError(422, 'unsupported_transformation', 'Unprocessable: this combination of parameters cannot be applied to this image', { cause: err });
+  if (timedOut(budget)) return new ServiceError(503, 'deadline_exceeded', 'Service Unavailable: the transformation did not finish in time', { cause: err, headers: { 'Retry-After': '1' } });
   return new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be decoded', { cause: err });
 }
 
 /**
  * One decode, fixed steps, one encode. The header is read first (format, size, orientation,
- * frames) and the pixel limit and the cost estimate enforced before any decode; geometry is computed once; libvips
+ * frames) and the pixel limit, the cost estimate and what animations cannot take enforced before
+ * any decode; the geometry is planned once from the header; libvips
  * shrinks on load where the request allows; the deadline is checked between steps. Bad input →
  * ServiceError 4xx (415 unsupported_image, 422 corrupt_image / image_too_large), never a 500.
  */
@@ -99,15 +163,14 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     const total = meta.pages ?? 1;
     const first = opts.frame ? Math.min(opts.frame.from, total) - 1 : 0;
     const selected = Math.min((opts.frame?.to === undefined ? total : Math.min(opts.frame.to, total)) - first, frames0);
-    const swap = opts.orient === undefined && (meta.orientation ?? 1) >= 5;
-    const w = meta.width!;
-    const h = meta.pageHeight ?? meta.height!;
+    const { decoded, upright } = sourceSizes(meta, opts);
+    // The geometry, planned once from the header (see `frame` for trim).
+    const planned = computeGeometry(upright.width, upright.height, opts, config.maxOutputSize);
     const own = keepFormat(meta);
     let format = ctx.format ?? own;
     if (ctx.insteadOfAvif) {
-      const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
       const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
-      format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: g.width * g.height, ownFormat }, config.autoAvifMaxPixels);
+      format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: planned.width * planned.height, ownFormat }, config.autoAvifMaxPixels);
     }
     if (opts['rasterize-bypass'] && meta.format === 'svg') {
       // The same policy as an SVG original served untouched: no script runs if it is opened directly.
@@ -116,14 +179,16 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     }
     if (format === 'json') {
       const contentType = detectContentType(inputHead(input)) ?? `image/${meta.format}`;
-      const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
+      const g = planned;
       const s = 2 * strokeSize(opts);
       const output = { width: g.width + g.pad.left + g.pad.right + g.border.left + g.border.right + s, height: g.height + g.pad.top + g.pad.bottom + g.border.top + g.border.bottom + s };
       const body = Buffer.from(JSON.stringify(jsonMetadata(meta, inputSize(input), contentType, inputHead(input), output)));
       return { body, contentType: FORMAT_CONTENT_TYPE.json, headers: {} };
     }
     const frames = format === 'gif' || format === 'webp' ? Math.max(1, selected) : 1;
-    checkRenderCost(renderCost({ width: w, height: h, frames, swap }, opts, format, config.maxOutputSize), config.maxRenderCost);
+    const geometry = forFrames(planned, frames);
+    checkRenderCost(renderCost({ width: meta.width!, height: meta.pageHeight ?? meta.height!, frames, swap: false }, opts, format, config.maxOutputSize, geometry), config.maxRenderCost);
+    refuseForFrames(opts, frames, meta.hasAlpha === true);
     checkDeadline(ctx);
     const autoOrient = opts.orient === undefined;
     const img = sharp(sharpInput(input), {
@@ -140,17 +205,23 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       input,
       meta,
       img,
-      width: swap ? h : w,
-      height: swap ? w : h,
+      width: decoded.width,
+      height: decoded.height,
+      frame: upright,
+      geometry,
       pages: frames,
       alpha: meta.hasAlpha === true,
       format,
       deadline: ctx.deadline,
       loadMark: ctx.loadMark,
       headers: {},
-      stage: 0,
-      used: new Set<string>(),
+      segment: new Segment(),
     });
+    for (const step of SOURCE_STEPS) {
+      checkDeadline(st);
+      await step(st);
+    }
+    frame(st);
     for (const step of STEPS) {
       checkDeadline(st);
       await step(st);

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { TransformOptions } from '../../request/params.ts';
-import { flush, type PipelineState } from '../context.ts';
+import { flush, restart } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 
 /** The frames an animation keeps, in order: every `interval`-th from the first, without every `skip`-th, reversed with `reverse`. */
 export function keptFrames(count: number, o: TransformOptions): number[] {
@@ -21,7 +22,7 @@ export async function animation(st: PipelineState): Promise<void> {
   const out = Buffer.concat(idx.map((i) => data.subarray(i * frameBytes, (i + 1) * frameBytes)));
   st.pages = idx.length;
   const many = idx.length > 1;
-  st.img = sharp(out, { raw: { width: info.width, height: st.height * idx.length, channels: info.channels, ...(many ? { pageHeight: st.height } : {}) }, ...(many ? { pages: -1 } : {}) });
+  restart(st, sharp(out, { raw: { width: info.width, height: st.height * idx.length, channels: info.channels, ...(many ? { pageHeight: st.height } : {}) }, ...(many ? { pages: -1 } : {}) }));
 }
 
 /** Encoder options for an animation: the frame delay from fps (else the source's, once frames were picked), and loop. */

@@ -1,7 +1,8 @@
 import sharp, { type Blend } from 'sharp';
 import { ServiceError } from '../../errors.ts';
 import type { BlendMode, Color } from '../../request/params.ts';
-import { flush, STAGE, use, type PipelineState } from '../context.ts';
+import { flush, op, restart } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 import { place, overlayEntry } from './place.ts';
 import { layerPixels, loadLayer } from './layer.ts';
 
@@ -48,9 +49,8 @@ export async function blend(st: PipelineState): Promise<void> {
   const mode = o['blend-mode'] ?? 'overlay';
   const libvips = LIBVIPS[mode];
   if (libvips) {
-    await use(st, STAGE.composite, 'composite');
     const entry = await overlayEntry(st.pages, W, H, layer.data, { width: layer.width, height: layer.height, channels: 4 }, left, top, st);
-    st.img.composite([{ ...entry, blend: libvips }]);
+    await op(st, 'composite', (img) => img.composite([{ ...entry, blend: libvips }]));
     return;
   }
   // Computed in JavaScript, outside libvips' timeout: bounded by size instead.
@@ -59,7 +59,7 @@ export async function blend(st: PipelineState): Promise<void> {
   }
   const { data, info } = await flush(st);
   nonSeparable(data, info.width, info.height, info.channels, layer, left, top, H, st.pages, mode);
-  st.img = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels, ...(st.pages > 1 ? { pageHeight: H } : {}) }, ...(st.pages > 1 ? { pages: -1 } : {}) });
+  restart(st, sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels, ...(st.pages > 1 ? { pageHeight: H } : {}) }, ...(st.pages > 1 ? { pages: -1 } : {}) }));
 }
 
 async function blendImage(st: PipelineState, path: string, W: number, H: number): Promise<{ data: Buffer; width: number; height: number }> {

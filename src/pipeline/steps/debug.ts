@@ -1,4 +1,5 @@
-import { STAGE, use, type PipelineState } from '../context.ts';
+import { op } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 
 /**
  * fp-debug=true with crop=focalpoint: a crosshair and circle mark where the focal point (fp-x,
@@ -7,7 +8,7 @@ import { STAGE, use, type PipelineState } from '../context.ts';
 export async function focalDebug(st: PipelineState): Promise<void> {
   const o = st.opts;
   const g = st.geometry;
-  if (!o['fp-debug'] || !o.crop?.includes('focalpoint') || !g) return;
+  if (!o['fp-debug'] || !o.crop?.includes('focalpoint')) return;
   const rw = g.resize?.width ?? st.width;
   const rh = g.resize?.height ?? st.height;
   const box = g.crop && 'box' in g.crop ? g.crop.box : { left: 0, top: 0 };
@@ -18,6 +19,5 @@ export async function focalDebug(st: PipelineState): Promise<void> {
   const r = Math.max(4, Math.round(Math.min(W, H) / 12));
   const stroke = 2 * Math.max(1, Math.round(Math.min(W, H) / 200));
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><g stroke="#ff00ff" stroke-width="${stroke}" fill="none"><line x1="${x}" y1="0" x2="${x}" y2="${H}"/><line x1="0" y1="${y}" x2="${W}" y2="${y}"/><circle cx="${x}" cy="${y}" r="${r}"/></g></svg>`;
-  await use(st, STAGE.composite, 'composite');
-  st.img.composite([{ input: Buffer.from(svg), ...(st.pages > 1 ? { tile: true } : {}) }]);
+  await op(st, 'composite', (img) => img.composite([{ input: Buffer.from(svg), ...(st.pages > 1 ? { tile: true } : {}) }]));
 }

@@ -1,7 +1,9 @@
 import sharp, { type Metadata } from 'sharp';
 import { encode as blurhashEncode } from 'blurhash';
 import { FORMAT_CONTENT_TYPE, FORMAT_FM_NAME, FORMAT_SUBSTITUTED_HEADER, SUBSTITUTED_FM } from '../../request/negotiate.ts';
-import { STAGE, use, bounded, formatHasAlpha, type PipelineState } from '../context.ts';
+import { op, restart } from '../queue.ts';
+import { bounded, formatHasAlpha, type PipelineState } from '../context.ts';
+import { flatten } from './flatten.ts';
 import { iccProfileName, readExif, readJfif } from './exif.ts';
 import { palette } from './palette.ts';
 import { animationOptions } from './animation.ts';
@@ -29,25 +31,21 @@ export async function encode(st: PipelineState): Promise<Encoded> {
 
   if (o.palette) return palette(st, headers);
   if (st.format === 'blurhash') {
-    await use(st, STAGE.resize, 'resize');
-    const small = await bounded(st, st.img.resize(32, 32, { fit: 'inside' }).ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
+    await op(st, 'resize', (img) => img.resize(32, 32, { fit: 'inside' }));
+    const small = await bounded(st, st.img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
     const [cx, cy] = st.config.blurhashComponents;
     const hash = blurhashEncode(new Uint8ClampedArray(small.data.buffer, small.data.byteOffset, small.data.length), small.info.width, small.info.height, cx, cy);
     return { body: Buffer.from(hash, 'utf8'), contentType: FORMAT_CONTENT_TYPE.blurhash, width: st.width, height: st.height, headers };
   }
 
-  if (st.alpha && !formatHasAlpha(st.format)) {
-    await use(st, STAGE.flatten, 'flatten');
-    const bg = o.bg;
-    st.img.flatten({ background: bg ? { r: bg.r, g: bg.g, b: bg.b } : '#ffffff' });
-  }
+  if (st.alpha && !formatHasAlpha(st.format)) await flatten(st);
   if (o.cs === 'origin') st.img.keepIccProfile();
   if (o.dpi) st.img.withDensity(o.dpi);
   const colours = o.colorquant;
   if (colours && st.format !== 'png' && st.format !== 'gif') {
     // Formats without a palette: the colours are reduced by libimagequant first (a lossless PNG of them).
     const quantised = await bounded(st, st.img.clone().png({ palette: true, colours, dither: 0 })).toBuffer();
-    st.img = sharp(quantised, { limitInputPixels: false });
+    restart(st, sharp(quantised, { limitInputPixels: false }));
     if (o.dpi) st.img.withDensity(o.dpi);
     if (o.cs === 'origin') st.img.keepIccProfile();
   }

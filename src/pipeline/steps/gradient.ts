@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { Color, TransformOptions } from '../../request/params.ts';
-import { checkDeadline, STAGE, type PipelineState, bounded } from '../context.ts';
+import { restart } from '../queue.ts';
+import { checkDeadline, type PipelineState, bounded } from '../context.ts';
 
 type Space = NonNullable<TransformOptions['fill-gradient-cs']>;
 type Vec = [number, number, number];
@@ -122,9 +123,7 @@ export function gradientSvg(o: TransformOptions, width: number, height: number):
 export async function fillGradient(st: PipelineState, width: number, height: number, left: number, top: number): Promise<void> {
   const { data, info } = await bounded(st, st.img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
   const raw = { width: info.width, height: info.height, channels: info.channels };
-  st.img = sharp(Buffer.from(gradientSvg(st.opts, width, height)), { limitInputPixels: false }).composite([{ input: data, raw, left, top }]);
-  st.stage = STAGE.composite;
-  st.used = new Set(['composite']);
+  restart(st, sharp(Buffer.from(gradientSvg(st.opts, width, height)), { limitInputPixels: false }).composite([{ input: data, raw, left, top }]), 'composite');
   st.alpha = true;
   checkDeadline(st);
 }

@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { ServiceError } from '../../errors.ts';
-import { bounded, type PipelineState } from '../context.ts';
+import { bounded, timedOut, type PipelineState } from '../context.ts';
 import { probe } from './probe.ts';
 
 /**
@@ -21,7 +21,7 @@ export async function layerPixels(st: PipelineState, img: Sharp, what: string): 
     const { data, info } = await bounded(st, img.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height };
   } catch (err) {
-    if (err instanceof ServiceError || /timeout|killed for image/i.test(String(err))) throw err;
+    if (err instanceof ServiceError || timedOut(st)) throw err;
     throw new ServiceError(422, 'corrupt_image', `Unprocessable: the ${what} image could not be read`, { cause: err });
   }
 }

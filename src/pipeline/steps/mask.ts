@@ -1,5 +1,6 @@
 import type { OverlayOptions } from 'sharp';
-import { STAGE, use, sharpColor, type PipelineState } from '../context.ts';
+import { op } from '../queue.ts';
+import { sharpColor, type PipelineState } from '../context.ts';
 import { roundedRectPath } from './radius.ts';
 import { layerPixels, loadLayer } from './layer.ts';
 
@@ -35,7 +36,6 @@ export async function mask(st: PipelineState): Promise<void> {
   const layers: OverlayOptions[] = [{ ...input, blend: 'dest-in', ...tile }];
   const bg = st.opts['mask-bg'];
   if (bg) layers.push({ input: { create: { width: W, height: H, channels: 4, background: sharpColor(bg) } }, blend: 'dest-over', ...tile });
-  await use(st, STAGE.composite, 'composite');
-  st.img.composite(layers);
+  await op(st, 'composite', (img) => img.composite(layers));
   if (!bg || bg.alpha < 1) st.alpha = true;
 }

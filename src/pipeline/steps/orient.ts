@@ -1,4 +1,5 @@
-import { STAGE, use, type PipelineState } from '../context.ts';
+import { op } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 import { composeOrientation, orientToExif } from '../orientation.ts';
 
 /**
@@ -10,8 +11,9 @@ export async function orient(st: PipelineState): Promise<void> {
   if (st.opts.orient === undefined) return;
   const o = composeOrientation(orientToExif(st.opts.orient), st.opts.flip);
   if (o.angle === 0 && !o.flop) return;
-  await use(st, STAGE.rotateBefore, 'rotate');
-  if (o.angle) st.img.rotate(o.angle);
-  if (o.flop) st.img.flop();
+  await op(st, 'orient', (img) => {
+    if (o.angle) img.rotate(o.angle);
+    if (o.flop) img.flop();
+  });
   if (o.swaps) [st.width, st.height] = [st.height, st.width];
 }

@@ -1,4 +1,5 @@
-import { STAGE, use, backgroundFor, sharpColor, type PipelineState } from '../context.ts';
+import { op } from '../queue.ts';
+import { backgroundFor, sharpColor, type PipelineState } from '../context.ts';
 import { roundedRectPath } from './radius.ts';
 import { strokeSize } from '../geometry.ts';
 
@@ -12,12 +13,10 @@ import { strokeSize } from '../geometry.ts';
  */
 export async function pad(st: PipelineState): Promise<void> {
   const g = st.geometry;
-  if (!g) return;
   const p = g.pad;
   if (p.top || p.bottom || p.left || p.right) {
-    await use(st, STAGE.extend, 'extend');
     const bg = backgroundFor(st);
-    st.img.extend({ ...p, background: bg });
+    await op(st, 'extend', (img) => img.extend({ ...p, background: bg }));
     if (bg.alpha < 1) st.alpha = true;
     st.width += p.left + p.right;
     st.height += p.top + p.bottom;
@@ -32,13 +31,11 @@ export async function pad(st: PipelineState): Promise<void> {
     const fill = `rgb(${color.r},${color.g},${color.b})`;
     // The border's colour outside the rounded rectangle (even-odd: the frame minus the rectangle).
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><path fill-rule="evenodd" fill="${fill}" fill-opacity="${color.alpha}" d="M0,0 H${W} V${H} H0 Z ${roundedRectPath(W, H, inner)}"/></svg>`;
-    await use(st, STAGE.composite, 'composite');
-    st.img.composite([{ input: Buffer.from(svg), ...(st.pages > 1 ? { tile: true } : {}) }]);
+    await op(st, 'composite', (img) => img.composite([{ input: Buffer.from(svg), ...(st.pages > 1 ? { tile: true } : {}) }]));
   }
   const b = g.border;
   if (b.top || b.bottom || b.left || b.right) {
-    await use(st, STAGE.extend, 'extend');
-    st.img.extend({ ...b, background: color });
+    await op(st, 'extend', (img) => img.extend({ ...b, background: color }));
     if (border.color.alpha < 1) st.alpha = true;
     st.width += b.left + b.right;
     st.height += b.top + b.bottom;
@@ -47,9 +44,9 @@ export async function pad(st: PipelineState): Promise<void> {
   const s = strokeSize(st.opts);
   if (s) {
     const c = st.opts['border-stroke-color'] ?? { r: 255, g: 255, b: 255, alpha: 0 };
-    await use(st, STAGE.extend, 'extend');
-    st.img.extend({ top: s, bottom: s, left: s, right: s, background: backgroundFor(st, c) });
-    if (backgroundFor(st, c).alpha < 1) st.alpha = true;
+    const background = backgroundFor(st, c);
+    await op(st, 'extend', (img) => img.extend({ top: s, bottom: s, left: s, right: s, background }));
+    if (background.alpha < 1) st.alpha = true;
     st.width += 2 * s;
     st.height += 2 * s;
   }

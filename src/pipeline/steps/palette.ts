@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import { STAGE, use, type PipelineState, bounded } from '../context.ts';
+import { op } from '../queue.ts';
+import { type PipelineState, bounded } from '../context.ts';
 import type { Encoded } from './encode.ts';
 
 const hex = (c: number[]) => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
@@ -13,8 +14,8 @@ const hex = (c: number[]) => `#${c.map((v) => v.toString(16).padStart(2, '0')).j
 export async function palette(st: PipelineState, headers: Record<string, string>): Promise<Encoded> {
   const o = st.opts;
   const n = Math.min(16, Math.max(0, o.colors ?? 6));
-  await use(st, STAGE.resize, 'resize');
-  const { data, info } = await bounded(st, st.img.resize(64, 64, { fit: 'inside', kernel: 'nearest' }).flatten({ background: '#ffffff' }).removeAlpha().toColourspace('srgb').raw()).toBuffer({ resolveWithObject: true });
+  await op(st, 'resize', (img) => img.resize(64, 64, { fit: 'inside', kernel: 'nearest' }));
+  const { data, info } = await bounded(st, st.img.flatten({ background: '#ffffff' }).removeAlpha().toColourspace('srgb').raw()).toBuffer({ resolveWithObject: true });
   const px: number[][] = [];
   let lum = 0;
   for (let i = 0; i < data.length; i += info.channels) {

@@ -3,9 +3,13 @@ import { ServiceError, sourceChanged } from '../../errors.ts';
 import type { TransformConfig } from '../config.ts';
 import { detectContentType } from '../../content-type.ts';
 import { inputHead, inputSize, sharpInput, type PipelineInput } from '../context.ts';
+import type { TransformOptions } from '../../request/params.ts';
+import { composeOrientation, orientToExif } from '../orientation.ts';
 
 /** Source formats the pipeline decodes (as sharp names them). */
 const READABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff', 'svg', 'jp2', 'jxl']);
+/** The same, as their first bytes name them. */
+const READABLE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/heic', 'image/avif', 'image/tiff', 'image/svg+xml', 'image/jxl']);
 
 /**
  * Read the header only (no pixel decode) and refuse what must not be decoded: unknown formats
@@ -20,13 +24,15 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
     throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: compressed (gzip/svgz) sources are not supported');
   }
   if (inputSize(input) > config.maxSvgBytes && detectContentType(head) === 'image/svg+xml') throw svgTooLarge(config);
+  // No bytes at all: a source that could not be read rather than one of another format.
+  if (inputSize(input) === 0) throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image is empty');
   let meta: Metadata;
   try {
     meta = await sharp(sharpInput(input), { limitInputPixels: false, failOn: config.failOn }).metadata();
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    if (/unsupported image format/i.test(msg)) throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
-    throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be read', { cause: err });
+    // The first bytes tell which: a format this service reads with a header libvips cannot parse, or no such format.
+    if (READABLE_TYPES.has(detectContentType(head) ?? '')) throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be read', { cause: err });
+    throw new ServiceError(415, 'unsupported_image', 'Unsupported Media Type: the source is not an image format this service reads', { cause: err });
   }
   // A file is handed to libvips only when its first bytes named a raster format: SVG now means it
   // was rewritten since, and SVG is never decoded from a file (see the image handler).
@@ -51,4 +57,16 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
 
 function svgTooLarge(config: TransformConfig): ServiceError {
   return new ServiceError(422, 'image_too_large', `Unprocessable: SVG sources are limited to ${config.maxSvgBytes} bytes`);
+}
+
+/**
+ * What the parameters cannot do to an animation, known before decoding: libvips turns frames
+ * only upside down (rot and orient by anything but 180°), and trim works on one frame.
+ */
+export function refuseForFrames(opts: TransformOptions, frames: number, hasAlpha: boolean): void {
+  if (frames <= 1) return;
+  const turned = (opts.rot !== undefined && opts.rot % 180 !== 0) || (opts.orient !== undefined && composeOrientation(orientToExif(opts.orient), opts.flip).swaps);
+  if (turned) throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: rot and orient turn an animation by 180° only');
+  // trim=alpha leaves an image without transparency as it is.
+  if (opts.trim && !(opts.trim === 'alpha' && !hasAlpha)) throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: trim cannot be applied to an animation');
 }

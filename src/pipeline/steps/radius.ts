@@ -1,4 +1,5 @@
-import { STAGE, use, type PipelineState } from '../context.ts';
+import { op } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 
 /** An SVG path of a W×H rectangle with corner radii [top-left, top-right, bottom-right, bottom-left], each at most half the shorter side. */
 export function roundedRectPath(W: number, H: number, r: readonly number[]): string {
@@ -14,7 +15,6 @@ export async function radius(st: PipelineState): Promise<void> {
   const W = st.width;
   const H = st.height;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><path d="${roundedRectPath(W, H, r)}" fill="#fff"/></svg>`;
-  await use(st, STAGE.composite, 'composite');
-  st.img.composite([{ input: Buffer.from(svg), blend: 'dest-in', ...(st.pages > 1 ? { tile: true } : {}) }]);
+  await op(st, 'composite', (img) => img.composite([{ input: Buffer.from(svg), blend: 'dest-in', ...(st.pages > 1 ? { tile: true } : {}) }]));
   st.alpha = true;
 }

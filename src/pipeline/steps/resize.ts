@@ -1,70 +1,21 @@
 import sharp from 'sharp';
-import { STAGE, use, backgroundFor, bounded, checkDeadline, type PipelineState } from '../context.ts';
-import { computeGeometry } from '../geometry.ts';
-import { fillGradient } from './gradient.ts';
+import { op } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 
 /**
- * rect, resize, crop, fill/clamp space and (without `orient`) flip, from the geometry computed
- * once from the header. A plain resize lets libvips shrink on load; `rect` cuts before resizing.
+ * The resize the geometry decided: to its size, or cover-scaled and cut by a libvips smart crop
+ * (attention, entropy). A plain resize lets libvips shrink on load.
  */
 export async function resize(st: PipelineState): Promise<void> {
-  const g = computeGeometry(st.width, st.height, st.opts, st.config.maxOutputSize);
-  if (st.pages > 1 && g.crop && 'strategy' in g.crop && g.resize) {
-    // libvips' smart crops work on one frame only: animations are cut at the centre.
-    const { width, height } = g.crop;
-    g.crop = { box: { left: Math.floor((g.resize.width - width) / 2), top: Math.floor((g.resize.height - height) / 2), width, height } };
+  const { resize: size, crop } = st.geometry;
+  if (!size || (size.width === st.width && size.height === st.height && !crop)) return;
+  if (crop && 'strategy' in crop) {
+    await op(st, 'resize', (img) => img.resize(crop.width, crop.height, { fit: 'cover', position: sharp.strategy[crop.strategy] }));
+    st.width = crop.width;
+    st.height = crop.height;
+  } else {
+    await op(st, 'resize', (img) => img.resize(size.width, size.height, { fit: 'fill' }));
+    st.width = size.width;
+    st.height = size.height;
   }
-  st.geometry = g;
-  if (g.rect) {
-    await use(st, STAGE.preExtract, 'extractPre');
-    st.img.extract(g.rect);
-  }
-  if (g.resize && (g.resize.width !== (g.rect?.width ?? st.width) || g.resize.height !== (g.rect?.height ?? st.height) || g.crop)) {
-    await use(st, STAGE.resize, 'resize');
-    if (g.crop && 'strategy' in g.crop) {
-      st.img.resize(g.crop.width, g.crop.height, { fit: 'cover', position: sharp.strategy[g.crop.strategy] });
-    } else {
-      st.img.resize(g.resize.width, g.resize.height, { fit: 'fill' });
-    }
-  }
-  if (st.opts.flip && st.opts.orient === undefined) {
-    await use(st, STAGE.flipAfter, 'flip');
-    if (st.opts.flip.includes('h')) st.img.flop();
-    if (st.opts.flip.includes('v')) st.img.flip();
-  }
-  if (g.crop && 'box' in g.crop) {
-    await use(st, STAGE.postExtract, 'extractPost');
-    st.img.extract(g.crop.box);
-  }
-  if (g.extend && g.extend.mode === 'background' && st.opts.fill === 'blur' && st.pages === 1) {
-    await fillBlur(st, g.width, g.height, g.extend.left, g.extend.top);
-  } else if (g.extend && g.extend.mode === 'background' && st.opts.fill === 'gradient' && st.pages === 1) {
-    await fillGradient(st, g.width, g.height, g.extend.left, g.extend.top);
-  } else if (g.extend) {
-    await use(st, STAGE.extend, 'extend');
-    const fill = st.opts['fill-color'];
-    st.img.extend({ ...g.extend, extendWith: g.extend.mode, background: backgroundFor(st, fill) });
-    if (g.extend.mode === 'background' && backgroundFor(st, fill).alpha < 1) st.alpha = true;
-  }
-  st.width = g.width;
-  st.height = g.height;
-}
-
-/**
- * fill=blur: the free space shows a blurred, cover-scaled copy of the image instead of a colour.
- * The blur (sigma = the longer side / 40) is made on a copy `k` times smaller with a sigma `k`
- * times smaller, then scaled up: the same soft background for a tiny part of the work (a
- * sigma-200 blur over an 8192² canvas costs minutes of CPU).
- */
-async function fillBlur(st: PipelineState, width: number, height: number, left: number, top: number): Promise<void> {
-  const { data, info } = await bounded(st, st.img.raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
-  const raw = { width: info.width, height: info.height, channels: info.channels };
-  const sigma = Math.max(0.3, Math.max(width, height) / 40);
-  const k = Math.max(1, Math.floor(sigma / 2));
-  const small = { width: Math.max(1, Math.round(width / k)), height: Math.max(1, Math.round(height / k)), channels: info.channels };
-  const bg = await bounded(st, sharp(data, { raw }).resize(small.width, small.height, { fit: 'cover' }).blur(Math.max(0.3, sigma / k)).raw()).toBuffer();
-  st.img = sharp(bg, { raw: small }).resize(width, height, { fit: 'fill' }).composite([{ input: data, raw, left, top }]);
-  st.stage = STAGE.composite;
-  st.used = new Set(['resize', 'composite']);
-  checkDeadline(st);
 }

@@ -1,4 +1,5 @@
-import { flush, STAGE, use, backgroundFor, type PipelineState } from '../context.ts';
+import { flush, op } from '../queue.ts';
+import { backgroundFor, type PipelineState } from '../context.ts';
 
 /**
  * `rot`: imgix rotates counter-clockwise within the existing frame and zooms so that the frame
@@ -11,8 +12,8 @@ export async function rotate(st: PipelineState): Promise<void> {
   if (!deg) return;
   const W = st.width;
   const H = st.height;
-  await use(st, STAGE.rotate, 'rotate');
-  st.img.rotate(-deg, { background: backgroundFor(st) });
+  const background = backgroundFor(st);
+  await op(st, 'rotate', (img) => img.rotate(-deg, { background }));
   await flush(st);
   // rot-type=pivot: the whole image on the larger canvas, corners in bg.
   if (st.opts['rot-type'] === 'pivot') return;
@@ -22,10 +23,9 @@ export async function rotate(st: PipelineState): Promise<void> {
   const zoom = Math.max((W * c + H * s) / W, (W * s + H * c) / H);
   const cw = Math.min(st.width, Math.max(1, Math.floor(W / zoom)));
   const ch = Math.min(st.height, Math.max(1, Math.floor(H / zoom)));
-  await use(st, STAGE.preExtract, 'extractPre');
-  st.img.extract({ left: Math.floor((st.width - cw) / 2), top: Math.floor((st.height - ch) / 2), width: cw, height: ch });
-  await use(st, STAGE.resize, 'resize');
-  st.img.resize(W, H, { fit: 'fill' });
+  const box = { left: Math.floor((st.width - cw) / 2), top: Math.floor((st.height - ch) / 2), width: cw, height: ch };
+  await op(st, 'extractPre', (img) => img.extract(box));
+  await op(st, 'resize', (img) => img.resize(W, H, { fit: 'fill' }));
   st.width = W;
   st.height = H;
 }

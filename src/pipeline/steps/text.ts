@@ -1,5 +1,6 @@
 import sharp, { type OverlayOptions } from 'sharp';
-import { STAGE, use, type PipelineState, bounded } from '../context.ts';
+import { op } from '../queue.ts';
+import { type PipelineState, bounded, timedOut } from '../context.ts';
 import { fontDescription, registerFonts } from '../fonts.ts';
 import { place, overlayEntry } from './place.ts';
 import { ServiceError } from '../../errors.ts';
@@ -45,7 +46,7 @@ export async function text(st: PipelineState): Promise<void> {
       const { data, info } = await bounded(st, img.raw()).toBuffer({ resolveWithObject: true });
       return { data, width: info.width, height: info.height, autofitDpi: info.textAutofitDpi };
     } catch (err) {
-      if (/timeout|killed for image/i.test(String(err))) throw err;
+      if (timedOut(st)) throw err;
       throw new ServiceError(422, 'unsupported_transformation', `txt: the text cannot be rendered on a ${W}×${H} image`, { cause: err });
     }
   };
@@ -64,8 +65,8 @@ export async function text(st: PipelineState): Promise<void> {
   if (bmp.width > W || bmp.height > H) bmp = await crop(st, bmp, 0, Math.min(W, bmp.width), Math.min(H, bmp.height));
   const pos = place(W, H, bmp.width, bmp.height, o['txt-align'], padding, o['txt-x'], o['txt-y']);
   const png = await bounded(st, sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 4 } }).png({ compressionLevel: 1 })).toBuffer();
-  await use(st, STAGE.composite, 'composite');
-  st.img.composite([await overlayEntry(st.pages, W, H, png, undefined, pos.left, pos.top, st)]);
+  const entry = await overlayEntry(st.pages, W, H, png, undefined, pos.left, pos.top, st);
+  await op(st, 'composite', (img) => img.composite([entry]));
 }
 
 /**

@@ -1,40 +1,14 @@
 import sharp from 'sharp';
-import { ServiceError } from '../../errors.ts';
-import { flush, STAGE, use, type PipelineState } from '../context.ts';
+import { flush, restart } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 
 /**
- * Noise reduction and tone: `nr` (noise reduction, 1–100) is a median filter, 3×3 up to 50 and 5×5
- * above, and `nrs` (its sharpening, default 20) restores edges after it; `shad` lifts the shadows
- * and `high` (negative) pulls the highlights down, each a smooth curve that leaves black, white and
- * the other end of the range alone; `htn` renders a colour halftone (a dot screen per channel, in
- * cells from 3 to 13 pixels). `upscale` sharpens an enlarged image.
+ * Tone: `shad` lifts the shadows and `high` (negative) pulls the highlights down, each a smooth
+ * curve that leaves black, white and the other end of the range alone; `htn` renders a colour
+ * halftone (a dot screen per channel, in cells from 3 to 13 pixels). Computed on the pixels.
  */
 export async function tone(st: PipelineState): Promise<void> {
   const o = st.opts;
-  if (o.nr && o.nr > 0) {
-    await use(st, STAGE.blur, 'median');
-    st.img.median(o.nr > 50 ? 5 : 3);
-    const nrs = o.nrs ?? 20;
-    if (nrs > 0) {
-      await use(st, STAGE.sharpen, 'sharpen');
-      st.img.sharpen({ sigma: 1, m1: 0, m2: nrs / 10 });
-    }
-  }
-  // upscale: an enlarged image is sharpened after libvips' lanczos3 (no super-resolution model),
-  // within imgix's limits: sources up to 4096×4096, still images, enlarged. Where it cannot
-  // apply, the image renders without it, or with upscale-fallback=false is refused, as imgix does.
-  if (o.upscale) {
-    const g = st.geometry;
-    const srcW = g?.rect?.width ?? st.meta.width ?? Infinity;
-    const srcH = g?.rect?.height ?? st.meta.pageHeight ?? st.meta.height ?? Infinity;
-    const applies = st.pages === 1 && Math.max(srcW, srcH) <= 4096 && g?.resize !== undefined && g.resize.width * g.resize.height > srcW * srcH;
-    if (applies) {
-      await use(st, STAGE.sharpen, 'sharpen');
-      st.img.sharpen({ sigma: 1, m1: 1, m2: 3 });
-    } else if (o['upscale-fallback'] === false) {
-      throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: upscale cannot be applied to this image (it is not enlarged, animated, or larger than 4096×4096), and upscale-fallback=false');
-    }
-  }
   const shad = o.shad ?? 0;
   const high = o.high ?? 0;
   const htn = o.htn ?? 0;
@@ -54,7 +28,7 @@ export async function tone(st: PipelineState): Promise<void> {
     for (let i = 0; i < data.length; i += info.channels) for (let c = 0; c < colourChannels; c++) data[i + c] = lut[data[i + c]!]!;
   }
   if (htn) halftone(data, info.width, info.height, info.channels, colourChannels, htn);
-  st.img = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels, ...(st.pages > 1 ? { pageHeight: st.height } : {}) }, ...(st.pages > 1 ? { pages: -1 } : {}) });
+  restart(st, sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels, ...(st.pages > 1 ? { pageHeight: st.height } : {}) }, ...(st.pages > 1 ? { pages: -1 } : {}) }));
 }
 
 /** A dot screen per colour channel: each cell's mean value becomes a dot whose area is its ink, blended with the image by `strength` (0–100). */

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import { flush, STAGE, type PipelineState } from '../context.ts';
+import { flush, restart } from '../queue.ts';
+import type { PipelineState } from '../context.ts';
 import type { Color } from '../../request/params.ts';
 
 const GRID: [Color, Color] = [
@@ -18,10 +19,7 @@ export async function transparency(st: PipelineState): Promise<void> {
   const { data, info } = await flush(st);
   const rgb = (c: Color) => `rgb(${c.r},${c.g},${c.b})`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${info.width}" height="${info.height}"><defs><pattern id="p" width="${2 * s}" height="${2 * s}" patternUnits="userSpaceOnUse"><rect width="${2 * s}" height="${2 * s}" fill="${rgb(b)}"/><rect width="${s}" height="${s}" fill="${rgb(a)}"/><rect x="${s}" y="${s}" width="${s}" height="${s}" fill="${rgb(a)}"/></pattern></defs><rect width="100%" height="100%" fill="url(#p)"/></svg>`;
-  st.img = sharp(Buffer.from(svg), { limitInputPixels: false })
-    .composite([{ input: data, raw: { width: info.width, height: info.height, channels: info.channels } }]);
-  st.stage = STAGE.composite;
-  st.used = new Set(['composite']);
+  restart(st, sharp(Buffer.from(svg), { limitInputPixels: false }).composite([{ input: data, raw: { width: info.width, height: info.height, channels: info.channels } }]), 'composite');
   // An animation continues from raw pixels, which keeps its frames.
   if (st.pages > 1) await flush(st);
   st.alpha = false;

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
-import { ServiceError } from '../../errors.ts';
-import { flush, STAGE, use, sharpColor, type PipelineState, bounded } from '../context.ts';
+import { flush, op } from '../queue.ts';
+import { sharpColor, type PipelineState, bounded } from '../context.ts';
 import type { Box } from '../geometry.ts';
 
 /**
@@ -18,7 +18,6 @@ export async function trim(st: PipelineState): Promise<void> {
   if (!mode) return;
   if (mode === 'colorunlessalpha') mode = st.alpha ? 'alpha' : 'color';
   if (mode === 'alpha' && !st.alpha) return;
-  if (st.pages > 1) throw new ServiceError(422, 'unsupported_transformation', 'Unprocessable: trim cannot be applied to an animation');
   const { data, info } = await flush(st);
   const raw = { width: info.width, height: info.height, channels: info.channels };
   const box = mode === 'alpha' ? alphaBox(data, raw, o['trim-alpha'] ?? 0) : await colourBox(st, data, raw, mode);
@@ -31,8 +30,7 @@ export async function trim(st: PipelineState): Promise<void> {
   const cut = { left, top, width: Math.max(1, right - left), height: Math.max(1, bottom - top) };
   if (right <= left || bottom <= top) Object.assign(cut, { left: Math.min(left, raw.width - 1), top: Math.min(top, raw.height - 1) });
   if (cut.left === 0 && cut.top === 0 && cut.width === raw.width && cut.height === raw.height) return;
-  await use(st, STAGE.preExtract, 'extractPre');
-  st.img.extract(cut);
+  await op(st, 'extractPre', (img) => img.extract(cut));
   st.width = cut.width;
   st.height = cut.height;
 }

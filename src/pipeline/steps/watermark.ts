@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { ServiceError } from '../../errors.ts';
-import { STAGE, use, bounded, checkDeadline, timedOut, type PipelineState } from '../context.ts';
+import { op } from '../queue.ts';
+import { bounded, checkDeadline, timedOut, type PipelineState } from '../context.ts';
 import { probe } from './probe.ts';
 import { place, overlayEntry } from './place.ts';
 import { markPath } from '../../request/overlays.ts';
@@ -50,7 +51,7 @@ export async function watermark(st: PipelineState): Promise<void> {
   try {
     out = await bounded(st, mark.ensureAlpha().raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
   } catch (err) {
-    if (err instanceof ServiceError || timedOut(st) || /timeout|killed for image/i.test(String(err))) throw err;
+    if (err instanceof ServiceError || timedOut(st)) throw err;
     throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the watermark image could not be read', { cause: err });
   }
   let { data, info } = out;
@@ -67,12 +68,13 @@ export async function watermark(st: PipelineState): Promise<void> {
   }
   const alpha = (o['mark-alpha'] ?? 100) / 100;
   if (alpha < 1) for (let i = 3; i < data.length; i += 4) data[i] = Math.round(data[i]! * alpha);
-  await use(st, STAGE.composite, 'composite');
+  const raw = { width: info.width, height: info.height, channels: 4 } as const;
   if (o['mark-tile'] === 'grid') {
     // mark-tile=grid: the mark repeated over the whole image from its top-left corner.
-    st.img.composite([{ input: data, raw: { width: info.width, height: info.height, channels: 4 }, tile: true, gravity: 'northwest' }]);
+    await op(st, 'composite', (img) => img.composite([{ input: data, raw, tile: true, gravity: 'northwest' }]));
     return;
   }
   const pos = place(W, H, info.width, info.height, o['mark-align'], o['mark-pad'] ?? 5, o['mark-x'], o['mark-y']);
-  st.img.composite([await overlayEntry(st.pages, W, H, data, { width: info.width, height: info.height, channels: 4 }, pos.left, pos.top, st)]);
+  const entry = await overlayEntry(st.pages, W, H, data, raw, pos.left, pos.top, st);
+  await op(st, 'composite', (img) => img.composite([entry]));
 }
