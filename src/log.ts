@@ -25,7 +25,12 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
   if (options.stderr) return pino(settings, pino.destination(2));
   if (!options.buffered) return pino(settings);
   // pino flushes an asynchronous destination at exit; periodicFlush keeps a quiet server's lines prompt.
-  return pino(settings, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 }));
+  // Lines go in as buffers, which the destination lists and joins once per block: given strings,
+  // it appends each line to the block collected so far and measures the whole block again (a
+  // cost that grows with the block, paid per line).
+  const out = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100, contentMode: 'buffer' });
+  const write = out.write.bind(out) as unknown as (block: Buffer) => boolean; // typed for strings only
+  return pino(settings, { write: (line: string) => write(Buffer.from(line)), flush: (cb?: (err?: Error) => void) => out.flush(cb) } as pino.DestinationStream);
 }
 
 /**
