@@ -29,8 +29,9 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
   // it appends each line to the block collected so far and measures the whole block again (a
   // cost that grows with the block, paid per line).
   const out = pino.destination({ dest: 1, sync: false, minLength: 16 * 1024, maxWrite: 64 * 1024, periodicFlush: 100, contentMode: 'buffer' });
-  const write = out.write.bind(out) as unknown as (block: Buffer) => boolean; // typed for strings only
-  return pino(settings, { write: (line: string) => write(Buffer.from(line)), flush: (cb?: (err?: Error) => void) => out.flush(cb) } as pino.DestinationStream);
+  // Looked up per line: on EPIPE pino replaces the destination's write with a no-op. (Typed for strings only.)
+  const blocks = out as unknown as { write(block: Buffer): boolean };
+  return pino(settings, { write: (line: string) => blocks.write(Buffer.from(line)), flush: (cb?: (err?: Error) => void) => out.flush(cb) } as pino.DestinationStream);
 }
 
 /**
