@@ -50,9 +50,12 @@ export async function startChild(opts: {
   ready: RegExp;
   logFile: string;
   timeoutMs?: number;
+  /** Working directory of the child (default: this process's). */
+  cwd?: string;
 }): Promise<Child> {
   const out = openSync(opts.logFile, 'w');
   const proc = spawn(process.execPath, opts.args, {
+    cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', out, 'pipe'],
   });

@@ -14,26 +14,14 @@
  * --formats jpeg,webp,avif, --no-ipx, --no-hit, --no-transform, --out FILE (markdown),
  * --log-level LEVEL (imagegate's server.logLevel, default info), --entry bench|cli.
  */
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoad, type LoadResult } from './load.ts';
 import { FORMATS, PHOTO_ROOT, PHOTOS, imagegatePath, ipxPath, missingPhotos, type Format } from './ops.ts';
-import { freePort, peakRssMiB, runChildJson, startChild, type Child } from './procs.ts';
-
-const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-
-/**
- * The allocator setting chosen with bench/sharp-settings.ts (see bench/RESULTS.md): glibc limited
- * to two arenas — as fast as or faster than jemalloc here, within ~30 MiB of its peak RSS, and no
- * extra package. Applied to every contender alike. BENCH_ALLOCATOR=jemalloc|glibc to compare.
- */
-export function benchEnv(): Record<string, string> {
-  if (process.env.BENCH_ALLOCATOR === 'glibc') return {};
-  if (process.env.BENCH_ALLOCATOR === 'jemalloc' && existsSync(JEMALLOC)) return { LD_PRELOAD: JEMALLOC };
-  return { MALLOC_ARENA_MAX: '2' };
-}
+import { peakRssMiB, runChildJson, type Child } from './procs.ts';
+import { BENCH_KEY, benchEnv, startBare, startImagegate as startImagegateProcess, startIpx } from './contenders.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -57,48 +45,12 @@ const clientCounts = flags.clients.split(',').map(Number).filter((n) => n > 0 &&
 const formats = flags.formats.split(',').filter((f): f is Format => (FORMATS as string[]).includes(f));
 const seconds = (fmt: Format | 'hit') => (flags.quick ? (fmt === 'avif' ? 6 : 3) : fmt === 'avif' ? 15 : fmt === 'hit' ? 6 : 12);
 const MAX_REQUESTS = 200_000;
-const KEY = 'bench-key-0123456789abcdef';
 const env = benchEnv();
 const work = mkdtempSync(path.join(tmpdir(), 'imagegate-bench-'));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-function imagegateConfig(port: number, cache: boolean): string {
-  const file = path.join(work, `imagegate-${cache ? 'cache' : 'nocache'}.yaml`);
-  const cfg = {
-    server: { host: '127.0.0.1', port, logLevel: flags['log-level'] },
-    sources: { photos: { type: 'fs', root: PHOTO_ROOT } },
-    routes: [{ match: '*', source: 'photos' }],
-    keys: [{ id: 'bench', valueFromEnv: 'IMAGEGATE_BENCH_KEY' }],
-    cache: cache ? { enabled: true } : { enabled: false },
-  };
-  writeFileSync(file, JSON.stringify(cfg, null, 2)); // JSON is YAML
-  return file;
-}
-
-async function startImagegate(cache: boolean): Promise<Child> {
-  const port = await freePort();
-  const config = imagegateConfig(port, cache);
-  const args =
-    flags.entry === 'cli'
-      ? ['bin/imagegate.js', 'serve', '--config', config, '--port', String(port), '--host', '127.0.0.1']
-      : ['--import', 'tsx', 'bench/servers/imagegate.ts', config, String(port)];
-  return startChild({
-    args,
-    env: { ...env, IMAGEGATE_BENCH_KEY: KEY, NODE_ENV: 'production' },
-    port,
-    ready: /listening on/,
-    logFile: path.join(work, `imagegate-${port}.log`),
-  });
-}
-
-async function startIpx(): Promise<Child> {
-  const port = await freePort();
-  return startChild({ args: ['--import', 'tsx', 'bench/servers/ipx.ts', PHOTO_ROOT, String(port)], env: { ...env, NODE_ENV: 'production' }, port, ready: /listening on/, logFile: path.join(work, `ipx-${port}.log`) });
-}
-
-async function startBare(file: string, contentType: string): Promise<Child> {
-  const port = await freePort();
-  return startChild({ args: ['--import', 'tsx', 'bench/servers/bare.ts', file, contentType, String(port)], env, port, ready: /listening on/, logFile: path.join(work, `bare-${port}.log`) });
+function startImagegate(cache: boolean): Promise<Child> {
+  return startImagegateProcess({ work, cache, logLevel: flags['log-level'], entry: flags.entry === 'cli' ? 'cli' : 'bench' });
 }
 
 async function raw(fmt: Format, clients: number): Promise<LoadResult & { peakRssMiB: number }> {
@@ -150,13 +102,13 @@ async function main(): Promise<void> {
   const memRows: MemRow[] = [];
   const hitRows: HitRow[] = [];
   const coalesceRows: CoalesceRow[] = [];
-  const headers = { 'X-API-Key': KEY };
+  const headers = { 'X-API-Key': BENCH_KEY };
 
   if (!flags['no-transform']) {
     for (const clients of clientCounts) {
       // Fresh servers per client count, so VmHWM is the peak of this client count alone.
       const ig = await startImagegate(false);
-      const ipx = flags['no-ipx'] ? undefined : await startIpx();
+      const ipx = flags['no-ipx'] ? undefined : await startIpx(work);
       let rawPeak = 0;
       try {
         for (const fmt of formats) {
@@ -198,7 +150,7 @@ async function main(): Promise<void> {
     if (first.status !== 200) throw new Error(`imagegate answered ${first.status} for ${url}: ${await first.text()}`);
     const bytesFile = path.join(work, 'derivative.bin');
     writeFileSync(bytesFile, Buffer.from(await first.arrayBuffer()));
-    const bare = await startBare(bytesFile, first.headers.get('content-type') ?? 'image/jpeg');
+    const bare = await startBare(work, bytesFile, first.headers.get('content-type') ?? 'image/jpeg');
     try {
       for (const clients of clientCounts) {
         const row: HitRow = { clients };
@@ -212,7 +164,7 @@ async function main(): Promise<void> {
       }
       if (!flags['no-ipx']) {
         // ipx has no result cache: the same repeated URL re-renders every time.
-        const ipx = await startIpx();
+        const ipx = await startIpx(work);
         try {
           const clients = clientCounts.at(-1)!;
           const r = await runLoad({ base: ipx.url, paths: [ipxPath(photo, 'jpeg')], concurrency: clients, durationMs: seconds('jpeg') * 1000, maxRequests: MAX_REQUESTS });

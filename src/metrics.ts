@@ -73,11 +73,17 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registers = [registry];
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: p });
 
+  // The per-request counters count into plain tallies (no label hashing per request) that reach
+  // prom-client whenever it is read.
+  const requestTally = new Tally(); // route, cache, status
   const httpRequests = new Counter({
     name: `${p}http_requests_total`,
     help: 'HTTP requests by route label, status code and cache outcome (memory, persistent, miss, none)',
     labelNames: ['route', 'status', 'cache'] as const,
     registers,
+    collect() {
+      requestTally.drain((n, route, cache, status) => this.inc({ route, status: statusLabel(status as number), cache }, n));
+    },
   });
   const httpDuration = new Histogram({
     name: `${p}http_request_duration_seconds`,
@@ -99,11 +105,15 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     buckets: LATENCY_BUCKETS,
     registers,
   });
+  const lookupTally = new Tally(); // tier, result
   const cacheLookups = new Counter({
     name: `${p}cache_lookups_total`,
     help: 'Result cache lookups by tier (memory, persistent) and result (hit, miss)',
     labelNames: ['tier', 'result'] as const,
     registers,
+    collect() {
+      lookupTally.drain((n, tier, result) => this.inc({ tier, result }, n));
+    },
   });
   const cacheErrors = new Counter({
     name: `${p}cache_errors_total`,
@@ -158,23 +168,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   });
 
-  // Hot paths (every request) resolve label children once per label set instead of hashing labels.
-  const lookupChild = memo((k: string) => {
-    const [tier, result] = k.split('\0');
-    return cacheLookups.labels({ tier, result });
-  });
+  // Histogram children are resolved once per label set instead of building labels per request.
   const fetchChild = memo((source: string) => sourceFetchDuration.labels({ source }));
-  const requestCounter = memo((k: string) => {
-    const [route, status, cache] = k.split('\0');
-    return httpRequests.labels({ route, status, cache });
-  });
-  const requestTimer = memo((k: string) => {
-    const [route, cache] = k.split('\0');
-    return httpDuration.labels({ route, cache });
-  });
+  const requestTimers = new Map<string, Map<string, { observe(seconds: number): void }>>();
   const observeRequest = (route: string, status: number, cache: string, seconds: number): void => {
-    requestCounter(`${route}\0${statusLabel(status)}\0${cache}`).inc();
-    requestTimer(`${route}\0${cache}`).observe(seconds);
+    requestTally.add(route, cache, status);
+    let byCache = requestTimers.get(route);
+    if (!byCache) requestTimers.set(route, (byCache = new Map()));
+    let timer = byCache.get(cache);
+    if (!timer) byCache.set(cache, (timer = httpDuration.labels({ route, cache })));
+    timer.observe(seconds);
   };
 
   return {
@@ -192,7 +195,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     coalesced,
     sourceFetchDuration,
     cacheObserver: {
-      lookup: (tier, result) => lookupChild(`${tier}\0${result}`).inc(),
+      lookup: (tier, result) => lookupTally.add(tier, result),
       error: (tier, op) => cacheErrors.inc({ tier, op }),
     },
     limiterObserver: {
@@ -218,6 +221,33 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       return m.values.reduce((n, v) => n + v.value, 0);
     },
   };
+}
+
+/**
+ * Counts per label set of up to three labels (label sets are few and fixed), in nested maps of
+ * plain numbers: counting builds no key and hashes no labels; `drain` hands each count over and
+ * starts again from zero.
+ */
+class Tally {
+  private readonly root = new Map<string, Map<string, Map<string | number, number>>>();
+
+  add(a: string, b: string, c: string | number = ''): void {
+    let byB = this.root.get(a);
+    if (!byB) this.root.set(a, (byB = new Map()));
+    let byC = byB.get(b);
+    if (!byC) byB.set(b, (byC = new Map()));
+    byC.set(c, (byC.get(c) ?? 0) + 1);
+  }
+
+  drain(take: (n: number, a: string, b: string, c: string | number) => void): void {
+    for (const [a, byB] of this.root)
+      for (const [b, byC] of byB)
+        for (const [c, n] of byC) {
+          if (n === 0) continue;
+          take(n, a, b, c);
+          byC.set(c, 0);
+        }
+  }
 }
 
 /** A per-key cache for label children (label sets are few and fixed). */

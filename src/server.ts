@@ -72,14 +72,16 @@ export async function startServer(
       });
     });
     const http = server as Server;
+    // One listener function for every response (a response closes once): no closure per request.
+    function closed(this: ServerResponse): void {
+      inFlight.delete(this);
+      // A keep-alive connection that just went idle during a drain is closed now.
+      if (draining) http.closeIdleConnections();
+    }
     http.on('request', (_req, res: ServerResponse) => {
       inFlight.add(res);
       if (draining) res.setHeader('Connection', 'close');
-      res.once('close', () => {
-        inFlight.delete(res);
-        // A keep-alive connection that just went idle during a drain is closed now.
-        if (draining) http.closeIdleConnections();
-      });
+      res.on('close', closed);
     });
     server.on('error', (err) => {
       void Promise.resolve(metricsListener?.close()).then(() => reject(err));

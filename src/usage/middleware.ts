@@ -119,32 +119,32 @@ export function usageMiddleware({
     const planName = key ? key.plan : anonymousPlan;
     const limitAs = key ? key.id : `${ANONYMOUS_KEY}:${client ?? 'unknown'}`;
 
-    // A key without a plan is counted but never limited: nothing to check (no store round trip).
-    let decision: Decision = UNLIMITED;
+    // A key without a plan is counted but never limited: nothing to check (no store round trip)
+    // and no rate-limit fields.
     if (planName !== undefined) {
       const plan = Object.hasOwn(plans, planName) ? plans[planName] : undefined;
       if (!plan) {
         record(usage, recordAs, 403, undefined, 0);
         throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${planName}' is not configured`);
       }
+      let decision: Decision;
       try {
         decision = await usage.check(limitAs, plan);
       } catch (err) {
         if (isServiceError(err)) record(usage, recordAs, err.status, undefined, 0);
         throw err;
       }
+      const now = usage.now();
+      const fields = rateLimitHeaders(decision, now, mode);
+      if (!decision.allowed) {
+        const err = refusal(decision, now, fields);
+        // A 429's body counts towards the key's bytes (other refusals, like every JSON error, count none).
+        record(usage, recordAs, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
+        throw err;
+      }
+      addResponseHeaders(c, fields);
     }
-    const now = usage.now();
-    const fields = rateLimitHeaders(decision, now, mode);
 
-    if (!decision.allowed) {
-      const err = refusal(decision, now, fields);
-      // A 429's body counts towards the key's bytes (other refusals, like every JSON error, count none).
-      record(usage, recordAs, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
-      throw err;
-    }
-
-    addResponseHeaders(c, fields);
     await next();
     applyResponseHeaders(c);
     const status = c.res.status;
@@ -156,8 +156,6 @@ export function usageMiddleware({
     record(usage, recordAs, status, extra, len);
   };
 }
-
-const UNLIMITED: Decision = Object.freeze({ allowed: true, retryAfterMs: 0 });
 
 /** One request into the key's usage record of today (a plain function: no closure per request). */
 function record(usage: UsageService, keyId: string, status: number, extra: Partial<UsageCounters> | undefined, bytes: number): void {
