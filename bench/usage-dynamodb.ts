@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDynamoClient, createTable } from '../src/dynamodb.ts';
-import { plansConfigSchema, usageConfigSchema } from '../src/usage/config.ts';
+import { plansConfigSchema, usageConfigSchema } from '../src/config/usage.ts';
 import { DynamoUsageStore } from '../src/usage/dynamodb.ts';
 import { createUsageService, UsageService, type UsageLogger } from '../src/usage/index.ts';
 import { freePort } from './procs.ts';

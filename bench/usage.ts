@@ -38,7 +38,7 @@ if (values.serve) {
   const { createKeyLookup, sha256hex } = await import('../src/auth/keys.ts');
   const { usageMiddleware } = await import('../src/usage/middleware.ts');
   const { createUsageService } = await import('../src/usage/index.ts');
-  const { plansConfigSchema, usageConfigSchema } = await import('../src/usage/config.ts');
+  const { plansConfigSchema, usageConfigSchema } = await import('../src/config/usage.ts');
   const mode = values.serve;
   // Limits high enough that no request of the run is refused, so every request takes the full path.
   const plans = plansConfigSchema.parse({ bench: { rate: 100_000, burst: 100_000, quota: { limit: 100_000_000, period: 'month' } } });

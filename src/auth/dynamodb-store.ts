@@ -7,7 +7,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { batchGet, createDynamoClient, isTransactionConflict, itemKey, N, num, queryPartition, S, str } from '../dynamodb.ts';
-import { sha256hex } from './digest.ts';
+import { sha256hex } from '../digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
   addSecret,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ServiceError } from '../errors.ts';
-import { sha256hex } from './digest.ts';
+import { sha256hex } from '../digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
   addSecret,

@@ -2,10 +2,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { Config, KeyConfig } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
 import { settingFromEnv } from '../config/from-env.ts';
-import { sha256hex } from './digest.ts';
+import { sha256hex } from '../digest.ts';
 import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';
 
-export { sha256hex } from './digest.ts';
+export { sha256hex } from '../digest.ts';
 
 type SecretFetcher = (ref: NonNullable<KeyConfig['secret']>) => Promise<string>;
 

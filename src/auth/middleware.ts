@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { ServiceError } from '../errors.ts';
-import { sha256hex } from './digest.ts';
+import { sha256hex } from '../digest.ts';
 import type { AppEnv } from '../http/context.ts';
 import { signingKeyId, verifyAny } from '../request/signature.ts';
 import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { closeRedisClient, createRedisClient, firstConnection } from '../redis.ts';
-import { sha256hex } from './digest.ts';
+import { sha256hex } from '../digest.ts';
 import type { KeyInfo, KeyStore } from './store.ts';
 import {
   addSecret,

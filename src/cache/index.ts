@@ -10,7 +10,6 @@ export { createResultCache, type ResultCache } from './result-cache.ts';
 export { SingleFlight } from './single-flight.ts';
 export { ByteBudget, WorkLimiter, deadlineSignal, type LimiterObserver } from './limiter.ts';
 export { withMetaCache } from './meta.ts';
-export { cacheConfigSchema, type CacheConfig } from './config.ts';
 
 /**
  * The cache key for one derivative. Parts are joined with a separator that cannot appear in

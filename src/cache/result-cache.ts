@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { CacheConfig } from './config.ts';
+import type { CacheConfig } from '../config/cache.ts';
 import { FsTier } from './fs-tier.ts';
 import { S3Tier } from './s3-tier.ts';
 import type { CachedResult, CacheLogger, CacheObserver, CacheTier, PersistentTier } from './types.ts';

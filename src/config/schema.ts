@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { transformConfigSchema } from '../pipeline/config.ts';
-import { plansConfigSchema, tableName, usageConfigSchema } from '../usage/config.ts';
-import { cacheConfigSchema, limitsConfigSchema } from '../cache/config.ts';
+import { transformConfigSchema } from './transform.ts';
+import { plansConfigSchema, tableName, usageConfigSchema } from './usage.ts';
+import { cacheConfigSchema, limitsConfigSchema } from './cache.ts';
 import { ID_PATTERN, ID_RULE } from '../ids.ts';
 import { isCidr } from '../net.ts';
 

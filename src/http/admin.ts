@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Config } from '../config/schema.ts';
-import { digestEquals, sha256hex } from '../auth/digest.ts';
+import { digestEquals, sha256hex } from '../digest.ts';
 import { settingFromEnv } from '../config/from-env.ts';
 import { ServiceError } from '../errors.ts';
 import type { AppEnv } from './context.ts';

@@ -2,7 +2,7 @@ import type { Sharp, Metadata } from 'sharp';
 import { ServiceError } from '../errors.ts';
 import type { TransformOptions, Color } from '../request/params.ts';
 import type { OutputFormat } from '../request/negotiate.ts';
-import type { TransformConfig } from './config.ts';
+import type { TransformConfig } from '../config/transform.ts';
 import type { Geometry } from './geometry.ts';
 import type { Segment } from './queue.ts';
 

@@ -1,6 +1,6 @@
 import sharp, { type Metadata } from 'sharp';
 import { ServiceError } from '../errors.ts';
-import type { TransformConfig } from './config.ts';
+import type { TransformConfig } from '../config/transform.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
 import { computeGeometry, strokeSize, type Geometry } from './geometry.ts';

@@ -1,5 +1,5 @@
 import { invalidParameter, ServiceError } from '../errors.ts';
-import type { TransformConfig } from '../pipeline/config.ts';
+import type { TransformConfig } from '../config/transform.ts';
 import { COLOR_KEYWORDS } from './colors.ts';
 import { PARAMETER_LOOKUP, type ParameterSpec } from './parameters.ts';
 

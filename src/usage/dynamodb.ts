@@ -7,7 +7,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { batchGet, createDynamoClient, isConditionFailed, itemKey, N, num, queryPartition } from '../dynamodb.ts';
-import type { DynamoUsageConfig, PlanConfig } from './config.ts';
+import type { DynamoUsageConfig, PlanConfig } from '../config/usage.ts';
 import { parseUtcDay, quotaPeriod } from './periods.ts';
 import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, type UsageBatch, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 

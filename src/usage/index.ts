@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { settingFromEnv } from '../config/from-env.ts';
 import { ServiceError } from '../errors.ts';
-import type { PlanConfig, UsageConfig } from './config.ts';
+import type { PlanConfig, UsageConfig } from '../config/usage.ts';
 import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
 import { DynamoUsageStore } from './dynamodb.ts';

@@ -1,4 +1,4 @@
-import type { PlanConfig } from './config.ts';
+import type { PlanConfig } from '../config/usage.ts';
 import { quotaPeriod, utcDay, parseUtcDay } from './periods.ts';
 import { addCounters, emptyCounters, type ConsumeResult, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
 

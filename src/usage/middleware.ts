@@ -1,7 +1,7 @@
 import type { Handler, MiddlewareHandler } from 'hono';
 import { isServiceError, ServiceError } from '../errors.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/context.ts';
-import type { PlansConfig, UsageConfig } from './config.ts';
+import type { PlansConfig, UsageConfig } from '../config/usage.ts';
 import type { Decision, UsageService } from './index.ts';
 import { parseUsageQuery, usageReport } from './report.ts';
 import { ANONYMOUS_KEY, type UsageCounters } from './types.ts';

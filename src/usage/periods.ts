@@ -1,4 +1,4 @@
-import type { QuotaConfig } from './config.ts';
+import type { QuotaConfig } from '../config/usage.ts';
 
 const DAY_MS = 86_400_000;
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { closeRedisClient, createRedisClient, firstConnection, waitReady } from '../redis.ts';
-import type { PlanConfig } from './config.ts';
+import type { PlanConfig } from '../config/usage.ts';
 import { quotaPeriod } from './periods.ts';
 import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
 

@@ -1,4 +1,4 @@
-import type { PlanConfig } from './config.ts';
+import type { PlanConfig } from '../config/usage.ts';
 
 /** Counters kept per key per UTC day. */
 export interface UsageCounters {

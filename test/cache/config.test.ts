@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { cacheConfigSchema, limitsConfigSchema } from '../../src/cache/config.ts';
+import { cacheConfigSchema, limitsConfigSchema } from '../../src/config/cache.ts';
 
 describe('cache: and limits: settings', () => {
   test('defaults: memory LRU on with a byte budget, no persistent tier; limits from the core count', () => {

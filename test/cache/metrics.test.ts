@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { createMetrics, formatLabel, metricsHandler } from '../../src/metrics.ts';
 import { observeRequests } from '../../src/http/observe.ts';
 import { createResultCache, SingleFlight, WorkLimiter } from '../../src/cache/index.ts';
-import { cacheConfigSchema } from '../../src/cache/config.ts';
+import { cacheConfigSchema } from '../../src/config/cache.ts';
 import { ServiceError } from '../../src/errors.ts';
 import type { AppEnv } from '../../src/http/context.ts';
 

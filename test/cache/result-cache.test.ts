@@ -4,7 +4,8 @@ import { chmod, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { cacheConfigSchema, createResultCache, etagFor, cacheKey, matchesIfNoneMatch, type CachedResult, type CacheConfig } from '../../src/cache/index.ts';
+import { createResultCache, etagFor, cacheKey, matchesIfNoneMatch, type CachedResult } from '../../src/cache/index.ts';
+import { cacheConfigSchema, type CacheConfig } from '../../src/config/cache.ts';
 import { entryName } from '../../src/cache/codec.ts';
 
 const PHOTO = '/usr/share/backgrounds/mate/nature/Garden.jpg';

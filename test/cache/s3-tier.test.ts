@@ -2,7 +2,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import { cacheConfigSchema, createResultCache, type CachedResult } from '../../src/cache/index.ts';
+import { createResultCache, type CachedResult } from '../../src/cache/index.ts';
+import { cacheConfigSchema } from '../../src/config/cache.ts';
 import { fakeAwsEnv, freePort, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
 
 const skip = requireCommand('moto_server');

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { computeGeometry, rectBox } from '../../src/pipeline/geometry.ts';
 import { composeOrientation } from '../../src/pipeline/orientation.ts';
 import { parseTransform } from '../../src/request/params.ts';
-import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { transformConfigSchema } from '../../src/config/transform.ts';
 
 const config = transformConfigSchema.parse({});
 const geo = (w: number, h: number, q: string, max = 8192) => computeGeometry(w, h, parseTransform(new URLSearchParams(q), config), max);

@@ -4,7 +4,7 @@ import sharp, { type Metadata } from 'sharp';
 import { parseTransform } from '../../src/request/params.ts';
 import { negotiateFormat } from '../../src/request/negotiate.ts';
 import { runPipeline, type PipelineContext, type PipelineResult } from '../../src/pipeline/run.ts';
-import { transformConfigSchema, type TransformConfig } from '../../src/pipeline/config.ts';
+import { transformConfigSchema, type TransformConfig } from '../../src/config/transform.ts';
 
 export const config: TransformConfig = transformConfigSchema.parse({});
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { runPipeline } from '../../src/pipeline/run.ts';
 import { parseTransform } from '../../src/request/params.ts';
-import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { transformConfigSchema } from '../../src/config/transform.ts';
 import { ServiceError } from '../../src/errors.ts';
 import sharp from 'sharp';
 import { detectContentType } from '../../src/content-type.ts';

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { negotiateFormat, acceptQuality, autoFormatFor, formatKey } from '../../src/request/negotiate.ts';
 import { parseTransform } from '../../src/request/params.ts';
-import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { transformConfigSchema } from '../../src/config/transform.ts';
 
 const config = transformConfigSchema.parse({});
 const neg = (q: string, accept?: string) => negotiateFormat(parseTransform(new URLSearchParams(q), config), accept);

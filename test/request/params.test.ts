@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTransform, canonicalKey, isIdentity, type TransformOptions } from '../../src/request/params.ts';
-import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { transformConfigSchema } from '../../src/config/transform.ts';
 import { ServiceError } from '../../src/errors.ts';
 
 const config = transformConfigSchema.parse({});

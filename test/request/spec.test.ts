@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { PARAMETERS, PARAMETER_LOOKUP } from '../../src/request/parameters.ts';
 import { COLOR_KEYWORDS } from '../../src/request/colors.ts';
 import { parseTransform } from '../../src/request/params.ts';
-import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { transformConfigSchema } from '../../src/config/transform.ts';
 
 // imgix's own machine-readable spec of its rendering API (dev dependency imgix-url-params).
 const require = createRequire(import.meta.url);

@@ -16,7 +16,7 @@ import { get, makeImageFolder, testApp } from '../helpers/app.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
 import { renderCost } from '../../src/pipeline/cost.ts';
 import { parseTransform } from '../../src/request/params.ts';
-import { transformConfigSchema } from '../../src/pipeline/config.ts';
+import { transformConfigSchema } from '../../src/config/transform.ts';
 
 const DEADLINE_MS = 3000;
 

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sha256hex } from '../../src/auth/digest.ts';
+import { sha256hex } from '../../src/digest.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createApp, type ImagegateApp } from '../../src/http/app.ts';

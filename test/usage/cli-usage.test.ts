@@ -9,7 +9,7 @@ import { fakeAwsEnv, requireCommand, startMoto, startRedis, type RunningService 
 import { freshTable } from '../helpers/dynamodb.ts';
 import { run as usageCli } from '../../src/cli/usage.ts';
 import { createUsageService } from '../../src/usage/index.ts';
-import { usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/config/usage.ts';
 import { usageApp } from './app.ts';
 
 function capture(env: NodeJS.ProcessEnv = {}) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, ConfigError } from '../../src/config/load.ts';
-import { plansConfigSchema, usageConfigSchema } from '../../src/usage/config.ts';
+import { plansConfigSchema, usageConfigSchema } from '../../src/config/usage.ts';
 import { quotaPeriod } from '../../src/usage/periods.ts';
 
 const base = { sources: { s: { type: 'fs', root: '.' } }, routes: [{ match: '*', source: 's' }] };

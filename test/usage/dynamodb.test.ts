@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fakeAwsEnv, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
 import { freshTable, startTcpProxy, type TcpProxy } from '../helpers/dynamodb.ts';
-import { usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLambdaHandler, type HttpApiEvent } from '../../src/lambda.ts';

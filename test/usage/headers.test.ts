@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rateLimitHeaders } from '../../src/usage/middleware.ts';
 import { createUsageService } from '../../src/usage/index.ts';
-import { plansConfigSchema, usageConfigSchema } from '../../src/usage/config.ts';
+import { plansConfigSchema, usageConfigSchema } from '../../src/config/usage.ts';
 import { makeImageFolder } from '../helpers/app.ts';
 import { usageApp } from './app.ts';
 

@@ -10,7 +10,7 @@ import { freshTable } from '../helpers/dynamodb.ts';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../../src/dynamodb.ts';
 import { startServer } from './spawn.ts';
-import { sha256hex } from '../../src/auth/digest.ts';
+import { sha256hex } from '../../src/digest.ts';
 import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
 import { run as keysCli, parseDuration } from '../../src/cli/keys.ts';
 import type { Config } from '../../src/config/schema.ts';

@@ -1,5 +1,5 @@
 import { describe } from 'node:test';
-import { usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService } from '../../src/usage/index.ts';
 import { usageBehaviour } from './behaviour.ts';
 

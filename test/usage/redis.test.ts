@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
-import { usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { usageBehaviour } from './behaviour.ts';
 import { usageApp } from './app.ts';

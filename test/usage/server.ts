@@ -5,7 +5,7 @@
  * Prints `listening <port>`; on SIGTERM writes pending usage records and exits.
  */
 import { serve } from '@hono/node-server';
-import { usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService } from '../../src/usage/index.ts';
 import { usageApp } from './app.ts';
 

@@ -1,6 +1,6 @@
 import sharp, { type Metadata } from 'sharp';
 import { ServiceError, sourceChanged } from '../../errors.ts';
-import type { TransformConfig } from '../config.ts';
+import type { TransformConfig } from '../../config/transform.ts';
 import { detectContentType } from '../../content-type.ts';
 import { inputHead, inputSize, sharpInput, type PipelineInput } from '../context.ts';
 import type { TransformOptions } from '../../request/params.ts';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** Default of `transform.autoAvifMaxPixels`, from bench/encode-cost.ts (see bench/RESULTS.md). */
 export const AUTO_AVIF_MAX_PIXELS = 1_000_000;
 
-/** `transform:` settings. Owned by the pipeline; every field has a default. */
+/** `transform:` settings, read by the pipeline; every field has a default. */
 export const transformConfigSchema = z
   .object({
     /** Largest source accepted, in pixels (width × height × frames for animations), checked on the header. */
