@@ -69,7 +69,7 @@ async function renders(file: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const settings = configureSharp();
+  const settings = configureSharp({}, process.env);
   const file = path.join(PHOTO_ROOT, flags.photo);
   if (flags['renders-only']) return renders(file);
   const meta = await sharp(file).metadata();

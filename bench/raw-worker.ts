@@ -14,7 +14,7 @@ const [fmt, conc, dur, max, cacheArg, threadsArg] = process.argv.slice(2);
 const settings = configureSharp({
   cache: cacheArg === undefined ? undefined : cacheArg === '1',
   concurrency: threadsArg === undefined ? undefined : Number(threadsArg),
-});
+}, process.env);
 const inputs = PHOTOS.map((p) => readFileSync(path.join(PHOTO_ROOT, p)));
 const result = await runLocal((i) => rawTransform(inputs[i % inputs.length], fmt as Format), {
   concurrency: Number(conc),

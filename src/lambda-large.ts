@@ -15,9 +15,6 @@ import type { Config } from './config/schema.ts';
 /** Default threshold: 5.5 MiB of response JSON, leaving headroom under the 6 MB limit. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = Math.floor(5.5 * 1024 * 1024);
 
-/** Environment variable the CDK stack sets to its large-response bucket (used when the config names none). */
-export const LARGE_RESPONSE_BUCKET_ENV = 'IMAGEGATE_LARGE_RESPONSE_BUCKET';
-
 type LargeResponseConfig = Config['lambda'];
 
 /** The shape every Lambda proxy integration answers with (REST v1, HTTP API v2, ALB). */
@@ -103,8 +100,8 @@ function jsonError(result: ProxyResult, status: number, code: string, message: s
 /**
  * Returns `result` unchanged when it fits under Lambda's payload limit; otherwise stores the
  * body in S3 and returns a 307 to a presigned URL (Cache-Control: no-store), or a 502
- * `response_too_large` when no bucket is configured (config `lambda.largeResponseBucket`, else
- * the IMAGEGATE_LARGE_RESPONSE_BUCKET environment variable).
+ * `response_too_large` when no bucket is configured (config `lambda.largeResponseBucket`, which
+ * the IMAGEGATE_LARGE_RESPONSE_BUCKET environment variable fills in when the file names none).
  */
 export async function handleLargeResponse<R extends ProxyResult>(
   result: R,
@@ -118,7 +115,7 @@ export async function handleLargeResponse<R extends ProxyResult>(
   const size = payloadBytes(result);
   if (size <= limit) return result;
 
-  const bucket = cfg?.largeResponseBucket ?? process.env[LARGE_RESPONSE_BUCKET_ENV];
+  const bucket = cfg?.largeResponseBucket;
   if (!bucket) {
     return jsonError(
       result,

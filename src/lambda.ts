@@ -177,6 +177,6 @@ export function createLambdaHandler(getApp: () => Promise<ImagegateApp>, largeRe
  * the import of the bundle stays close to sharp's own (bench/coldstart.ts).
  */
 export const handler = createLambdaHandler(async () => {
-  const [{ loadConfigFile }, { createApp }] = await Promise.all([import('./config/load.ts'), import('./http/app.ts')]);
-  return createApp(loadConfigFile(process.env.IMAGEGATE_CONFIG ?? 'imagegate.yaml'));
+  const [{ loadDeployedConfig }, { createApp }] = await Promise.all([import('./config/load.ts'), import('./http/app.ts')]);
+  return createApp(loadDeployedConfig());
 });

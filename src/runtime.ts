@@ -18,12 +18,13 @@ export interface SharpSettings {
  * libvips operation cache off — it holds up to 50 MB of decoded inputs that a service rendering
  * distinct derivatives never reuses (−70 to −100 MiB peak RSS, no loss of throughput) — and one
  * libvips thread per image, since the work limiter already runs one transformation per core.
- * Call once at start-up, before the first transformation. The allocator is a process start-up
+ * Call once at start-up, before the first transformation; `env` is the process environment,
+ * read for the report only (the entry point passes it). The allocator is a process start-up
  * setting, reported here, not set: run with MALLOC_ARENA_MAX=2 (measured as fast as jemalloc or
  * faster, and 9–24% less peak RSS than glibc's default arenas); LD_PRELOAD of Debian's
  * libjemalloc2 gives 15–57 MiB less RSS at 4–20% less throughput.
  */
-export function configureSharp(overrides: Partial<Pick<SharpSettings, 'cache' | 'concurrency'>> = {}): SharpSettings {
+export function configureSharp(overrides: Partial<Pick<SharpSettings, 'cache' | 'concurrency'>> = {}, env: Record<string, string | undefined> = {}): SharpSettings {
   const cache = overrides.cache ?? false;
   const concurrency = overrides.concurrency ?? 1;
   sharp.cache(cache);
@@ -31,16 +32,16 @@ export function configureSharp(overrides: Partial<Pick<SharpSettings, 'cache' | 
   return {
     cache,
     concurrency: sharp.concurrency(),
-    jemalloc: usingJemalloc(),
-    mallocArenaMax: process.env.MALLOC_ARENA_MAX,
+    jemalloc: usingJemalloc(env),
+    mallocArenaMax: env.MALLOC_ARENA_MAX,
   };
 }
 
 /** True when jemalloc is loaded into this process (LD_PRELOAD or linked), read from /proc/self/maps on Linux. */
-function usingJemalloc(): boolean {
+function usingJemalloc(env: Record<string, string | undefined> = {}): boolean {
   try {
     return /libjemalloc/.test(readFileSync('/proc/self/maps', 'utf8'));
   } catch {
-    return /jemalloc/.test(process.env.LD_PRELOAD ?? '');
+    return /jemalloc/.test(env.LD_PRELOAD ?? '');
   }
 }

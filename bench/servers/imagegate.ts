@@ -8,7 +8,7 @@ import { startServer } from '../../src/server.ts';
 import { configureSharp } from '../../src/runtime.ts';
 
 const [file, port] = process.argv.slice(2);
-const settings = configureSharp();
+const settings = configureSharp({}, process.env);
 const config = loadConfigFile(file);
 const server = await startServer(config, { port: Number(port), host: '127.0.0.1' });
 console.log(`imagegate listening on ${server.url} (sharp ${JSON.stringify(settings)})`);

@@ -1,4 +1,4 @@
-import { settingFromEnv } from '../config/from-env.ts';
+import { resolvedTable } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { DynamoKeyStore } from './dynamodb-store.ts';
 import { FileKeyStore } from './file-store.ts';
@@ -56,10 +56,10 @@ export interface KeyStore extends KeyLookup, SecretStore {
   close(): Promise<void>;
 }
 
-/** Opens the key store from config `keyStore:`. */
+/** Opens the key store from config `keyStore:`; a table named by `tableFromEnv` is read by resolveConfig first. */
 export function openKeyStore(cfg: NonNullable<Config['keyStore']>, options: { clock?: () => number } = {}): KeyStore {
   const clock = options.clock ?? Date.now;
   if (cfg.type === 'file') return new FileKeyStore(cfg.path, clock);
-  if (cfg.type === 'dynamodb') return new DynamoKeyStore({ ...cfg, table: cfg.table ?? settingFromEnv('keyStore.tableFromEnv', cfg.tableFromEnv!) }, clock);
+  if (cfg.type === 'dynamodb') return new DynamoKeyStore({ ...cfg, table: resolvedTable(cfg, 'keyStore') }, clock);
   return new RedisKeyStore(cfg.url, cfg.prefix, clock);
 }

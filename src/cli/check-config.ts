@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { parseCommandArgs } from './args.ts';
 import { drainTime, inspectConfigFile, type Inspection } from '../config/load.ts';
 import { ENV_SETTINGS } from '../config/env.ts';
+import { environmentProblems } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { redactUrl } from '../log.ts';
 import { compileRoute } from '../routes/match.ts';
@@ -137,9 +138,6 @@ function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): Confi
     lines.push(`  ${name}: ${describeSource(src)}${signing}`);
     if (src.type === 'fs' && !existsSync(src.root)) warnings.push(`sources.${name}.root: folder ${src.root} does not exist`);
     else if (src.type === 'fs' && !statSync(src.root).isDirectory()) problems.push(`sources.${name}.root: ${src.root} is not a folder`);
-    if (src.signing?.tokenFromEnv && !env[src.signing.tokenFromEnv]) {
-      warnings.push(`sources.${name}.signing.tokenFromEnv: $${src.signing.tokenFromEnv} is not set here`);
-    }
     if (src.type === 'http' && src.allowPrivateNetworks) warnings.push(`sources.${name}.allowPrivateNetworks: SSRF protection is off`);
     if (!usedSources.has(name)) warnings.push(`sources.${name}: no route uses this source`);
   }
@@ -158,7 +156,6 @@ function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): Confi
   for (const k of cfg.keys) {
     const from = k.sha256 ? 'sha256 in config' : k.valueFromEnv ? `$${k.valueFromEnv}` : `secret ${k.secret!.id} field ${k.secret!.field}`;
     lines.push(`  ${k.id}: value from ${from}; plan ${k.plan ?? '(none: unlimited)'}`);
-    if (k.valueFromEnv && !env[k.valueFromEnv]) warnings.push(`keys.${k.id}.valueFromEnv: $${k.valueFromEnv} is not set here (start-up would fail)`);
   }
   if (cfg.keys.length === 0 && !cfg.keyStore) warnings.push('keys: none configured and no keyStore — every image request will be answered 403');
 
@@ -199,8 +196,9 @@ function explainConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): Confi
     const from = cfg.admin.token ? 'config' : cfg.admin.tokenFromEnv ? `$${cfg.admin.tokenFromEnv}` : cfg.admin.tokenSha256 ? 'sha256 in config' : undefined;
     if (!from) problems.push('admin: set one of token, tokenFromEnv or tokenSha256');
     else lines.push(`admin: token from ${from}`);
-    if (cfg.admin.tokenFromEnv && !env[cfg.admin.tokenFromEnv]) warnings.push(`admin.tokenFromEnv: $${cfg.admin.tokenFromEnv} is not set here`);
   }
+  // The `…FromEnv` settings, read as start-up reads them (a deployment may set them where this runs not).
+  warnings.push(...environmentProblems(cfg, env).map((p) => `${p} here (start-up would fail)`));
   return { ok: problems.length === 0, problems, warnings, lines };
 }
 

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
+import { keyStoreSettings, readSetting } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { KeyStoreError, openKeyStore, type KeyInfo } from '../auth/store.ts';
 import { ID_RULE, isValidId } from '../ids.ts';
@@ -148,7 +149,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
 
   let store: ReturnType<typeof openKeyStore>;
   try {
-    store = openKeyStore(cfg.keyStore);
+    store = openKeyStore(readSetting((problems) => keyStoreSettings(cfg.keyStore, io.env, problems))!);
   } catch (err) {
     io.err(`imagegate keys: ${err instanceof Error ? err.message : String(err)}`);
     return 1;

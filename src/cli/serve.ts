@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`serve: ${(err as Error).message}`);
     return 2;
   }
-  configureSharp();
+  configureSharp({}, process.env);
   let server;
   try {
     server = await startServer(config, { port, host: values.host as string | undefined });

@@ -8,7 +8,8 @@ import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileRoutes, matchRoute, type CompiledRoute, type RouteMatch } from '../routes/match.ts';
 import { normaliseImagePath } from '../routes/path.ts';
-import { signingToken, signTarget } from '../request/signature.ts';
+import { signTarget } from '../request/signature.ts';
+import { readSetting, signingToken } from '../config/resolve.ts';
 
 export const help = `Usage: imagegate sign <url> [--source NAME] [--expires WHEN] [--config FILE]
        imagegate sign <url> --token TOKEN
@@ -91,7 +92,8 @@ export function signUrl(cfg: Config | undefined, req: SignRequest, env: NodeJS.P
     const source = cfg.sources[sourceName];
     if (!source) throw new Error(`unknown source '${sourceName}' (defined: ${Object.keys(cfg.sources).join(', ')})`);
     if (!source.signing) throw new Error(`source '${sourceName}' has no signing settings (sources.${sourceName}.signing)`);
-    token = signingToken(sourceName, source.signing, env);
+    const signing = source.signing;
+    token = readSetting((problems) => signingToken(sourceName!, signing, env, problems))!;
     signAfterBase = source.signing.path === 'afterBasePath';
   }
   const target = path + (query ? `?${query}` : '');

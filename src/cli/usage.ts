@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { isServiceError } from '../errors.ts';
 import { createUsageService } from '../usage/index.ts';
+import { readSetting, usageSettings } from '../config/resolve.ts';
 import { parseUsageQuery, usageReport, type UsageReport } from '../usage/report.ts';
 import { defaultIO, loadCliConfig, table, type CliIO } from './keys.ts';
 
@@ -128,7 +129,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     }
     let usage: ReturnType<typeof createUsageService>;
     try {
-      usage = createUsageService({ ...u, onUnavailable: 'failClosed' }, { logger: { info() {}, warn() {}, error() {} } });
+      usage = createUsageService({ ...readSetting((problems) => usageSettings(u, io.env, problems))!, onUnavailable: 'failClosed' }, { logger: { info() {}, warn() {}, error() {} } });
     } catch (err) {
       io.err(`imagegate usage: ${(err as Error).message}`);
       return 1;

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256hex } from '../auth/keys.ts';
+import { sha256hex } from '../digest.ts';
 import { parseConfig } from './load.ts';
 import type { Config } from './schema.ts';
 

@@ -18,6 +18,8 @@ export interface EnvSetting {
   type: 'string' | 'int' | 'bool';
   /** Other settings made consistent with this one: a value, or undefined to remove it. */
   also?: Record<string, unknown>;
+  /** Only where the file leaves the setting unset (a value the deployment provides, not an override). */
+  fallback?: true;
 }
 
 /**
@@ -48,10 +50,19 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   { env: 'IMAGEGATE_LIMITS_CONCURRENCY', path: 'limits.concurrency', type: 'int' },
   { env: 'IMAGEGATE_LIMITS_QUEUE', path: 'limits.queue', type: 'int' },
   { env: 'IMAGEGATE_LIMITS_DEADLINE_MS', path: 'limits.deadlineMs', type: 'int' },
+  // The CDK app sets it on the Lambda to the bucket it creates.
+  { env: 'IMAGEGATE_LARGE_RESPONSE_BUCKET', path: 'lambda.largeResponseBucket', type: 'string', fallback: true },
 ];
 
 function isTree(v: unknown): v is Tree {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The value at a dotted path, undefined when a section on the way is missing. */
+function getPath(root: Tree, dotted: string): unknown {
+  let node: unknown = root;
+  for (const p of dotted.split('.')) node = isTree(node) ? node[p] : undefined;
+  return node;
 }
 
 /** Sets (or with `undefined` removes) a dotted path, creating missing sections; false when a parent is not a section. */
@@ -84,13 +95,15 @@ function convert(type: EnvSetting['type'], text: string): unknown {
 }
 
 /**
- * Applies the `IMAGEGATE_*` overrides (and `PORT`) to a raw config tree, in place. An empty
- * variable counts as unset. Returns the origins of what it set.
+ * Applies the `IMAGEGATE_*` overrides (and `PORT`) to a raw config tree, in place; a fallback
+ * only where the file is silent. An empty variable counts as unset. Returns the origins of what
+ * it set.
  */
 export function applyEnvOverrides(raw: Tree, env: Env, origins: Origins = new Map()): Origins {
   for (const s of ENV_SETTINGS) {
     const text = env[s.env];
     if (text === undefined || text === '') continue;
+    if (s.fallback && getPath(raw, s.path) !== undefined) continue;
     if (!setPath(raw, s.path, convert(s.type, text))) continue;
     origins.set(s.path, `env ${s.env}`);
     for (const [p, v] of Object.entries(s.also ?? {})) {

@@ -103,6 +103,11 @@ export function inspectConfigFile(file: string, env: Env = process.env): Inspect
   return validate(raw, { baseDir: path.dirname(path.resolve(file)), source: file, env }, refs.origins, refs.problems);
 }
 
+/** The Lambda's config: the file `$IMAGEGATE_CONFIG` names (default ./imagegate.yaml), as loadConfigFile reads it. */
+export function loadDeployedConfig(env: Env = process.env): Config {
+  return loadConfigFile(env.IMAGEGATE_CONFIG ?? 'imagegate.yaml', env);
+}
+
 /** Read and validate a config file (see inspectConfigFile); throws ConfigError listing every problem. */
 export function loadConfigFile(file: string, env: Env = process.env): Config {
   const r = inspectConfigFile(file, env);

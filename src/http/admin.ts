@@ -1,21 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Config } from '../config/schema.ts';
 import { digestEquals, sha256hex } from '../digest.ts';
-import { settingFromEnv } from '../config/from-env.ts';
 import { ServiceError } from '../errors.ts';
 import type { AppEnv } from './context.ts';
-
-/**
- * SHA-256 of the admin token from `admin:` (token, tokenFromEnv or tokenSha256); undefined =
- * admin off. An unset `tokenFromEnv` variable stops start-up (ConfigError), like every other
- * `…FromEnv` setting, rather than silently closing the admin endpoints.
- */
-export function adminTokenDigest(admin: Config['admin']): string | undefined {
-  if (!admin) return undefined;
-  if (admin.tokenSha256) return admin.tokenSha256.toLowerCase();
-  if (admin.token) return sha256hex(admin.token);
-  return admin.tokenFromEnv ? sha256hex(settingFromEnv('admin.tokenFromEnv', admin.tokenFromEnv)) : undefined;
-}
 
 /**
  * Guards `/_admin/*` with `Authorization: Bearer <admin token>`, compared in constant time.

@@ -1,10 +1,11 @@
 import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import type { Config } from '../config/schema.ts';
+import { resolveConfig } from '../config/resolve.ts';
 import { ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
 import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
-import { createKeyLookup, resolveConfiguredKeys, secretKeyRefresh } from '../auth/keys.ts';
+import { createKeyLookup, secretKeyRefresh } from '../auth/keys.ts';
 import { apiKeyAuth, type SourceAccess } from '../auth/middleware.ts';
 import { clientAddressResolver } from '../auth/client-address.ts';
 import type { KeyLookup, SecretLookup } from '../auth/types.ts';
@@ -18,9 +19,8 @@ import { openApiDocument } from './openapi.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
-import { adminGuard, adminTokenDigest } from './admin.ts';
+import { adminGuard } from './admin.ts';
 import { imageHandler, type ImageDeps } from './image.ts';
-import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
 import { corsHeaders, corsPreflight, type CorsRules } from './cors.ts';
@@ -43,6 +43,7 @@ export interface ImagegateApp {
   app: Hono<AppEnv>;
   /** `/_metrics` and `/_openapi.json` with no guard, for the metrics listener (`server.metrics`). */
   internal: Hono<AppEnv>;
+  /** The settings as resolved at start-up (frozen). */
   config: Config;
   storages: Record<string, Storage>;
   logger: Logger;
@@ -75,9 +76,12 @@ function mountInternal(
 
 /**
  * createApp is the only place that wires the modules together. The same app serves the Node
- * server and every Lambda event shape.
+ * server and every Lambda event shape. The config is resolved first, once (config/resolve.ts):
+ * every problem with the environment and the secrets it names stops start-up together.
  */
-export async function createApp(config: Config, options: AppOptions = {}): Promise<ImagegateApp> {
+export async function createApp(input: Config, options: AppOptions = {}): Promise<ImagegateApp> {
+  const resolved = await resolveConfig(input, { keys: !options.keys });
+  const config = resolved.settings;
   const logger = options.logger ?? createLogger(config.server.logLevel);
   const storages = Object.fromEntries(
     Object.entries(options.storages ?? (await createStorages(config.sources, config.limits.maxOriginalBytes))).map(([name, s]) => [
@@ -85,9 +89,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       withMetaCache(guardStorage(s), { ttlMs: config.cache.sourceMetaTtlMs, headTimeoutMs: config.limits.deadlineMs }),
     ]),
   );
-  const keyStore = options.keys || !config.keyStore ? undefined : openKeyStore(config.keyStore);
-  const keys = options.keys ?? createKeyLookup(await resolveConfiguredKeys(config), keyStore, secretKeyRefresh(config));
-  const usage = options.usage ?? createUsageService(config.usage, { logger });
+  const keyStore = options.keys || !resolved.keyStore ? undefined : openKeyStore(resolved.keyStore);
+  const keys = options.keys ?? createKeyLookup(resolved.keys, keyStore, secretKeyRefresh(resolved));
+  const usage = options.usage ?? createUsageService(resolved.usage, { logger });
   const stats = new RequestStats();
   const routes = compileRoutes(config.routes);
   const limits = config.limits;
@@ -100,7 +104,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const cors: CorsRules = {};
   for (const [name, src] of Object.entries(config.sources)) {
     if (src.cors) cors[name] = src.cors;
-    if (src.signing) signing[name] = { token: signingToken(name, src.signing), required: src.signing.required, path: src.signing.path };
+    if (src.signing) signing[name] = { token: resolved.signingTokens[name]!, required: src.signing.required, path: src.signing.path };
     access[name] = { access: src.access, ...(signing[name] ? { signing: signing[name] } : {}) };
   }
 
@@ -134,7 +138,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   // /_metrics and /_openapi.json: on the image listener open, behind the admin token or not at
   // all (server.internalEndpoints); with a metrics listener (server.metrics) /_metrics is there only.
-  const guard = adminGuard(adminTokenDigest(config.admin));
+  const guard = adminGuard(resolved.adminDigest);
   const openapi = openApiDocument(config);
   const internalHandlers = {
     metrics: metricsHandler(metrics),

@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { invalidParameter, ServiceError } from '../errors.ts';
-import { settingFromEnv } from '../config/from-env.ts';
 
 const S_LAST = /(^|&)s=([^&]*)$/;
 
@@ -134,12 +133,4 @@ export function signTarget(target: string, token: string): string {
   const rest = query ?? '';
   const s = signatureOf(token, path, rest);
   return rest === '' ? `${path}?s=${s}` : `${path}?${rest}&s=${s}`;
-}
-
-/**
- * A source's signing token: `signing.token`, or the environment variable `signing.tokenFromEnv`.
- * A ConfigError, naming the setting and the variable, when that variable is not set.
- */
-export function signingToken(sourceName: string, signing: { token?: string; tokenFromEnv?: string }, env: NodeJS.ProcessEnv = process.env): string {
-  return signing.token ?? settingFromEnv(`sources.${sourceName}.signing.tokenFromEnv`, signing.tokenFromEnv ?? '', env);
 }

@@ -23,7 +23,8 @@ interface S3StorageConfig {
 /** Build an S3 client from a source's settings; credentials come from the usual AWS chain. */
 export function s3ClientFor(cfg: { region?: string; endpoint?: string; forcePathStyle?: boolean }): S3Client {
   const opts: S3ClientConfig = {
-    region: cfg.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    // The resolved config names the environment's region where the file names none (config/resolve.ts).
+    region: cfg.region ?? 'us-east-1',
     forcePathStyle: cfg.forcePathStyle ?? false,
     maxAttempts: 2,
   };

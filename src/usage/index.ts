@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { settingFromEnv } from '../config/from-env.ts';
 import { ServiceError } from '../errors.ts';
+import { resolvedTable } from '../config/resolve.ts';
 import type { PlanConfig, UsageConfig } from '../config/usage.ts';
 import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
@@ -252,7 +252,7 @@ const STORE_NAMES: Record<UsageStore['kind'], string> = { memory: 'memory', redi
 /** The store for `usage:`: in this process, or Redis or DynamoDB shared by every replica. */
 function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
   if (cfg.store === 'memory') return new MemoryUsageStore({ retentionDays: cfg.retentionDays });
-  if (cfg.store === 'dynamodb') return new DynamoUsageStore({ ...cfg, table: cfg.table ?? settingFromEnv('usage.tableFromEnv', cfg.tableFromEnv!) });
+  if (cfg.store === 'dynamodb') return new DynamoUsageStore({ ...cfg, table: resolvedTable(cfg, 'usage') });
   return new RedisUsageStore({ url: cfg.url, prefix: cfg.prefix, retentionDays: cfg.retentionDays, commandTimeoutMs: cfg.commandTimeoutMs, events });
 }
 

@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createKeyLookup, resolveConfiguredKeys, SECRET_REFRESH, secretKeyRefresh, sha256hex } from '../../src/auth/keys.ts';
+import { createKeyLookup, SECRET_REFRESH, secretKeyRefresh, sha256hex } from '../../src/auth/keys.ts';
+import { resolveConfig } from '../../src/config/resolve.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { fakeAwsEnv, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
 
@@ -37,8 +38,9 @@ describe('secret-backed keys are re-read (moto_server)', { skip }, () => {
       aws: { region: 'us-east-1', endpoint: moto.url },
     });
     let clock = 1_000_000;
-    const refresh = { ...secretKeyRefresh(cfg)!, now: () => clock };
-    const keys = createKeyLookup(await resolveConfiguredKeys(cfg), undefined, refresh);
+    const resolved = await resolveConfig(cfg);
+    const refresh = { ...secretKeyRefresh(resolved)!, now: () => clock };
+    const keys = createKeyLookup(resolved.keys, undefined, refresh);
     assert.equal((await keys.findByHash(sha256hex(OLD)))?.id, 'dev-a');
 
     await sm.send(new PutSecretValueCommand({ SecretId: 'slot-a', SecretString: JSON.stringify({ api_key: NEW }) }));

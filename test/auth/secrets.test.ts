@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createApp, type ImagegateApp } from '../../src/http/app.ts';
 import { ConfigError } from '../../src/config/load.ts';
-import { resolveConfiguredKeys, secretsManagerFetcher, sha256hex } from '../../src/auth/keys.ts';
+import { sha256hex } from '../../src/auth/keys.ts';
+import { resolveConfig, secretsManagerFetcher } from '../../src/config/resolve.ts';
 import { createLogger } from '../../src/log.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,7 +102,7 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
   });
 
   test('resolved keys hold an id per hash, never a key value', async () => {
-    const keys = await resolveConfiguredKeys(
+    const { keys } = await resolveConfig(
       config([
         { id: 'prod', secret: { id: 'global--api-key--prod' } },
         { id: 'dev', secret: { id: 'global--api-key--dev' } },
@@ -136,7 +137,7 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
   test('a missing secret stops start-up, naming the key and the secret', async () => {
     const problems = await configProblems([{ id: 'prod', secret: { id: 'global--api-key--nope' } }]);
     assert.equal(problems.length, 1);
-    assert.match(problems[0], /keys\.0 \(prod\)/);
+    assert.match(problems[0], /keys\.0\.secret \(key 'prod'\)/);
     assert.match(problems[0], /global--api-key--nope/);
   });
 
@@ -151,7 +152,7 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
     for (const [secret, why] of cases) {
       const problems = await configProblems([{ id: 'prod', secret: { id: secret } }]);
       assert.equal(problems.length, 1, secret);
-      assert.match(problems[0], /keys\.0 \(prod\)/, secret);
+      assert.match(problems[0], /keys\.0\.secret \(key 'prod'\)/, secret);
       assert.ok(problems[0].includes(`'${secret}'`), `${problems[0]} names the secret`);
       assert.match(problems[0], why, secret);
       assert.doesNotMatch(problems[0], /sEcReTvAlUe/, 'the secret value never appears in the error');
@@ -174,10 +175,10 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
     assert.ok(caught instanceof ConfigError);
     const text = caught.problems.join('\n');
     assert.equal(caught.problems.length, 3, text);
-    assert.match(text, /keys\.1 \(gone\): secret 'global--api-key--gone'/);
-    assert.match(text, /keys\.2 \(env\): .*IMAGEGATE_TEST_UNSET_KEY/);
-    assert.match(text, /keys\.3 \(text\): secret 'broken--not-json'/);
-    assert.doesNotMatch(text, /\(good\)/);
+    assert.match(text, /keys\.1\.secret \(key 'gone'\): secret 'global--api-key--gone'/);
+    assert.match(text, /keys\.2\.valueFromEnv \(key 'env'\): environment variable \$IMAGEGATE_TEST_UNSET_KEY is not set/);
+    assert.match(text, /keys\.3\.secret \(key 'text'\): secret 'broken--not-json'/);
+    assert.doesNotMatch(text, /\(key 'good'\)/);
     assert.ok(!caught.message.includes(PROD_VALUE));
   });
 
@@ -201,7 +202,7 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
       caught = err;
     }
     assert.ok(caught instanceof ConfigError, String(caught));
-    assert.match(caught.problems[0], /keys\.0 \(prod\): secret 'global--api-key--prod'/);
+    assert.match(caught.problems[0], /keys\.0\.secret \(key 'prod'\): secret 'global--api-key--prod'/);
   });
 
   test("a secret's own endpoint and region override the aws defaults", async () => {
@@ -329,7 +330,7 @@ describe('keys from Secrets Manager and the environment (moto_server)', { skip }
         else process.env[VAR] = value;
         const problems = await configProblems([{ id: 'ci', valueFromEnv: VAR }]);
         assert.equal(problems.length, 1);
-        assert.match(problems[0], /keys\.0 \(ci\)/);
+        assert.match(problems[0], /keys\.0\.valueFromEnv \(key 'ci'\)/);
         assert.ok(problems[0].includes(VAR));
       }
     });

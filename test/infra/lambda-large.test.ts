@@ -5,7 +5,6 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/cl
 import sharp from 'sharp';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
-  LARGE_RESPONSE_BUCKET_ENV,
   handleLargeResponse,
   payloadBytes,
   wrapLargeResponses,
@@ -120,41 +119,28 @@ describe('large Lambda responses (over the 6 MB payload limit)', { skip }, () =>
   });
 
   test('without a bucket the answer is a 502 response_too_large JSON error, not a Lambda failure', async () => {
-    const saved = process.env[LARGE_RESPONSE_BUCKET_ENV];
-    delete process.env[LARGE_RESPONSE_BUCKET_ENV];
-    try {
-      const out = await handleLargeResponse(imageResult(png), { largeResponsePrefix: 'x/', largeResponseUrlTtlSeconds: 60 }, { s3 });
-      assert.equal(out.statusCode, 502);
-      assert.equal(out.headers?.['content-type'], 'application/json; charset=utf-8');
-      assert.equal(out.headers?.['cache-control'], 'no-store');
-      const body = JSON.parse(String(out.body));
-      assert.equal(body.code, 'response_too_large');
-      assert.match(body.message, /6 MB/);
-    } finally {
-      if (saved !== undefined) process.env[LARGE_RESPONSE_BUCKET_ENV] = saved;
-    }
+    const out = await handleLargeResponse(imageResult(png), { largeResponsePrefix: 'x/', largeResponseUrlTtlSeconds: 60 }, { s3 });
+    assert.equal(out.statusCode, 502);
+    assert.equal(out.headers?.['content-type'], 'application/json; charset=utf-8');
+    assert.equal(out.headers?.['cache-control'], 'no-store');
+    const body = JSON.parse(String(out.body));
+    assert.equal(body.code, 'response_too_large');
+    assert.match(body.message, /6 MB/);
   });
 
-  test('wrapLargeResponses reads a lazily loaded config and falls back to IMAGEGATE_LARGE_RESPONSE_BUCKET', async () => {
+  test('wrapLargeResponses reads a lazily loaded config', async () => {
     let loaded: typeof cfg | undefined;
     const inner = async (event: { path: string }) => {
-      loaded = { ...cfg, largeResponseBucket: undefined as unknown as string, largeResponsePrefix: 'env/' };
+      loaded = { ...cfg, largeResponsePrefix: 'env/' };
       return event.path === '/big' ? imageResult(png) : imageResult(Buffer.from('tiny'));
     };
-    const saved = process.env[LARGE_RESPONSE_BUCKET_ENV];
-    process.env[LARGE_RESPONSE_BUCKET_ENV] = cfg.largeResponseBucket;
-    try {
-      const handler = wrapLargeResponses(inner, () => loaded, { s3 });
-      const small = await handler({ path: '/small' });
-      assert.equal(small.statusCode, 200);
-      assert.equal(small.isBase64Encoded, true);
-      const big = await handler({ path: '/big' });
-      assert.equal(big.statusCode, 307);
-      assert.match(new URL(String(big.headers?.location)).pathname, /^\/large-responses-test\/env\//);
-    } finally {
-      if (saved === undefined) delete process.env[LARGE_RESPONSE_BUCKET_ENV];
-      else process.env[LARGE_RESPONSE_BUCKET_ENV] = saved;
-    }
+    const handler = wrapLargeResponses(inner, () => loaded, { s3 });
+    const small = await handler({ path: '/small' });
+    assert.equal(small.statusCode, 200);
+    assert.equal(small.isBase64Encoded, true);
+    const big = await handler({ path: '/big' });
+    assert.equal(big.statusCode, 307);
+    assert.match(new URL(String(big.headers?.location)).pathname, /^\/large-responses-test\/env\//);
   });
 
   test('a bucket that cannot be written gives a 502 response_too_large instead of throwing', async () => {

@@ -12,7 +12,8 @@ import { ADMIN_TOKEN, OTHER_KEY, TEST_KEY, get, makeImageFolder, testApp, testCo
 import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
 import { createApp, type ImagegateApp } from '../../src/http/app.ts';
 import { signTarget } from '../../src/request/signature.ts';
-import { createKeyLookup, resolveConfiguredKeys } from '../../src/auth/keys.ts';
+import { createKeyLookup } from '../../src/auth/keys.ts';
+import { resolveConfig } from '../../src/config/resolve.ts';
 import { openKeyStore, type KeyStore } from '../../src/auth/store.ts';
 import { createLogger } from '../../src/log.ts';
 
@@ -241,7 +242,7 @@ describe('revoked keys on every replica', () => {
       const config = testConfig(folder.root, { keyStore: { type: 'redis', url: redis.url, prefix: 'sec-test:' } });
       const store = openKeyStore(config.keyStore!);
       stores.push(store);
-      apps.push(await createApp(config, { keys: createKeyLookup(await resolveConfiguredKeys(config), store), logger: createLogger('silent') }));
+      apps.push(await createApp(config, { keys: createKeyLookup((await resolveConfig(config)).keys, store), logger: createLogger('silent') }));
     }
   });
   after(async () => {

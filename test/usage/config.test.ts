@@ -103,15 +103,17 @@ test('usage and keyStore on DynamoDB: a table or the variable naming it (exactly
   assert.ok(bad.some((p) => /^keyStore\.table: set exactly one of table or tableFromEnv/.test(p)), bad.join('\n'));
   assert.ok(problems({ ...base, usage: { store: 'dynamodb' } }).some((p) => /^usage\.table: set exactly one of table or tableFromEnv/.test(p)));
 
-  const { createUsageService } = await import('../../src/usage/index.ts');
-  const { openKeyStore } = await import('../../src/auth/store.ts');
-  delete process.env.IG_TEST_UNSET_TABLE;
-  assert.throws(
-    () => createUsageService(usageConfigSchema.parse({ store: 'dynamodb', tableFromEnv: 'IG_TEST_UNSET_TABLE' })),
-    (err: unknown) => err instanceof ConfigError && /usage\.tableFromEnv: environment variable \$IG_TEST_UNSET_TABLE is not set/.test(err.problems.join()),
+  const { resolveConfig } = await import('../../src/config/resolve.ts');
+  const unset = parseConfig({ ...base, usage: { store: 'dynamodb', tableFromEnv: 'IG_TEST_UNSET_TABLE' }, keyStore: { type: 'dynamodb', tableFromEnv: 'IG_TEST_UNSET_TABLE' } });
+  await assert.rejects(
+    resolveConfig(unset, { env: {} }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.length === 2 &&
+      /usage\.tableFromEnv: environment variable \$IG_TEST_UNSET_TABLE is not set/.test(err.problems.join()) &&
+      /keyStore\.tableFromEnv: environment variable \$IG_TEST_UNSET_TABLE is not set/.test(err.problems.join()),
   );
-  assert.throws(
-    () => openKeyStore({ type: 'dynamodb', tableFromEnv: 'IG_TEST_UNSET_TABLE', prefix: '' }),
-    (err: unknown) => err instanceof ConfigError && /keyStore\.tableFromEnv/.test(err.problems.join()),
-  );
+  const named = await resolveConfig(unset, { env: { IG_TEST_UNSET_TABLE: 'from-env' } });
+  assert.equal(named.usage.store === 'dynamodb' && named.usage.table, 'from-env');
+  assert.equal(named.keyStore?.type === 'dynamodb' && named.keyStore.table, 'from-env');
 });
