@@ -1,4 +1,3 @@
-import { resolvedTable } from '../config/resolve.ts';
 import type { Config } from '../config/schema.ts';
 import { DynamoKeyStore } from './dynamodb-store.ts';
 import { FileKeyStore } from './file-store.ts';
@@ -60,6 +59,10 @@ export interface KeyStore extends KeyLookup, SecretStore {
 export function openKeyStore(cfg: NonNullable<Config['keyStore']>, options: { clock?: () => number } = {}): KeyStore {
   const clock = options.clock ?? Date.now;
   if (cfg.type === 'file') return new FileKeyStore(cfg.path, clock);
-  if (cfg.type === 'dynamodb') return new DynamoKeyStore({ ...cfg, table: resolvedTable(cfg, 'keyStore') }, clock);
+  if (cfg.type === 'dynamodb') {
+    // resolveConfig names the table of `tableFromEnv`; none here means it was skipped (a bug, not a setting).
+    if (!cfg.table) throw new Error('keyStore.table: not named; resolveConfig reads keyStore.tableFromEnv');
+    return new DynamoKeyStore({ ...cfg, table: cfg.table }, clock);
+  }
   return new RedisKeyStore(cfg.url, cfg.prefix, clock);
 }

@@ -82,12 +82,6 @@ export function usageSettings<T extends Config['usage']>(cfg: T, env: Env, probl
   return table === undefined ? undefined : ({ ...cfg, table } as WithTable<T>);
 }
 
-/** The DynamoDB table of a resolved `usage:` or `keyStore:`; none means resolveConfig was skipped (a bug, not a setting). */
-export function resolvedTable(cfg: { table?: string }, section: 'usage' | 'keyStore'): string {
-  if (!cfg.table) throw new Error(`${section}.table: not named; resolveConfig reads ${section}.tableFromEnv`);
-  return cfg.table;
-}
-
 /** Runs one of the readers above for a command that needs only that value: its problem is a ConfigError. */
 export function readSetting<T>(read: (problems: string[]) => T): T {
   const problems: string[] = [];

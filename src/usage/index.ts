@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { ServiceError } from '../errors.ts';
-import { resolvedTable } from '../config/resolve.ts';
 import type { PlanConfig, UsageConfig } from '../config/usage.ts';
 import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
@@ -252,7 +251,11 @@ const STORE_NAMES: Record<UsageStore['kind'], string> = { memory: 'memory', redi
 /** The store for `usage:`: in this process, or Redis or DynamoDB shared by every replica. */
 function openUsageStore(cfg: UsageConfig, events: StoreEvents): UsageStore {
   if (cfg.store === 'memory') return new MemoryUsageStore({ retentionDays: cfg.retentionDays });
-  if (cfg.store === 'dynamodb') return new DynamoUsageStore({ ...cfg, table: resolvedTable(cfg, 'usage') });
+  if (cfg.store === 'dynamodb') {
+    // resolveConfig names the table of `tableFromEnv`; none here means it was skipped (a bug, not a setting).
+    if (!cfg.table) throw new Error('usage.table: not named; resolveConfig reads usage.tableFromEnv');
+    return new DynamoUsageStore({ ...cfg, table: cfg.table });
+  }
   return new RedisUsageStore({ url: cfg.url, prefix: cfg.prefix, retentionDays: cfg.retentionDays, commandTimeoutMs: cfg.commandTimeoutMs, events });
 }
 

@@ -205,6 +205,21 @@ describe('boundaries', () => {
     assert.ok(files(config).length >= 8, 'the scan sees the config folder');
   });
 
+  test('the feature folders take only types from src/config: what a setting names is resolved before they run', () => {
+    const config = path.join(SRC, 'config');
+    const found: string[] = [];
+    for (const folder of ['auth', 'cache', 'pipeline', 'request', 'routes', 'storage', 'usage']) {
+      for (const file of files(path.join(SRC, folder))) {
+        for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+          const spec = m[1] ?? m[2]!;
+          if (!spec.startsWith('.') || !path.resolve(path.dirname(file), spec).startsWith(config + path.sep)) continue;
+          if (!/^\s*import\s+type\b/.test(m[0])) found.push(`${path.relative(SRC, file)}: ${m[0].trim()}`);
+        }
+      }
+    }
+    assert.deepEqual(found, []);
+  });
+
   test('nothing under src reads process.env but src/config and src/cli', () => {
     const found = files(SRC)
       .filter((f) => !/^(config|cli)\//.test(path.relative(SRC, f).split(path.sep).join('/')))
