@@ -64,6 +64,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     server = await startServer(config, { port, host: values.host as string | undefined });
   } catch (err) {
+    // What the settings name (variables, secrets) is read as the app starts: every problem at once.
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
     const why = e.code === 'EADDRINUSE' ? 'the address is already in use' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.message;
     const where = e.address !== undefined ? ` on ${e.address}:${e.port}` : '';

@@ -123,6 +123,38 @@ describe('every …FromEnv setting fails the same way', () => {
   });
 });
 
+describe('imagegate serve', () => {
+  test('reports every problem of the environment as a configuration error, exit 1', async () => {
+    const { run } = await import('../../src/cli/serve.ts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-resolve-'));
+    const errors: string[] = [];
+    const consoleError = console.error;
+    try {
+      const file = path.join(dir, 'imagegate.yaml');
+      writeFileSync(
+        file,
+        [
+          `sources: { local: { type: fs, root: ${JSON.stringify(folder.root)} } }`,
+          'routes: [{ match: "*", source: local }]',
+          'keys: [{ id: ci, valueFromEnv: IMAGEGATE_TEST_UNSET_KEY_VAR }]',
+          'admin: { tokenFromEnv: IMAGEGATE_TEST_UNSET_ADMIN_VAR }',
+          'server: { logLevel: silent }',
+        ].join('\n'),
+      );
+      console.error = (...args: unknown[]) => void errors.push(args.join(' '));
+      assert.equal(await run(['--config', file, '--port', '0', '--host', '127.0.0.1']), 1);
+    } finally {
+      console.error = consoleError;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const text = errors.join('\n');
+    assert.match(text, /^invalid configuration \(environment and secrets\):/);
+    assert.match(text, /keys\.0\.valueFromEnv \(key 'ci'\): environment variable \$IMAGEGATE_TEST_UNSET_KEY_VAR is not set/);
+    assert.match(text, /admin\.tokenFromEnv: environment variable \$IMAGEGATE_TEST_UNSET_ADMIN_VAR is not set/);
+    assert.doesNotMatch(text, /cannot listen/);
+  });
+});
+
 describe('the resolved config', () => {
   test('is frozen, read from the environment once, and leaves the caller’s config as it was', async () => {
     const env: Record<string, string> = { [VAR]: 'first-token-0123456789' };
