@@ -16,10 +16,10 @@ import type { Config, KeyConfig } from './schema.ts';
 type Env = Record<string, string | undefined>;
 
 /** A configured key once its value is hashed: its id and plan, never the value. */
-export type ConfiguredKey = Pick<KeyConfig, 'id' | 'plan'>;
+type ConfiguredKey = Pick<KeyConfig, 'id' | 'plan'>;
 /** SHA-256 hex of a key value → the key. */
 export type ConfiguredKeys = ReadonlyMap<string, ConfiguredKey>;
-export type SecretRef = NonNullable<KeyConfig['secret']>;
+type SecretRef = NonNullable<KeyConfig['secret']>;
 /** Reads the key value a Secrets Manager reference names. */
 export type SecretFetcher = (ref: SecretRef) => Promise<string>;
 
@@ -91,7 +91,7 @@ export function readSetting<T>(read: (problems: string[]) => T): T {
 }
 
 /** The region of an AWS client whose settings name none: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1. */
-export function environmentRegion(env: Env): string {
+function environmentRegion(env: Env): string {
   return env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
 }
 
@@ -152,7 +152,7 @@ function keyHashes(keys: readonly KeyConfig[], env: Env, fetchSecret: SecretFetc
  * environment or a value from Secrets Manager (read in parallel). Two keys with one value are
  * a problem.
  */
-export async function resolveKeys(keys: readonly KeyConfig[], env: Env, fetchSecret: SecretFetcher, problems: string[]): Promise<Map<string, ConfiguredKey>> {
+async function resolveKeys(keys: readonly KeyConfig[], env: Env, fetchSecret: SecretFetcher, problems: string[]): Promise<Map<string, ConfiguredKey>> {
   const hashes = await Promise.all(keyHashes(keys, env, fetchSecret, problems));
   const byHash = new Map<string, ConfiguredKey>();
   hashes.forEach((hash, i) => {
@@ -216,8 +216,9 @@ export async function resolveConfig(config: Config, options: ResolveOptions = {}
   const settings = structuredClone(config);
   const fetchSecret = options.fetchSecret ?? secretsManagerFetcher(settings.aws, env);
   const problems: string[] = [];
-  const { signingTokens, adminDigest, usage, keyStore } = readEnvironment(settings, env, problems, withKeys);
+  const fromEnvironment = readEnvironment(settings, env, problems, withKeys);
   const keys = withKeys ? await resolveKeys(settings.keys, env, fetchSecret, problems) : new Map<string, ConfiguredKey>();
+  const { usage } = fromEnvironment;
   if (problems.length || !usage) throw new ConfigError('environment and secrets', problems);
 
   const region = environmentRegion(env);
@@ -234,6 +235,6 @@ export async function resolveConfig(config: Config, options: ResolveOptions = {}
           return map;
         }
       : undefined;
-  const resolved: ResolvedConfig = { settings, keys, reloadKeys, adminDigest, signingTokens, keyStore, usage };
+  const resolved: ResolvedConfig = { ...fromEnvironment, usage, settings, keys, reloadKeys };
   return deepFreeze(resolved);
 }
