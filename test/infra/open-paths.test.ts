@@ -23,7 +23,7 @@ import { run as usageCli } from '../../src/cli/usage.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createDynamoClient, createTable } from '../../src/dynamodb.ts';
 import { DynamoKeyStore } from '../../src/auth/dynamodb-store.ts';
-import { usageConfigSchema } from '../../src/usage/config.ts';
+import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService } from '../../src/usage/index.ts';
 import { ANONYMOUS_KEY } from '../../src/usage/types.ts';
 import { fakeAwsEnv, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
