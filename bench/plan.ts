@@ -18,7 +18,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { parseTransform } from '../src/request/params.ts';
 import { negotiateFormat } from '../src/request/negotiate.ts';
-import { transformConfigSchema } from '../src/pipeline/config.ts';
+import { transformConfigSchema } from '../src/config/transform.ts';
 import * as after from '../src/pipeline/run.ts';
 import { PHOTO_ROOT, PHOTOS, missingPhotos } from './ops.ts';
 
