@@ -19,7 +19,8 @@ import { createLogger, type Logger } from '../log.ts';
 import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard, adminTokenDigest } from './admin.ts';
-import { imageHandler, type ImageDeps } from './image.ts';
+import { imageHandler, openSource, type ImageDeps } from './image.ts';
+import { createMasters, type Masters } from '../masters/index.ts';
 import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
@@ -48,6 +49,8 @@ export interface ImagegateApp {
   logger: Logger;
   metrics: Metrics;
   usage: UsageService;
+  /** Masters of originals (`imagegate warm` builds them ahead). */
+  masters: Masters;
   /** `/_ready`; the Node server starts its probes and turns it off when draining. */
   readiness: Readiness;
   close(): Promise<void>;
@@ -159,6 +162,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return c.json({ message: `Not found: ${c.req.path}`, code: 'not_found' }, 404);
   });
 
+  const limiter = new WorkLimiter({
+    concurrency: limits.concurrency,
+    queue: limits.queue,
+    retryAfterSeconds: limits.retryAfterSeconds,
+    observer: metrics.limiterObserver,
+  });
+  const bytes = new ByteBudget({ maxBytes: limits.maxBytesInFlight, queue: limits.queue, retryAfterSeconds: limits.retryAfterSeconds });
+  const onTransform: ImageDeps['onTransform'] = (info) => {
+    metrics.onTransform(info);
+    options.onTransform?.(info);
+  };
+  const masters = createMasters({
+    config,
+    cache,
+    limiter,
+    storages,
+    open: (match, signal) => openSource({ storages, bytes, onSourceFetch: metrics.onSourceFetch }, { ...match, params: {} }, match.key, signal),
+    observer: metrics.mastersObserver,
+    logger,
+    onTransform,
+  });
   const handler = imageHandler({
     config,
     routes,
@@ -166,18 +190,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     signing,
     cache,
     flight: new SingleFlight({ onShared: metrics.onShared }),
-    limiter: new WorkLimiter({
-      concurrency: limits.concurrency,
-      queue: limits.queue,
-      retryAfterSeconds: limits.retryAfterSeconds,
-      observer: metrics.limiterObserver,
-    }),
+    limiter,
     deadlineMs: limits.deadlineMs,
-    bytes: new ByteBudget({ maxBytes: limits.maxBytesInFlight, queue: limits.queue, retryAfterSeconds: limits.retryAfterSeconds }),
-    onTransform: (info) => {
-      metrics.onTransform(info);
-      options.onTransform?.(info);
-    },
+    bytes,
+    masters,
+    onTransform,
     onSourceFetch: metrics.onSourceFetch,
   });
 
@@ -211,8 +228,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     usage,
     readiness,
+    masters,
     async close() {
       readiness.stop();
+      await masters.close();
       await Promise.allSettled([cache.close(), usage.close(), keyStore?.close()]);
     },
   };

@@ -66,6 +66,8 @@ export interface PipelineState {
   timeoutAt?: number;
   loadMark?: (path: string) => Promise<Buffer | undefined>;
   headers: Record<string, string>;
+  /** Input pixels per pixel of the frame `width`×`height` start in, until the resize (set for a master). */
+  inputScale?: number;
   /** sharp-order bookkeeping for the current pipeline segment. */
   stage: number;
   used: Set<string>;

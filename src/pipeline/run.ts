@@ -27,6 +27,7 @@ import { mask } from './steps/mask.ts';
 import { animation } from './steps/animation.ts';
 import { svgBypass } from './steps/svg.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
+import type { MasterOf } from '../masters/eligible.ts';
 
 export interface PipelineContext {
   config: TransformConfig;
@@ -38,6 +39,12 @@ export interface PipelineContext {
   deadline?: number;
   /** Loads a watermark (`mark=`) from the service's own sources; undefined when missing. */
   loadMark?: (path: string) => Promise<Buffer | undefined>;
+  /**
+   * Set when the input is a master (an upright, downscaled sRGB copy) of an original: geometry,
+   * the kept format and the cost check use the original's size, and source regions are scaled
+   * into the master when they are cut (see src/masters).
+   */
+  master?: MasterOf;
 }
 
 export interface PipelineResult {
@@ -53,7 +60,7 @@ export interface PipelineResult {
 const STEPS: ReadonlyArray<(st: PipelineState) => Promise<void>> = [orient, trim, background, resize, focalDebug, rotate, tone, adjust, stylize, blend, pad, watermark, text, radius, mask, transparency, animation];
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
-function keepFormat(meta: Metadata): OutputFormat {
+export function keepFormat(meta: Metadata): OutputFormat {
   switch (meta.format) {
     case 'jpeg':
       return 'jpeg';
@@ -100,9 +107,9 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     const first = opts.frame ? Math.min(opts.frame.from, total) - 1 : 0;
     const selected = Math.min((opts.frame?.to === undefined ? total : Math.min(opts.frame.to, total)) - first, frames0);
     const swap = opts.orient === undefined && (meta.orientation ?? 1) >= 5;
-    const w = meta.width!;
-    const h = meta.pageHeight ?? meta.height!;
-    const own = keepFormat(meta);
+    const w = ctx.master?.width ?? meta.width!;
+    const h = ctx.master?.height ?? meta.pageHeight ?? meta.height!;
+    const own = ctx.master?.format ?? keepFormat(meta);
     let format = ctx.format ?? own;
     if (ctx.insteadOfAvif) {
       const g = computeGeometry(swap ? h : w, swap ? w : h, opts, config.maxOutputSize);
@@ -148,6 +155,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       deadline: ctx.deadline,
       loadMark: ctx.loadMark,
       headers: {},
+      inputScale: ctx.master && meta.width! / ctx.master.width,
       stage: 0,
       used: new Set<string>(),
     });

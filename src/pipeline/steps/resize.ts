@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { STAGE, use, backgroundFor, bounded, checkDeadline, type PipelineState } from '../context.ts';
-import { computeGeometry } from '../geometry.ts';
+import { computeGeometry, type Box } from '../geometry.ts';
 import { fillGradient } from './gradient.ts';
 
 /**
@@ -17,9 +17,9 @@ export async function resize(st: PipelineState): Promise<void> {
   st.geometry = g;
   if (g.rect) {
     await use(st, STAGE.preExtract, 'extractPre');
-    st.img.extract(g.rect);
+    st.img.extract(st.inputScale ? scaledBox(g.rect, st.inputScale, st.meta.width!, st.meta.height!) : g.rect);
   }
-  if (g.resize && (g.resize.width !== (g.rect?.width ?? st.width) || g.resize.height !== (g.rect?.height ?? st.height) || g.crop)) {
+  if (g.resize && (st.inputScale !== undefined || g.resize.width !== (g.rect?.width ?? st.width) || g.resize.height !== (g.rect?.height ?? st.height) || g.crop)) {
     await use(st, STAGE.resize, 'resize');
     if (g.crop && 'strategy' in g.crop) {
       st.img.resize(g.crop.width, g.crop.height, { fit: 'cover', position: sharp.strategy[g.crop.strategy] });
@@ -67,4 +67,13 @@ async function fillBlur(st: PipelineState, width: number, height: number, left: 
   st.stage = STAGE.composite;
   st.used = new Set(['resize', 'composite']);
   checkDeadline(st);
+}
+
+/** A box of the original's frame in the pixels of an input `k` times its size (a master), within its `width`×`height`. */
+function scaledBox(b: Box, k: number, width: number, height: number): Box {
+  const left = Math.min(Math.floor(b.left * k), width - 1);
+  const top = Math.min(Math.floor(b.top * k), height - 1);
+  const right = Math.max(left + 1, Math.min(Math.round((b.left + b.width) * k), width));
+  const bottom = Math.max(top + 1, Math.min(Math.round((b.top + b.height) * k), height));
+  return { left, top, width: right - left, height: bottom - top };
 }
