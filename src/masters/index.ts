@@ -98,9 +98,10 @@ export function createMasters(deps: MastersDeps): Masters {
   const keyOf = (match: { source: string; key: string }, etag: string) =>
     cacheKey({ source: match.source, key: match.key, etag, options: `longEdge=${longEdge}`, format: VERSION });
 
-  /** Decode the original once into its master (or a marker that it gets none), and store it. */
-  const make = (match: { source: string; key: string }, key: string): Promise<Master> =>
+  /** Decode the original once into its master (or a marker that it gets none), and store it; the build waits for `after` first. */
+  const make = (match: { source: string; key: string }, key: string, after?: Promise<void>): Promise<Master> =>
     flight.do(key, async () => {
+      await after;
       const signal = deadlineSignal(config.limits.deadlineMs);
       const deadline = Date.now() + config.limits.deadlineMs;
       const entry = await limiter.run(async () => {
@@ -119,41 +120,57 @@ export function createMasters(deps: MastersDeps): Masters {
       return master;
     });
 
-  /** The master, waiting for one being built; when there is none, its build starts in the background and this resolves undefined. */
-  const find = async (req: MasterRequest, key: string): Promise<Master | undefined> => {
-    if (flight.has(key)) return make(req.match, key).catch(() => undefined);
+  /** The stored master, or the one being built (waited for); undefined when there is none yet. */
+  const find = async (key: string): Promise<Master | undefined> => {
+    if (flight.has(key)) return flight.do<Master>(key, () => Promise.reject(new Error('unreachable'))).catch(() => undefined);
     const hit = await cache.get(key);
-    const stored = hit && decodeMaster(hit.value);
-    if (stored) return stored;
-    const p = make(req.match, key).catch((err: unknown) => {
-      if (!(err instanceof ServiceError)) deps.logger?.warn({ event: 'master_failed', source: req.match.source, key: req.match.key, err: String(err) }, 'building a master failed');
+    return hit && decodeMaster(hit.value);
+  };
+
+  /** Builds a master in the background, after `after`: failures are logged, never a request's. */
+  const background = (match: { source: string; key: string }, key: string, after: Promise<void>) => {
+    const p = make(match, key, after).catch((err: unknown) => {
+      if (!(err instanceof ServiceError)) deps.logger?.warn({ event: 'master_failed', source: match.source, key: match.key, err: String(err) }, 'building a master failed');
     });
     pending.add(p);
     void p.finally(() => pending.delete(p));
-    return undefined;
   };
 
   return {
     async render(req, direct) {
-      const master = on && eligibleParams(req.opts) ? await find(req, keyOf(req.match, req.etag)) : undefined;
-      const of = master?.of;
-      if (!master || !of || !fitsMaster(req.opts, outputFormat(req, of, config), of, master.width, config.transform.maxOutputSize)) {
+      if (!on || !eligibleParams(req.opts)) {
         deps.observer?.original?.();
         return direct();
       }
-      deps.observer?.hit?.();
-      return limiter.run(async () => {
-        const started = performance.now();
-        const out = await runPipeline(master.body, req.opts, {
-          config: config.transform,
-          format: req.negotiated.format,
-          insteadOfAvif: req.negotiated.insteadOfAvif,
-          deadline: req.deadline,
-          master: of,
-        });
-        deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
-        return { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
-      }, req.signal);
+      const key = keyOf(req.match, req.etag);
+      const master = await find(key);
+      const of = master?.of;
+      if (master && of && fitsMaster(req.opts, outputFormat(req, of, config), of, master.width, config.transform.maxOutputSize)) {
+        deps.observer?.hit?.();
+        return limiter.run(async () => {
+          const started = performance.now();
+          const out = await runPipeline(master.body, req.opts, {
+            config: config.transform,
+            format: req.negotiated.format,
+            insteadOfAvif: req.negotiated.insteadOfAvif,
+            deadline: req.deadline,
+            master: of,
+          });
+          deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
+          return { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
+        }, req.signal);
+      }
+      deps.observer?.original?.();
+      if (master) return direct();
+      // No master yet: this response renders from the original first, then the master is built
+      // (requests for other sizes arriving meanwhile wait for it instead of decoding the original).
+      let rendered!: () => void;
+      background(req.match, key, new Promise<void>((resolve) => (rendered = resolve)));
+      try {
+        return await direct();
+      } finally {
+        rendered();
+      }
     },
 
     async build(match) {
