@@ -21,10 +21,12 @@ export async function resize(st: PipelineState): Promise<void> {
   }
   if (g.resize && (st.inputScale !== undefined || g.resize.width !== (g.rect?.width ?? st.width) || g.resize.height !== (g.rect?.height ?? st.height) || g.crop)) {
     await use(st, STAGE.resize, 'resize');
+    // From a master, libvips' coarse shrink-on-load would add its own aliasing to the master's.
+    const load = st.inputScale === undefined ? {} : { fastShrinkOnLoad: false };
     if (g.crop && 'strategy' in g.crop) {
-      st.img.resize(g.crop.width, g.crop.height, { fit: 'cover', position: sharp.strategy[g.crop.strategy] });
+      st.img.resize(g.crop.width, g.crop.height, { fit: 'cover', position: sharp.strategy[g.crop.strategy], ...load });
     } else {
-      st.img.resize(g.resize.width, g.resize.height, { fit: 'fill' });
+      st.img.resize(g.resize.width, g.resize.height, { fit: 'fill', ...load });
     }
   }
   if (st.opts.flip && st.opts.orient === undefined) {
