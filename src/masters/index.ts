@@ -120,20 +120,25 @@ export function createMasters(deps: MastersDeps): Masters {
       return master;
     });
 
-  /** The stored master, or the one being built (waited for); undefined when there is none yet. */
-  const find = async (key: string): Promise<Master | undefined> => {
-    if (flight.has(key)) return flight.do<Master>(key, () => Promise.reject(new Error('unreachable'))).catch(() => undefined);
+  /**
+   * The stored master, or the one being built (waited for). When there is neither, its build
+   * starts here — in the same turn as the look-up, so concurrent requests find it — and waits
+   * for `rendered()`: the caller renders its own response from the original first.
+   */
+  const find = async (match: { source: string; key: string }, key: string): Promise<{ master?: Master; rendered?: () => void }> => {
+    const join = () => flight.do<Master>(key, () => Promise.reject(new Error('no build'))).catch(() => undefined);
+    if (flight.has(key)) return { master: await join() };
     const hit = await cache.get(key);
-    return hit && decodeMaster(hit.value);
-  };
-
-  /** Builds a master in the background, after `after`: failures are logged, never a request's. */
-  const background = (match: { source: string; key: string }, key: string, after: Promise<void>) => {
-    const p = make(match, key, after).catch((err: unknown) => {
+    const stored = hit && decodeMaster(hit.value);
+    if (stored) return { master: stored };
+    if (flight.has(key)) return { master: await join() };
+    let rendered!: () => void;
+    const p = make(match, key, new Promise<void>((resolve) => (rendered = resolve))).catch((err: unknown) => {
       if (!(err instanceof ServiceError)) deps.logger?.warn({ event: 'master_failed', source: match.source, key: match.key, err: String(err) }, 'building a master failed');
     });
     pending.add(p);
     void p.finally(() => pending.delete(p));
+    return { rendered };
   };
 
   return {
@@ -142,8 +147,7 @@ export function createMasters(deps: MastersDeps): Masters {
         deps.observer?.original?.();
         return direct();
       }
-      const key = keyOf(req.match, req.etag);
-      const master = await find(key);
+      const { master, rendered } = await find(req.match, keyOf(req.match, req.etag));
       const of = master?.of;
       if (master && of && fitsMaster(req.opts, outputFormat(req, of, config), of, master.width, config.transform.maxOutputSize)) {
         deps.observer?.hit?.();
@@ -161,15 +165,10 @@ export function createMasters(deps: MastersDeps): Masters {
         }, req.signal);
       }
       deps.observer?.original?.();
-      if (master) return direct();
-      // No master yet: this response renders from the original first, then the master is built
-      // (requests for other sizes arriving meanwhile wait for it instead of decoding the original).
-      let rendered!: () => void;
-      background(req.match, key, new Promise<void>((resolve) => (rendered = resolve)));
       try {
         return await direct();
       } finally {
-        rendered();
+        rendered?.();
       }
     },
 
