@@ -11,7 +11,7 @@
  * - A request renders from the master only when its parameters allow it and the master holds
  *   every source pixel it needs (see eligible.ts); everything else renders from the original.
  */
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { Config } from '../config/schema.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, type NegotiatedFormat } from '../request/negotiate.ts';
@@ -98,22 +98,27 @@ export function createMasters(deps: MastersDeps): Masters {
   const keyOf = (match: { source: string; key: string }, etag: string) =>
     cacheKey({ source: match.source, key: match.key, etag, options: `longEdge=${longEdge}`, format: VERSION });
 
-  /** Decode the original once into its master (or a marker that it gets none), and store it; the build waits for `after` first. */
+  /**
+   * Decode the original once into its master (or a marker that it gets none), and store it. The
+   * header is read at once, so requests waiting on an original that gets no master go on at
+   * once; the decode waits for `after` (the response that started the build).
+   */
   const make = (match: { source: string; key: string }, key: string, after?: Promise<void>): Promise<Master> =>
     flight.do(key, async () => {
-      await after;
       const signal = deadlineSignal(config.limits.deadlineMs);
       const deadline = Date.now() + config.limits.deadlineMs;
-      const entry = await limiter.run(async () => {
-        const src = await deps.open(match, signal);
-        try {
-          const entry = await encodeMaster(src.input, config, longEdge, deadline);
-          if (await src.changed?.()) throw sourceChanged();
-          return entry;
-        } finally {
-          await src.close?.();
-        }
-      }, signal);
+      // The header decides whether there is a master to make: only its encode takes a render slot.
+      const src = await deps.open(match, signal);
+      let entry: CachedResult;
+      try {
+        const { meta } = await probe(src.input, config.transform, false);
+        const of = masterOf(meta, longEdge);
+        if (of) await after;
+        entry = of ? await limiter.run(() => encodeMaster(src.input, of, config, longEdge, deadline), signal) : { body: Buffer.alloc(0), contentType: 'application/octet-stream', headers: { [HEADER]: 'none' }, createdAt: Date.now() };
+        if (await src.changed?.()) throw sourceChanged();
+      } finally {
+        await src.close?.();
+      }
       await cache.set(key, entry);
       const master = decodeMaster(entry)!;
       if (master.of) deps.observer?.made?.(entry.body.length);
@@ -200,27 +205,30 @@ function outputFormat(req: MasterRequest, of: MasterOf, config: Config) {
 }
 
 /**
- * The master of one original: upright (EXIF orientation applied), sRGB, 8 bits, no metadata —
- * what every direct render starts from after its decode — its long edge `longEdge`, as JPEG q95
- * without chroma subsampling, or lossless PNG when the original has alpha. Animations, SVG and
- * originals under 1.5 × `longEdge` get an empty marker entry instead, so no one tries again.
+ * What the master of an original records, from its header; undefined for originals that get
+ * none: animations, SVG, and those under 1.5 × `longEdge` (a master would save less than half
+ * of the decoded pixels). They get an empty marker entry instead, so no one looks again.
  */
-async function encodeMaster(input: PipelineInput, config: Config, longEdge: number, deadline: number): Promise<CachedResult> {
-  const { meta } = await probe(input, config.transform, false);
-  const swap = (meta.orientation ?? 1) >= 5;
+function masterOf(meta: Metadata, longEdge: number): MasterOf | undefined {
   const w = meta.width!;
   const h = meta.pageHeight ?? meta.height!;
-  const of: MasterOf = { width: swap ? h : w, height: swap ? w : h, format: keepFormat(meta), alpha: meta.hasAlpha === true };
-  const createdAt = Date.now();
-  if (meta.format === 'svg' || (meta.pages ?? 1) > 1 || Math.max(w, h) < 1.5 * longEdge) {
-    return { body: Buffer.alloc(0), contentType: 'application/octet-stream', headers: { [HEADER]: 'none' }, createdAt };
-  }
+  if (meta.format === 'svg' || (meta.pages ?? 1) > 1 || Math.max(w, h) < 1.5 * longEdge) return undefined;
+  const swap = (meta.orientation ?? 1) >= 5;
+  return { width: swap ? h : w, height: swap ? w : h, format: keepFormat(meta), alpha: meta.hasAlpha === true };
+}
+
+/**
+ * The master of one original: upright (EXIF orientation applied), sRGB, 8 bits, no metadata —
+ * what every direct render starts from after its decode — its long edge `longEdge`, as JPEG q95
+ * without chroma subsampling, or lossless PNG when the original has alpha.
+ */
+async function encodeMaster(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<CachedResult> {
   const img = sharp(sharpInput(input), { failOn: config.transform.failOn, limitInputPixels: Math.max(config.transform.maxPixels, 1), sequentialRead: true, autoOrient: true })
     .resize(longEdge, longEdge, { fit: 'inside' })
     .toColourspace('srgb');
   const encoded = of.alpha ? img.png({ compressionLevel: 1 }) : img.jpeg({ quality: 95, chromaSubsampling: '4:4:4' });
   const { data, info } = await bounded({ deadline }, encoded).toBuffer({ resolveWithObject: true });
-  return { body: data, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: info.width }) }, createdAt };
+  return { body: data, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: info.width }) }, createdAt: Date.now() };
 }
 
 function decodeMaster(entry: CachedResult): Master | undefined {
