@@ -79,7 +79,7 @@ export interface Masters {
 }
 
 /** A master as stored: its pixels, or none for an original that gets no master. */
-interface Master {
+export interface Master {
   body: Buffer;
   of?: MasterOf;
   width: number;
@@ -209,7 +209,7 @@ function outputFormat(req: MasterRequest, of: MasterOf, config: Config) {
  * none: animations, SVG, and those under 1.5 × `longEdge` (a master would save less than half
  * of the decoded pixels). They get an empty marker entry instead, so no one looks again.
  */
-function masterOf(meta: Metadata, longEdge: number): MasterOf | undefined {
+export function masterOf(meta: Metadata, longEdge: number): MasterOf | undefined {
   const w = meta.width!;
   const h = meta.pageHeight ?? meta.height!;
   if (meta.format === 'svg' || (meta.pages ?? 1) > 1 || Math.max(w, h) < 1.5 * longEdge) return undefined;
@@ -222,7 +222,7 @@ function masterOf(meta: Metadata, longEdge: number): MasterOf | undefined {
  * what every direct render starts from after its decode — its long edge `longEdge`, as JPEG q95
  * without chroma subsampling, or lossless PNG when the original has alpha.
  */
-async function encodeMaster(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<CachedResult> {
+export async function encodeMaster(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<CachedResult> {
   const img = sharp(sharpInput(input), { failOn: config.transform.failOn, limitInputPixels: Math.max(config.transform.maxPixels, 1), sequentialRead: true, autoOrient: true })
     .resize(longEdge, longEdge, { fit: 'inside' })
     .toColourspace('srgb');
@@ -231,7 +231,7 @@ async function encodeMaster(input: PipelineInput, of: MasterOf, config: Config, 
   return { body: data, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: info.width }) }, createdAt: Date.now() };
 }
 
-function decodeMaster(entry: CachedResult): Master | undefined {
+export function decodeMaster(entry: CachedResult): Master | undefined {
   const h = entry.headers[HEADER];
   if (h === undefined) return undefined;
   if (h === 'none') return { body: entry.body, width: 0 };

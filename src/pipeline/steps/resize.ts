@@ -71,10 +71,10 @@ async function fillBlur(st: PipelineState, width: number, height: number, left: 
   checkDeadline(st);
 }
 
-/** A box of the original's frame in the pixels of an input `k` times its size (a master), within its `width`×`height`. */
+/** A box of the original's frame in the pixels of an input `k` times its size (a master), within its `width`×`height`: edges to the nearest pixel, so the region shifts by half a master pixel at most. */
 function scaledBox(b: Box, k: number, width: number, height: number): Box {
-  const left = Math.min(Math.floor(b.left * k), width - 1);
-  const top = Math.min(Math.floor(b.top * k), height - 1);
+  const left = Math.min(Math.round(b.left * k), width - 1);
+  const top = Math.min(Math.round(b.top * k), height - 1);
   const right = Math.max(left + 1, Math.min(Math.round((b.left + b.width) * k), width));
   const bottom = Math.max(top + 1, Math.min(Math.round((b.top + b.height) * k), height));
   return { left, top, width: right - left, height: bottom - top };
