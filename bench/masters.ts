@@ -7,7 +7,7 @@
  *
  *   node --import tsx bench/masters.ts [--rounds N] [--long-edge PX]
  */
-import sharp from 'sharp';
+import sharp, { type Raw, type Sharp } from 'sharp';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'long-edge': { type: 'string', default: '2048' } } });
@@ -23,8 +23,8 @@ const cpu = () => {
   return (u.user + u.system) / 1000;
 };
 
-type Made = { data: Buffer; raw?: sharp.RawOptions };
-const CANDIDATES: Record<string, { make: (s: sharp.Sharp) => Promise<Made>; open: (m: Made) => sharp.Sharp }> = {
+type Made = { data: Buffer; raw?: Raw };
+const CANDIDATES: Record<string, { make: (s: Sharp) => Promise<Made>; open: (m: Made) => Sharp }> = {
   raw: { make: async (s) => s.raw().toBuffer({ resolveWithObject: true }).then(({ data, info }) => ({ data, raw: { width: info.width, height: info.height, channels: info.channels } })), open: (m) => sharp(m.data, { raw: m.raw }) },
   'webp lossless': { make: async (s) => ({ data: await s.webp({ lossless: true, effort: 1 }).toBuffer() }), open: (m) => sharp(m.data) },
   'jpeg q95 4:2:0': { make: async (s) => ({ data: await s.jpeg({ quality: 95 }).toBuffer() }), open: (m) => sharp(m.data) },
@@ -61,4 +61,53 @@ for (const photo of PHOTOS) {
       `${name.padEnd(15)} | ${mean(made[name].ms).toFixed(0).padStart(7)} | ${(made[name].m.data.length / 1e6).toFixed(2).padStart(5)} | ${mean(perRound[name]).toFixed(1).padStart(13)} | ${(direct / mean(perRound[name])).toFixed(1)}× (${Math.min(...ratios).toFixed(1)}–${Math.max(...ratios).toFixed(1)})`,
     );
   }
+}
+
+/**
+ * The first request for a brand-new original, masters on against off, in one process: every
+ * round copies the photo under a new name (a new identity), asks `?w=400` of it from each app
+ * in turn (order alternating), and waits for the master's build before the next round, so a
+ * build never overlaps the next measurement. Wall-clock latency: median and range.
+ */
+{
+  const { mkdtempSync, copyFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { parseConfig } = await import('../src/config/load.ts');
+  const { createApp } = await import('../src/http/app.ts');
+  const { createLogger } = await import('../src/log.ts');
+  const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-bench-masters-'));
+  const app = (enabled: boolean) =>
+    createApp(
+      parseConfig({
+        server: { logLevel: 'silent' },
+        sources: { local: { type: 'fs', root: dir, access: 'public' } },
+        routes: [{ match: '*', source: 'local' }],
+        cache: { masters: { enabled }, sourceMetaTtlMs: 0 },
+      }),
+      { logger: createLogger('silent') },
+    );
+  const apps = { on: await app(true), off: await app(false) };
+  for (const photo of PHOTOS) {
+    const ms: Record<'on' | 'off', number[]> = { on: [], off: [] };
+    for (let r = 0; r < rounds * 2; r++) {
+      for (const which of r % 2 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+        const name = `${which}-${r}-${path.basename(photo)}`;
+        copyFileSync(photo, path.join(dir, name));
+        const t0 = performance.now();
+        const res = await apps[which].app.request(`/${name}?w=400`);
+        await res.arrayBuffer();
+        ms[which].push(performance.now() - t0);
+        await apps[which].masters.close();
+      }
+    }
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    const range = (a: number[]) => `${Math.min(...a).toFixed(0)}–${Math.max(...a).toFixed(0)}`;
+    console.log(
+      `first request, ${path.basename(photo)}: masters on ${median(ms.on).toFixed(0)} ms (${range(ms.on)}), off ${median(ms.off).toFixed(0)} ms (${range(ms.off)}): ${(median(ms.on) / median(ms.off)).toFixed(2)}×`,
+    );
+  }
+  await apps.on.close();
+  await apps.off.close();
+  rmSync(dir, { recursive: true, force: true });
 }
