@@ -59,7 +59,7 @@ export const cacheConfigSchema = z
     sourceMetaTtlMs: z.number().int().min(0).default(1_000),
     /**
      * Masters: one downscaled copy per original version (its long edge `longEdge` px, sRGB,
-     * upright; JPEG q95 4:4:4, or lossless PNG with alpha), kept in the tiers above under the
+     * upright; JPEG q95, or lossless PNG with alpha), kept in the tiers above under the
      * original's identity (source, key, ETag). Later lossy renders that need no more pixels than
      * it holds decode it instead of the original (README, "Masters", lists what is eligible).
      */

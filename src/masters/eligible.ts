@@ -11,7 +11,8 @@ import { computeGeometry } from '../pipeline/geometry.ts';
  * | w, h, dpr, fit, crop, ar, min/max-w/h    | yes           | geometry is computed on the original's size; only the     |
  * | rect, fp-x, fp-y, fp-z, flip             |               | source pixels come from the master, when it has enough    |
  * | fm / auto=format: jpeg, pjpg, webp, avif | yes           | lossy photo formats                                       |
- * | q, auto=compress, chromasub, jpg-progressive, dl, bg, ch | yes | encoder settings and headers only                   |
+ * | q, auto=compress, jpg-progressive, dl, bg, ch | yes   | encoder settings and headers only                         |
+ * | chromasub=444                            | no            | the master's chroma is subsampled like the default outputs |
  * | fm=png, png8, gif, json, blurhash; lossless | no         | lossless or metadata outputs show the master's own loss    |
  * | cs=origin, iptc                          | no            | the master keeps no ICC profile or IPTC block              |
  * | orient, rot, trim, pad, border, fill     | no            | not measured yet                                          |
@@ -31,6 +32,7 @@ export function eligibleParams(opts: Readonly<TransformOptions>): boolean {
     if (!GEOMETRY.has(name) && !ENCODING.has(name)) return false;
   }
   if (opts.auto && opts.auto.some((a) => a !== 'format' && a !== 'compress')) return false;
+  if (opts.chromasub === '444') return false;
   if (opts.fm && opts.fm !== 'jpg' && opts.fm !== 'pjpg' && opts.fm !== 'webp' && opts.fm !== 'avif') return false;
   return true;
 }

@@ -220,13 +220,13 @@ export function masterOf(meta: Metadata, longEdge: number): MasterOf | undefined
 /**
  * The master of one original: upright (EXIF orientation applied), sRGB, 8 bits, no metadata —
  * what every direct render starts from after its decode — its long edge `longEdge`, as JPEG q95
- * without chroma subsampling, or lossless PNG when the original has alpha.
+ * (4:2:0, like every output without chromasub=444), or lossless PNG when the original has alpha.
  */
 export async function encodeMaster(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<CachedResult> {
   const img = sharp(sharpInput(input), { failOn: config.transform.failOn, limitInputPixels: Math.max(config.transform.maxPixels, 1), sequentialRead: true, autoOrient: true })
     .resize(longEdge, longEdge, { fit: 'inside' })
     .toColourspace('srgb');
-  const encoded = of.alpha ? img.png({ compressionLevel: 1 }) : img.jpeg({ quality: 95, chromaSubsampling: '4:4:4' });
+  const encoded = of.alpha ? img.png({ compressionLevel: 1 }) : img.jpeg({ quality: 95 });
   const { data, info } = await bounded({ deadline }, encoded).toBuffer({ resolveWithObject: true });
   return { body: data, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: info.width }) }, createdAt: Date.now() };
 }

@@ -11,10 +11,10 @@ const of: MasterOf = { width: 6000, height: 4000, format: 'jpeg', alpha: false }
 const fits = (q: string, format: MasterOf['format'] = 'jpeg') => fitsMaster(opts(q), format, of, 2048, 8192);
 
 describe('masters: which parameters may render from a master', () => {
-  for (const q of ['w=400', 'w=400&h=300&fit=crop', 'h=300&dpr=2', 'w=400&fm=webp&q=60', 'w=300&auto=format,compress', 'w=400&fm=avif&chromasub=444', 'w=200&rect=100,100,2000,1000', 'w=300&h=300&fit=crop&crop=focalpoint&fp-x=0.3&fp-y=0.6&fp-z=2', 'w=500&fit=crop&ar=16:9&crop=entropy', 'w=400&flip=h', 'w=400&fm=pjpg&jpg-progressive=false&dl=a.jpg']) {
+  for (const q of ['w=400', 'w=400&h=300&fit=crop', 'h=300&dpr=2', 'w=400&fm=webp&q=60', 'w=300&auto=format,compress', 'w=200&rect=100,100,2000,1000', 'w=300&h=300&fit=crop&crop=focalpoint&fp-x=0.3&fp-y=0.6&fp-z=2', 'w=500&fit=crop&ar=16:9&crop=entropy', 'w=400&flip=h', 'w=400&fm=pjpg&jpg-progressive=false&dl=a.jpg']) {
     test(`eligible: ${q}`, () => assert.equal(eligibleParams(opts(q)), true));
   }
-  for (const q of ['w=400&fm=png', 'w=400&fm=png8', 'w=400&fm=gif', 'w=400&fm=json', 'w=400&fm=blurhash', 'w=400&fm=webp&lossless=1', 'w=400&cs=origin', 'w=400&iptc=allow', 'w=400&orient=90', 'w=400&rot=10', 'w=400&trim=auto', 'w=400&pad=10', 'w=400&bri=20', 'w=400&sharp=50', 'w=400&blur=20', 'w=400&auto=enhance', 'w=400&mark=/m.png', 'w=400&txt=hi', 'w=400&upscale=true', 'w=400&frame=2', 'w=400&palette=json']) {
+  for (const q of ['w=400&fm=png', 'w=400&fm=avif&chromasub=444', 'w=400&fm=png8', 'w=400&fm=gif', 'w=400&fm=json', 'w=400&fm=blurhash', 'w=400&fm=webp&lossless=1', 'w=400&cs=origin', 'w=400&iptc=allow', 'w=400&orient=90', 'w=400&rot=10', 'w=400&trim=auto', 'w=400&pad=10', 'w=400&bri=20', 'w=400&sharp=50', 'w=400&blur=20', 'w=400&auto=enhance', 'w=400&mark=/m.png', 'w=400&txt=hi', 'w=400&upscale=true', 'w=400&frame=2', 'w=400&palette=json']) {
     test(`not eligible: ${q}`, () => assert.equal(eligibleParams(opts(q)), false));
   }
 });
