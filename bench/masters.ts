@@ -5,12 +5,12 @@
  * candidates interleaved in every round, so the ratios compare like with like on a shared
  * machine. Prints ms per derivative, the ratio to the direct render and its spread over rounds.
  *
- *   node --import tsx bench/masters.ts [--rounds N] [--long-edge PX]
+ *   node --import tsx bench/masters.ts [--rounds N] [--long-edge PX] [--part formats|first|all]
  */
 import sharp, { type Raw, type Sharp } from 'sharp';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'long-edge': { type: 'string', default: '2048' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'long-edge': { type: 'string', default: '2048' }, part: { type: 'string', default: 'all' } } });
 const rounds = Number(values.rounds);
 const longEdge = Number(values['long-edge']);
 const PHOTOS = ['/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg', '/usr/share/backgrounds/mate/abstract/Elephants_5640x3172.jpg', '/usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg'];
@@ -31,7 +31,7 @@ const CANDIDATES: Record<string, { make: (s: Sharp) => Promise<Made>; open: (m: 
   'jpeg q95 4:4:4': { make: async (s) => ({ data: await s.jpeg({ quality: 95, chromaSubsampling: '4:4:4' }).toBuffer() }), open: (m) => sharp(m.data) },
 };
 
-for (const photo of PHOTOS) {
+for (const photo of values.part === 'first' ? [] : PHOTOS) {
   const meta = await sharp(photo).metadata();
   const heights = WIDTHS.map((w) => Math.round((w * meta.height!) / meta.width!));
   const made: Record<string, { m: Made; ms: number[] }> = {};
@@ -69,7 +69,7 @@ for (const photo of PHOTOS) {
  * in turn (order alternating), and waits for the master's build before the next round, so a
  * build never overlaps the next measurement. Wall-clock latency: median and range.
  */
-{
+if (values.part !== 'formats') {
   const { mkdtempSync, copyFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const path = await import('node:path');
