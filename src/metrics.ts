@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheObserver, LimiterObserver, ResultCache } from './cache/index.ts';
+import type { MastersObserver } from './masters/index.ts';
 import type { AppEnv } from './http/context.ts';
 
 /** Latency buckets (seconds) from a memory hit (~0.1 ms) to a slow AVIF render. */
@@ -21,6 +22,12 @@ export interface Metrics {
   sourceFetchDuration: Histogram<'source'>;
   /** Give to `createResultCache(cfg, { observer })`. */
   cacheObserver: CacheObserver;
+  /** Give to `createMasters({ observer })`. */
+  mastersObserver: MastersObserver;
+  mastersMade: Counter<string>;
+  masterHits: Counter<string>;
+  rendersFromOriginal: Counter<string>;
+  masterBytesStored: Counter<string>;
   /** Give to `new WorkLimiter({ …, observer })`. */
   limiterObserver: LimiterObserver;
   /** Give to `new SingleFlight({ onShared })`. */
@@ -121,6 +128,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['tier', 'op'] as const,
     registers,
   });
+  const mastersMade = new Counter({ name: `${p}masters_made_total`, help: 'Masters built from an original and stored', registers });
+  const masterHits = new Counter({ name: `${p}master_hits_total`, help: 'Derivatives rendered from a master instead of their original', registers });
+  const rendersFromOriginal = new Counter({ name: `${p}renders_from_original_total`, help: 'Derivatives rendered from their original', registers });
+  const masterBytesStored = new Counter({ name: `${p}master_bytes_stored_total`, help: 'Bytes of masters written to the result cache', registers });
   const queueDepth = new Gauge({
     name: `${p}work_queue_depth`,
     help: 'Transformations waiting for a slot',
@@ -197,6 +208,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     cacheObserver: {
       lookup: (tier, result) => lookupTally.add(tier, result),
       error: (tier, op) => cacheErrors.inc({ tier, op }),
+    },
+    mastersMade,
+    masterHits,
+    rendersFromOriginal,
+    masterBytesStored,
+    mastersObserver: {
+      made: (bytes) => {
+        mastersMade.inc();
+        masterBytesStored.inc(bytes);
+      },
+      hit: () => masterHits.inc(),
+      original: () => rendersFromOriginal.inc(),
     },
     limiterObserver: {
       changed: ({ active, queued }) => {

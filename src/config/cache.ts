@@ -57,6 +57,20 @@ export const cacheConfigSchema = z
      * within this time. 0 asks the source on every request.
      */
     sourceMetaTtlMs: z.number().int().min(0).default(1_000),
+    /**
+     * Masters: one downscaled copy per original version (its long edge `longEdge` px, sRGB,
+     * upright; JPEG q95, or lossless PNG with alpha), kept in the tiers above under the
+     * original's identity (source, key, ETag). Later lossy renders that need no more pixels than
+     * it holds decode it instead of the original (README, "Masters", lists what is eligible).
+     */
+    masters: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** The master's long edge, px; originals under 1.5 times this get none. */
+        longEdge: z.number().int().min(256).max(8192).default(2048),
+      })
+      .strict()
+      .prefault({}),
     /** After a persistent-tier failure, skip that tier for this long instead of paying its timeout on every request. */
     persistentBackoffMs: z.number().int().min(0).default(5_000),
   })

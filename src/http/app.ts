@@ -20,7 +20,8 @@ import { createLogger, type Logger } from '../log.ts';
 import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard } from './admin.ts';
-import { imageHandler, type ImageDeps } from './image.ts';
+import { imageHandler, openSource, type ImageDeps } from './image.ts';
+import { createMasters, type Masters } from '../masters/index.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
 import { corsHeaders, corsPreflight, type CorsRules } from './cors.ts';
@@ -49,6 +50,8 @@ export interface ImagegateApp {
   logger: Logger;
   metrics: Metrics;
   usage: UsageService;
+  /** Masters of originals (`imagegate warm` builds them ahead). */
+  masters: Masters;
   /** `/_ready`; the Node server starts its probes and turns it off when draining. */
   readiness: Readiness;
   close(): Promise<void>;
@@ -163,6 +166,27 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     return c.json({ message: `Not found: ${c.req.path}`, code: 'not_found' }, 404);
   });
 
+  const limiter = new WorkLimiter({
+    concurrency: limits.concurrency,
+    queue: limits.queue,
+    retryAfterSeconds: limits.retryAfterSeconds,
+    observer: metrics.limiterObserver,
+  });
+  const bytes = new ByteBudget({ maxBytes: limits.maxBytesInFlight, queue: limits.queue, retryAfterSeconds: limits.retryAfterSeconds });
+  const onTransform: ImageDeps['onTransform'] = (info) => {
+    metrics.onTransform(info);
+    options.onTransform?.(info);
+  };
+  const masters = createMasters({
+    config,
+    cache,
+    limiter,
+    storages,
+    open: (match, signal) => openSource({ storages, bytes, onSourceFetch: metrics.onSourceFetch }, { ...match, params: {} }, match.key, signal),
+    observer: metrics.mastersObserver,
+    logger,
+    onTransform,
+  });
   const handler = imageHandler({
     config,
     routes,
@@ -170,18 +194,11 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     signing,
     cache,
     flight: new SingleFlight({ onShared: metrics.onShared }),
-    limiter: new WorkLimiter({
-      concurrency: limits.concurrency,
-      queue: limits.queue,
-      retryAfterSeconds: limits.retryAfterSeconds,
-      observer: metrics.limiterObserver,
-    }),
+    limiter,
     deadlineMs: limits.deadlineMs,
-    bytes: new ByteBudget({ maxBytes: limits.maxBytesInFlight, queue: limits.queue, retryAfterSeconds: limits.retryAfterSeconds }),
-    onTransform: (info) => {
-      metrics.onTransform(info);
-      options.onTransform?.(info);
-    },
+    bytes,
+    masters,
+    onTransform,
     onSourceFetch: metrics.onSourceFetch,
   });
 
@@ -215,8 +232,10 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     metrics,
     usage,
     readiness,
+    masters,
     async close() {
       readiness.stop();
+      await masters.close();
       await Promise.allSettled([cache.close(), usage.close(), keyStore?.close()]);
     },
   };

@@ -17,6 +17,7 @@ import { detectContentType, originalContentType } from '../content-type.ts';
 import type { ObjectMeta, Storage, StoredObject } from '../storage/types.ts';
 import { cacheKey, deadlineSignal, etagFor, matchesIfNoneMatch } from '../cache/index.ts';
 import type { ByteBudget, CachedResult, ResultCache, SingleFlight, WorkLimiter } from '../cache/index.ts';
+import type { Masters } from '../masters/index.ts';
 import { mergeHeaders, takeResponseHeaders, type AppEnv } from './context.ts';
 import { requestTarget } from './target.ts';
 import { checkSigning, markAccess, type AccessRules, type SigningRule } from './access.ts';
@@ -34,6 +35,8 @@ export interface ImageDeps {
   deadlineMs: number;
   /** Bytes of originals held in memory, process-wide (`limits.maxBytesInFlight`). */
   bytes: ByteBudget;
+  /** Renders eligible derivatives from their original's master (see src/masters). */
+  masters?: Masters;
   /** Called once per transformation actually run (metrics, tests). */
   onTransform?: (info: { format: string; ms: number }) => void;
   /** Called with the time a source read took (metrics). */
@@ -191,7 +194,7 @@ export function imageHandler(deps: ImageDeps) {
       // client that goes away must not fail the others waiting on the same derivative.
       result = await deps.flight.do(key!, async () => {
         const signal = deadlineSignal(Math.max(1, deadline - Date.now()));
-        const value = await deps.limiter.run(async () => {
+        const direct = () => deps.limiter.run(async () => {
           const source = await openSource(deps, match, relative, signal);
           const started = performance.now();
           const held: Array<() => void> = [];
@@ -220,6 +223,7 @@ export function imageHandler(deps: ImageDeps) {
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
           return { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() } satisfies CachedResult;
         }, signal);
+        const value = deps.masters ? await deps.masters.render({ match, etag: meta.etag, opts, negotiated, deadline, signal }, direct) : await direct();
         // Written after the render slot is released: a slow persistent tier never holds a core.
         await deps.cache.set(key!, value);
         return value;
@@ -274,7 +278,7 @@ function notFound(relative: string): ServiceError {
  * (the size comes from the source's metadata; the source's byte cap refuses larger ones).
  * Undefined when the object is missing. Only route matches from the access decision get here.
  */
-async function readWhole(deps: ImageDeps, match: RouteMatch, signal: AbortSignal): Promise<(StoredObject & { release: () => void }) | undefined> {
+async function readWhole(deps: Pick<ImageDeps, 'storages' | 'bytes' | 'onSourceFetch'>, match: RouteMatch, signal: AbortSignal): Promise<(StoredObject & { release: () => void }) | undefined> {
   const storage = deps.storages[match.source];
   const meta = await storage.head(match.key, signal);
   if (!meta) return undefined;
@@ -404,7 +408,7 @@ interface Source {
 }
 
 /** The original as the pipeline takes it: a local raster file the decoder reads itself where the source offers one, else its bytes. */
-async function openSource(deps: ImageDeps, match: RouteMatch, relative: string, signal: AbortSignal): Promise<Source> {
+export async function openSource(deps: Pick<ImageDeps, 'storages' | 'bytes' | 'onSourceFetch'>, match: RouteMatch, relative: string, signal: AbortSignal): Promise<Source> {
   const storage = deps.storages[match.source];
   if (!storage.open) {
     const obj = await readWhole(deps, match, signal);

@@ -42,6 +42,8 @@ export interface PipelineState {
   timeoutAt?: number;
   loadMark?: (path: string) => Promise<Buffer | undefined>;
   headers: Record<string, string>;
+  /** Input pixels per pixel of the frame `width`×`height` start in, until the resize (set for a master). */
+  inputScale?: number;
   /** Where the current pipeline stands in sharp's order (see queue.ts); only the queue reads it. */
   segment: Segment;
 }

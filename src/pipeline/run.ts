@@ -43,6 +43,7 @@ import { transparency } from './steps/transparency.ts';
 import { animation } from './steps/animation.ts';
 import { svgBypass } from './steps/svg.ts';
 import { encode, jsonMetadata } from './steps/encode.ts';
+import type { MasterOf } from '../masters/eligible.ts';
 
 export interface PipelineContext {
   config: TransformConfig;
@@ -54,6 +55,12 @@ export interface PipelineContext {
   deadline?: number;
   /** Loads a watermark (`mark=`) from the service's own sources; undefined when missing. */
   loadMark?: (path: string) => Promise<Buffer | undefined>;
+  /**
+   * Set when the input is a master (an upright, downscaled sRGB copy) of an original: geometry,
+   * the kept format and the cost check use the original's size, and source regions are scaled
+   * into the master when they are cut (see src/masters).
+   */
+  master?: MasterOf;
 }
 
 export interface PipelineResult {
@@ -115,7 +122,7 @@ function frame(st: PipelineState): void {
 }
 
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
-function keepFormat(meta: Metadata): OutputFormat {
+export function keepFormat(meta: Metadata): OutputFormat {
   switch (meta.format) {
     case 'jpeg':
       return 'jpeg';
@@ -163,10 +170,12 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     const total = meta.pages ?? 1;
     const first = opts.frame ? Math.min(opts.frame.from, total) - 1 : 0;
     const selected = Math.min((opts.frame?.to === undefined ? total : Math.min(opts.frame.to, total)) - first, frames0);
-    const { decoded, upright } = sourceSizes(meta, opts);
+    // A master is upright already and stands for its original: sizes and the kept format are the original's.
+    const master = ctx.master && { width: ctx.master.width, height: ctx.master.height };
+    const { decoded, upright } = master ? { decoded: master, upright: master } : sourceSizes(meta, opts);
     // The geometry, planned once from the header (see `frame` for trim).
     const planned = computeGeometry(upright.width, upright.height, opts, config.maxOutputSize);
-    const own = keepFormat(meta);
+    const own = ctx.master?.format ?? keepFormat(meta);
     let format = ctx.format ?? own;
     if (ctx.insteadOfAvif) {
       const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
@@ -215,6 +224,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
       deadline: ctx.deadline,
       loadMark: ctx.loadMark,
       headers: {},
+      inputScale: ctx.master && meta.width! / ctx.master.width,
       segment: new Segment(),
     });
     for (const step of SOURCE_STEPS) {

@@ -15,7 +15,11 @@ import type { ImagegateApp } from '../../src/http/app.ts';
 const PHOTOS = '/usr/share/backgrounds';
 const PHOTO = 'Kleiber_by_Lukas_Baubkus.jpg'; // 6028×3391 real photo (lomiri-wallpapers-20.04)
 
+/** These tests count source reads and render slots per derivative: masters (a second read, a build) are tested in test/masters. */
+const noMasters = (overrides: Record<string, unknown>) => ({ ...overrides, cache: { masters: { enabled: false }, ...(overrides.cache as object) } });
+
 async function countingApp(root: string, overrides: Record<string, unknown> = {}): Promise<{ ig: ImagegateApp; storage: CountingStorage }> {
+  overrides = noMasters(overrides);
   const storages = await createStorages(testConfig(root, overrides).sources);
   const storage = new CountingStorage(storages.local);
   const ig = await testApp(root, overrides, { storages: { local: storage } });
@@ -43,7 +47,7 @@ describe('through the app: coalescing, cache, 304, shedding', () => {
     let transforms = 0;
     const storages = await createStorages(testConfig(PHOTOS).sources);
     const storage = new CountingStorage(storages.local);
-    const ig = await testApp(PHOTOS, { limits: { concurrency: 2, queue: 4 } }, { storages: { local: storage }, onTransform: () => transforms++ });
+    const ig = await testApp(PHOTOS, noMasters({ limits: { concurrency: 2, queue: 4 } }), { storages: { local: storage }, onTransform: () => transforms++ });
     const responses = await Promise.all(Array.from({ length: 50 }, () => get(ig, `/${PHOTO}?w=400&fm=webp`)));
     const bodies = await Promise.all(responses.map(async (r) => Buffer.from(await r.arrayBuffer())));
     assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]), 'none shed: they share one slot');
