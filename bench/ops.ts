@@ -40,13 +40,13 @@ export function ipxPath(photo: string, fmt: Format): string {
 
 /**
  * The physical limit: the same operation straight on sharp from a buffer, with the settings the
- * service's pipeline uses for `?w=400` — EXIF orientation applied by the decoder, shrink-on-load
+ * service's pipeline uses for `?w=400` (or another `width`) — EXIF orientation applied by the decoder, shrink-on-load
  * resize to 400 wide, sRGB with metadata stripped (sharp's default), one encode at q 75 with the
  * same encoder options (JPEG progressive 4:2:0, imgix's default; WebP effort 4; AVIF effort 4, 4:2:0). The service's
  * extra work — the header probe, the source read, HTTP — is what the ratio measures.
  */
-export function rawTransform(input: Buffer, fmt: Format): Promise<Buffer> {
-  const img = sharp(input, { failOn: 'error', limitInputPixels: 100_000_000, sequentialRead: true, autoOrient: true }).resize({ width: WIDTH });
+export function rawTransform(input: Buffer, fmt: Format, width = WIDTH): Promise<Buffer> {
+  const img = sharp(input, { failOn: 'error', limitInputPixels: 100_000_000, sequentialRead: true, autoOrient: true }).resize({ width });
   switch (fmt) {
     case 'jpeg':
       return img.jpeg({ quality: QUALITY, progressive: true, chromaSubsampling: '4:2:0' }).toBuffer();
