@@ -22,7 +22,7 @@
  * per photo), so CPU per derivative compares like with like; on a shared machine it is the
  * figure to trust, throughput moves with the other load.
  *
- * Options: --quick (one original per cell, one first request per photo), --clients 2,8,32,
+ * Options: --quick (8 requests per cell, one first request per photo), --clients 2,8,32,
  * --formats jpeg,webp,avif, --originals N, --reps N (first requests per photo, default 5),
  * --no-plain, --no-first, --out FILE (markdown).
  * Internal: --raw-worker ladder|plain FORMAT CLIENTS COUNT (raw sharp in its own process).
@@ -108,7 +108,8 @@ const { values: flags, positionals } = parseArgs({
  * case, as many single requests), with a time cap as a safety net only.
  */
 const ORIGINALS = Math.max(1, Number(flags.originals ?? (flags.quick ? 1 : 3)));
-const requests = (fmt: Format) => ORIGINALS * ladderFor(fmt).length;
+const QUICK_REQUESTS = 8;
+const requests = (fmt: Format) => (flags.quick ? QUICK_REQUESTS : ORIGINALS * ladderFor(fmt).length);
 const TIME_CAP_MS = 15 * 60_000;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -384,7 +385,7 @@ function report(ladder: LadderRow[], first: FirstRow[], plain: PlainRow[], mem: 
   if (ladder.length) {
     out.push(
       `### Ladder (${LADDER.length} rungs per original: w ${WIDTHS.join(', ')} at dpr 1, and at dpr 2 up to ${WIDTHS.at(-1)} px out; AVIF the ${ladderFor('avif').length} up to ${AVIF_MAX_OUT} px out; ` +
-        `${ORIGINALS} new original${ORIGINALS === 1 ? '' : 's'} per cell; result cache cold), responses/s`,
+        `${flags.quick ? `${QUICK_REQUESTS} requests of one new original` : `${ORIGINALS} new original${ORIGINALS === 1 ? '' : 's'}`} per cell; result cache cold), responses/s`,
       '',
     );
     out.push('| format | clients | masters on | today (masters off) | raw sharp | on ÷ raw (≥ 4) | on ÷ today | CPU ms/derivative on · today · raw | CPU on ÷ raw (≤ 0.25) | renders from a master | p99 ms on · today | 503 |');
