@@ -16,6 +16,8 @@ import { negotiateFormat } from '../request/negotiate.ts';
 import { parseTransform } from '../request/params.ts';
 import type { Storage } from '../storage/types.ts';
 import { createLogger } from '../log.ts';
+import { ServiceError } from '../errors.ts';
+import type { Masters } from '../masters/index.ts';
 import { integerOption, parseCommandArgs } from './args.ts';
 import { matchTargetPath, signUrl, splitTarget, withBasePath } from './sign.ts';
 
@@ -32,7 +34,9 @@ What to render: every object under a prefix of a source, or a list of URLs, or b
   --prefix P          object key prefix (default: the whole source); repeat for several;
                       for an fs source, a folder or a single file
   --params QUERY      parameters of one derivative; repeat for several. Required with
-                      --source; with URLs, added to each URL's own query
+                      --source (unless --masters); with URLs, added to each URL's own query
+  --masters           first build the master (downscaled copy) of each original, from
+                      which later srcset sizes render; with --source, --params is optional
   URL                 a path with its query (/dev/products/1.jpg?w=400) or a full URL;
                       signed for its source when the source signs URLs
   --file FILE         URLs, one a line (# comments); repeat for several
@@ -47,8 +51,8 @@ What to render: every object under a prefix of a source, or a list of URLs, or b
   --config FILE       the YAML config (default: $IMAGEGATE_CONFIG)
   -h, --help          this help
 
-Output: a progress bar (count, rate, ETA) on a terminal, one line per request otherwise,
-then a summary of failures. The app's request log is off (its warnings and errors go to
+Output: a progress bar (count, rate, ETA) on a terminal, one line per request (or master)
+otherwise, then a summary of failures. The app's request log is off (its warnings and errors go to
 standard error). Requests are counted in usage records under the key id 'imagegate-warm'.
 Exit codes: 0 all rendered, 1 any failure, 2 usage error.`;
 
@@ -62,7 +66,10 @@ function encodePath(p: string): string {
 }
 
 interface WarmJob {
+  source: string;
   key: string;
+  /** Build this original's master instead of requesting `target` (then the path alone, for display). */
+  master?: boolean;
   /** Request target as sent to the app (base path, query, signature). */
   target: string;
   accept: string;
@@ -75,9 +82,13 @@ interface WarmResult {
   status: number;
   bytes: number;
   contentType?: string;
+  /** For a master: made now, already stored, or none for this original. */
+  outcome?: MasterOutcome;
   ms: number;
   error?: string;
 }
+
+type MasterOutcome = Awaited<ReturnType<Masters['build']>>['outcome'];
 
 function fmtDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--:--';
@@ -156,8 +167,8 @@ function lineReporter(log: (line: string) => void): Reporter {
     result(r, done, failed) {
       const elapsed = (performance.now() - started) / 1000;
       const rate = elapsed > 0 ? done / elapsed : 0;
-      const head = `[${String(done).padStart(String(total).length)}/${total}] ${r.ok ? 'ok  ' : 'FAIL'} ${r.status || '---'}`;
-      const tail = r.ok ? `${r.contentType ?? ''} ${fmtBytes(r.bytes)} ${Math.round(r.ms)} ms` : r.error ?? '';
+      const head = `[${String(done).padStart(String(total).length)}/${total}] ${r.ok ? 'ok  ' : 'FAIL'} ${r.job.master ? 'master' : r.status || '---'}`;
+      const tail = r.ok ? `${r.outcome ?? r.contentType ?? ''} ${fmtBytes(r.bytes)} ${Math.round(r.ms)} ms` : r.error ?? '';
       log(`${head} ${r.job.target} ${r.job.accept === '*/*' ? '' : `(Accept: ${r.job.accept}) `}${tail} · ${rate.toFixed(1)}/s${failed ? ` · ${failed} failed` : ''}`);
     },
     end() {},
@@ -173,6 +184,8 @@ interface WarmOptions {
   /** Request these URLs (paths with queries, or full URLs); `params` are added to each. */
   urls?: string[];
   accepts?: string[];
+  /** Build each original's master before its derivatives. */
+  masters?: boolean;
   concurrency: number;
   limit?: number;
   dryRun?: boolean;
@@ -189,6 +202,8 @@ interface WarmSummary {
   failed: WarmResult[];
   /** Transformations actually run (the rest were already in the cache). */
   rendered: number;
+  /** Masters by outcome (with `masters`). */
+  masters: Record<MasterOutcome, number>;
   seconds: number;
   /** Object keys or URLs that no route reaches, with why. */
   skipped: string[];
@@ -210,22 +225,26 @@ function acceptsFor(config: Config, query: string, accepts: string[] | undefined
   return byAccept ? AUTO_FORMAT_ACCEPTS : ['*/*'];
 }
 
-/** Jobs for one image path (base path included, encoded) of `source`: one per params × Accept, signed when the source signs. */
-function jobsFor(config: Config, source: string, key: string, path: string, queries: string[], accepts: string[] | undefined): WarmJob[] {
+/**
+ * Jobs for one image path (base path included, encoded) of `source`: its master first when asked,
+ * then one per params × Accept, signed when the source signs.
+ */
+function jobsFor(config: Config, source: string, key: string, path: string, queries: string[], accepts: string[] | undefined, master?: boolean): WarmJob[] {
   const signed = config.sources[source]?.signing !== undefined;
-  return queries.flatMap((query) => {
+  const derivatives = queries.flatMap((query) => {
     const q = query.replace(/^\?/, '');
     const unsigned = `${path}${q ? `?${q}` : ''}`;
     const target = signed && !/(^|&)s=/.test(q) ? signUrl(config, { url: unsigned, source }) : unsigned;
-    return acceptsFor(config, q, accepts).map((accept) => ({ key, target, accept, params: q }));
+    return acceptsFor(config, q, accepts).map((accept) => ({ source, key, target, accept, params: q }));
   });
+  return master ? [{ source, key, target: path, accept: '*/*', params: '', master }, ...derivatives] : derivatives;
 }
 
 /** Build the jobs for every object under the prefixes (keys the routes cannot reach are skipped). */
 export async function planWarm(
   config: Config,
   storage: Storage,
-  opts: Pick<WarmOptions, 'prefixes' | 'params' | 'accepts' | 'limit' | 'signal'> & { source: string },
+  opts: Pick<WarmOptions, 'prefixes' | 'params' | 'accepts' | 'masters' | 'limit' | 'signal'> & { source: string },
 ): Promise<{ jobs: WarmJob[]; objects: number; skipped: string[] }> {
   if (!storage.list) throw new Error(`source '${opts.source}' (${config.sources[opts.source].type}) cannot list objects; warm needs an fs or s3 source`);
   const compiled = compileRoutes(config.routes);
@@ -242,7 +261,7 @@ export async function planWarm(
         continue;
       }
       objects++;
-      jobs.push(...jobsFor(config, opts.source, key, basePath + encodePath(`/${path}`), opts.params ?? [], opts.accepts));
+      jobs.push(...jobsFor(config, opts.source, key, basePath + encodePath(`/${path}`), opts.params ?? [], opts.accepts, opts.masters));
     }
   }
   return { jobs, objects, skipped };
@@ -252,7 +271,7 @@ export async function planWarm(
  * Jobs for URLs as a user gives them: the path goes through the routes the server uses (the
  * stage prefix is added when missing); `params` are added to each URL's own query.
  */
-export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions, 'params' | 'accepts'> = {}): { jobs: WarmJob[]; skipped: string[] } {
+export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions, 'params' | 'accepts' | 'masters'> = {}): { jobs: WarmJob[]; skipped: string[] } {
   const compiled = compileRoutes(config.routes);
   const basePath = config.server?.basePath ?? '';
   const jobs: WarmJob[] = [];
@@ -272,7 +291,8 @@ export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions,
       continue;
     }
     const queries = opts.params?.length ? opts.params.map((p) => [query, p.replace(/^\?/, '')].filter(Boolean).join('&')) : [query];
-    jobs.push(...jobsFor(config, match.source, match.key, path, queries, opts.accepts));
+    const master = opts.masters && !jobs.some((j) => j.master && j.source === match.source && j.key === match.key);
+    jobs.push(...jobsFor(config, match.source, match.key, path, queries, opts.accepts, master));
   }
   return { jobs, skipped };
 }
@@ -319,9 +339,10 @@ export async function warm(opts: WarmOptions): Promise<WarmSummary> {
     }
     for (const k of skipped.slice(0, 20)) log(`skipped ${k}`);
     if (skipped.length > 20) log(`… and ${skipped.length - 20} more skipped`);
+    const masters: WarmSummary['masters'] = { made: 0, exists: 0, ineligible: 0 };
     if (opts.dryRun) {
-      for (const j of jobs) log(`${j.target}${j.accept === '*/*' ? '' : `  (Accept: ${j.accept})`}`);
-      return { objects, requests: 0, ok: 0, failed: [], rendered: 0, seconds: 0, skipped };
+      for (const j of jobs) log(`${j.master ? 'master ' : ''}${j.target}${j.accept === '*/*' ? '' : `  (Accept: ${j.accept})`}`);
+      return { objects, requests: 0, ok: 0, failed: [], rendered: 0, masters, seconds: 0, skipped };
     }
     const tty = opts.tty ?? (process.stderr.isTTY === true);
     const reporter = tty ? ttyReporter(process.stderr) : lineReporter(log);
@@ -336,20 +357,27 @@ export async function warm(opts: WarmOptions): Promise<WarmSummary> {
         const t0 = performance.now();
         let result: WarmResult;
         try {
-          const res = await ig.app.request(job.target, { headers: { 'X-API-Key': secret, Accept: job.accept } });
-          const body = new Uint8Array(await res.arrayBuffer());
-          let error: string | undefined;
-          if (!res.ok) {
-            try {
-              const j = JSON.parse(new TextDecoder().decode(body)) as { message?: string; code?: string };
-              error = `${j.message ?? `HTTP ${res.status}`}${j.code ? ` (${j.code})` : ''}`;
-            } catch {
-              error = `HTTP ${res.status}`;
+          if (job.master) {
+            const { outcome, bytes } = await ig.masters.build({ source: job.source, key: job.key });
+            masters[outcome]++;
+            result = { job, ok: true, status: 200, bytes, outcome, ms: performance.now() - t0 };
+          } else {
+            const res = await ig.app.request(job.target, { headers: { 'X-API-Key': secret, Accept: job.accept } });
+            const body = new Uint8Array(await res.arrayBuffer());
+            let error: string | undefined;
+            if (!res.ok) {
+              try {
+                const j = JSON.parse(new TextDecoder().decode(body)) as { message?: string; code?: string };
+                error = `${j.message ?? `HTTP ${res.status}`}${j.code ? ` (${j.code})` : ''}`;
+              } catch {
+                error = `HTTP ${res.status}`;
+              }
             }
+            result = { job, ok: res.ok, status: res.status, bytes: body.length, contentType: res.headers.get('content-type') ?? undefined, ms: performance.now() - t0, error };
           }
-          result = { job, ok: res.ok, status: res.status, bytes: body.length, contentType: res.headers.get('content-type') ?? undefined, ms: performance.now() - t0, error };
         } catch (err) {
-          result = { job, ok: false, status: 0, bytes: 0, ms: performance.now() - t0, error: (err as Error).message };
+          const e = err as Error & { status?: number; publicMessage?: string };
+          result = { job, ok: false, status: e instanceof ServiceError ? e.status : 0, bytes: 0, ms: performance.now() - t0, error: e.publicMessage ?? e.message };
         }
         done++;
         if (result.ok) ok++;
@@ -359,7 +387,7 @@ export async function warm(opts: WarmOptions): Promise<WarmSummary> {
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, jobs.length || 1)) }, worker));
     reporter.end();
-    return { objects, requests: done, ok, failed, rendered, seconds: (performance.now() - started) / 1000, skipped };
+    return { objects, requests: done, ok, failed, rendered, masters, seconds: (performance.now() - started) / 1000, skipped };
   } finally {
     await ig.close();
   }
@@ -376,6 +404,7 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
       file: { type: 'string', multiple: true },
       concurrency: { type: 'string' },
       limit: { type: 'string' },
+      masters: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       'allow-memory-only': { type: 'boolean' },
       config: { type: 'string' },
@@ -393,6 +422,7 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
     file?: string[];
     concurrency?: string;
     limit?: string;
+    masters?: boolean;
     'dry-run'?: boolean;
     'allow-memory-only'?: boolean;
     config?: string;
@@ -418,7 +448,7 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
   const fromLists = (v.file?.length ?? 0) > 0 || parsed.positionals.length > 0;
   if (!v.source && !fromLists) return usage('name a --source to list, or give URLs (arguments, --file FILE, or - for standard input)');
   if (v.source === undefined && v.prefix?.length) return usage('--prefix needs --source');
-  if (v.source !== undefined && !v.params?.length) return usage('--params is required with --source (e.g. --params "w=400&auto=format")');
+  if (v.source !== undefined && !v.params?.length && !v.masters) return usage('--params (or --masters) is required with --source (e.g. --params "w=400&auto=format")');
   if (!v.source && urls.length === 0) return usage('the URL list is empty');
   let concurrency: number | undefined;
   let limit: number | undefined;
@@ -453,6 +483,10 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
     }
     console.error(`warm: warning: ${why}; the derivatives only live in this process's memory`);
   }
+  if (v.masters && !config.cache.masters.enabled) {
+    console.error('warm: --masters: masters are off in this config (cache.masters.enabled: false)');
+    return 1;
+  }
   const limits = (config.limits ?? {}) as { concurrency?: number };
   const ac = new AbortController();
   const onSigint = () => ac.abort();
@@ -466,6 +500,7 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
       params: v.params,
       urls,
       accepts: v.accept,
+      masters: v.masters,
       concurrency: concurrency ?? limits.concurrency ?? os.availableParallelism(),
       limit,
       dryRun: v['dry-run'],
@@ -483,11 +518,16 @@ export async function run(argv: string[], stdin: NodeJS.ReadableStream = process
     return 0;
   }
   const rate = summary.seconds > 0 ? summary.requests / summary.seconds : 0;
+  const m = summary.masters;
+  const mastersOk = m.made + m.exists + m.ineligible;
   console.log(
-    `warmed ${summary.ok}/${summary.requests} derivatives of ${summary.objects} objects in ${summary.seconds.toFixed(1)} s ` +
-      `(${rate.toFixed(1)}/s); ${summary.rendered} rendered now, ${Math.max(0, summary.ok - summary.rendered)} already cached` +
+    `warmed ${summary.ok}/${summary.requests} ${v.masters ? 'masters and derivatives' : 'derivatives'} of ${summary.objects} objects in ${summary.seconds.toFixed(1)} s ` +
+      `(${rate.toFixed(1)}/s); ${summary.rendered} rendered now, ${Math.max(0, summary.ok - mastersOk - summary.rendered)} already cached` +
       (ac.signal.aborted ? '; interrupted' : ''),
   );
+  if (v.masters) {
+    console.log(`masters: ${m.made} made now, ${m.exists} already stored, ${m.ineligible} not needed (originals under 1.5 × cache.masters.longEdge, animations, SVG)`);
+  }
   if (summary.failed.length) {
     console.log(`${summary.failed.length} failed:`);
     const byReason = new Map<string, number>();

@@ -1,6 +1,6 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { parse as yamlParse } from 'yaml';
@@ -12,6 +12,7 @@ import { compileRoutes, pathForKey } from '../../src/routes/match.ts';
 import { Readable } from 'node:stream';
 import { createStorages } from '../../src/storage/index.ts';
 import { capture, imagegate, tempDir, writeConfig } from './helpers.ts';
+import { photoSkip } from '../pipeline/helpers.ts';
 
 const dir = tempDir('imagegate-warm-');
 const images = path.join(dir, 'images');
@@ -185,6 +186,52 @@ describe('warm', () => {
     const twice = await capture(() => run(['--config', file, '--source', 'local', '--source', 'other', '--params', 'w=1']));
     assert.equal(twice.code, 2);
     assert.match(twice.err, /--source given more than once/);
+  });
+
+  test('--masters builds each original\'s master with progress; a fresh app then renders from it', { skip: photoSkip() }, async () => {
+    // A real 9.4 MP photo (a master is made for originals of 1.5 × longEdge and more) beside the
+    // small generated images (too small: none).
+    mkdirSync(path.join(images, 'photos'), { recursive: true });
+    copyFileSync('/usr/share/backgrounds/Fossa_by_Jasper_Roks.jpg', path.join(images, 'photos', 'fossa.jpg'));
+    await sharp({ create: { width: 640, height: 480, channels: 3, background: '#357' } }).jpeg().toFile(path.join(images, 'photos', 'small.jpg'));
+    const file = writeConfig(dir, yaml(), 'masters.yaml');
+
+    const dry = await capture(() => run(['--config', file, '--source', 'local', '--prefix', 'photos/', '--masters', '--params', 'w=300', '--dry-run']));
+    assert.equal(dry.code, 0, dry.err);
+    assert.deepEqual(dry.out.split('\n').filter((l) => l.includes('/dev/photos/')), ['master /dev/photos/fossa.jpg', '/dev/photos/fossa.jpg?w=300', 'master /dev/photos/small.jpg', '/dev/photos/small.jpg?w=300']);
+
+    const r = await capture(() => run(['--config', file, '--source', 'local', '--prefix', 'photos/', '--masters']));
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /\[[12]\/2\] ok {3}master \/dev\/photos\/fossa\.jpg made \d+(\.\d+)? (KiB|MiB) \d+ ms/);
+    assert.match(r.out, /\[[12]\/2\] ok {3}master \/dev\/photos\/small\.jpg ineligible 0 B/);
+    assert.match(r.out, /warmed 2\/2 masters and derivatives of 2 objects/);
+    assert.match(r.out, /masters: 1 made now, 0 already stored, 1 not needed/);
+
+    // A new app (empty memory tier) finds the master in the persistent tier: the first render
+    // of a size no one asked for yet decodes the master, not the original.
+    const cfg = parseConfig(yamlParse(yaml()), { baseDir: dir });
+    const fresh = await createApp(cfg);
+    try {
+      const res = await fresh.app.request('/dev/photos/fossa.jpg?w=480&fm=webp', { headers: { 'X-API-Key': 'dev-key' } });
+      assert.equal(res.status, 200);
+      assert.equal((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width, 480);
+      const count = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0;
+      assert.equal(await count(fresh.metrics.masterHits), 1, 'rendered from the warmed master');
+      assert.equal(await count(fresh.metrics.rendersFromOriginal), 0);
+      assert.equal(await count(fresh.metrics.mastersMade), 0);
+    } finally {
+      await fresh.close();
+    }
+
+    // Again: already stored. With masters off in the config, --masters is refused.
+    const again = await capture(() => run(['--config', file, '--source', 'local', '--prefix', 'photos/fossa.jpg', '--masters', '--params', 'w=200']));
+    assert.equal(again.code, 0, again.out + again.err);
+    assert.match(again.out, /masters: 0 made now, 1 already stored, 0 not needed/);
+    assert.match(again.out, /ok {3}200 \/dev\/photos\/fossa\.jpg\?w=200 image\/jpeg/);
+    const off = writeConfig(dir, yaml().replace(/^cache: \{ /m, 'cache: { masters: { enabled: false }, '), 'masters-off.yaml');
+    const refused = await capture(() => run(['--config', off, '--source', 'local', '--prefix', 'photos/', '--masters']));
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /masters are off/);
   });
 
   test('URLs render through the routes and the signing of their source', async () => {
