@@ -18,14 +18,16 @@
  * When the build does not know `cache.masters` the setting is left out and both imagegate
  * contenders run the same code (ratios ~1×).
  *
- * Every contender renders the same derivatives (--originals ladders per cell, default 3: one
- * per photo), so CPU per derivative compares like with like; on a shared machine it is the
- * figure to trust, throughput moves with the other load.
+ * Every contender renders the same derivatives (--originals ladders per cell, default 2), so CPU
+ * per derivative compares like with like; on a shared machine it is the figure to trust,
+ * throughput moves with the other load. The plain case runs JPEG only by default: what masters
+ * may add there is the build of a master no later request uses, the same for every format, and
+ * JPEG's encode is the cheapest, so it shows the largest share.
  *
  * Options: --quick (8 requests per cell, one first request per photo), --clients 2,8,32,
- * --formats jpeg,webp,avif, --originals N, --reps N (first requests per photo, default 5),
- * --no-plain, --no-first, --out FILE (markdown).
- * Internal: --raw-worker ladder|plain FORMAT CLIENTS COUNT (raw sharp in its own process).
+ * --formats jpeg,webp,avif, --plain-formats jpeg, --originals N, --reps N (first requests per
+ * photo, default 3), --no-plain, --no-first, --out FILE (markdown).
+ * Internal: --raw-worker ladder|plain FORMAT CLIENTS COUNT FIRST (raw sharp in its own process).
  */
 import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -76,12 +78,15 @@ function ladderOrder(ladder: Rung[], n: number): Rung[] {
 
 type Traffic = 'ladder' | 'plain';
 
-/** The i-th request: which original (a new one per ladder, or per request in the plain case), which photo, which rung. */
-export function job(traffic: Traffic, fmt: Format, i: number): { original: number; photo: string; rung: Rung } {
+/**
+ * The i-th request: which original (a new one per ladder, or per request in the plain case),
+ * which photo (cycled from the `first`), which rung.
+ */
+export function job(traffic: Traffic, fmt: Format, i: number, first = 0): { original: number; photo: string; rung: Rung } {
   const ladder = ladderFor(fmt);
   const original = traffic === 'ladder' ? Math.floor(i / ladder.length) : i;
   const rung = traffic === 'ladder' ? ladderOrder(ladder, original)[i % ladder.length] : ladder[(i * 7) % ladder.length];
-  return { original, photo: SRCSET_PHOTOS[original % SRCSET_PHOTOS.length], rung };
+  return { original, photo: SRCSET_PHOTOS[(original + first) % SRCSET_PHOTOS.length], rung };
 }
 
 function query(rung: Rung, fmt: Format): string {
@@ -96,6 +101,7 @@ const { values: flags, positionals } = parseArgs({
     formats: { type: 'string', default: FORMATS.join(',') },
     reps: { type: 'string' },
     originals: { type: 'string' },
+    'plain-formats': { type: 'string', default: 'jpeg' },
     'no-plain': { type: 'boolean', default: false },
     'no-first': { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -107,19 +113,20 @@ const { values: flags, positionals } = parseArgs({
  * Every contender renders the same derivatives: this many originals' ladders (or, in the plain
  * case, as many single requests), with a time cap as a safety net only.
  */
-const ORIGINALS = Math.max(1, Number(flags.originals ?? (flags.quick ? 1 : 3)));
+const ORIGINALS = Math.max(1, Number(flags.originals ?? (flags.quick ? 1 : 2)));
 const QUICK_REQUESTS = 8;
-const requests = (fmt: Format) => (flags.quick ? QUICK_REQUESTS : ORIGINALS * ladderFor(fmt).length);
+/** Requests per cell: the ladders of ORIGINALS originals; in the plain case, one ladder's worth of originals. */
+const requests = (traffic: Traffic, fmt: Format) => (flags.quick ? QUICK_REQUESTS : (traffic === 'ladder' ? ORIGINALS : 1) * ladderFor(fmt).length);
 const TIME_CAP_MS = 15 * 60_000;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Raw sharp: the same derivatives, each straight from the original held in memory. */
-async function rawWorker(traffic: Traffic, fmt: Format, clients: number, count: number): Promise<void> {
+async function rawWorker(traffic: Traffic, fmt: Format, clients: number, count: number, first: number): Promise<void> {
   configureSharp();
   const inputs = new Map(SRCSET_PHOTOS.map((p) => [p, readFileSync(path.join(PHOTO_ROOT, p))]));
   const result = await runLocal(
     (i) => {
-      const { photo, rung } = job(traffic, fmt, i);
+      const { photo, rung } = job(traffic, fmt, i, first);
       return rawTransform(inputs.get(photo)!, fmt, rung.w * rung.dpr);
     },
     { concurrency: clients, durationMs: TIME_CAP_MS, maxRequests: count, warmup: Math.min(clients, 4) },
@@ -128,14 +135,15 @@ async function rawWorker(traffic: Traffic, fmt: Format, clients: number, count: 
 }
 
 if (flags['raw-worker']) {
-  const [traffic, fmt, clients, count] = positionals;
-  await rawWorker(traffic as Traffic, fmt as Format, Number(clients), Number(count));
+  const [traffic, fmt, clients, count, first] = positionals;
+  await rawWorker(traffic as Traffic, fmt as Format, Number(clients), Number(count), Number(first));
   process.exit(0);
 }
 
 const clientCounts = flags.clients.split(',').map(Number).filter((n) => n > 0 && n <= 256);
 const formats = flags.formats.split(',').filter((f): f is Format => (FORMATS as string[]).includes(f));
-const reps = Math.max(1, Number(flags.reps ?? (flags.quick ? 1 : 5)));
+const reps = Math.max(1, Number(flags.reps ?? (flags.quick ? 1 : 3)));
+const plainFormats = flags['plain-formats'].split(',').filter((f): f is Format => (FORMATS as string[]).includes(f));
 const KEY = 'bench-key-0123456789abcdef';
 const headers = { 'X-API-Key': KEY };
 const env = benchEnv();
@@ -162,10 +170,10 @@ function newOriginal(run: string, n: number, photo: string): string {
 
 let runs = 0;
 /** URL paths of one run: every run has originals of its own. */
-function pathsFor(traffic: Traffic, fmt: Format): (i: number) => string {
+function pathsFor(traffic: Traffic, fmt: Format, first: number): (i: number) => string {
   const run = `r${runs++}`;
   return (i) => {
-    const { original, photo, rung } = job(traffic, fmt, i);
+    const { original, photo, rung } = job(traffic, fmt, i, first);
     return `${newOriginal(run, original, photo)}?${query(rung, fmt)}`;
   };
 }
@@ -219,15 +227,15 @@ async function masterCounts(server: Child): Promise<MasterCounts> {
 
 type Measured = LoadResult & { masters?: MasterCounts };
 
-async function load(server: Child, traffic: Traffic, fmt: Format, clients: number): Promise<Measured> {
+async function load(server: Child, traffic: Traffic, fmt: Format, clients: number, first: number): Promise<Measured> {
   // Warm-up on originals of its own, then wait for their background work (masters) to end, so
   // the counted CPU and master counters are the measured requests' alone.
-  const paths = pathsFor(traffic, fmt);
+  const paths = pathsFor(traffic, fmt, first);
   await Promise.all(Array.from({ length: Math.min(clients, 4) }, (_, i) => fetchChecked(server, paths(1_000_000_000 + i))));
   await idle(server.pid);
   const before = await masterCounts(server);
   const cpu0 = cpuMsOf(server.pid);
-  const r = await runLoad({ base: server.url, paths, concurrency: clients, durationMs: TIME_CAP_MS, maxRequests: requests(fmt), headers, warmup: 0 });
+  const r = await runLoad({ base: server.url, paths, concurrency: clients, durationMs: TIME_CAP_MS, maxRequests: requests(traffic, fmt), headers, warmup: 0 });
   if (r.ok === 0) throw new Error(`imagegate answered no request: ${JSON.stringify(r.statuses)}`);
   // Work the requests left running after their answers (masters built beside a response) counts too.
   await idle(server.pid);
@@ -236,8 +244,8 @@ async function load(server: Child, traffic: Traffic, fmt: Format, clients: numbe
   return { ...r, cpuMsPerOk, masters: { made: after.made - before.made, hits: after.hits - before.hits, fromOriginal: after.fromOriginal - before.fromOriginal } };
 }
 
-function raw(traffic: Traffic, fmt: Format, clients: number): Promise<LoadResult & { peakRssMiB: number }> {
-  return runChildJson(['--import', 'tsx', 'bench/srcset.ts', '--raw-worker', traffic, fmt, String(clients), String(requests(fmt))], env, TIME_CAP_MS);
+function raw(traffic: Traffic, fmt: Format, clients: number, first: number): Promise<LoadResult & { peakRssMiB: number }> {
+  return runChildJson(['--import', 'tsx', 'bench/srcset.ts', '--raw-worker', traffic, fmt, String(clients), String(requests(traffic, fmt)), String(first)], env, TIME_CAP_MS);
 }
 
 /** Waits until a process has used no CPU for a quarter of a second (background work done), at most 20 s. */
@@ -339,27 +347,29 @@ async function main(): Promise<void> {
     log(`first requests: ${firstRows.map((r) => `${path.basename(r.photo)} on ${median(r.on).toFixed(0)} ms, off ${median(r.off).toFixed(0)} ms`).join('; ')}`);
   }
 
-  for (const clients of clientCounts) {
+  for (const [ci, clients] of clientCounts.entries()) {
     // Fresh servers per client count, so VmHWM is the peak of this client count alone.
     const on = await startImagegate(true);
     const off = await startImagegate(false);
     let rawPeak = 0;
     try {
       for (const s of [on, off]) await fetchChecked(s, `${newOriginal('check', 0, SRCSET_PHOTOS[1])}?${query({ w: 320, dpr: 2 }, 'webp')}`, 640);
-      for (const fmt of formats) {
-        const r = await raw('ladder', fmt, clients);
+      for (const [fi, fmt] of formats.entries()) {
+        // Each cell starts at another photo, so that every photo takes its turn in every format.
+        const first = (ci + fi) % SRCSET_PHOTOS.length;
+        const r = await raw('ladder', fmt, clients, first);
         rawPeak = Math.max(rawPeak, r.peakRssMiB);
-        const o = await load(off, 'ladder', fmt, clients);
-        const m = await load(on, 'ladder', fmt, clients);
+        const o = await load(off, 'ladder', fmt, clients, first);
+        const m = await load(on, 'ladder', fmt, clients, first);
         loads.push(loadavg()[0]);
         ladderRows.push({ fmt, clients, on: m, off: o, raw: r });
         log(`[load ${loadavg()[0].toFixed(1)}] ladder ${fmt.padEnd(4)} ${String(clients).padStart(2)} clients: masters ${m.rps.toFixed(1)}/s (${JSON.stringify(m.statuses)}, ${JSON.stringify(m.masters)}), off ${o.rps.toFixed(1)}/s, raw ${r.rps.toFixed(1)}/s`);
       }
       memRows.push({ clients, on: peakRssMiB(on.pid), off: peakRssMiB(off.pid), raw: rawPeak });
       if (!flags['no-plain']) {
-        for (const fmt of formats) {
-          const o = await load(off, 'plain', fmt, clients);
-          const m = await load(on, 'plain', fmt, clients);
+        for (const fmt of plainFormats) {
+          const o = await load(off, 'plain', fmt, clients, 0);
+          const m = await load(on, 'plain', fmt, clients, 0);
           loads.push(loadavg()[0]);
           plainRows.push({ fmt, clients, on: m, off: o });
           log(`[load ${loadavg()[0].toFixed(1)}] plain  ${fmt.padEnd(4)} ${String(clients).padStart(2)} clients: masters ${m.rps.toFixed(1)}/s, off ${o.rps.toFixed(1)}/s`);
@@ -444,8 +454,6 @@ function report(ladder: LadderRow[], first: FirstRow[], plain: PlainRow[], mem: 
   return out.join('\n');
 }
 
-try {
-  await main();
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130)); // the children are stopped on exit
+process.once('exit', () => rmSync(work, { recursive: true, force: true }));
+await main();
