@@ -7,8 +7,8 @@
  * original, as before masters existed) and raw sharp rendering the same derivatives straight
  * from the original, in one run:
  *
- *  - ladder: for each new original (a hard link of a 16–20 MP photo under a fresh name, so a
- *    new object key: nothing of it is cached), every rung of the ladder in a shuffled order, as
+ *  - ladder: for each new original (a copy of a 16–20 MP photo under a fresh name, so a new
+ *    object key: nothing of it is cached), every rung of the ladder in a shuffled order, as
  *    distinct URLs, result cache on (memory tier) but cold, at 2, 8 and 32 clients; responses/s,
  *    server CPU ms per derivative, p99, and how many renders the metrics say came from a master;
  *  - first request for a brand-new original, one at a time on an idle server (masters on vs off);
@@ -29,7 +29,7 @@
  * photo, default 3), --no-plain, --no-first, --out FILE (markdown).
  * Internal: --raw-worker ladder|plain FORMAT CLIENTS COUNT FIRST (raw sharp in its own process).
  */
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -151,31 +151,31 @@ const work = mkdtempSync(path.join(tmpdir(), 'imagegate-srcset-'));
 const originals = path.join(work, 'originals');
 mkdirSync(originals);
 
-/** A new object of `photo` (a hard link under a fresh name: a new key, nothing cached); returns its URL path. */
-const made = new Set<string>();
+/**
+ * A new object of `photo` in the folder `run` (a copy under a fresh name: a new key, nothing
+ * cached); returns its URL path. A copy, not a hard link: a new link changes the shared inode's
+ * ctime, which a render reading that inode meanwhile rightly reports as a changed source.
+ */
 function newOriginal(run: string, n: number, photo: string): string {
-  const name = `${run}-${n}-${path.basename(photo)}`;
-  if (!made.has(name)) {
-    const from = path.join(PHOTO_ROOT, photo);
-    const to = path.join(originals, name);
-    try {
-      linkSync(from, to);
-    } catch {
-      copyFileSync(from, to);
-    }
-    made.add(name);
+  const name = `${n}-${path.basename(photo)}`;
+  const to = path.join(originals, run, name);
+  if (!existsSync(to)) {
+    mkdirSync(path.dirname(to), { recursive: true });
+    copyFileSync(path.join(PHOTO_ROOT, photo), to);
   }
-  return `/${encodeURIComponent(name)}`;
+  return `/${run}/${encodeURIComponent(name)}`;
 }
 
 let runs = 0;
-/** URL paths of one run: every run has originals of its own. */
-function pathsFor(traffic: Traffic, fmt: Format, first: number): (i: number) => string {
+/** URL paths of one run (originals of its own, `count` of them made now, before any is measured); `done()` deletes them. */
+function pathsFor(traffic: Traffic, fmt: Format, first: number, count: number): { paths: (i: number) => string; done: () => void } {
   const run = `r${runs++}`;
-  return (i) => {
+  const paths = (i: number) => {
     const { original, photo, rung } = job(traffic, fmt, i, first);
     return `${newOriginal(run, original, photo)}?${query(rung, fmt)}`;
   };
+  for (let i = 0; i < count; i++) paths(i);
+  return { paths, done: () => rmSync(path.join(originals, run), { recursive: true, force: true }) };
 }
 
 /** Whether this build knows `cache.masters` (before it does, the setting is left out). */
@@ -230,7 +230,7 @@ type Measured = LoadResult & { masters?: MasterCounts };
 async function load(server: Child, traffic: Traffic, fmt: Format, clients: number, first: number): Promise<Measured> {
   // Warm-up on originals of its own, then wait for their background work (masters) to end, so
   // the counted CPU and master counters are the measured requests' alone.
-  const paths = pathsFor(traffic, fmt, first);
+  const { paths, done } = pathsFor(traffic, fmt, first, requests(traffic, fmt));
   await Promise.all(Array.from({ length: Math.min(clients, 4) }, (_, i) => fetchChecked(server, paths(1_000_000_000 + i))));
   await idle(server.pid);
   const before = await masterCounts(server);
@@ -241,6 +241,7 @@ async function load(server: Child, traffic: Traffic, fmt: Format, clients: numbe
   await idle(server.pid);
   const cpuMsPerOk = (cpuMsOf(server.pid) - cpu0) / r.ok;
   const after = await masterCounts(server);
+  done();
   return { ...r, cpuMsPerOk, masters: { made: after.made - before.made, hits: after.hits - before.hits, fromOriginal: after.fromOriginal - before.fromOriginal } };
 }
 
