@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard, adminTokenDigest } from './admin.ts';
-import { imageHandler, type ImageDeps } from './image.ts';
+import { imageHandler, type ImageDeps } from './image/index.ts';
 import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
