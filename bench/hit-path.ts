@@ -5,7 +5,7 @@
  * same requests run against that checkout's app too, interleaved round by round in this one
  * process, and the ratio after ÷ before is printed per case with its spread over the rounds.
  *
- *   node --import tsx bench/hit-path.ts [--before DIR] [--rounds 15] [--requests 4000]
+ *   node --import tsx bench/hit-path.ts [--before DIR] [--rounds 60] [--requests 500]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 
 const { values: flags } = parseArgs({
-  options: { before: { type: 'string' }, rounds: { type: 'string', default: '15' }, requests: { type: 'string', default: '4000' } },
+  options: { before: { type: 'string' }, rounds: { type: 'string', default: '60' }, requests: { type: 'string', default: '500' } },
 });
 const rounds = Number(flags.rounds);
 const requests = Number(flags.requests);
@@ -57,6 +57,11 @@ async function run(app: App, c: (typeof CASES)[number], etag: string | undefined
   return (used.user + used.system) / n;
 }
 
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
 const images = mkdtempSync(path.join(tmpdir(), 'imagegate-hit-'));
 try {
   await sharp({ create: { width: 800, height: 600, channels: 3, background: '#4a7' } }).jpeg().toFile(path.join(images, 'photo.jpg'));
@@ -80,12 +85,12 @@ try {
       const order = r % 2 === 0 ? sides : [...sides].reverse();
       for (const side of order) (per[side.name] ??= []).push(await run(side.app, c, c.name.includes('304') ? etags.get(c.name) : undefined, requests));
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const line = sides.map((s) => `${s.name} ${median(per[s.name]!).toFixed(1)}`).join(' · ');
+    const line = sides.map((s) => `${s.name} ${quantile(per[s.name]!, 0.5).toFixed(1)}`).join(' · ');
     if (per.before) {
-      const ratios = per.after!.map((a, i) => a / per.before![i]!).sort((a, b) => a - b);
-      console.log(`${c.name}: ${line} µs; after ÷ before median ${median(ratios).toFixed(3)} (rounds ${ratios[0]!.toFixed(3)}–${ratios.at(-1)!.toFixed(3)})`);
-    } else console.log(`${c.name}: ${line} µs`);
+      // Per round, after ÷ before: the median, and the middle half of the rounds as the spread.
+      const ratios = per.after!.map((a, i) => a / per.before![i]!);
+      console.log(`${c.name}: median ${line} µs; after ÷ before ${quantile(ratios, 0.5).toFixed(3)} (middle half of rounds ${quantile(ratios, 0.25).toFixed(3)}–${quantile(ratios, 0.75).toFixed(3)})`);
+    } else console.log(`${c.name}: median ${line} µs`);
   }
 } finally {
   rmSync(images, { recursive: true, force: true });
