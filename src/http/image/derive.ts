@@ -45,10 +45,14 @@ export interface DeriveRules {
   transform: Config['transform'];
 }
 
+/** The request headers derivation reads: Accept, and the client hints `ch=` names (a Hono request is one). */
+export interface RequestHeaders {
+  header(name: string): string | undefined;
+}
+
 /**
  * The derivation for a set of rules. `derive` throws 400 for a bad path or parameter and
- * returns undefined when no route takes the path; `header` reads the request's headers (Accept,
- * and the client hints `ch=` names).
+ * returns undefined when no route takes the path.
  */
 export function deriver(rules: DeriveRules) {
   const derived = new LRUCache<string, DerivedRequest>({ maxSize: 16_000_000, sizeCalculation: (_, k) => 2 * k.length + 1500 });
@@ -75,14 +79,14 @@ export function deriver(rules: DeriveRules) {
     return d;
   };
 
-  return function derive(imagePath: string, query: string, header: (name: string) => string | undefined): Derived | undefined {
+  return function derive(imagePath: string, query: string, req: RequestHeaders): Derived | undefined {
     let request = target(imagePath, query);
     if (!request) return undefined;
     // ch=…: client hints stand for parameters, appended to the verified query (the last value wins).
-    const hinted = request.opts.ch ? clientHintQuery(request.opts, header, rules.transform.compressQuality) : '';
+    const hinted = request.opts.ch ? clientHintQuery(request.opts, (name) => req.header(name), rules.transform.compressQuality) : '';
     if (hinted) request = target(imagePath, `${query}&${hinted}`) ?? request;
     if (request.fixed) return { request, negotiated: request.fixed.negotiated, identity: request.fixed.identity };
-    const negotiated = negotiateFormat(request.opts, header('accept'));
+    const negotiated = negotiateFormat(request.opts, req.header('accept'));
     return { request, negotiated, identity: isIdentity(request.opts, negotiated) };
   };
 }

@@ -38,10 +38,9 @@ export function imageHandler(deps: ImageDeps) {
 
   return async (c: Context<AppEnv>) => {
     c.set('routeLabel', 'image');
-    const header = (name: string) => c.req.header(name);
     const route = imageRoute(c, routes, basePath, anySigned);
     const { query, verifiedSource, expires } = signature(c, route);
-    const derived = derive(route.target.imagePath, query, header);
+    const derived = derive(route.target.imagePath, query, c.req);
     if (!derived) throw notFound(route.relative);
     const { match, opts } = derived.request;
     // Before any source is asked: a mark is readable only under the same access decision.
@@ -51,7 +50,7 @@ export function imageHandler(deps: ImageDeps) {
     const meta = await sourceMeta(deps.storages, match, route.relative, config.limits.maxOriginalBytes);
     const cacheId = derived.identity ? undefined : resultKey(derived, meta.etag, await marksIdentity(deps.storages, marks));
     const headers = imageHeaders(config, derived, meta, cacheId?.etag ?? meta.etag, c.get('credential'), expires, route.relative);
-    if (notModified(header, headers.ETag, meta)) return respond(c, 304, headers, null);
+    if (notModified(c.req, headers.ETag, meta)) return respond(c, 304, headers, null);
 
     if (!cacheId) {
       // The client's signal too: an original nobody waits for any more is not read to the end.

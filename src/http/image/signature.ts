@@ -26,19 +26,18 @@ export interface SignedQuery {
  */
 export function signatureStage(signing: Record<string, SigningRule>): (c: Context<AppEnv>, route: ImageRoute) => SignedQuery {
   const anySigned = Object.keys(signing).length > 0;
-  const verify = (c: Context<AppEnv>, { target, relative, source }: ImageRoute): SignedQuery => {
+  return (c, { target, relative, source }) => {
     const verifiedQuery = c.get('verifiedQuery');
-    if (verifiedQuery !== undefined) return { query: verifiedQuery, verifiedSource: c.get('source') };
+    if (verifiedQuery !== undefined) return signed(verifiedQuery, c.get('source'));
     const query = target.rawQueries[0] ?? '';
-    if (!anySigned) return { query };
+    if (!anySigned) return signed(query, undefined);
     if (relative === '') throw new ServiceError(400, 'missing_path', 'Missing image path');
     const rule = source !== undefined ? signing[source] : undefined;
     const verified = rule && checkSigning(rule, rule.path === 'afterBasePath' ? `/${relative}` : target.clientPath, target.rawQueries);
-    return verified === undefined ? { query } : { query: verified, verifiedSource: source };
+    return verified === undefined ? signed(query, undefined) : signed(verified, source);
   };
-  return (c, route) => {
-    const signed = verify(c, route);
-    signed.expires = checkExpires(signed.query);
-    return signed;
-  };
+}
+
+function signed(query: string, verifiedSource: string | undefined): SignedQuery {
+  return { query, verifiedSource, expires: checkExpires(query) };
 }

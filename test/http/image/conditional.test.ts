@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { notModified } from '../../../src/http/image/conditional.ts';
 
 const meta = { size: 1, etag: '"e"', lastModified: new Date('2026-01-02T03:04:05.678Z') };
-const h = (headers: Record<string, string>) => (name: string) => headers[name];
+const h = (headers: Record<string, string>) => ({ header: (name: string) => headers[name] });
 
 describe('conditional stage', () => {
   test('If-None-Match decides when present, against the ETag given', () => {

@@ -8,7 +8,7 @@ import { ServiceError } from '../../../src/errors.ts';
 
 const config = parseConfig({ sources: { local: { type: 'fs', root: '.' } }, routes: [{ match: 'img/:id.:ext', source: 'local', key: 'photos/{id}.{ext}' }], keys: [] });
 const derive = deriver({ routes: compileRoutes(config.routes), maxPathLength: 200, transform: config.transform });
-const headers = (h: Record<string, string>) => (name: string) => h[name.toLowerCase()];
+const headers = (h: Record<string, string>) => ({ header: (name: string) => h[name.toLowerCase()] });
 const none = headers({});
 
 describe('derive stage (pure)', () => {

@@ -15,7 +15,7 @@ const config = parseConfig({
 });
 const derive = deriver({ routes: compileRoutes(config.routes), maxPathLength: 500, transform: config.transform });
 const meta = { size: 1, etag: '"e"', lastModified: new Date('2026-01-02T03:04:05Z') };
-const none = () => undefined;
+const none = { header: () => undefined };
 
 describe('respond stage', () => {
   test('Cache-Control: the object\'s own, else the source\'s, else by credential', () => {
@@ -28,7 +28,7 @@ describe('respond stage', () => {
   });
 
   test('the headers of a 200 or 304: ETag, bounded Cache-Control, Last-Modified, Vary, Accept-CH, Content-Disposition', () => {
-    const d = derive('/a%20b.jpg', 'w=10&auto=format&ch=DPR&dl=', (n) => (n === 'accept' ? 'image/webp' : undefined))!;
+    const d = derive('/a%20b.jpg', 'w=10&auto=format&ch=DPR&dl=', { header: (n) => (n === 'accept' ? 'image/webp' : undefined) })!;
     const expires = Math.floor(Date.now() / 1000) + 30;
     const h = imageHeaders(config, d, meta, '"k"', 'key', expires, 'a%20b.jpg');
     assert.equal(h.ETag, '"k"');

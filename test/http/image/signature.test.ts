@@ -42,7 +42,7 @@ describe('signature stage', () => {
     );
     await assert.rejects(inContext('http://localhost/', (c) => stage(c, route('/a.jpg', ['w=10'], 'signed'))), (e: ServiceError) => e.code === 'invalid_signature');
     const r = await inContext('http://localhost/', (c) => stage(c, route('/a.jpg', ['w=10', 'w=11'], 'optional')));
-    assert.deepEqual(r, { query: 'w=10', expires: undefined });
+    assert.deepEqual(r, { query: 'w=10', verifiedSource: undefined, expires: undefined });
   });
 
   test('expires is read on every URL: a future one is returned, a past one is 404 expired', async () => {
