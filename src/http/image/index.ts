@@ -22,6 +22,7 @@ import { imageHeaders, respond, resultHeaders } from './respond.ts';
 
 export type { ImageDeps } from './deps.ts';
 
+/** The image route's handler: the stages above, in order, for one request. */
 export function imageHandler(deps: ImageDeps) {
   const { config, routes } = deps;
   const { basePath, maxPathLength } = config.server;

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createResultCache, SingleFlight, type CachedResult } from '../../../src/cache/index.ts';
 import { cachedResult } from '../../../src/http/image/cache.ts';
-import { inContext } from './context.ts';
+import { inContext } from '../../helpers/context.ts';
 
 const value = (s: string): CachedResult => ({ body: Buffer.from(s), contentType: 'image/png', headers: {}, createdAt: Date.now() });
 

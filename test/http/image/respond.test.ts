@@ -5,7 +5,7 @@ import { deriver } from '../../../src/http/image/derive.ts';
 import { compileRoutes } from '../../../src/routes/match.ts';
 import { parseConfig } from '../../../src/config/load.ts';
 import { addResponseHeaders } from '../../../src/http/context.ts';
-import { inContext } from './context.ts';
+import { inContext } from '../../helpers/context.ts';
 
 const config = parseConfig({
   server: { cacheControl: 'private, max-age=60' },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { compileRoutes } from '../../../src/routes/match.ts';
 import { imageRoute, lenientSource, notFound } from '../../../src/http/image/route.ts';
 import { ServiceError } from '../../../src/errors.ts';
-import { inContext } from './context.ts';
+import { inContext } from '../../helpers/context.ts';
 
 const routes = compileRoutes([
   { match: 'signed/*', source: 'signed', key: '{*}' },

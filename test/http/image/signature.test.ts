@@ -4,7 +4,7 @@ import { signatureStage } from '../../../src/http/image/signature.ts';
 import type { ImageRoute } from '../../../src/http/image/route.ts';
 import { signTarget } from '../../../src/request/signature.ts';
 import { ServiceError } from '../../../src/errors.ts';
-import { inContext } from './context.ts';
+import { inContext } from '../../helpers/context.ts';
 
 const TOKEN = 'source-token';
 const signing = { signed: { token: TOKEN, required: true, path: 'request' as const }, optional: { token: TOKEN, required: false, path: 'afterBasePath' as const } };

@@ -1,6 +1,6 @@
 /** Runs `fn` with the Hono context of a real request to a real Hono app, with `vars` set on it first. */
 import { Hono, type Context } from 'hono';
-import type { AppEnv, AppVariables } from '../../../src/http/context.ts';
+import type { AppEnv, AppVariables } from '../../src/http/context.ts';
 
 export async function inContext<T>(url: string, fn: (c: Context<AppEnv>) => T | Promise<T>, opts: { headers?: Record<string, string>; vars?: Partial<AppVariables>; method?: string } = {}): Promise<T> {
   let out: { value: T } | { error: unknown } | undefined;
