@@ -20,11 +20,11 @@ import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard, adminTokenDigest } from './admin.ts';
 import { imageHandler, type ImageDeps } from './image/index.ts';
+import { matchSource } from './image/route.ts';
 import { signingToken } from '../request/signature.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
 import { corsHeaders, corsPreflight, type CorsRules } from './cors.ts';
-import { matchSource } from './route-source.ts';
 
 export interface AppOptions {
   /** Replace the storages built from config (tests, wrappers). */

@@ -5,7 +5,7 @@
  * tampered signed URL is a 403 even if it is also a 400. The strict match that builds the
  * object key is part of derivation (derive.ts), on the path as normaliseImagePath checks it.
  */
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ServiceError } from '../../errors.ts';
 import { routeSource, type CompiledRoute } from '../../routes/match.ts';
 import type { AppEnv } from '../context.ts';
@@ -33,8 +33,25 @@ export function imageRoute(c: Context<AppEnv>, routes: CompiledRoute[], basePath
   return { target, relative, source };
 }
 
+/**
+ * The same match as middleware, before anything decides about the request: the target
+ * (`target`) and the source it routes to (`source`) go on the context for CORS, the access
+ * decision and imageRoute. Mounted only where something before the handler needs the source.
+ */
+export function matchSource({ routes, basePath }: { routes: CompiledRoute[]; basePath: string }): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const target = requestTarget(c, basePath);
+    c.set('target', target);
+    if (target.inBasePath) {
+      const source = lenientSource(routes, relativePath(target));
+      if (source !== undefined) c.set('source', source);
+    }
+    await next();
+  };
+}
+
 /** The image path without its leading slashes, still percent-encoded. */
-export function relativePath(target: RequestTarget): string {
+function relativePath(target: RequestTarget): string {
   return target.imagePath.replace(/^\/+/, '');
 }
 

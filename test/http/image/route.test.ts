@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileRoutes } from '../../../src/routes/match.ts';
-import { imageRoute, lenientSource, notFound } from '../../../src/http/image/route.ts';
+import { Hono } from 'hono';
+import { imageRoute, lenientSource, matchSource, notFound } from '../../../src/http/image/route.ts';
+import type { AppEnv } from '../../../src/http/context.ts';
 import { ServiceError } from '../../../src/errors.ts';
 import { inContext } from '../../helpers/context.ts';
 
@@ -48,5 +50,14 @@ describe('route stage', () => {
   test('a 404 message masks control characters and is bounded', () => {
     assert.equal(notFound('a%0Ab.jpg').message, 'Invalid image path: a?b.jpg');
     assert.ok(notFound('x'.repeat(500)).message.endsWith('…'));
+  });
+
+  test('as middleware: the target and its source on the context, for what runs before the handler', async () => {
+    const app = new Hono<AppEnv>();
+    app.use('*', matchSource({ routes, basePath: '/base' }));
+    app.get('*', (c) => c.json({ path: c.get('target')?.imagePath, source: c.get('source') ?? null }));
+    assert.deepEqual(await (await app.request('http://localhost/base/signed/%zz.jpg')).json(), { path: '/signed/%zz.jpg', source: 'signed' });
+    assert.deepEqual(await (await app.request('http://localhost/base/')).json(), { path: '/', source: null });
+    assert.deepEqual(await (await app.request('http://localhost/other/a.jpg')).json(), { path: '/other/a.jpg', source: null });
   });
 });
