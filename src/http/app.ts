@@ -181,22 +181,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  // The image route, in order: target (with the source its path routes to, where anything before
-  // the handler needs it: a source with `access` other than key, or with `cors`; otherwise every
-  // request needs a key and the hot path pays nothing for it) → CORS → auth → usage → the image
-  // stages (route, signature, derive, marks, conditional, cache, work, respond: image/index.ts).
+  // The image route, in order: route match (where anything before the handler needs the source:
+  // a source with `access` other than key, or with `cors`; otherwise every request needs a key
+  // and the hot path pays nothing for it) → CORS → auth → usage → the image stages (signature,
+  // derive, marks, conditional, cache, work, respond: image/index.ts).
   const bySource = Object.values(config.sources).some((s) => s.access !== 'key' || s.cors);
-  const target = bySource ? matchSource({ routes, basePath: config.server.basePath }) : undefined;
+  const route = bySource ? matchSource({ routes, basePath: config.server.basePath }) : undefined;
   const withCors = Object.keys(cors).length > 0;
-  if (target && withCors) app.options('*', target, corsPreflight(cors));
-  const imageRoute: MiddlewareHandler<AppEnv>[] = [
-    ...(target ? [target] : []),
+  if (route && withCors) app.options('*', route, corsPreflight(cors));
+  const chain: MiddlewareHandler<AppEnv>[] = [
+    ...(route ? [route] : []),
     ...(withCors ? [corsHeaders(cors)] : []),
     apiKeyAuth({ keys, sources: access, clientAddress: clientAddressResolver(config.anonymous) }),
     usageMiddleware({ usage, plans: config.plans, anonymousPlan: config.anonymous.plan }),
   ];
   // Registered in order: Hono runs every matching handler of a route as one chain.
-  for (const mw of imageRoute) app.on(['GET', 'HEAD'], '*', mw);
+  for (const mw of chain) app.on(['GET', 'HEAD'], '*', mw);
   app.on(['GET', 'HEAD'], '*', handler);
   app.all('*', (c) => {
     c.header('Allow', 'GET, HEAD');
