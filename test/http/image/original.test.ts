@@ -6,7 +6,8 @@ import { makeImageFolder } from '../../helpers/app.ts';
 import { createFsStorage } from '../../../src/storage/fs.ts';
 import { ByteBudget } from '../../../src/cache/index.ts';
 import type { Storage } from '../../../src/storage/types.ts';
-import { bodyStream, originalContentType, readOriginal } from '../../../src/http/image/original.ts';
+import { bodyStream, originalHeaders, readOriginal } from '../../../src/http/image/original.ts';
+import { originalContentType } from '../../../src/content-type.ts';
 import { ServiceError } from '../../../src/errors.ts';
 
 describe('original stage', () => {
@@ -57,13 +58,15 @@ describe('original stage', () => {
     assert.equal(done, 1);
   });
 
-  test('the type comes from the bytes; a stored type only when it names a passive image type', () => {
+  test("an original's headers: its own ETag, the type from its bytes, its length; an SVG is sandboxed", () => {
+    const meta = { size: 3, etag: '"own"' };
     const png = readFileSync(path.join(folder.root, 'liar.jpeg'));
-    assert.equal(originalContentType(png, 'image/jpeg'), 'image/png');
-    const text = Buffer.from('plain text');
-    assert.equal(originalContentType(text, 'image/x-thing; q=1'), 'image/x-thing');
-    assert.equal(originalContentType(text, 'text/html'), 'application/octet-stream');
-    assert.equal(originalContentType(text, 'image/svg+xml'), 'application/octet-stream');
-    assert.equal(originalContentType(text, undefined), 'application/octet-stream');
+    const h: Record<string, string> = { ETag: '"derived"' };
+    originalHeaders(h, { meta: { ...meta, contentType: 'image/jpeg' }, head: png, size: png.length, body: null });
+    assert.deepEqual(h, { ETag: '"own"', 'Content-Type': 'image/png', 'Content-Length': String(png.length) });
+    const svg: Record<string, string> = {};
+    originalHeaders(svg, { meta, head: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'), size: 3, body: null });
+    assert.equal(svg['Content-Type'], 'image/svg+xml');
+    assert.match(svg['Content-Security-Policy']!, /sandbox/);
   });
 });
