@@ -20,12 +20,13 @@ import { createLogger, type Logger } from '../log.ts';
 import { createMetrics, metricsHandler, type Metrics } from '../metrics.ts';
 import type { AppEnv } from './context.ts';
 import { adminGuard } from './admin.ts';
-import { imageHandler, openSource, type ImageDeps } from './image.ts';
+import { imageHandler, type ImageDeps } from './image/index.ts';
+import { matchSource, notFound } from './image/route.ts';
+import { openSource } from './image/source.ts';
 import { createMasters, type Masters } from '../masters/index.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
 import { corsHeaders, corsPreflight, type CorsRules } from './cors.ts';
-import { matchSource } from './route-source.ts';
 
 export interface AppOptions {
   /** Replace the storages built from config (tests, wrappers). */
@@ -182,7 +183,7 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     cache,
     limiter,
     storages,
-    open: (match, signal) => openSource({ storages, bytes, onSourceFetch: metrics.onSourceFetch }, { ...match, params: {} }, match.key, signal),
+    open: async (match, signal) => (await openSource({ storages, bytes, onSourceFetch: metrics.onSourceFetch }, { ...match, params: {} }, signal)) ?? Promise.reject(notFound(match.key)),
     observer: metrics.mastersObserver,
     logger,
     onTransform,
@@ -202,9 +203,10 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  // The route is matched once, first, where anything before the handler needs its source (a
-  // source with `access` other than key, or with `cors`); otherwise every request needs a key and
-  // the hot path pays nothing for it.
+  // The image route, in order: route match (where anything before the handler needs the source:
+  // a source with `access` other than key, or with `cors`; otherwise every request needs a key
+  // and the hot path pays nothing for it) → CORS → auth → usage → the image stages (signature,
+  // derive, marks, conditional, cache, work, respond: image/index.ts).
   const bySource = Object.values(config.sources).some((s) => s.access !== 'key' || s.cors);
   const route = bySource ? matchSource({ routes, basePath: config.server.basePath }) : undefined;
   const withCors = Object.keys(cors).length > 0;

@@ -1,0 +1,80 @@
+/** The respond stage: the image route's response headers and its Response. */
+import type { Context } from 'hono';
+import type { Config } from '../../config/schema.ts';
+import type { ObjectMeta } from '../../storage/types.ts';
+import { cacheControlUntil } from '../../request/signature.ts';
+import { clientHintHeaders } from '../../request/hints.ts';
+import { contentDisposition } from '../../request/download.ts';
+import type { CachedResult } from '../../cache/index.ts';
+import { mergeHeaders, takeResponseHeaders, type AppEnv, type Credential } from '../context.ts';
+import type { Derived } from './derive.ts';
+
+/** A year: what a CDN may keep a signed or public answer for. */
+const LONG_LIVED = 31_536_000;
+
+/**
+ * The headers every answer for this request carries, 200 or 304: ETag, Cache-Control (bounded
+ * by `expires`), Last-Modified, Vary and Accept-CH, Content-Disposition for `dl=`.
+ */
+export function imageHeaders(
+  config: Config,
+  { request, negotiated }: Derived,
+  meta: ObjectMeta,
+  etag: string,
+  credential: Credential | undefined,
+  expires: number | undefined,
+  relative: string,
+): Record<string, string> {
+  const { opts } = request;
+  const headers: Record<string, string> = {
+    ETag: etag,
+    'Cache-Control': cacheControlUntil(cacheControl(config, meta, request.match.source, request.versioned, credential, expires !== undefined), expires),
+    'X-Content-Type-Options': 'nosniff',
+  };
+  if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
+  const hints = clientHintHeaders(opts);
+  if (negotiated.vary || hints.length) headers.Vary = [...(negotiated.vary ? ['Accept'] : []), ...hints].join(', ');
+  if (hints.length) headers['Accept-CH'] = hints.join(', ');
+  if (opts.dl !== undefined) headers['Content-Disposition'] = contentDisposition(opts.dl, relative);
+  return headers;
+}
+
+/**
+ * Cache-Control before `expires` bounds it: the stored object's own, else the source's, else —
+ * for a request let in by a signature or on a public source, which any cache may share — a year
+ * (`immutable` when the URL names the version with `v=` and has no `expires`); keyed requests
+ * get `server.cacheControl`.
+ */
+export function cacheControl(config: Config, meta: ObjectMeta, source: string, versioned: boolean, credential: Credential | undefined, expiring: boolean): string {
+  const own = meta.cacheControl ?? config.sources[source].cacheControl;
+  if (own !== undefined) return own;
+  if (credential !== 'signed' && credential !== 'anonymous') return config.server.cacheControl;
+  return `public, max-age=${LONG_LIVED}${versioned && !expiring ? ', immutable' : ''}`;
+}
+
+/** Last-Modified as HTTP states it, formatted once per source answer (the meta cache hands out the same object). */
+const httpDates = new WeakMap<ObjectMeta, string>();
+function httpDate(meta: ObjectMeta, lastModified: Date): string {
+  let s = httpDates.get(meta);
+  if (s === undefined) httpDates.set(meta, (s = lastModified.toUTCString()));
+  return s;
+}
+
+/** A rendered (or cached) result's own headers, type and length, over the request's. */
+export function resultHeaders(headers: Record<string, string>, result: CachedResult): void {
+  Object.assign(headers, result.headers);
+  headers['Content-Type'] = result.contentType;
+  headers['Content-Length'] = String(result.body.length);
+}
+
+/** The image route's response: its plain header object takes the request's pending headers (request id, rate limits). */
+export function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | ReadableStream<Uint8Array> | null): Response {
+  const pending = takeResponseHeaders(c);
+  if (pending) mergeHeaders(headers, pending);
+  return new Response(body === null || c.req.method === 'HEAD' ? null : Buffer.isBuffer(body) ? bytesOf(body) : body, { status, headers });
+}
+
+/** A view of a Buffer's bytes for a Response body, without copying them. */
+export function bytesOf(buf: Buffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength);
+}
