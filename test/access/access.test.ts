@@ -16,15 +16,20 @@ let server: RunningServer;
 const signed = (path: string, params: Record<string, unknown>, token: string, keyId?: string, expires?: number) =>
   `${server.url}${buildUrl(path, params as never, { signWith: { token, ...(keyId ? { keyId } : {}), ...(expires ? { expires } : {}) } })}`;
 
-describe('access per source', () => {
+/** A fresh fixture and server for the tests of one describe block (quotas and usage start from nothing). */
+function serveFixture(overrides?: Record<string, unknown>): void {
   before(async () => {
-    fx = await accessFixture();
+    fx = await accessFixture(overrides);
     server = await startOn(fx.config);
   });
   after(async () => {
     await server?.close();
     await fx?.cleanup();
   });
+}
+
+describe('access per source', () => {
+  serveFixture();
 
   test('a key source still needs X-API-Key, even for a URL signed with a key secret', async () => {
     assert.equal((await fetch(`${server.url}/keyed/photo.jpg?w=10`)).status, 403);
@@ -134,14 +139,7 @@ describe('access per source', () => {
 });
 
 describe('public sources: the anonymous plan per client address', () => {
-  before(async () => {
-    fx = await accessFixture();
-    server = await startOn(fx.config);
-  });
-  after(async () => {
-    await server?.close();
-    await fx?.cleanup();
-  });
+  serveFixture();
 
   test('over the anonymous quota: 429 with the rate-limit fields; forged forwarding headers from an untrusted peer change nothing', async () => {
     for (let i = 0; i < 3; i++) {
@@ -163,14 +161,7 @@ describe('public sources: the anonymous plan per client address', () => {
 });
 
 describe('public sources behind a trusted proxy', () => {
-  before(async () => {
-    fx = await accessFixture({ anonymous: { plan: 'anon', trustedProxies: ['127.0.0.0/8', '::1'] } });
-    server = await startOn(fx.config);
-  });
-  after(async () => {
-    await server?.close();
-    await fx?.cleanup();
-  });
+  serveFixture({ anonymous: { plan: 'anon', trustedProxies: ['127.0.0.0/8', '::1'] } });
 
   test("the trusted proxy's forwarding header names the client: each client has its own quota", async () => {
     for (let i = 0; i < 3; i++) assert.equal((await fetch(`${server.url}/pub/photo.jpg?w=8`, { headers: { 'X-Forwarded-For': '198.51.100.1' } })).status, 200);
@@ -189,14 +180,7 @@ describe('public sources behind a trusted proxy', () => {
 });
 
 describe('hostile: a parameter never opens a source the credential does not', () => {
-  before(async () => {
-    fx = await accessFixture({ anonymous: {} });
-    server = await startOn(fx.config);
-  });
-  after(async () => {
-    await server?.close();
-    await fx?.cleanup();
-  });
+  serveFixture({ anonymous: {} });
 
   test('an anonymous request reads marks from its own or a public source only', async () => {
     const own = await fetch(signed('/ix/photo.jpg', { w: 64, mark: 'ix/alpha.png' }, IX_TOKEN));
