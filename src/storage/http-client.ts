@@ -59,6 +59,12 @@ export function firstHeader(v: string | string[] | undefined): string | undefine
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The Content-Length an answer declares, when it is a number. */
+export function declaredLength(headers: http.IncomingHttpHeaders): number | undefined {
+  const n = Number(firstHeader(headers['content-length']));
+  return Number.isFinite(n) ? n : undefined;
+}
+
 /**
  * One deadline for a whole fetch, linked to the caller's signal. Built from a plain timer and
  * controller on purpose: on Node 20 a timeout signal combined with `AbortSignal.any` can be
@@ -151,8 +157,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   }
 
   function checkDeclared(res: http.IncomingMessage): void {
-    const declared = Number(firstHeader(res.headers['content-length']));
-    if (Number.isFinite(declared) && declared > maxBytes) {
+    const declared = declaredLength(res.headers);
+    if (declared !== undefined && declared > maxBytes) {
       res.destroy();
       throw sourceTooLarge(maxBytes);
     }

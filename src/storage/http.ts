@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { passiveImageType } from '../content-type.ts';
 import { ServiceError, sourceTooLarge } from '../errors.ts';
 import type { SourceConfig } from '../config/schema.ts';
-import { createHttpClient, firstHeader, type HttpResponse } from './http-client.ts';
+import { createHttpClient, declaredLength, firstHeader, type HttpResponse } from './http-client.ts';
 import type { ObjectMeta, Storage, StoredObject, StreamedObject } from './types.ts';
 
 type HttpSourceConfig = Extract<SourceConfig, { type: 'http' }>;
@@ -58,7 +58,7 @@ function metaFrom(headers: http.IncomingHttpHeaders, size: number, body?: Buffer
 
 /** A body can be streamed when its length and identity are known before it is read. */
 function streamable(headers: http.IncomingHttpHeaders): boolean {
-  return Number.isFinite(Number(firstHeader(headers['content-length']))) && metaFrom(headers, 0) !== undefined;
+  return declaredLength(headers) !== undefined && metaFrom(headers, 0) !== undefined;
 }
 
 interface HttpStorageOptions {
@@ -99,9 +99,9 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
     // Origins that do not support HEAD, or say too little to identify the object: use GET.
     if (res.status === 405 || res.status === 501) return (await get(key, signal))?.meta;
     if (checkStatus(res) === 'missing') return undefined;
-    const length = Number(firstHeader(res.headers['content-length']));
-    if (Number.isFinite(length) && length > maxBytes) throw sourceTooLarge(maxBytes);
-    const meta = Number.isFinite(length) ? metaFrom(res.headers, length) : undefined;
+    const length = declaredLength(res.headers);
+    if (length !== undefined && length > maxBytes) throw sourceTooLarge(maxBytes);
+    const meta = length !== undefined ? metaFrom(res.headers, length) : undefined;
     if (meta) return meta;
     return (await get(key, signal))?.meta;
   }
@@ -116,8 +116,8 @@ export function createHttpStorage(cfg: HttpSourceConfig, options: HttpStorageOpt
     const res = await client.fetch(keyUrl(base, key), { method: 'GET', signal, stream: streamable });
     if (checkStatus(res) === 'missing') return undefined;
     if (res.stream) {
-      const size = Number(firstHeader(res.headers['content-length']));
-      return { meta: metaFrom(res.headers, size)!, body: res.stream };
+      // streamable() let only an answer with a declared length stream.
+      return { meta: metaFrom(res.headers, declaredLength(res.headers)!)!, body: res.stream };
     }
     const body = res.body ?? Buffer.alloc(0);
     return { meta: metaFrom(res.headers, body.length, body)!, body: Readable.from([body]) };
