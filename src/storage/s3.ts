@@ -76,12 +76,15 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
     }
   }
 
-  /** An object over the cap is refused on its declared length; its body is never read. */
-  function capped(r: { ContentLength?: number; Body?: unknown }): void {
+  /** GetObject of a key; an object over the cap is refused on its declared length, its body never read. */
+  async function getObject(key: string, abortSignal: AbortSignal) {
+    const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
     if (cfg.maxBytes !== undefined && (r.ContentLength ?? 0) > cfg.maxBytes) {
       (r.Body as Readable | undefined)?.destroy?.();
       throw sourceTooLarge(cfg.maxBytes);
     }
+    bucketSeen = true;
+    return r;
   }
 
   return {
@@ -113,10 +116,8 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
       return call(
         'get',
         async (abortSignal) => {
-          const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
-          capped(r);
+          const r = await getObject(key, abortSignal);
           const bytes = await r.Body!.transformToByteArray();
-          bucketSeen = true;
           const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           return { meta: metaOf(r, body.length), body };
         },
@@ -127,9 +128,7 @@ export function createS3Storage(cfg: S3StorageConfig, client: S3Client = s3Clien
       return call(
         'get',
         async (abortSignal) => {
-          const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: full(key) }), { abortSignal });
-          capped(r);
-          bucketSeen = true;
+          const r = await getObject(key, abortSignal);
           return { meta: metaOf(r, r.ContentLength ?? 0), body: r.Body as Readable };
         },
         signal,
