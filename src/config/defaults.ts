@@ -47,7 +47,7 @@ type Env = Record<string, string | undefined>;
  * else the per-user state folder, `$XDG_STATE_HOME/imagegate` or `~/.local/state/imagegate`
  * (a global install, a read-only folder).
  */
-export function devStateDirs(env: Env = process.env, cwd = process.cwd()): string[] {
+function devStateDirs(env: Env = process.env, cwd = process.cwd()): string[] {
   if (env.IMAGEGATE_STATE_DIR) return [path.resolve(cwd, env.IMAGEGATE_STATE_DIR)];
   const home = env.HOME || os.homedir();
   const userState = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(home, '.local', 'state');

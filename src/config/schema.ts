@@ -22,7 +22,7 @@ export const signingSchema = z
   });
 
 /** Browser access to one source: allowed origins (exact `https://a.example`, or `*`). */
-export const corsSchema = z
+const corsSchema = z
   .object({ origins: z.array(z.union([z.literal('*'), z.url().regex(/^https?:\/\/[^/]+$/, 'an origin: scheme://host[:port], no path')])).min(1) })
   .strict();
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Default of `transform.autoAvifMaxPixels`, from bench/encode-cost.ts (see bench/RESULTS.md). */
-export const AUTO_AVIF_MAX_PIXELS = 1_000_000;
+const AUTO_AVIF_MAX_PIXELS = 1_000_000;
 
 /** `transform:` settings, read by the pipeline; every field has a default. */
 export const transformConfigSchema = z
