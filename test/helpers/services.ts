@@ -3,6 +3,7 @@
  * the test process. Outside CI a missing binary skips the tests that need it (with a reason);
  * under CI=true it fails them: a missing service is never silently skipped there.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +54,16 @@ function track(proc: ChildProcess): () => Promise<void> {
     await done;
     clearTimeout(t);
   };
+}
+
+/** Polls `check` (a throw counts as false) until it is true; generous, so a slow machine never fails the test. */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await sleep(100);
+  }
+  assert.fail(`${what}: not within ${timeoutMs} ms`);
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {

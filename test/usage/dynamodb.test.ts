@@ -6,8 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fakeAwsEnv, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
+import { eventually, fakeAwsEnv, requireCommand, startMoto, type RunningService } from '../helpers/services.ts';
 import { freshTable, startTcpProxy, type TcpProxy } from '../helpers/dynamodb.ts';
 import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
@@ -40,15 +39,6 @@ function dynamoUsage(extra: Record<string, unknown> = {}, clock?: () => number, 
   const s = createUsageService(cfg, { clock, logger });
   services.push(s);
   return s;
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms`);
 }
 
 describe('usage plans, DynamoDB store', { skip }, () => {

@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
+import { eventually, requireCommand, startRedis, type RunningService } from '../helpers/services.ts';
 import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { usageBehaviour } from './behaviour.ts';
@@ -27,16 +26,6 @@ function redisUsage(extra: Record<string, unknown> = {}, clock?: () => number, l
   const s = createUsageService(cfg, { clock, logger });
   services.push(s);
   return s;
-}
-
-/** Polls `check` until it is true; generous, so a slow machine never fails the test. */
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms`);
 }
 
 describe('usage plans, Redis store', { skip }, () => {
