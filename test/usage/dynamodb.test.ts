@@ -16,7 +16,7 @@ import { createLogger } from '../../src/log.ts';
 import { makeImageFolder } from '../helpers/app.ts';
 import { usageBehaviour } from './behaviour.ts';
 import { usageApp, usageConfig } from './app.ts';
-import { spreadRequests, startServer } from './spawn.ts';
+import { quotaAcrossTwoServers } from './spawn.ts';
 
 const skip = requireCommand('moto_server');
 const quiet: UsageLogger = { info() {}, warn() {}, error() {} };
@@ -64,30 +64,17 @@ describe('usage plans, DynamoDB store', { skip }, () => {
   test('two server processes, one key with quota N: of 3N requests spread over both, exactly N succeed', async () => {
     const N = 30;
     const prefix = `mp${randomBytes(4).toString('hex')}/`;
-    const settings = {
-      usage: { store: 'dynamodb', table, endpoint: moto.url, region: 'us-east-1', prefix, commandTimeoutMs: 5000 },
-      plans: { limited: { rate: 1000, burst: 1000, quota: { limit: N, period: 'day' } } },
-      keys: { 'shared-key': { id: 'shared', plan: 'limited' } },
-      adminToken: 'adm',
-      fixedNow: '2026-06-15T12:00:00.000Z',
-    };
-    const procs = await Promise.all([startServer(settings), startServer(settings)]);
-    try {
-      const statuses = await spreadRequests(procs.map((p) => p.port), 3 * N, 'shared-key');
-      assert.equal(statuses.length, 3 * N);
-      assert.equal(statuses.filter((s) => s === 200).length, N);
-      assert.equal(statuses.filter((s) => s === 429).length, 2 * N);
+    const usage = { store: 'dynamodb', table, endpoint: moto.url, region: 'us-east-1', prefix, commandTimeoutMs: 5000 };
+    await quotaAcrossTwoServers(usage, { rate: 1000, burst: 1000, quota: { limit: N, period: 'day' } }, N, async (ports) => {
       // either process reports what both counted (the shared table, not its own memory)
-      for (const p of procs) {
+      for (const port of ports) {
         await eventually(async () => {
-          const res = await fetch(`http://127.0.0.1:${p.port}/_admin/usage?key=shared&from=2026-06-15&to=2026-06-15`, { headers: { Authorization: 'Bearer adm' } });
+          const res = await fetch(`http://127.0.0.1:${port}/_admin/usage?key=shared&from=2026-06-15&to=2026-06-15`, { headers: { Authorization: 'Bearer adm' } });
           const report = (await res.json()) as { totals: { requests: number } };
           return report.totals.requests === 3 * N;
         }, 'each process reports the requests of both');
       }
-    } finally {
-      await Promise.all(procs.map((p) => p.stop()));
-    }
+    });
     const reader = dynamoUsage({ prefix });
     const recs = await reader.read({ key: 'shared', days: ['2026-06-15'] });
     assert.equal(recs.length, 1);

@@ -6,7 +6,7 @@ import { usageConfigSchema } from '../../src/config/usage.ts';
 import { createUsageService, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { usageBehaviour } from './behaviour.ts';
 import { usageApp } from './app.ts';
-import { spreadRequests, startServer } from './spawn.ts';
+import { quotaAcrossTwoServers } from './spawn.ts';
 
 const skip = requireCommand('redis-server');
 const quiet: UsageLogger = { info() {}, warn() {}, error() {} };
@@ -49,23 +49,7 @@ describe('usage plans, Redis store', { skip }, () => {
   test('two server processes, one key with quota N: of 3N requests spread over both, exactly N succeed', async () => {
     const N = 40;
     const prefix = `mp${randomBytes(4).toString('hex')}:`;
-    const settings = {
-      usage: { store: 'redis', url: redis.url, prefix },
-      plans: { limited: { quota: { limit: N, period: 'day' } } },
-      keys: { 'shared-key': { id: 'shared', plan: 'limited' } },
-      adminToken: 'adm',
-      fixedNow: '2026-06-15T12:00:00.000Z',
-    };
-    const procs = await Promise.all([startServer(settings), startServer(settings)]);
-    try {
-      const statuses = await spreadRequests(procs.map((p) => p.port), 3 * N, 'shared-key');
-      assert.equal(statuses.length, 3 * N);
-      assert.equal(statuses.filter((s) => s === 200).length, N);
-      assert.equal(statuses.filter((s) => s === 429).length, 2 * N);
-    } finally {
-      // graceful stop writes each process's pending usage records
-      await Promise.all(procs.map((p) => p.stop()));
-    }
+    await quotaAcrossTwoServers({ store: 'redis', url: redis.url, prefix }, { quota: { limit: N, period: 'day' } }, N);
     const reader = redisUsage({ prefix });
     const recs = await reader.read({ key: 'shared', days: ['2026-06-15'] });
     assert.equal(recs.length, 1);

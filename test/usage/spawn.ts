@@ -1,4 +1,5 @@
 /** Spawns test/usage/server.ts (a usage-plan app) with `settings`; resolves once it listens. */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +40,7 @@ export async function startServer(settings: unknown): Promise<SpawnedServer> {
  * `total` keyed requests for the test images, 8 clients at once, request i going to server
  * i mod n: what the multi-process quota tests send. Returns every status.
  */
-export async function spreadRequests(ports: number[], total: number, key: string): Promise<number[]> {
+async function spreadRequests(ports: number[], total: number, key: string): Promise<number[]> {
   let next = 0;
   const statuses: number[] = [];
   await Promise.all(
@@ -55,4 +56,30 @@ export async function spreadRequests(ports: number[], total: number, key: string
     }),
   );
   return statuses;
+}
+
+/**
+ * The multi-process quota check: two servers sharing `usage:`, the key `shared-key` (id
+ * `shared`) on `plan`, whose quota is `n` a day (fixed day 2026-06-15). Of 3n requests spread over
+ * both, exactly n succeed and 2n get 429. `whileRunning` runs before the servers stop (a graceful
+ * stop writes each process's pending usage records).
+ */
+export async function quotaAcrossTwoServers(usage: Record<string, unknown>, plan: Record<string, unknown>, n: number, whileRunning?: (ports: number[]) => Promise<void>): Promise<void> {
+  const settings = {
+    usage,
+    plans: { limited: plan },
+    keys: { 'shared-key': { id: 'shared', plan: 'limited' } },
+    adminToken: 'adm',
+    fixedNow: '2026-06-15T12:00:00.000Z',
+  };
+  const procs = await Promise.all([startServer(settings), startServer(settings)]);
+  try {
+    const statuses = await spreadRequests(procs.map((p) => p.port), 3 * n, 'shared-key');
+    assert.equal(statuses.length, 3 * n);
+    assert.equal(statuses.filter((s) => s === 200).length, n);
+    assert.equal(statuses.filter((s) => s === 429).length, 2 * n);
+    await whileRunning?.(procs.map((p) => p.port));
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+  }
 }
