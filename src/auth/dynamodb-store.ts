@@ -19,6 +19,8 @@ import {
   exists,
   keyInfo,
   LookupCache,
+  liveKey,
+  type HashEntry,
   signingKey,
   newKeyValue,
   newStoredKey,
@@ -30,12 +32,6 @@ import {
   type StoredKey,
 } from './stored-key.ts';
 import type { KeyRecord, SigningKey } from './types.ts';
-
-interface HashEntry {
-  id: string;
-  plan?: string;
-  expires?: number;
-}
 
 interface DynamoKeyStoreSettings {
   table: string;
@@ -96,9 +92,9 @@ export class DynamoKeyStore implements KeyStore {
       const expires = num(item.expires);
       return { id: str(item.id)!, ...(plan ? { plan } : {}), ...(expires !== undefined ? { expires } : {}) };
     });
-    if (!rec || (rec.expires !== undefined && rec.expires <= this.clock())) return undefined;
-    this.touch(rec.id);
-    return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
+    const key = liveKey(rec, this.clock());
+    if (key) this.touch(key.id);
+    return key;
   }
 
   async findSigningKey(id: string): Promise<SigningKey | undefined> {

@@ -12,6 +12,8 @@ import {
   exists,
   keyInfo,
   LookupCache,
+  liveKey,
+  type HashEntry,
   signingKey,
   newKeyValue,
   newStoredKey,
@@ -25,12 +27,6 @@ import {
 import type { KeyRecord, SigningKey } from './types.ts';
 
 type Multi = ReturnType<Redis['multi']>;
-
-interface HashEntry {
-  id: string;
-  plan?: string;
-  expires?: number;
-}
 
 /**
  * Redis layout (`prefix` from config): `keys` set of ids; `key:<id>` hash {plan, created,
@@ -63,9 +59,9 @@ export class RedisKeyStore implements KeyStore {
       const raw = await this.client.get(`${this.prefix}keyhash:${h}`);
       return raw ? (JSON.parse(raw) as HashEntry) : null;
     });
-    if (!rec || (rec.expires !== undefined && rec.expires <= this.clock())) return undefined;
-    this.touch(rec.id);
-    return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
+    const key = liveKey(rec, this.clock());
+    if (key) this.touch(key.id);
+    return key;
   }
 
   async findSigningKey(id: string): Promise<SigningKey | undefined> {

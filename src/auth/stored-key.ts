@@ -2,12 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { ServiceError } from '../errors.ts';
 import { ID_RULE, isValidId } from '../ids.ts';
 import type { KeyInfo } from './store.ts';
-import type { SigningKey } from './types.ts';
+import type { KeyRecord, SigningKey } from './types.ts';
 
 /**
  * What both key stores keep per key, and the rules they share: a new value, a rotation, the
  * listing shape. Only the SHA-256 of a value is ever stored.
  */
+
+/** A shared store's look-up entry for one value's SHA-256: its key, plan and end of grace (epoch ms). */
+export interface HashEntry {
+  id: string;
+  plan?: string;
+  expires?: number;
+}
+
+/** The key a look-up entry names, unless there is none or its grace has ended at `now`. */
+export function liveKey(rec: HashEntry | null, now: number): KeyRecord | undefined {
+  if (!rec || (rec.expires !== undefined && rec.expires <= now)) return undefined;
+  return rec.plan ? { id: rec.id, plan: rec.plan } : { id: rec.id };
+}
 
 /** How long a look-up result may be reused before the store is asked again. */
 export const LOOKUP_CACHE_MS = 500;
