@@ -20,13 +20,13 @@ import sharp, { type Metadata } from 'sharp';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.ts';
 import type { TransformOptions } from '../request/params.ts';
-import { autoFormatFor, type NegotiatedFormat } from '../request/negotiate.ts';
+import type { NegotiatedFormat } from '../request/negotiate.ts';
 import { cacheKey, deadlineSignal, SingleFlight, type CachedResult, type ResultCache, type WorkLimiter } from '../cache/index.ts';
 import type { CacheLogger } from '../cache/types.ts';
 import { bounded, sharpInput, type PipelineInput } from '../pipeline/context.ts';
 import { computeGeometry } from '../pipeline/geometry.ts';
 import { probe } from '../pipeline/steps/probe.ts';
-import { keepFormat, runPipeline } from '../pipeline/run.ts';
+import { keepFormat, outputFormat, runPipeline } from '../pipeline/run.ts';
 import type { Storage } from '../storage/types.ts';
 import { ServiceError, sourceChanged } from '../errors.ts';
 import { eligibleParams, fitsMaster, type MasterOf } from './eligible.ts';
@@ -169,7 +169,7 @@ export function createMasters(deps: MastersDeps): Masters {
       }
       const { master, rendered } = await find(req.match, keyOf(req.match, req.etag));
       const of = master?.of;
-      if (master && of && fitsMaster(req.opts, outputFormat(req, of, config), of, master.width, config.transform.maxOutputSize)) {
+      if (master && of && fitsMaster(req.opts, renderFormat(req, of, config), of, master.width, config.transform.maxOutputSize)) {
         deps.observer?.hit?.();
         return limiter.run(async () => {
           const started = performance.now();
@@ -211,12 +211,10 @@ export function createMasters(deps: MastersDeps): Masters {
 }
 
 /** The format the render will encode, as runPipeline decides it from the original's header. */
-function outputFormat(req: MasterRequest, of: MasterOf, config: Config) {
-  const format = req.negotiated.format ?? of.format;
-  if (!req.negotiated.insteadOfAvif) return format;
-  const g = computeGeometry(of.width, of.height, req.opts, config.transform.maxOutputSize);
-  const ownFormat = of.format === 'avif' ? (of.alpha ? 'png' : 'jpeg') : of.format;
-  return autoFormatFor(format, req.negotiated.insteadOfAvif, { animated: false, outputPixels: g.width * g.height, ownFormat }, config.transform.autoAvifMaxPixels);
+function renderFormat(req: MasterRequest, of: MasterOf, config: Config) {
+  // The output's size matters only when auto=format chose AVIF.
+  const g = req.negotiated.insteadOfAvif && computeGeometry(of.width, of.height, req.opts, config.transform.maxOutputSize);
+  return outputFormat(of.format, of.alpha, { ...req.negotiated, config: config.transform }, { animated: false, outputPixels: g ? g.width * g.height : 0 });
 }
 
 /**

@@ -121,6 +121,17 @@ function frame(st: PipelineState): void {
   st.geometry = forFrames(computeGeometry(st.width, st.height, st.opts, st.config.maxOutputSize), st.pages);
 }
 
+/**
+ * The format a render encodes: the negotiated one, else the source's own (`own`, see keepFormat);
+ * an AVIF chosen by auto=format gives way for an animation or a large output (autoFormatFor).
+ */
+export function outputFormat(own: OutputFormat, alpha: boolean, ctx: Pick<PipelineContext, 'format' | 'insteadOfAvif' | 'config'>, output: { animated: boolean; outputPixels: number }): OutputFormat {
+  const format = ctx.format ?? own;
+  if (!ctx.insteadOfAvif) return format;
+  const ownFormat = own === 'avif' ? (alpha ? 'png' : 'jpeg') : own;
+  return autoFormatFor(format, ctx.insteadOfAvif, { ...output, ownFormat }, ctx.config.autoAvifMaxPixels);
+}
+
 /** The format to encode when none was negotiated: the source's own, or JPEG/PNG for formats browsers may not show. */
 export function keepFormat(meta: Metadata): OutputFormat {
   switch (meta.format) {
@@ -176,11 +187,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     // The geometry, planned once from the header (see `frame` for trim).
     const planned = computeGeometry(upright.width, upright.height, opts, config.maxOutputSize);
     const own = ctx.master?.format ?? keepFormat(meta);
-    let format = ctx.format ?? own;
-    if (ctx.insteadOfAvif) {
-      const ownFormat = own === 'avif' ? (meta.hasAlpha ? 'png' : 'jpeg') : own;
-      format = autoFormatFor(format, ctx.insteadOfAvif, { animated: selected > 1, outputPixels: planned.width * planned.height, ownFormat }, config.autoAvifMaxPixels);
-    }
+    const format = outputFormat(own, meta.hasAlpha === true, ctx, { animated: selected > 1, outputPixels: planned.width * planned.height });
     if (opts['rasterize-bypass'] && meta.format === 'svg') {
       // The same policy as an SVG original served untouched: no script runs if it is opened directly.
       const headers = { 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox" };

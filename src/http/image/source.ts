@@ -6,9 +6,9 @@ import type { RouteMatch } from '../../routes/match.ts';
 import type { ObjectMeta, StoredObject } from '../../storage/types.ts';
 import { sourceTooLarge } from '../../errors.ts';
 import { notFound } from './route.ts';
-import type { PipelineInput } from '../../pipeline/context.ts';
 import { detectContentType } from '../../content-type.ts';
 import type { SourceDeps } from './deps.ts';
+import type { OpenedOriginal } from '../../masters/index.ts';
 
 /**
  * An object read whole into memory, its size counted against the byte budget until `release`
@@ -32,20 +32,12 @@ export async function readWhole(deps: SourceDeps, match: RouteMatch, signal: Abo
   }
 }
 
-/** An original opened for the pipeline. */
-export interface OpenedSource {
-  input: PipelineInput;
-  /** For an opened file: true when it changed while it was decoded (then the render is not used). */
-  changed?: () => Promise<boolean>;
-  close?: () => Promise<void>;
-}
-
 /**
  * The original as the pipeline takes it: a local raster file the decoder reads itself where the
  * source offers one, else its bytes (counted against the byte budget until `close`). Undefined
  * when the object is missing.
  */
-export async function openSource(deps: SourceDeps, match: RouteMatch, signal: AbortSignal): Promise<OpenedSource | undefined> {
+export async function openSource(deps: SourceDeps, match: RouteMatch, signal: AbortSignal): Promise<OpenedOriginal | undefined> {
   const storage = deps.storages[match.source];
   if (!storage.open) {
     const obj = await readWhole(deps, match, signal);
