@@ -141,12 +141,15 @@ export function createMasters(deps: MastersDeps): Masters {
    * response from the original first.
    */
   const find = async (match: { source: string; key: string }, key: string): Promise<{ master?: Master; rendered?: () => void }> => {
-    const join = () => flight.do<Master>(key, () => Promise.reject(new Error('no build'))).catch(() => undefined);
-    if (flight.has(key)) return { master: await join() };
+    // A build that fails leaves the request to render from the original.
+    const building = () => flight.running<Master>(key)?.catch(() => undefined);
+    let build = building();
+    if (build) return { master: await build };
     const hit = await cache.get(key);
     const stored = hit && decodeMaster(hit.value);
     if (stored) return { master: stored };
-    if (flight.has(key)) return { master: await join() };
+    build = building();
+    if (build) return { master: await build };
     if (!seen.has(key)) {
       seen.set(key, true);
       return {};
