@@ -68,6 +68,11 @@ export const cacheConfigSchema = z
         enabled: z.boolean().default(true),
         /** The master's long edge, px; originals under 1.5 times this get none. */
         longEdge: z.number().int().min(256).max(8192).default(2048),
+        /**
+         * Bytes of masters made in this process kept decoded (pixels, about 7 MB each at 2048
+         * px), so the next sizes of a srcset skip even the master's decode; 0 keeps none.
+         */
+        pixelBytes: z.number().int().min(0).default(64 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

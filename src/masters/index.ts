@@ -2,28 +2,29 @@
  * Masters: one downscaled copy of each original version, so that the many sizes a srcset asks
  * for decode a 2048 px image instead of a 16–20 MP original each time.
  *
- * - Renders of a new original render from the original (no added latency). The second distinct
- *   derivative asked of one original version (in this process) also starts building its master,
- *   after its own response, under the work limiter; requests for other sizes that arrive
- *   meanwhile wait for that one build (single-flight per original version). An original asked
- *   for one size only never pays for a master (measured: building one on the first request made
- *   one-size-per-original traffic 1.6–2.4× dearer in CPU).
+ * - A new original's first size renders from the original (no added latency or CPU for an
+ *   original asked for one size only). The second distinct size asked of one original version
+ *   (in this process) decodes the original once into its master's pixels and renders itself
+ *   from them; requests for other sizes that arrive meanwhile wait for that one decode
+ *   (single-flight per original version). The pixels stay in memory (`cache.masters.pixelBytes`,
+ *   LRU), so this process's later sizes skip even the master's decode; after the response that
+ *   made them, they are encoded once more (JPEG q95, or PNG with alpha) and stored.
  *
  *   `imagegate warm --masters` builds them ahead of traffic.
- * - A master is stored in the result cache tiers (memory, folder, S3) under the original's
+ * - The stored master lives in the result cache tiers (memory, folder, S3) under the original's
  *   identity (source, key, ETag): a replaced original never uses an old master, and one
  *   replica's (or Lambda's) build serves the others.
  * - A request renders from the master only when its parameters allow it and the master holds
  *   every source pixel it needs (see eligible.ts); everything else renders from the original.
  */
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.ts';
 import type { TransformOptions } from '../request/params.ts';
 import type { NegotiatedFormat } from '../request/negotiate.ts';
-import { cacheKey, deadlineSignal, SingleFlight, type CachedResult, type ResultCache, type WorkLimiter } from '../cache/index.ts';
+import { cacheKey, deadlineSignal, type CachedResult, type ResultCache, type WorkLimiter } from '../cache/index.ts';
 import type { CacheLogger } from '../cache/types.ts';
-import { bounded, sharpInput, type PipelineInput } from '../pipeline/context.ts';
+import { bounded, decoder, type PipelineInput, type RawPixels } from '../pipeline/context.ts';
 import { computeGeometry } from '../pipeline/geometry.ts';
 import { probe } from '../pipeline/steps/probe.ts';
 import { keepFormat, outputFormat, runPipeline } from '../pipeline/run.ts';
@@ -85,83 +86,127 @@ export interface Masters {
   close(): Promise<void>;
 }
 
-/** A master as stored: its pixels, or none for an original that gets no master. */
+/** A master: its pixels (decoded in this process) or its stored encoding, or none for an original that gets no master. */
 export interface Master {
-  body: Buffer;
+  input: PipelineInput;
   of?: MasterOf;
   width: number;
+}
+
+/** A master being made: its original's header is read first, so waiters that cannot use it go on at once. */
+interface Build {
+  /** What the master will hold; undefined for an original that gets none (or a build that failed). */
+  of: Promise<MasterOf | undefined>;
+  /** The master's pixels; undefined for an original that gets none. */
+  master: Promise<Master | undefined>;
+  /** Its stored form's size in bytes, once written to the cache tiers. */
+  stored: Promise<number>;
 }
 
 const HEADER = 'x-imagegate-master';
 /** Part of the key: a change of what a master holds starts new entries. */
 const VERSION = 'master-1';
+const NONE: Readonly<Omit<CachedResult, 'createdAt'>> = { body: Buffer.alloc(0), contentType: 'application/octet-stream', headers: { [HEADER]: 'none' } };
 
 export function createMasters(deps: MastersDeps): Masters {
   const { config, cache, limiter } = deps;
-  const { enabled, longEdge } = config.cache.masters;
+  const { enabled, longEdge, pixelBytes } = config.cache.masters;
   const on = enabled && config.cache.enabled;
-  const flight = new SingleFlight();
-  /** Original versions asked for once, without a master yet: the next request starts one. */
+  const builds = new Map<string, Build>();
+  /** Masters decoded in this process, as pixels: no decode at all for the next sizes. */
+  const decoded = pixelBytes > 0 ? new LRUCache<string, Master>({ maxSize: pixelBytes, sizeCalculation: (m) => Math.max(1, (m.input as RawPixels).raw.length) }) : undefined;
+  /** Original versions asked for once, without a master yet: the next request makes one. */
   const seen = new LRUCache<string, true>({ max: 100_000 });
   const pending = new Set<Promise<unknown>>();
   const keyOf = (match: { source: string; key: string }, etag: string) =>
     cacheKey({ source: match.source, key: match.key, etag, options: `longEdge=${longEdge}`, format: VERSION });
 
   /**
-   * Decode the original once into its master (or a marker that it gets none), and store it. The
-   * header is read at once, so requests waiting on an original that gets no master go on at
-   * once; the decode waits for `after` (the response that started the build).
+   * Decode the original once into its master's pixels (or learn from its header that it gets
+   * none), then — after `after`, the response that asked for it — encode and store it.
    */
-  const make = (match: { source: string; key: string }, key: string, after?: Promise<void>): Promise<Master> =>
-    flight.do(key, async () => {
+  const make = (match: { source: string; key: string }, key: string, after?: Promise<void>): Build => {
+    const running = builds.get(key);
+    if (running) return running;
+    const deadline = Date.now() + config.limits.deadlineMs;
+    let header!: (of: MasterOf | undefined) => void;
+    const of = new Promise<MasterOf | undefined>((resolve) => (header = resolve));
+    const master = (async () => {
       const signal = deadlineSignal(config.limits.deadlineMs);
-      const deadline = Date.now() + config.limits.deadlineMs;
-      // The header decides whether there is a master to make: only its encode takes a render slot.
       const src = await deps.open(match, signal);
-      let entry: CachedResult;
+      let m: Master | undefined;
       try {
         const { meta } = await probe(src.input, config.transform, false);
-        const of = masterOf(meta, longEdge);
-        if (of) await after;
-        entry = of ? await limiter.run(() => encodeMaster(src.input, of, config, longEdge, deadline), signal) : { body: Buffer.alloc(0), contentType: 'application/octet-stream', headers: { [HEADER]: 'none' }, createdAt: Date.now() };
+        const found = masterOf(meta, longEdge);
+        header(found);
+        if (found) m = { input: await limiter.run(() => masterPixels(src.input, found, config, longEdge, deadline), signal), of: found, width: masterSize(found, longEdge).width };
         if (await src.changed?.()) throw sourceChanged();
       } finally {
         await src.close?.();
       }
+      if (m) decoded?.set(key, m);
+      return m;
+    })();
+    void master.catch(() => header(undefined));
+    const stored = (async () => {
+      const m = await master;
+      if (!m?.of) {
+        await cache.set(key, { ...NONE, createdAt: Date.now() });
+        return 0;
+      }
+      await after;
+      const entry = await limiter.run(() => encodeMaster(m.input as RawPixels, m.of!, config.limits.deadlineMs), deadlineSignal(config.limits.deadlineMs));
       await cache.set(key, entry);
-      const master = decodeMaster(entry)!;
-      if (master.of) deps.observer?.made?.(entry.body.length);
-      return master;
-    });
+      deps.observer?.made?.(entry.body.length);
+      return entry.body.length;
+    })();
+    const build = { of, master, stored };
+    builds.set(key, build);
+    const done = stored
+      .catch((err: unknown) => {
+        if (!(err instanceof ServiceError)) deps.logger?.warn({ event: 'master_failed', source: match.source, key: match.key, err: String(err) }, 'building a master failed');
+      })
+      .finally(() => {
+        builds.delete(key);
+        pending.delete(done);
+      });
+    pending.add(done);
+    return build;
+  };
+
+  /** A build's master for this request: as soon as its header shows the request cannot use it, none (the request renders from its original). */
+  const useBuild = async (req: MasterRequest, build: Build): Promise<Master | undefined> => {
+    const of = await build.of;
+    if (!of || !fits(req, of, masterSize(of, longEdge).width)) return undefined;
+    return build.master.catch(() => undefined);
+  };
+
+  const fits = (req: MasterRequest, of: MasterOf, width: number) => fitsMaster(req.opts, renderFormat(req, of, config), of, width, config.transform.maxOutputSize);
 
   /**
-   * The stored master, or the one being built (waited for). When there is neither and the
-   * original was asked for before, its build starts here — in the same turn as the look-up, so
-   * concurrent requests find it — and waits for `rendered()`: the caller renders its own
-   * response from the original first.
+   * This process's decoded master, the one being made (waited for), or the stored one. When
+   * there is none and the original was asked for before, this request's decode makes it —
+   * started in the same turn as the look-up, so concurrent requests find it — and its storing
+   * waits for `rendered()`: the caller's response first.
    */
-  const find = async (match: { source: string; key: string }, key: string): Promise<{ master?: Master; rendered?: () => void }> => {
-    // A build that fails leaves the request to render from the original.
-    const building = () => flight.running<Master>(key)?.catch(() => undefined);
-    let build = building();
-    if (build) return { master: await build };
+  const find = async (req: MasterRequest, key: string): Promise<{ master?: Master; rendered?: () => void }> => {
+    const mine = decoded?.get(key);
+    if (mine) return { master: mine };
+    let build = builds.get(key);
+    if (build) return { master: await useBuild(req, build) };
     const hit = await cache.get(key);
-    const stored = hit && decodeMaster(hit.value);
+    const stored = hit && readMaster(hit.value);
     if (stored) return { master: stored };
-    build = building();
-    if (build) return { master: await build };
+    build = builds.get(key);
+    if (build) return { master: await useBuild(req, build) };
     if (!seen.has(key)) {
       seen.set(key, true);
       return {};
     }
     seen.delete(key);
     let rendered!: () => void;
-    const p = make(match, key, new Promise<void>((resolve) => (rendered = resolve))).catch((err: unknown) => {
-      if (!(err instanceof ServiceError)) deps.logger?.warn({ event: 'master_failed', source: match.source, key: match.key, err: String(err) }, 'building a master failed');
-    });
-    pending.add(p);
-    void p.finally(() => pending.delete(p));
-    return { rendered };
+    build = make(req.match, key, new Promise<void>((resolve) => (rendered = resolve)));
+    return { master: await useBuild(req, build), rendered };
   };
 
   return {
@@ -170,13 +215,17 @@ export function createMasters(deps: MastersDeps): Masters {
         deps.observer?.original?.();
         return direct();
       }
-      const { master, rendered } = await find(req.match, keyOf(req.match, req.etag));
-      const of = master?.of;
-      if (master && of && fitsMaster(req.opts, renderFormat(req, of, config), of, master.width, config.transform.maxOutputSize)) {
+      const { master, rendered } = await find(req, keyOf(req.match, req.etag));
+      try {
+        const of = master?.of;
+        if (!master || !of || !fits(req, of, master.width)) {
+          deps.observer?.original?.();
+          return await direct();
+        }
         deps.observer?.hit?.();
-        return limiter.run(async () => {
+        return await limiter.run(async () => {
           const started = performance.now();
-          const out = await runPipeline(master.body, req.opts, {
+          const out = await runPipeline(master.input, req.opts, {
             config: config.transform,
             format: req.negotiated.format,
             insteadOfAvif: req.negotiated.insteadOfAvif,
@@ -186,10 +235,6 @@ export function createMasters(deps: MastersDeps): Masters {
           deps.onTransform?.({ format: out.contentType, ms: performance.now() - started });
           return { body: out.body, contentType: out.contentType, headers: out.headers, createdAt: Date.now() };
         }, req.signal);
-      }
-      deps.observer?.original?.();
-      try {
-        return await direct();
       } finally {
         rendered?.();
       }
@@ -200,11 +245,11 @@ export function createMasters(deps: MastersDeps): Masters {
       if (!meta) throw new ServiceError(404, 'not_found', `Invalid image path: ${match.key}`);
       const key = keyOf(match, meta.etag);
       const hit = await cache.get(key);
-      const stored = hit && decodeMaster(hit.value);
-      if (stored) return { outcome: stored.of ? 'exists' : 'ineligible', bytes: stored.body.length };
+      const stored = hit && readMaster(hit.value);
+      if (stored) return { outcome: stored.of ? 'exists' : 'ineligible', bytes: inputBytes(stored.input) };
       if (!on) return { outcome: 'ineligible', bytes: 0 };
-      const made = await make(match, key);
-      return { outcome: made.of ? 'made' : 'ineligible', bytes: made.body.length };
+      const bytes = await make(match, key).stored;
+      return { outcome: bytes > 0 ? 'made' : 'ineligible', bytes };
     },
 
     async close() {
@@ -212,6 +257,8 @@ export function createMasters(deps: MastersDeps): Masters {
     },
   };
 }
+
+const inputBytes = (input: PipelineInput) => (Buffer.isBuffer(input) ? input.length : 0);
 
 /** The format the render will encode, as runPipeline decides it from the original's header. */
 function renderFormat(req: MasterRequest, of: MasterOf, config: Config) {
@@ -233,27 +280,46 @@ export function masterOf(meta: Metadata, longEdge: number): MasterOf | undefined
   return { width: swap ? h : w, height: swap ? w : h, format: keepFormat(meta), alpha: meta.hasAlpha === true };
 }
 
-/**
- * The master of one original: upright (EXIF orientation applied), sRGB, 8 bits, no metadata —
- * what every direct render starts from after its decode — its long edge `longEdge`, as JPEG q95
- * (4:2:0, like every output without chromasub=444), or lossless PNG when the original has alpha.
- */
-export async function encodeMaster(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<CachedResult> {
-  const img = sharp(sharpInput(input), { failOn: config.transform.failOn, limitInputPixels: Math.max(config.transform.maxPixels, 1), sequentialRead: true, autoOrient: true })
-    .resize(longEdge, longEdge, { fit: 'inside' })
-    .toColourspace('srgb');
-  const encoded = of.alpha ? img.png({ compressionLevel: 1 }) : img.jpeg({ quality: 95 });
-  const { data, info } = await bounded({ deadline }, encoded).toBuffer({ resolveWithObject: true });
-  return { body: data, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: info.width }) }, createdAt: Date.now() };
+/** The master's size: the original's upright size scaled to `longEdge` on its long edge. */
+export function masterSize(of: MasterOf, longEdge: number): { width: number; height: number } {
+  const k = longEdge / Math.max(of.width, of.height);
+  return { width: Math.max(1, Math.round(of.width * k)), height: Math.max(1, Math.round(of.height * k)) };
 }
 
-export function decodeMaster(entry: CachedResult): Master | undefined {
+/**
+ * The master's pixels, from one decode of its original: upright (EXIF orientation applied),
+ * sRGB, 8 bits, with alpha when the original has it — what every direct render starts from
+ * after its decode — at `masterSize`.
+ */
+export async function masterPixels(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<RawPixels> {
+  const { width, height } = masterSize(of, longEdge);
+  const img = decoder(input, { failOn: config.transform.failOn, limitInputPixels: Math.max(config.transform.maxPixels, 1), sequentialRead: true, autoOrient: true })
+    .resize(width, height, { fit: 'fill' })
+    .toColourspace('srgb');
+  const out = of.alpha ? img.ensureAlpha() : img.removeAlpha();
+  const { data, info } = await bounded({ deadline }, out.raw({ depth: 'uchar' })).toBuffer({ resolveWithObject: true });
+  return { raw: data, width: info.width, height: info.height, channels: info.channels === 4 ? 4 : 3 };
+}
+
+/**
+ * The stored form of a master's pixels: JPEG q95 (4:2:0, like every output without
+ * chromasub=444), or lossless PNG when the original has alpha.
+ */
+export async function encodeMaster(pixels: RawPixels, of: MasterOf, deadlineMs: number): Promise<CachedResult> {
+  const img = decoder(pixels, {});
+  const encoded = of.alpha ? img.png({ compressionLevel: 1 }) : img.jpeg({ quality: 95 });
+  const body = await bounded({ deadline: Date.now() + deadlineMs }, encoded).toBuffer();
+  return { body, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: pixels.width }) }, createdAt: Date.now() };
+}
+
+/** The master a cache entry holds (undefined for an entry that is not one). */
+export function readMaster(entry: CachedResult): Master | undefined {
   const h = entry.headers[HEADER];
   if (h === undefined) return undefined;
-  if (h === 'none') return { body: entry.body, width: 0 };
+  if (h === 'none') return { input: entry.body, width: 0 };
   try {
     const { masterWidth, ...of } = JSON.parse(h) as MasterOf & { masterWidth: number };
-    return { body: entry.body, of, width: masterWidth };
+    return { input: entry.body, of, width: masterWidth };
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-import type { Sharp, Metadata } from 'sharp';
+import sharp, { type Sharp, type Metadata, type SharpOptions } from 'sharp';
 import { ServiceError } from '../errors.ts';
 import type { TransformOptions, Color } from '../request/params.ts';
 import type { OutputFormat } from '../request/negotiate.ts';
@@ -7,15 +7,33 @@ import type { Geometry } from './geometry.ts';
 import type { Segment } from './queue.ts';
 
 /**
- * What the pipeline decodes: the original's bytes, or a local file libvips reads itself with its
- * first bytes (up to 4 KiB, all the format checks look at) and its size.
+ * What the pipeline decodes: the original's bytes, a local file libvips reads itself with its
+ * first bytes (up to 4 KiB, all the format checks look at) and its size, or decoded 8-bit sRGB
+ * pixels (a master kept in memory, see src/masters).
  */
-export type PipelineInput = Buffer | { file: string; head: Buffer; size: number };
+export type PipelineInput = EncodedInput | RawPixels;
+export type EncodedInput = Buffer | { file: string; head: Buffer; size: number };
 
-export const inputHead = (input: PipelineInput): Buffer => (Buffer.isBuffer(input) ? input : input.head);
-export const inputSize = (input: PipelineInput): number => (Buffer.isBuffer(input) ? input.length : input.size);
-/** What sharp is given: the bytes, or the file's name. */
-export const sharpInput = (input: PipelineInput): Buffer | string => (Buffer.isBuffer(input) ? input : input.file);
+/** Decoded pixels: 8 bits per sample, sRGB, 3 channels or 4 with alpha, rows top to bottom. */
+export interface RawPixels {
+  raw: Buffer;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+export const isPixels = (input: PipelineInput): input is RawPixels => !Buffer.isBuffer(input) && 'raw' in input;
+const NO_BYTES = Buffer.alloc(0);
+export const inputHead = (input: PipelineInput): Buffer => (Buffer.isBuffer(input) ? input : 'file' in input ? input.head : NO_BYTES);
+export const inputSize = (input: PipelineInput): number => (Buffer.isBuffer(input) ? input.length : 'file' in input ? input.size : input.raw.length);
+
+/** A sharp pipeline on `input`: the bytes, the file's name, or the pixels with their layout. */
+export function decoder(input: PipelineInput, options: SharpOptions): Sharp {
+  if (Buffer.isBuffer(input)) return sharp(input, options);
+  if ('file' in input) return sharp(input.file, options);
+  const { raw, width, height, channels } = input;
+  return sharp(raw, { ...options, raw: { width, height, channels } });
+}
 
 export interface PipelineState {
   opts: TransformOptions;

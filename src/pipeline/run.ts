@@ -1,10 +1,10 @@
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { ServiceError } from '../errors.ts';
 import type { TransformConfig } from '../config/transform.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
 import { computeGeometry, strokeSize, type Geometry } from './geometry.ts';
-import { checkDeadline, timedOut, type Budget, inputHead, inputSize, sharpInput, type PipelineInput, type PipelineState } from './context.ts';
+import { checkDeadline, timedOut, type Budget, inputHead, inputSize, decoder, isPixels, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from '../content-type.ts';
 import { checkRenderCost, renderCost } from './cost.ts';
 import { probe, refuseForFrames } from './steps/probe.ts';
@@ -188,7 +188,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     const planned = computeGeometry(upright.width, upright.height, opts, config.maxOutputSize);
     const own = ctx.master?.format ?? keepFormat(meta);
     const format = outputFormat(own, meta.hasAlpha === true, ctx, { animated: selected > 1, outputPixels: planned.width * planned.height });
-    if (opts['rasterize-bypass'] && meta.format === 'svg') {
+    if (opts['rasterize-bypass'] && meta.format === 'svg' && !isPixels(input)) {
       // The same policy as an SVG original served untouched: no script runs if it is opened directly.
       const headers = { 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox" };
       return { body: await svgBypass(input, opts['svg-sanitize'] !== false), contentType: 'image/svg+xml', headers };
@@ -207,7 +207,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     refuseForFrames(opts, frames, meta.hasAlpha === true);
     checkDeadline(ctx);
     const autoOrient = opts.orient === undefined;
-    const img = sharp(sharpInput(input), {
+    const img = decoder(input, {
       failOn: config.failOn,
       limitInputPixels: Math.max(config.maxPixels, 1),
       sequentialRead: true,

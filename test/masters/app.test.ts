@@ -38,30 +38,34 @@ describe('masters through the app', { skip }, () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('one size of an original renders from it and builds no master; the second size builds one; later eligible sizes render from it, at the direct render\'s exact size', async () => {
-    const ig = await testApp(dir);
+  test('one size of an original renders from it and builds no master; the second size decodes it once into its master and renders from that; later eligible sizes render from it, at the direct render\'s exact size', async () => {
+    const storage = new CountingStorage((await createStorages(testConfig(dir).sources)).local);
+    const ig = await testApp(dir, {}, { storages: { local: storage } });
     const direct = await testApp(dir, { cache: { masters: { enabled: false } } });
     try {
       await size(await get(ig, '/fossa.jpg?w=500'));
       await ig.masters.close();
       let c = await counts(ig);
       assert.deepEqual([c.made, c.hits, c.original], [0, 0, 1], 'an original asked for once gets no master');
-      await size(await get(ig, '/fossa.jpg?w=480'));
-      await ig.masters.close(); // the background build, after the second size's response
+      assert.equal(storage.reads, 1);
+      assert.deepEqual(await size(await get(ig, '/fossa.jpg?w=480')), await size(await get(direct, '/fossa.jpg?w=480')));
+      await ig.masters.close(); // the master is stored after the second size's response
       c = await counts(ig);
-      assert.deepEqual([c.made, c.hits, c.original], [1, 0, 2]);
+      assert.deepEqual([c.made, c.hits, c.original], [1, 1, 1], 'the second size rendered from the master its own decode made');
+      assert.equal(storage.reads, 2, 'the original was read once per request: the second read made the master');
       assert.ok(c.bytes > 100_000, `master bytes ${c.bytes}`);
       const eligible = ['w=101', 'w=333', 'w=641&fm=webp', 'w=999&h=333&fit=crop', 'h=577&fm=avif', 'w=1000&dpr=2', 'w=2048', 'w=300&ar=4:3&fit=crop', 'w=250&rect=1000,500,1500,900', 'w=400&h=400&fit=crop&crop=focalpoint&fp-x=0.2&fp-y=0.7&fp-z=2', 'w=720&fit=crop&ar=1:1&crop=entropy'];
       for (const q of eligible) assert.deepEqual(await size(await get(ig, `/fossa.jpg?${q}`)), await size(await get(direct, `/fossa.jpg?${q}`)), q);
       c = await counts(ig);
-      assert.deepEqual([c.made, c.hits, c.original], [1, eligible.length, 2], 'every eligible request rendered from the master');
+      assert.deepEqual([c.made, c.hits, c.original], [1, eligible.length + 1, 1], 'every eligible request rendered from the master');
+      assert.equal(storage.reads, 2, 'and none read the original');
       for (const q of ['w=2100', 'w=1200&dpr=2', 'w=400&fm=png', 'w=400&fm=json', 'w=400&orient=90', 'w=400&bri=20', 'w=400&fm=webp&lossless=1', 'w=400&rect=0,0,600,400', 'fm=webp']) {
         const res = await get(ig, `/fossa.jpg?${q}`);
         assert.equal(res.status, 200, q);
         await res.arrayBuffer();
       }
       const after = await counts(ig);
-      assert.deepEqual([after.made, after.hits, after.original], [1, eligible.length, 11], 'ineligible requests rendered from the original');
+      assert.deepEqual([after.made, after.hits, after.original], [1, eligible.length + 1, 10], 'ineligible requests rendered from the original');
     } finally {
       await ig.close();
       await direct.close();
@@ -75,9 +79,10 @@ describe('masters through the app', { skip }, () => {
       const widths = [120, 240, 360, 480, 600, 720, 840, 960];
       const sizes = await Promise.all(widths.map(async (w) => size(await get(ig, `/fossa.jpg?w=${w}&fm=webp`))));
       assert.deepEqual(sizes.map((s) => s[0]), widths);
+      await ig.masters.close();
       const c = await counts(ig);
-      assert.deepEqual([c.made, c.hits, c.original], [1, widths.length - 2, 2]);
-      assert.equal(storage.reads, 3, 'the original was read three times: two direct renders, one master');
+      assert.deepEqual([c.made, c.hits, c.original], [1, widths.length - 1, 1]);
+      assert.equal(storage.reads, 2, 'the original was read twice: the first size, and the one decode that made the master');
     } finally {
       await ig.close();
     }
@@ -92,7 +97,7 @@ describe('masters through the app', { skip }, () => {
       await size(await get(ig, '/replaced.jpg?w=350'));
       await ig.masters.close();
       await size(await get(ig, '/replaced.jpg?w=250'));
-      assert.deepEqual(await counts(ig).then((c) => [c.made, c.hits]), [1, 1]);
+      assert.deepEqual(await counts(ig).then((c) => [c.made, c.hits]), [1, 2]);
       // The new version: the same photo turned upside down, 4096×2304 still.
       await sharp(FOSSA).rotate(180).jpeg({ quality: 90 }).toFile(`${file}.new`);
       copyFileSync(`${file}.new`, file);
@@ -100,16 +105,19 @@ describe('masters through the app', { skip }, () => {
       const res = await get(ig, '/replaced.jpg?w=300');
       const body = Buffer.from(await res.arrayBuffer());
       let c = await counts(ig);
-      assert.deepEqual([c.made, c.hits, c.original], [1, 1, 3], 'rendered from the new original');
-      const expected = await sharp(FOSSA).rotate(180).resize(300).raw().toBuffer();
-      const got = await sharp(body).raw().toBuffer();
-      const mean = got.reduce((s, v, i) => s + Math.abs(v - expected[i]), 0) / got.length;
-      assert.ok(mean < 3, `the new version's pixels (mean difference ${mean.toFixed(2)})`);
-      await size(await get(ig, '/replaced.jpg?w=220'));
+      assert.deepEqual([c.made, c.hits, c.original], [1, 2, 2], 'rendered from the new original');
+      const newVersion = async (body: Buffer, w: number) => {
+        const expected = await sharp(FOSSA).rotate(180).resize(w).raw().toBuffer();
+        const got = await sharp(body).raw().toBuffer();
+        const mean = got.reduce((s, v, i) => s + Math.abs(v - expected[i]), 0) / got.length;
+        assert.ok(mean < 3, `the new version's pixels at w=${w} (mean difference ${mean.toFixed(2)})`);
+      };
+      await newVersion(body, 300);
+      await newVersion(Buffer.from(await (await get(ig, '/replaced.jpg?w=220')).arrayBuffer()), 220);
       await ig.masters.close();
-      await size(await get(ig, '/replaced.jpg?w=200'));
+      await newVersion(Buffer.from(await (await get(ig, '/replaced.jpg?w=200')).arrayBuffer()), 200);
       c = await counts(ig);
-      assert.deepEqual([c.made, c.hits], [2, 2], 'a master of the new version, then renders from it');
+      assert.deepEqual([c.made, c.hits], [2, 4], 'a master of the new version, then renders from it');
     } finally {
       await ig.close();
     }
@@ -132,6 +140,24 @@ describe('masters through the app', { skip }, () => {
       await one.close();
       await two.close();
       rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  test('cache.masters.pixelBytes=0: later sizes render from the stored master, at the direct render\'s exact size', async () => {
+    const storage = new CountingStorage((await createStorages(testConfig(dir).sources)).local);
+    const ig = await testApp(dir, { cache: { masters: { pixelBytes: 0 } } }, { storages: { local: storage } });
+    const direct = await testApp(dir, { cache: { masters: { enabled: false } } });
+    try {
+      for (const q of ['w=500', 'w=480', 'w=333&fm=webp', 'w=250&rect=1000,500,1500,900']) {
+        assert.deepEqual(await size(await get(ig, `/fossa.jpg?${q}`)), await size(await get(direct, `/fossa.jpg?${q}`)), q);
+        await ig.masters.close();
+      }
+      const c = await counts(ig);
+      assert.deepEqual([c.made, c.hits, c.original], [1, 3, 1]);
+      assert.equal(storage.reads, 2);
+    } finally {
+      await ig.close();
+      await direct.close();
     }
   });
 

@@ -1,8 +1,8 @@
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { ServiceError, sourceChanged } from '../../errors.ts';
 import type { TransformConfig } from '../../config/transform.ts';
 import { detectContentType } from '../../content-type.ts';
-import { inputHead, inputSize, sharpInput, type PipelineInput } from '../context.ts';
+import { decoder, isPixels, inputHead, inputSize, type PipelineInput } from '../context.ts';
 import type { TransformOptions } from '../../request/params.ts';
 import { composeOrientation, orientToExif } from '../orientation.ts';
 
@@ -28,7 +28,7 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
   if (inputSize(input) === 0) throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image is empty');
   let meta: Metadata;
   try {
-    meta = await sharp(sharpInput(input), { limitInputPixels: false, failOn: config.failOn }).metadata();
+    meta = await decoder(input, { limitInputPixels: false, failOn: config.failOn }).metadata();
   } catch (err) {
     // The first bytes tell which: a format this service reads with a header libvips cannot parse, or no such format.
     if (READABLE_TYPES.has(detectContentType(head) ?? '')) throw new ServiceError(422, 'corrupt_image', 'Unprocessable: the source image could not be read', { cause: err });
@@ -41,7 +41,8 @@ export async function probe(input: PipelineInput, config: TransformConfig, anima
   }
   // Whatever the first bytes looked like: what libvips parsed as SVG is capped too (before it is rasterised).
   if (meta.format === 'svg' && inputSize(input) > config.maxSvgBytes) throw svgTooLarge(config);
-  if (!meta.format || !READABLE.has(meta.format)) {
+  // Pixels come only from this service's own decode (a master in memory), never from a source.
+  if (!meta.format || !(READABLE.has(meta.format) || (meta.format === 'raw' && isPixels(input)))) {
     throw new ServiceError(415, 'unsupported_image', `Unsupported Media Type: ${meta.format ?? 'unknown'} sources are not supported`);
   }
   const width = meta.width ?? 0;

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import type { PipelineInput } from '../context.ts';
+import type { EncodedInput } from '../context.ts';
 
 /**
  * rasterize-bypass=true on an SVG source answers the SVG itself (the other parameters do not
  * apply), sanitised unless svg-sanitize=false: script elements, foreignObject, event-handler
  * attributes (on…) and javascript: links are removed, so the file cannot run code when opened.
  */
-export async function svgBypass(input: PipelineInput, sanitize: boolean): Promise<Buffer> {
+export async function svgBypass(input: EncodedInput, sanitize: boolean): Promise<Buffer> {
   const bytes = Buffer.isBuffer(input) ? input : await readFile(input.file);
   return sanitize ? Buffer.from(sanitizeSvg(bytes.toString('utf8')), 'utf8') : bytes;
 }
