@@ -91,7 +91,8 @@ describe('masters: SSIM of renders from a master against direct renders', { skip
       const px0 = await masterPixels(file, of, config, 2048, Date.now() + 120_000);
       const masters: Record<string, Master> = { pixels: { input: px0, of, width: px0.width }, stored: readMaster(await encodeMaster(px0, of, 120_000))! };
       for (const [kind, master] of Object.entries(masters)) {
-        for (const q of ladder(name, master.width)) {
+        // The stored master without AVIF outputs: AVIF's encoder is most of this test's time, and the pixels pass has them.
+        for (const q of ladder(name, master.width).filter((l) => kind === 'pixels' || !l.includes('fm=avif'))) {
           const lossless = q.replace(/fm=\w+/, 'fm=png');
           const [pd, pm] = await Promise.all([render(file, lossless), render(master.input, lossless, master)].map(async (b) => pixels(await b)));
           const [od, om] = await Promise.all([render(file, q), render(master.input, q, master)].map(async (b) => pixels(await b)));
