@@ -48,15 +48,14 @@ export interface MasterOf {
 }
 
 /**
- * True when a request may render from a master of `masterWidth` px wide made from `of`: the
- * output format is lossy, and the source pixels it needs (after rect, crop, dpr, fp-z) are no
- * more than the master holds — never an enlargement of the master.
+ * True when a request may render from a master of `master`'s size made from `of`: the output
+ * format is lossy, and the source pixels it needs (after rect, crop, dpr, fp-z) are no more than
+ * the master holds, across and down — never an enlargement of the master.
  */
-export function fitsMaster(opts: Readonly<TransformOptions>, format: OutputFormat, of: MasterOf, masterWidth: number, maxOutputSize: number): boolean {
+export function fitsMaster(opts: Readonly<TransformOptions>, format: OutputFormat, of: MasterOf, master: { width: number; height: number }, maxOutputSize: number): boolean {
   if (!LOSSY.has(format)) return false;
   const g = computeGeometry(of.width, of.height, opts, maxOutputSize);
   if (!g.resize) return false;
   const region = g.rect ?? { width: of.width, height: of.height };
-  const needed = Math.max(g.resize.width / region.width, g.resize.height / region.height);
-  return needed <= masterWidth / of.width;
+  return g.resize.width / region.width <= master.width / of.width && g.resize.height / region.height <= master.height / of.height;
 }

@@ -90,7 +90,8 @@ export interface Masters {
 export interface Master {
   input: PipelineInput;
   of?: MasterOf;
-  width: number;
+  /** The master's own size, px. */
+  size: { width: number; height: number };
 }
 
 /** A master being made: its original's header is read first, so waiters that cannot use it go on at once. */
@@ -139,7 +140,7 @@ export function createMasters(deps: MastersDeps): Masters {
         const { meta } = await probe(src.input, config.transform, false);
         const found = masterOf(meta, longEdge);
         header(found);
-        if (found) m = { input: await limiter.run(() => masterPixels(src.input, found, config, longEdge, deadline), signal), of: found, width: masterSize(found, longEdge).width };
+        if (found) m = { input: await limiter.run(() => masterPixels(src.input, found, config, longEdge, deadline), signal), of: found, size: masterSize(found, longEdge) };
         if (await src.changed?.()) throw sourceChanged();
       } finally {
         await src.close?.();
@@ -177,11 +178,11 @@ export function createMasters(deps: MastersDeps): Masters {
   /** A build's master for this request: as soon as its header shows the request cannot use it, none (the request renders from its original). */
   const useBuild = async (req: MasterRequest, build: Build): Promise<Master | undefined> => {
     const of = await build.of;
-    if (!of || !fits(req, of, masterSize(of, longEdge).width)) return undefined;
+    if (!of || !fits(req, of, masterSize(of, longEdge))) return undefined;
     return build.master.catch(() => undefined);
   };
 
-  const fits = (req: MasterRequest, of: MasterOf, width: number) => fitsMaster(req.opts, renderFormat(req, of, config), of, width, config.transform.maxOutputSize);
+  const fits = (req: MasterRequest, of: MasterOf, size: Master['size']) => fitsMaster(req.opts, renderFormat(req, of, config), of, size, config.transform.maxOutputSize);
 
   /**
    * This process's decoded master, the one being made (waited for), or the stored one. When
@@ -218,7 +219,7 @@ export function createMasters(deps: MastersDeps): Masters {
       const { master, rendered } = await find(req, keyOf(req.match, req.etag));
       try {
         const of = master?.of;
-        if (!master || !of || !fits(req, of, master.width)) {
+        if (!master || !of || !fits(req, of, master.size)) {
           deps.observer?.original?.();
           return await direct();
         }
@@ -309,17 +310,18 @@ export async function encodeMaster(pixels: RawPixels, of: MasterOf, deadlineMs: 
   const img = decoder(pixels, {});
   const encoded = of.alpha ? img.png({ compressionLevel: 1 }) : img.jpeg({ quality: 95 });
   const body = await bounded({ deadline: Date.now() + deadlineMs }, encoded).toBuffer();
-  return { body, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: pixels.width }) }, createdAt: Date.now() };
+  return { body, contentType: of.alpha ? 'image/png' : 'image/jpeg', headers: { [HEADER]: JSON.stringify({ ...of, masterWidth: pixels.width, masterHeight: pixels.height }) }, createdAt: Date.now() };
 }
 
 /** The master a cache entry holds (undefined for an entry that is not one). */
 export function readMaster(entry: CachedResult): Master | undefined {
   const h = entry.headers[HEADER];
   if (h === undefined) return undefined;
-  if (h === 'none') return { input: entry.body, width: 0 };
+  if (h === 'none') return { input: entry.body, size: { width: 0, height: 0 } };
   try {
-    const { masterWidth, ...of } = JSON.parse(h) as MasterOf & { masterWidth: number };
-    return { input: entry.body, of, width: masterWidth };
+    const { masterWidth, masterHeight, ...of } = JSON.parse(h) as MasterOf & { masterWidth: number; masterHeight?: number };
+    // Masters stored before their height was recorded: sharp's `fit: inside` rounds it.
+    return { input: entry.body, of, size: { width: masterWidth, height: masterHeight ?? Math.round((of.height * masterWidth) / of.width) } };
   } catch {
     return undefined;
   }

@@ -8,7 +8,7 @@ const config = transformConfigSchema.parse({});
 const opts = (q: string) => parseTransform(new URLSearchParams(q), config);
 /** A 6000×4000 original with a 2048×1365 master. */
 const of: MasterOf = { width: 6000, height: 4000, format: 'jpeg', alpha: false };
-const fits = (q: string, format: MasterOf['format'] = 'jpeg') => fitsMaster(opts(q), format, of, 2048, 8192);
+const fits = (q: string, format: MasterOf['format'] = 'jpeg') => fitsMaster(opts(q), format, of, { width: 2048, height: 1365 }, 8192);
 
 describe('masters: which parameters may render from a master', () => {
   for (const q of ['w=400', 'w=400&h=300&fit=crop', 'h=300&dpr=2', 'w=400&fm=webp&q=60', 'w=300&auto=format,compress', 'w=200&rect=100,100,2000,1000', 'w=300&h=300&fit=crop&crop=focalpoint&fp-x=0.3&fp-y=0.6&fp-z=2', 'w=500&fit=crop&ar=16:9&crop=entropy', 'w=400&flip=h', 'w=400&fm=pjpg&jpg-progressive=false&dl=a.jpg']) {
@@ -27,6 +27,13 @@ describe('masters: the master must hold the pixels the output needs', () => {
     assert.equal(fits('w=1200&dpr=2'), false, 'dpr multiplies the pixels needed');
     assert.equal(fits('h=1365'), true);
     assert.equal(fits('h=1400'), false);
+  });
+  test('the rounding of the other side: a full-width output of a 5640×3172 original fits its 2048×1152 master', () => {
+    // 2048 px wide needs 1152 rows (1151.8 rounded); the master's height is rounded the same way.
+    const wide: MasterOf = { width: 5640, height: 3172, format: 'jpeg', alpha: false };
+    assert.equal(fitsMaster(opts('w=2048'), 'jpeg', wide, { width: 2048, height: 1152 }, 8192), true);
+    assert.equal(fitsMaster(opts('w=1024&dpr=2'), 'jpeg', wide, { width: 2048, height: 1152 }, 8192), true);
+    assert.equal(fitsMaster(opts('w=2048'), 'jpeg', wide, { width: 2048, height: 1151 }, 8192), false);
   });
   test('no resize (the original size), and upscales, never fit', () => {
     assert.equal(fits('fm=webp'), false);

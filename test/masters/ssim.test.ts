@@ -89,10 +89,10 @@ describe('masters: SSIM of renders from a master against direct renders', { skip
       assert.ok(of, 'the photo gets a master');
       // A master as the process that made it renders from it (its pixels), and as stored (JPEG q95 or PNG).
       const px0 = await masterPixels(file, of, config, 2048, Date.now() + 120_000);
-      const masters: Record<string, Master> = { pixels: { input: px0, of, width: px0.width }, stored: readMaster(await encodeMaster(px0, of, 120_000))! };
+      const masters: Record<string, Master> = { pixels: { input: px0, of, size: px0 }, stored: readMaster(await encodeMaster(px0, of, 120_000))! };
       for (const [kind, master] of Object.entries(masters)) {
         // The stored master without AVIF outputs: AVIF's encoder is most of this test's time, and the pixels pass has them.
-        for (const q of ladder(name, master.width).filter((l) => kind === 'pixels' || !l.includes('fm=avif'))) {
+        for (const q of ladder(name, master.size.width).filter((l) => kind === 'pixels' || !l.includes('fm=avif'))) {
           const lossless = q.replace(/fm=\w+/, 'fm=png');
           const [pd, pm] = await Promise.all([render(file, lossless), render(master.input, lossless, master)].map(async (b) => pixels(await b)));
           const [od, om] = await Promise.all([render(file, q), render(master.input, q, master)].map(async (b) => pixels(await b)));

@@ -1,0 +1,16 @@
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { get, testApp } from '../test/helpers/app.ts';
+const dir = mkdtempSync(path.join(tmpdir(), 'lad-'));
+copyFileSync('/usr/share/backgrounds/mate/abstract/Elephants_5640x3172.jpg', path.join(dir, 'k.jpg'));
+const ig = await testApp(dir);
+const ws = [100,200,320,480,640,800,1024,1280,1600,2048];
+const rungs = [...ws.map(w=>`w=${w}`), ...ws.filter(w=>w<=1024).map(w=>`w=${w}&dpr=2`)].sort(() => Math.random() - 0.5);
+let i = 0;
+const worker = async () => { while (i < rungs.length) { const q = rungs[i++]; const r = await get(ig, `/k.jpg?${q}`); await r.arrayBuffer(); if (r.status !== 200) console.log(q, r.status); } };
+await Promise.all([worker(), worker()]);
+await ig.masters.close();
+const v = async (c: any) => (await c.get()).values[0]?.value ?? 0;
+console.log('made', await v(ig.metrics.mastersMade), 'hits', await v(ig.metrics.masterHits), 'orig', await v(ig.metrics.rendersFromOriginal), rungs.slice(0,3));
+await ig.close();
