@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.ts';
-import { redactQuery } from '../log.ts';
+import { lineWriter, redactQuery } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 import type { RequestStats } from './stats.ts';
@@ -41,6 +41,8 @@ interface ObserveOptions {
 export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppEnv> {
   const { metrics, stats, logger } = options;
   const newId = options.newId ?? requestIdGenerator();
+  // The request line's fields, always these, in this order (undefined ones left out).
+  const writeLine = logger && lineWriter(logger, ['requestId', 'method', 'path', 'query', 'status', 'ms', 'keyId', 'cache', 'aborted']);
   return async (c, next) => {
     const started = performance.now();
     const given = c.req.header(REQUEST_ID_HEADER);
@@ -73,7 +75,7 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
           credential: c.get('credential'),
         });
       }
-      if (logger?.isLevelEnabled('info')) {
+      if (writeLine && logger!.isLevelEnabled('info')) {
         const url = c.req.url;
         const q = url.indexOf('?');
         const line = {
@@ -89,13 +91,13 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
         // On the Node server the line waits until the response is written out (or the client
         // went away): a response that never reached the client is logged as aborted, not as sent.
         const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-        if (outgoing?.once === undefined || outgoing.writableFinished) logger.info(line, 'request');
-        else if (outgoing.destroyed) logger.info({ ...line, aborted: true }, 'request aborted');
+        if (outgoing?.once === undefined || outgoing.writableFinished) writeLine(line, 'request');
+        else if (outgoing.destroyed) writeLine({ ...line, aborted: true }, 'request aborted');
         else {
           outgoing.once('close', () => {
             const sent = outgoing.writableFinished;
             line.ms = Math.round((performance.now() - started) * 10) / 10;
-            logger.info(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
+            writeLine(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
           });
         }
       }
