@@ -49,14 +49,16 @@ export function createKeyLookup(configured: ConfiguredKeys, store?: KeyLookup & 
         loadedAt = now();
         pending = undefined;
       }));
+  const known = (hash: string) => current.get(hash) ?? (store ? store.findByHash(hash) : undefined);
   return {
-    async findByHash(hash) {
+    // Not async: a configured key is answered at once (no promise on the cache-hit path).
+    findByHash(hash) {
       if (refresh) {
         const age = now() - loadedAt;
         if (age >= refresh.everyMs) void reload(refresh);
-        if (!current.has(hash) && age >= refresh.onMissAfterMs) await reload(refresh);
+        if (!current.has(hash) && age >= refresh.onMissAfterMs) return reload(refresh).then(() => known(hash));
       }
-      return current.get(hash) ?? (store ? store.findByHash(hash) : undefined);
+      return known(hash);
     },
     /** Signing secrets live in the key store only (keys from the config file own none). */
     async findSigningKey(id) {

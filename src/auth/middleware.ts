@@ -2,6 +2,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { ServiceError } from '../errors.ts';
 import { sha256hex } from '../digest.ts';
 import type { AppEnv } from '../http/context.ts';
+import type { RequestTarget } from '../http/target.ts';
+import { asMiddleware, isPromise, type Next } from '../http/chain.ts';
 import { signingKeyId, verifyAny } from '../request/signature.ts';
 import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';
 
@@ -47,47 +49,62 @@ interface AccessOptions {
  */
 export function apiKeyAuth({ keys, sources = {}, clientAddress, remember = 1000 }: AccessOptions): MiddlewareHandler<AppEnv> {
   const digests = new Map<string, string>();
-  return async (c, next) => {
+
+  /** The presented key's record (`found`, from the look-up by digest) on the context; 403 when there is none. */
+  const admit = (c: Context<AppEnv>, presented: string, digest: string, found: KeyRecord | undefined): KeyRecord => {
+    if (!found) throw forbidden();
+    if (!digests.has(presented)) {
+      if (digests.size >= remember) digests.clear();
+      digests.set(presented, digest);
+    }
+    c.set('apiKey', found);
+    c.set('credential', 'key');
+    return found;
+  };
+
+  /** The rest of the decision, for sources other than `key` (signatures, anonymous requests). */
+  const bySource = async (c: Context<AppEnv>, key: KeyRecord | undefined, rule: SourceAccess | undefined, mode: SourceAccess['access'], target: RequestTarget, source: string): Promise<void> => {
+    const path = rule?.signing?.path === 'afterBasePath' ? `/${target.imagePath.replace(/^\/+/, '')}` : target.clientPath;
+    const keyId = signingKeyId(target.rawQueries[0] ?? '');
+    if (keyId !== undefined) {
+      // A key's secret: one look-up by id, then each live secret (at most a handful) in constant time.
+      const signer = keys.findSigningKey ? await keys.findSigningKey(keyId) : undefined;
+      const verified = verifyAny(path, target.rawQueries, signer?.secrets ?? []);
+      c.set('verifiedQuery', verified);
+      if (!key) {
+        c.set('apiKey', signer!.plan !== undefined ? { id: signer!.id, plan: signer!.plan } : { id: signer!.id });
+        c.set('credential', 'signed');
+      }
+    } else if (!key && mode === 'signed') {
+      if (!rule?.signing || !target.rawQueries.some((q) => /(^|&)s=/.test(q))) throw missingSignature();
+      c.set('verifiedQuery', verifyAny(path, target.rawQueries, [rule.signing.token]));
+      c.set('credential', 'signed');
+    } else if (!key) c.set('credential', 'anonymous');
+    if (!c.get('apiKey')) {
+      const addr = clientAddress?.(c);
+      if (addr !== undefined) c.set('clientAddress', addr);
+    }
+  };
+
+  const decided = (c: Context<AppEnv>, next: Next, key: KeyRecord | undefined, rule: SourceAccess | undefined, mode: SourceAccess['access'], source: string | undefined) => {
+    const target = c.get('target');
+    if (mode === 'key' || !target || source === undefined) return next();
+    return bySource(c, key, rule, mode, target, source).then(next);
+  };
+
+  // A chain layer (chain.ts): a key the look-up knows at once lets the request on at once.
+  return asMiddleware((c, next) => {
     const source = c.get('source');
     const rule = source !== undefined && Object.hasOwn(sources, source) ? sources[source]! : undefined;
     const mode = rule?.access ?? 'key';
     const presented = c.req.header('x-api-key');
-    let key: KeyRecord | undefined;
-    if (presented !== undefined) {
-      const digest = digests.get(presented) ?? sha256hex(presented);
-      key = await keys.findByHash(digest);
-      if (!key) throw forbidden();
-      if (!digests.has(presented)) {
-        if (digests.size >= remember) digests.clear();
-        digests.set(presented, digest);
-      }
-      c.set('apiKey', key);
-      c.set('credential', 'key');
-    } else if (mode === 'key') throw forbidden();
-
-    const target = c.get('target');
-    if (mode !== 'key' && target && source !== undefined) {
-      const path = rule?.signing?.path === 'afterBasePath' ? `/${target.imagePath.replace(/^\/+/, '')}` : target.clientPath;
-      const keyId = signingKeyId(target.rawQueries[0] ?? '');
-      if (keyId !== undefined) {
-        // A key's secret: one look-up by id, then each live secret (at most a handful) in constant time.
-        const signer = keys.findSigningKey ? await keys.findSigningKey(keyId) : undefined;
-        const verified = verifyAny(path, target.rawQueries, signer?.secrets ?? []);
-        c.set('verifiedQuery', verified);
-        if (!key) {
-          c.set('apiKey', signer!.plan !== undefined ? { id: signer!.id, plan: signer!.plan } : { id: signer!.id });
-          c.set('credential', 'signed');
-        }
-      } else if (!key && mode === 'signed') {
-        if (!rule?.signing || !target.rawQueries.some((q) => /(^|&)s=/.test(q))) throw missingSignature();
-        c.set('verifiedQuery', verifyAny(path, target.rawQueries, [rule.signing.token]));
-        c.set('credential', 'signed');
-      } else if (!key) c.set('credential', 'anonymous');
-      if (!c.get('apiKey')) {
-        const addr = clientAddress?.(c);
-        if (addr !== undefined) c.set('clientAddress', addr);
-      }
+    if (presented === undefined) {
+      if (mode === 'key') throw forbidden();
+      return decided(c, next, undefined, rule, mode, source);
     }
-    await next();
-  };
+    const digest = digests.get(presented) ?? sha256hex(presented);
+    const found = keys.findByHash(digest);
+    if (isPromise(found)) return found.then((k) => decided(c, next, admit(c, presented, digest, k), rule, mode, source));
+    return decided(c, next, admit(c, presented, digest, found), rule, mode, source);
+  });
 }

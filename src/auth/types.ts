@@ -4,9 +4,12 @@ export interface KeyRecord {
   plan?: string;
 }
 
-/** Looks a presented key up by the SHA-256 hex of its value (keys are hashed at rest). */
+/**
+ * Looks a presented key up by the SHA-256 hex of its value (keys are hashed at rest). A look-up
+ * that knows the answer at once may return it instead of a promise (the configured keys do).
+ */
 export interface KeyLookup {
-  findByHash(sha256hex: string): Promise<KeyRecord | undefined>;
+  findByHash(sha256hex: string): KeyRecord | undefined | Promise<KeyRecord | undefined>;
 }
 
 /** A key as a signed URL names it (`ixkey=`): its plan and the signing secrets that are live now. */

@@ -41,6 +41,10 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
       return obj;
     };
   const wrapped: Storage = {
+    knownHead(key: string): ObjectMeta | null | undefined {
+      const hit = metas.get(key);
+      return hit === MISSING ? null : hit;
+    },
     async head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined> {
       const hit = metas.get(key);
       if (hit !== undefined) return hit === MISSING ? undefined : hit;

@@ -7,6 +7,11 @@ import type { CachedResult, CacheLogger, CacheObserver, CacheTier, PersistentTie
 export interface ResultCache {
   /** The entry and the tier that held it; undefined on a miss. Never rejects: a failing tier counts as a miss. */
   get(key: string): Promise<{ value: CachedResult; tier: CacheTier } | undefined>;
+  /**
+   * The entry when the memory tier holds it fresh, at once (counted as a memory hit, as get
+   * counts it); else undefined and nothing counted: ask get, which counts the lookup.
+   */
+  peek?(key: string): { value: CachedResult; tier: 'memory' } | undefined;
   /** Stores in every tier; resolves when done. Never rejects: a failing tier logs and skips the write. */
   set(key: string, value: CachedResult): Promise<void>;
   /** Bytes and entries held by the memory tier (for metrics). */
@@ -85,6 +90,13 @@ export function createResultCache(cfg: CacheConfig | undefined, opts: ResultCach
   const fresh = (v: CachedResult) => now() - v.createdAt < ttlMs;
 
   return {
+    peek(key) {
+      const v = memory?.get(key);
+      if (v === undefined || !fresh(v)) return undefined;
+      observer.lookup?.('memory', 'hit');
+      return { value: v, tier: 'memory' };
+    },
+
     async get(key) {
       if (memory) {
         const v = memory.get(key);

@@ -27,6 +27,7 @@ import { createMasters, type Masters } from '../masters/index.ts';
 import { observeRequests } from './observe.ts';
 import { Readiness } from './ready.ts';
 import { corsHeaders, corsPreflight, type CorsRules } from './cors.ts';
+import { chain, type Layer } from './chain.ts';
 
 export interface AppOptions {
   /** Replace the storages built from config (tests, wrappers). */
@@ -114,9 +115,12 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
 
   const app = new Hono<AppEnv>();
 
-  app.use('*', observeRequests({ metrics, stats, logger }));
+  // Every request is observed first: the service's own endpoints (all under /_) through Hono's
+  // middleware, everything else as the first layer of the image route's chain (below).
+  const observe = observeRequests({ metrics, stats, logger });
+  app.use('/_*', observe);
 
-  app.onError((err, c) => {
+  const onError = (err: Error, c: Context<AppEnv>) => {
     if (err instanceof ServiceError) {
       if (err.status >= 500) logger.warn({ requestId: c.get('requestId'), code: err.code, err: err.cause ?? err }, err.publicMessage);
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
@@ -124,7 +128,8 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     }
     logger.error({ requestId: c.get('requestId'), err }, 'unhandled error');
     return c.json({ message: 'Internal server error', code: 'internal_error' }, 500);
-  });
+  };
+  app.onError(onError);
 
   app.notFound((c) => c.json({ message: 'Not found', code: 'not_found' }, 404));
 
@@ -203,26 +208,37 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
     onSourceFetch: metrics.onSourceFetch,
   });
 
-  // The image route, in order: route match (where anything before the handler needs the source:
-  // a source with `access` other than key, or with `cors`; otherwise every request needs a key
-  // and the hot path pays nothing for it) → CORS → auth → usage → the image stages (signature,
-  // derive, marks, conditional, cache, work, respond: image/index.ts).
+  // The image route, in order: observe → route match (where anything before the handler needs
+  // the source: a source with `access` other than key, or with `cors`; otherwise every request
+  // needs a key and the hot path pays nothing for it) → CORS → auth → usage → the image stages
+  // (signature, derive, marks, conditional, cache, work, respond: image/index.ts). One Hono
+  // handler runs them as a chain (chain.ts): a cache hit whose every layer answers at once is
+  // answered synchronously.
   const bySource = Object.values(config.sources).some((s) => s.access !== 'key' || s.cors);
   const route = bySource ? matchSource({ routes, basePath: config.server.basePath }) : undefined;
   const withCors = Object.keys(cors).length > 0;
-  if (route && withCors) app.options('*', route, corsPreflight(cors));
-  const chain: MiddlewareHandler<AppEnv>[] = [
-    ...(route ? [route] : []),
-    ...(withCors ? [corsHeaders(cors)] : []),
-    apiKeyAuth({ keys, sources: access, clientAddress: clientAddressResolver(config.anonymous) }),
-    usageMiddleware({ usage, plans: config.plans, anonymousPlan: config.anonymous.plan }),
-  ];
-  // Registered in order: Hono runs every matching handler of a route as one chain.
-  for (const mw of chain) app.on(['GET', 'HEAD'], '*', mw);
-  app.on(['GET', 'HEAD'], '*', handler);
-  app.all('*', (c) => {
+  const notAllowed = (c: Context<AppEnv>) => {
     c.header('Allow', 'GET, HEAD');
     return c.json({ message: `Method ${c.req.method} not allowed`, code: 'method_not_allowed' }, 405);
+  };
+  const image = chain(
+    [
+      observe,
+      ...(route ? [route] : []),
+      ...(withCors ? [corsHeaders(cors)] : []),
+      apiKeyAuth({ keys, sources: access, clientAddress: clientAddressResolver(config.anonymous) }),
+      usageMiddleware({ usage, plans: config.plans, anonymousPlan: config.anonymous.plan }),
+      handler,
+    ] as Layer[],
+    onError,
+  );
+  const preflight = route && withCors ? chain([observe, route, corsPreflight(cors), notAllowed] as Layer[], onError) : undefined;
+  const other = chain([observe, notAllowed] as Layer[], onError);
+  // Every path outside /_, every method (HEAD is GET to Hono's router, with its own method).
+  app.all('*', (c) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return image(c);
+    return method === 'OPTIONS' && preflight ? preflight(c) : other(c);
   });
 
   return {

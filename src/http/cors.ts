@@ -1,5 +1,6 @@
 import type { Handler, MiddlewareHandler } from 'hono';
 import { addResponseHeaders, type AppEnv } from './context.ts';
+import { asMiddleware } from './chain.ts';
 
 /** What a page may read from a cross-origin response: the rate-limit fields, the validator, the request id. */
 const EXPOSE = 'ETag, RateLimit, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-Id, Content-Length';
@@ -26,7 +27,8 @@ function allowedOrigin(rules: CorsRules, source: string | undefined, origin: str
  * Sources without `cors:` get none of these.
  */
 export function corsHeaders(rules: CorsRules): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  // A chain layer (chain.ts): nothing to do after `next`.
+  return asMiddleware((c, next) => {
     const decided = allowedOrigin(rules, c.get('source'), c.req.header('origin'));
     if (decided) {
       const h: Record<string, string> = { 'Cross-Origin-Resource-Policy': 'cross-origin' };
@@ -38,8 +40,8 @@ export function corsHeaders(rules: CorsRules): MiddlewareHandler<AppEnv> {
       }
       addResponseHeaders(c, h);
     }
-    await next();
-  };
+    return next();
+  });
 }
 
 /**

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.ts';
 import { lineWriter, redactQuery } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 import type { RequestStats } from './stats.ts';
+import { asMiddleware, isPromise } from './chain.ts';
 
 const REQUEST_ID_HEADER = 'X-Request-Id';
 
@@ -43,65 +44,81 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
   const newId = options.newId ?? requestIdGenerator();
   // The request line's fields, always these, in this order (undefined ones left out).
   const writeLine = logger && lineWriter(logger, ['requestId', 'method', 'path', 'query', 'status', 'ms', 'keyId', 'cache', 'aborted']);
-  return async (c, next) => {
+
+  /** Everything recorded once the request is answered (`status`), or failed (500). */
+  const record = (c: Context<AppEnv>, id: string, started: number, status: number): void => {
+    const ms = performance.now() - started;
+    const route = c.get('routeLabel');
+    const cacheHit = c.get('cacheHit');
+    const transformed = c.get('transformed') === true;
+    metrics?.observeRequest(route ?? 'other', status, cacheHit ?? (transformed ? 'miss' : 'none'), ms / 1000);
+    if (stats) {
+      stats.inFlight--;
+      stats.record({
+        at: Date.now(),
+        path: c.req.path,
+        status,
+        ms,
+        cacheHit,
+        transformed,
+        route,
+        authenticated: c.get('apiKey') !== undefined,
+        source: c.get('source'),
+        credential: c.get('credential'),
+      });
+    }
+    if (writeLine && logger!.isLevelEnabled('info')) {
+      const url = c.req.url;
+      const q = url.indexOf('?');
+      const line = {
+        requestId: id,
+        method: c.req.method,
+        path: c.req.path,
+        query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
+        status,
+        ms: Math.round(ms * 10) / 10,
+        keyId: c.get('apiKey')?.id,
+        cache: cacheHit,
+      };
+      // On the Node server the line waits until the response is written out (or the client
+      // went away): a response that never reached the client is logged as aborted, not as sent.
+      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      if (outgoing?.once === undefined || outgoing.writableFinished) writeLine(line, 'request');
+      else if (outgoing.destroyed) writeLine({ ...line, aborted: true }, 'request aborted');
+      else {
+        outgoing.once('close', () => {
+          const sent = outgoing.writableFinished;
+          line.ms = Math.round((performance.now() - started) * 10) / 10;
+          writeLine(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
+        });
+      }
+    }
+  };
+
+  // A chain layer (chain.ts): when the rest of the chain answers at once, so does this.
+  return asMiddleware((c, next) => {
     const started = performance.now();
     const given = c.req.header(REQUEST_ID_HEADER);
     const id = given !== undefined && CLIENT_ID.test(given) ? given : newId();
     c.set('requestId', id);
     addResponseHeaders(c, { [REQUEST_ID_HEADER]: id });
     if (stats) stats.inFlight++;
-    let status = 500;
+    const answered = () => {
+      record(c, id, started, c.error && c.res.status < 400 ? 500 : c.res.status);
+      applyResponseHeaders(c);
+    };
+    // A failure the chain did not turn into a response is recorded as a 500 and goes on up.
+    const failed = (err: unknown) => {
+      record(c, id, started, 500);
+      throw err;
+    };
+    let rest: void | Promise<void>;
     try {
-      await next();
-      status = c.error && c.res.status < 400 ? 500 : c.res.status;
-    } finally {
-      const ms = performance.now() - started;
-      const route = c.get('routeLabel');
-      const cacheHit = c.get('cacheHit');
-      const transformed = c.get('transformed') === true;
-      metrics?.observeRequest(route ?? 'other', status, cacheHit ?? (transformed ? 'miss' : 'none'), ms / 1000);
-      if (stats) {
-        stats.inFlight--;
-        stats.record({
-          at: Date.now(),
-          path: c.req.path,
-          status,
-          ms,
-          cacheHit,
-          transformed,
-          route,
-          authenticated: c.get('apiKey') !== undefined,
-          source: c.get('source'),
-          credential: c.get('credential'),
-        });
-      }
-      if (writeLine && logger!.isLevelEnabled('info')) {
-        const url = c.req.url;
-        const q = url.indexOf('?');
-        const line = {
-          requestId: id,
-          method: c.req.method,
-          path: c.req.path,
-          query: q === -1 ? undefined : redactQuery(url.slice(q + 1)),
-          status,
-          ms: Math.round(ms * 10) / 10,
-          keyId: c.get('apiKey')?.id,
-          cache: cacheHit,
-        };
-        // On the Node server the line waits until the response is written out (or the client
-        // went away): a response that never reached the client is logged as aborted, not as sent.
-        const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-        if (outgoing?.once === undefined || outgoing.writableFinished) writeLine(line, 'request');
-        else if (outgoing.destroyed) writeLine({ ...line, aborted: true }, 'request aborted');
-        else {
-          outgoing.once('close', () => {
-            const sent = outgoing.writableFinished;
-            line.ms = Math.round((performance.now() - started) * 10) / 10;
-            writeLine(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
-          });
-        }
-      }
+      rest = next();
+    } catch (err) {
+      return failed(err);
     }
-    applyResponseHeaders(c);
-  };
+    if (isPromise(rest)) return rest.then(answered, failed);
+    answered();
+  });
 }

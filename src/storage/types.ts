@@ -47,6 +47,12 @@ export interface OpenedObject {
  */
 export interface Storage {
   head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined>;
+  /**
+   * What head() would answer, when it is known at once without asking the source (a metadata
+   * cache, see withMetaCache): the metadata, null for an object known to be missing, undefined
+   * when head() must be asked.
+   */
+  knownHead?(key: string): ObjectMeta | null | undefined;
   get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
   /**
    * The body as a stream, for originals served untouched (where a source can stream; the others

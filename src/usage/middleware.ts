@@ -1,6 +1,7 @@
-import type { Handler, MiddlewareHandler } from 'hono';
+import type { Context, Handler, MiddlewareHandler } from 'hono';
 import { isServiceError, ServiceError } from '../errors.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/context.ts';
+import { afterNext, asMiddleware, type Next } from '../http/chain.ts';
 import type { PlansConfig, UsageConfig } from '../config/usage.ts';
 import type { Decision, UsageService } from './index.ts';
 import { parseUsageQuery, usageReport } from './report.ts';
@@ -108,7 +109,48 @@ export function usageMiddleware({
   anonymousPlan?: string;
 }): MiddlewareHandler<AppEnv> {
   const mode: HeaderMode = headers ?? usage.config.headers;
-  return async (c, next) => {
+
+  /** After the handler: the rate-limit fields on whatever response it gave, and one record update. */
+  const answered = (c: Context<AppEnv>, recordAs: string): void => {
+    applyResponseHeaders(c);
+    const status = c.res.status;
+    const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : (c.get('responseBytes') ?? (Number(c.res.headers.get('content-length') ?? 0) || 0));
+    const extra: Partial<UsageCounters> = {};
+    if (c.get('transformed')) extra.transformations = 1;
+    if (c.get('cacheHit')) extra.cacheHits = 1;
+    if (c.get('credential') === 'signed') extra.signed = 1;
+    record(usage, recordAs, status, extra, len);
+  };
+
+  /** The plan's decision (429 when refused; its rate-limit fields for the response), then the request. */
+  const planned = async (c: Context<AppEnv>, next: Next, planName: string, recordAs: string, limitAs: string): Promise<void> => {
+    const plan = Object.hasOwn(plans, planName) ? plans[planName] : undefined;
+    if (!plan) {
+      record(usage, recordAs, 403, undefined, 0);
+      throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${planName}' is not configured`);
+    }
+    let decision: Decision;
+    try {
+      decision = await usage.check(limitAs, plan);
+    } catch (err) {
+      if (isServiceError(err)) record(usage, recordAs, err.status, undefined, 0);
+      throw err;
+    }
+    const now = usage.now();
+    const fields = rateLimitHeaders(decision, now, mode);
+    if (!decision.allowed) {
+      const err = refusal(decision, now, fields);
+      // A 429's body counts towards the key's bytes (other refusals, like every JSON error, count none).
+      record(usage, recordAs, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
+      throw err;
+    }
+    addResponseHeaders(c, fields);
+    await next();
+    answered(c, recordAs);
+  };
+
+  // A chain layer (chain.ts): a key without a plan has nothing to wait for before the handler.
+  return asMiddleware((c, next) => {
     const key = c.get('apiKey');
     const client = c.get('clientAddress');
     const anonymous = !key && c.get('credential') !== undefined;
@@ -121,40 +163,9 @@ export function usageMiddleware({
 
     // A key without a plan is counted but never limited: nothing to check (no store round trip)
     // and no rate-limit fields.
-    if (planName !== undefined) {
-      const plan = Object.hasOwn(plans, planName) ? plans[planName] : undefined;
-      if (!plan) {
-        record(usage, recordAs, 403, undefined, 0);
-        throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${planName}' is not configured`);
-      }
-      let decision: Decision;
-      try {
-        decision = await usage.check(limitAs, plan);
-      } catch (err) {
-        if (isServiceError(err)) record(usage, recordAs, err.status, undefined, 0);
-        throw err;
-      }
-      const now = usage.now();
-      const fields = rateLimitHeaders(decision, now, mode);
-      if (!decision.allowed) {
-        const err = refusal(decision, now, fields);
-        // A 429's body counts towards the key's bytes (other refusals, like every JSON error, count none).
-        record(usage, recordAs, 429, decision.reason === 'rate' ? { rateLimited: 1 } : { quotaExceeded: 1 }, Buffer.byteLength(JSON.stringify(err.body())));
-        throw err;
-      }
-      addResponseHeaders(c, fields);
-    }
-
-    await next();
-    applyResponseHeaders(c);
-    const status = c.res.status;
-    const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : (c.get('responseBytes') ?? (Number(c.res.headers.get('content-length') ?? 0) || 0));
-    const extra: Partial<UsageCounters> = {};
-    if (c.get('transformed')) extra.transformations = 1;
-    if (c.get('cacheHit')) extra.cacheHits = 1;
-    if (c.get('credential') === 'signed') extra.signed = 1;
-    record(usage, recordAs, status, extra, len);
-  };
+    if (planName !== undefined) return planned(c, next, planName, recordAs, limitAs);
+    return afterNext(next, () => answered(c, recordAs));
+  });
 }
 
 /** One request into the key's usage record of today (a plain function: no closure per request). */

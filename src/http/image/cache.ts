@@ -8,7 +8,17 @@ import type { CachedResult } from '../../cache/index.ts';
 import type { AppEnv } from '../context.ts';
 import type { ImageDeps } from './deps.ts';
 
-export async function cachedResult(deps: Pick<ImageDeps, 'cache' | 'flight'>, c: Context<AppEnv>, key: string, produce: () => Promise<CachedResult>): Promise<CachedResult> {
+export function cachedResult(deps: Pick<ImageDeps, 'cache' | 'flight'>, c: Context<AppEnv>, key: string, produce: () => Promise<CachedResult>): CachedResult | Promise<CachedResult> {
+  // In memory: at once, no promise.
+  const held = deps.cache.peek?.(key);
+  if (held) {
+    c.set('cacheHit', held.tier);
+    return held.value;
+  }
+  return lookedUp(deps, c, key, produce);
+}
+
+async function lookedUp(deps: Pick<ImageDeps, 'cache' | 'flight'>, c: Context<AppEnv>, key: string, produce: () => Promise<CachedResult>): Promise<CachedResult> {
   const hit = await deps.cache.get(key);
   if (hit) {
     c.set('cacheHit', hit.tier);

@@ -13,7 +13,7 @@ import type { Config } from '../../config/schema.ts';
 import { matchRoute, type CompiledRoute, type RouteMatch } from '../../routes/match.ts';
 import { normaliseImagePath } from '../../routes/path.ts';
 import { canonicalKey, isIdentity, parseTransform, type TransformOptions } from '../../request/params.ts';
-import { clientHintQuery } from '../../request/hints.ts';
+import { clientHintHeaders, clientHintQuery } from '../../request/hints.ts';
 import { formatKey, negotiateFormat, type NegotiatedFormat } from '../../request/negotiate.ts';
 import { cacheKey, etagFor } from '../../cache/index.ts';
 
@@ -29,6 +29,9 @@ export interface DerivedRequest {
   versioned: boolean;
   /** Per output format: the cache key and ETag last built, and the source (and watermark) identity they were built from. */
   last: Map<string, { sourceEtag: string; mark: string; key: string; etag: string }>;
+  /** The client hints `ch=` names, as Accept-CH lists them ('' for none), and Vary when Accept joins them. */
+  hints: string;
+  varyAccept: string;
 }
 
 /** A request as derived for one client: its target's derivation, and the output its headers choose. */
@@ -67,6 +70,7 @@ export function deriver(rules: DeriveRules) {
     const opts = Object.freeze(parseTransform(new URLSearchParams(rawQuery), rules.transform));
     const byAccept = !opts.fm && opts.auto?.includes('format') === true;
     const negotiated = byAccept ? undefined : Object.freeze(negotiateFormat(opts, undefined));
+    const hints = clientHintHeaders(opts).join(', ');
     d = {
       match,
       opts,
@@ -74,6 +78,8 @@ export function deriver(rules: DeriveRules) {
       fixed: negotiated && { negotiated, identity: isIdentity(opts, negotiated) },
       last: new Map(),
       versioned: /(^|&)v=[^&]/.test(rawQuery),
+      hints,
+      varyAccept: hints ? `Accept, ${hints}` : 'Accept',
     };
     derived.set(memoKey, d);
     return d;

@@ -3,7 +3,6 @@ import type { Context } from 'hono';
 import type { Config } from '../../config/schema.ts';
 import type { ObjectMeta } from '../../storage/types.ts';
 import { cacheControlUntil } from '../../request/signature.ts';
-import { clientHintHeaders } from '../../request/hints.ts';
 import { contentDisposition } from '../../request/download.ts';
 import type { CachedResult } from '../../cache/index.ts';
 import { mergeHeaders, takeResponseHeaders, type AppEnv, type Credential } from '../context.ts';
@@ -32,9 +31,11 @@ export function imageHeaders(
     'X-Content-Type-Options': 'nosniff',
   };
   if (meta.lastModified) headers['Last-Modified'] = httpDate(meta, meta.lastModified);
-  const hints = clientHintHeaders(opts);
-  if (negotiated.vary || hints.length) headers.Vary = [...(negotiated.vary ? ['Accept'] : []), ...hints].join(', ');
-  if (hints.length) headers['Accept-CH'] = hints.join(', ');
+  // Built once per derivation (derive.ts).
+  const { hints } = request;
+  if (negotiated.vary) headers.Vary = request.varyAccept;
+  else if (hints) headers.Vary = hints;
+  if (hints) headers['Accept-CH'] = hints;
   if (opts.dl !== undefined) headers['Content-Disposition'] = contentDisposition(opts.dl, relative);
   return headers;
 }

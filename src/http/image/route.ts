@@ -10,6 +10,7 @@ import { ServiceError } from '../../errors.ts';
 import { routeSource, type CompiledRoute } from '../../routes/match.ts';
 import type { AppEnv } from '../context.ts';
 import { requestTarget, type RequestTarget } from '../target.ts';
+import { asMiddleware } from '../chain.ts';
 
 export interface ImageRoute {
   target: RequestTarget;
@@ -39,15 +40,16 @@ export function imageRoute(c: Context<AppEnv>, routes: CompiledRoute[], basePath
  * decision and imageRoute. Mounted only where something before the handler needs the source.
  */
 export function matchSource({ routes, basePath }: { routes: CompiledRoute[]; basePath: string }): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  // A chain layer (chain.ts): nothing to do after `next`.
+  return asMiddleware((c, next) => {
     const target = requestTarget(c, basePath);
     c.set('target', target);
     if (target.inBasePath) {
       const source = lenientSource(routes, relativePath(target));
       if (source !== undefined) c.set('source', source);
     }
-    await next();
-  };
+    return next();
+  });
 }
 
 /** The image path without its leading slashes, still percent-encoded. */

@@ -69,9 +69,16 @@ export async function openSource(deps: SourceDeps, match: RouteMatch, signal: Ab
 }
 
 /** The original's metadata: 404 (naming `relative`) when it is missing, 413 when it is larger than `maxBytes`, before its body is read. */
-export async function sourceMeta(storages: SourceDeps['storages'], match: RouteMatch, relative: string, maxBytes: number): Promise<ObjectMeta> {
+export function sourceMeta(storages: SourceDeps['storages'], match: RouteMatch, relative: string, maxBytes: number): ObjectMeta | Promise<ObjectMeta> {
+  const storage = storages[match.source];
+  // Known at once (the metadata cache, see createApp): no promise.
+  const known = storage.knownHead?.(match.key);
+  if (known !== undefined) return checkedMeta(known ?? undefined, relative, maxBytes);
   // Bounded by the deadline: the sources are wrapped with it (see createApp).
-  const meta = await storages[match.source].head(match.key);
+  return storage.head(match.key).then((meta) => checkedMeta(meta, relative, maxBytes));
+}
+
+function checkedMeta(meta: ObjectMeta | undefined, relative: string, maxBytes: number): ObjectMeta {
   if (!meta) throw notFound(relative);
   // Every source kind, on the size it reports.
   if (meta.size > maxBytes) throw sourceTooLarge(maxBytes);
