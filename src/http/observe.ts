@@ -103,22 +103,29 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
     c.set('requestId', id);
     addResponseHeaders(c, { [REQUEST_ID_HEADER]: id });
     if (stats) stats.inFlight++;
-    const answered = () => {
-      record(c, id, started, c.error && c.res.status < 400 ? 500 : c.res.status);
-      applyResponseHeaders(c);
-    };
-    // A failure the chain did not turn into a response is recorded as a 500 and goes on up.
-    const failed = (err: unknown) => {
-      record(c, id, started, 500);
-      throw err;
-    };
     let rest: void | Promise<void>;
     try {
       rest = next();
     } catch (err) {
-      return failed(err);
+      return failed(c, id, started, err);
     }
-    if (isPromise(rest)) return rest.then(answered, failed);
-    answered();
+    if (isPromise(rest)) {
+      return rest.then(
+        () => answered(c, id, started),
+        (err) => failed(c, id, started, err),
+      );
+    }
+    answered(c, id, started);
   });
+
+  function answered(c: Context<AppEnv>, id: string, started: number): void {
+    record(c, id, started, c.error && c.res.status < 400 ? 500 : c.res.status);
+    applyResponseHeaders(c);
+  }
+
+  /** A failure the chain did not turn into a response is recorded as a 500 and goes on up. */
+  function failed(c: Context<AppEnv>, id: string, started: number, err: unknown): never {
+    record(c, id, started, 500);
+    throw err;
+  }
 }
