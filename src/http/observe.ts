@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.ts';
-import { lineWriter, redactQuery } from '../log.ts';
+import { lineWriter, redactQuery, type LineFields } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 import type { RequestStats } from './stats.ts';
 import { asMiddleware, isPromise } from './chain.ts';
 
 const REQUEST_ID_HEADER = 'X-Request-Id';
+
+/** A request line waiting for its response to close (Node server). */
+const PENDING_LINE = Symbol('imagegate.requestLine');
+type Outgoing = ServerResponse & { [PENDING_LINE]?: { line: LineFields & { ms: number }; started: number } };
 
 /** A client's own id is kept when it is a plain token (as API Gateway's and load balancers' are). */
 const CLIENT_ID = /^[\w\-=.:]{1,128}$/;
@@ -82,18 +86,27 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
       };
       // On the Node server the line waits until the response is written out (or the client
       // went away): a response that never reached the client is logged as aborted, not as sent.
-      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      const outgoing = (c.env as { outgoing?: Outgoing } | undefined)?.outgoing;
       if (outgoing?.once === undefined || outgoing.writableFinished) writeLine(line, 'request');
       else if (outgoing.destroyed) writeLine({ ...line, aborted: true }, 'request aborted');
       else {
-        outgoing.once('close', () => {
-          const sent = outgoing.writableFinished;
-          line.ms = Math.round((performance.now() - started) * 10) / 10;
-          writeLine(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
-        });
+        // One listener function for every response (`on`: a response closes once; no wrapper per request), its line on the response.
+        outgoing[PENDING_LINE] = { line, started };
+        outgoing.on('close', lineOnClose);
       }
     }
   };
+
+  /** A response's request line, once the response closed: sent, or aborted. */
+  function lineOnClose(this: Outgoing): void {
+    const pending = this[PENDING_LINE];
+    if (!pending || !writeLine) return;
+    this[PENDING_LINE] = undefined;
+    const { line, started } = pending;
+    const sent = this.writableFinished;
+    line.ms = Math.round((performance.now() - started) * 10) / 10;
+    writeLine(sent ? line : { ...line, aborted: true }, sent ? 'request' : 'request aborted');
+  }
 
   // A chain layer (chain.ts): when the rest of the chain answers at once, so does this.
   return asMiddleware((c, next) => {
