@@ -50,18 +50,16 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
     chars = 0;
     blocks.write(block);
   };
-  exitFlushes.add(
-    new WeakRef((event: 'beforeExit' | 'exit') => {
-      try {
-        handOn();
-        // At exit there is no event loop left to write it: now, synchronously.
-        if (event === 'exit') out.flushSync();
-      } catch {
-        // Closed, ended or never opened: nothing more can be written.
-      }
-    }),
-  );
-  installExitFlush();
+  const atExit = (event: 'beforeExit' | 'exit') => {
+    try {
+      handOn();
+      // At exit there is no event loop left to write it: now, synchronously.
+      if (event === 'exit') out.flushSync();
+    } catch {
+      // Closed, ended or never opened: nothing more can be written.
+    }
+  };
+  registerExitFlush(atExit);
   return pino(settings, {
     write(line: string) {
       pending.push(line);
@@ -73,13 +71,17 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
       handOn();
       out.flush(cb);
     },
+    // Held by the destination, so by the logger: the exit hook lives as long as the logger does.
+    atExit,
   } as pino.DestinationStream);
 }
 
 /** Buffered loggers' hand-on at exit (weakly held: a logger nobody uses any more goes). */
 const exitFlushes = new Set<WeakRef<(event: 'beforeExit' | 'exit') => void>>();
 let exitFlushInstalled = false;
-function installExitFlush(): void {
+function registerExitFlush(atExit: (event: 'beforeExit' | 'exit') => void): void {
+  for (const ref of exitFlushes) if (ref.deref() === undefined) exitFlushes.delete(ref);
+  exitFlushes.add(new WeakRef(atExit));
   if (exitFlushInstalled) return;
   exitFlushInstalled = true;
   // Before every other listener: pino flushes and ends its destinations on the same events.
@@ -90,7 +92,6 @@ function installExitFlush(): void {
   }
 }
 
-// msgPrefixSym is exported by pino but missing from its type declarations.
 const { lsCacheSym, timeSym, chindingsSym, streamSym, endSym, messageKeySym, mixinSym, hooksSym, formattersSym, nestedKeySym, msgPrefixSym, serializersSym, stringifiersSym, needsMetadataGsym, wildcardFirstSym } =
   pino.symbols as typeof pino.symbols & { msgPrefixSym: symbol };
 

@@ -86,13 +86,15 @@ describe('request log line', () => {
       setTimeout(() => {
         for (let i = 0; i < 3; i++) write({ requestId: 'b-' + i, status: 200 }, 'request');
         setTimeout(() => {
+          // A garbage collection on the way out must not lose the exit hook.
+          globalThis.gc();
           write({ requestId: 'c-0', status: 200 }, 'request');
           if (process.argv[2] === 'exit') process.exit(0);
         }, 300);
       }, 300);
     `;
     for (const ending of ['exit', 'natural']) {
-      const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ending], { encoding: 'utf8', cwd: path.resolve(import.meta.dirname, '../..') });
+      const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script, ending], { encoding: 'utf8', cwd: path.resolve(import.meta.dirname, '../..') });
       assert.equal(run.status, 0, run.stderr);
       const lines = run.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
       const ids = lines.map((l) => l.requestId ?? l.msg);
