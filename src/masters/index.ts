@@ -24,7 +24,7 @@ import type { TransformOptions } from '../request/params.ts';
 import type { NegotiatedFormat } from '../request/negotiate.ts';
 import { cacheKey, deadlineSignal, type CachedResult, type ResultCache, type WorkLimiter } from '../cache/index.ts';
 import type { CacheLogger } from '../cache/types.ts';
-import { bounded, decoder, type PipelineInput, type RawPixels } from '../pipeline/context.ts';
+import { bounded, decodeOptions, decoder, inputSize, type PipelineInput, type RawPixels } from '../pipeline/context.ts';
 import { computeGeometry } from '../pipeline/geometry.ts';
 import { probe } from '../pipeline/steps/probe.ts';
 import { keepFormat, outputFormat, runPipeline } from '../pipeline/run.ts';
@@ -247,7 +247,7 @@ export function createMasters(deps: MastersDeps): Masters {
       const key = keyOf(match, meta.etag);
       const hit = await cache.get(key);
       const stored = hit && readMaster(hit.value);
-      if (stored) return { outcome: stored.of ? 'exists' : 'ineligible', bytes: inputBytes(stored.input) };
+      if (stored) return { outcome: stored.of ? 'exists' : 'ineligible', bytes: inputSize(stored.input) };
       if (!on) return { outcome: 'ineligible', bytes: 0 };
       const bytes = await make(match, key).stored;
       return { outcome: bytes > 0 ? 'made' : 'ineligible', bytes };
@@ -258,8 +258,6 @@ export function createMasters(deps: MastersDeps): Masters {
     },
   };
 }
-
-const inputBytes = (input: PipelineInput) => (Buffer.isBuffer(input) ? input.length : 0);
 
 /** The format the render will encode, as runPipeline decides it from the original's header. */
 function renderFormat(req: MasterRequest, of: MasterOf, config: Config) {
@@ -294,7 +292,7 @@ export function masterSize(of: MasterOf, longEdge: number): { width: number; hei
  */
 export async function masterPixels(input: PipelineInput, of: MasterOf, config: Config, longEdge: number, deadline: number): Promise<RawPixels> {
   const { width, height } = masterSize(of, longEdge);
-  const img = decoder(input, { failOn: config.transform.failOn, limitInputPixels: Math.max(config.transform.maxPixels, 1), sequentialRead: true, autoOrient: true })
+  const img = decoder(input, decodeOptions(config.transform, true))
     .resize(width, height, { fit: 'fill' })
     .toColourspace('srgb');
   const out = of.alpha ? img.ensureAlpha() : img.removeAlpha();

@@ -27,6 +27,11 @@ const NO_BYTES = Buffer.alloc(0);
 export const inputHead = (input: PipelineInput): Buffer => (Buffer.isBuffer(input) ? input : 'file' in input ? input.head : NO_BYTES);
 export const inputSize = (input: PipelineInput): number => (Buffer.isBuffer(input) ? input.length : 'file' in input ? input.size : input.raw.length);
 
+/** How a render decodes its input: the configured strictness and pixel limit, read once, top to bottom. */
+export function decodeOptions(config: TransformConfig, autoOrient: boolean): SharpOptions {
+  return { failOn: config.failOn, limitInputPixels: Math.max(config.maxPixels, 1), sequentialRead: true, autoOrient };
+}
+
 /** A sharp pipeline on `input`: the bytes, the file's name, or the pixels with their layout. */
 export function decoder(input: PipelineInput, options: SharpOptions): Sharp {
   if (Buffer.isBuffer(input)) return sharp(input, options);

@@ -4,7 +4,7 @@ import type { TransformConfig } from '../config/transform.ts';
 import type { TransformOptions } from '../request/params.ts';
 import { autoFormatFor, FORMAT_CONTENT_TYPE, type NegotiatedFormat, type OutputFormat } from '../request/negotiate.ts';
 import { computeGeometry, strokeSize, type Geometry } from './geometry.ts';
-import { checkDeadline, timedOut, type Budget, inputHead, inputSize, decoder, isPixels, type PipelineInput, type PipelineState } from './context.ts';
+import { checkDeadline, timedOut, type Budget, inputHead, inputSize, decoder, decodeOptions, isPixels, type PipelineInput, type PipelineState } from './context.ts';
 import { detectContentType } from '../content-type.ts';
 import { checkRenderCost, renderCost } from './cost.ts';
 import { probe, refuseForFrames } from './steps/probe.ts';
@@ -208,10 +208,7 @@ export async function runPipeline(input: PipelineInput, opts: TransformOptions, 
     checkDeadline(ctx);
     const autoOrient = opts.orient === undefined;
     const img = decoder(input, {
-      failOn: config.failOn,
-      limitInputPixels: Math.max(config.maxPixels, 1),
-      sequentialRead: true,
-      autoOrient,
+      ...decodeOptions(config, autoOrient),
       ...(frames > 1 ? { pages: frames } : {}),
       ...(first > 0 ? { page: first } : {}),
     });
