@@ -21,11 +21,6 @@ export class SingleFlight {
     return this.inflight.has(key);
   }
 
-  /** The execution running for `key`, to wait for without starting one; undefined when none is. */
-  running<T>(key: string): Promise<T> | undefined {
-    return this.inflight.get(key) as Promise<T> | undefined;
-  }
-
   do<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const running = this.inflight.get(key);
     if (running) {
