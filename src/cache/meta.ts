@@ -40,14 +40,15 @@ export function withMetaCache(storage: Storage, opts: MetaCacheOptions): Storage
       metas.set(key, obj ? obj.meta : MISSING);
       return obj;
     };
+  const knownHead = (key: string): ObjectMeta | null | undefined => {
+    const hit = metas.get(key);
+    return hit === MISSING ? null : hit;
+  };
   const wrapped: Storage = {
-    knownHead(key: string): ObjectMeta | null | undefined {
-      const hit = metas.get(key);
-      return hit === MISSING ? null : hit;
-    },
+    knownHead,
     async head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined> {
-      const hit = metas.get(key);
-      if (hit !== undefined) return hit === MISSING ? undefined : hit;
+      const known = knownHead(key);
+      if (known !== undefined) return known ?? undefined;
       return flight.do(key, async () => {
         const meta = await ask(key, signal);
         metas.set(key, meta ?? MISSING);

@@ -89,24 +89,25 @@ export function createResultCache(cfg: CacheConfig | undefined, opts: ResultCach
 
   const fresh = (v: CachedResult) => now() - v.createdAt < ttlMs;
 
+  /** The memory tier's fresh entry (counted as a memory hit); an expired one is dropped. */
+  const peek = (key: string): { value: CachedResult; tier: 'memory' } | undefined => {
+    const v = memory?.get(key);
+    if (v === undefined) return undefined;
+    if (!fresh(v)) {
+      memory!.delete(key);
+      return undefined;
+    }
+    observer.lookup?.('memory', 'hit');
+    return { value: v, tier: 'memory' };
+  };
+
   return {
-    peek(key) {
-      const v = memory?.get(key);
-      if (v === undefined || !fresh(v)) return undefined;
-      observer.lookup?.('memory', 'hit');
-      return { value: v, tier: 'memory' };
-    },
+    peek,
 
     async get(key) {
-      if (memory) {
-        const v = memory.get(key);
-        if (v && !fresh(v)) memory.delete(key);
-        else if (v) {
-          observer.lookup?.('memory', 'hit');
-          return { value: v, tier: 'memory' };
-        }
-        observer.lookup?.('memory', 'miss');
-      }
+      const held = peek(key);
+      if (held) return held;
+      if (memory) observer.lookup?.('memory', 'miss');
       if (!persistent || now() < persistentDownUntil) return undefined;
       let v: CachedResult | undefined;
       try {
