@@ -149,7 +149,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
 
   let store: ReturnType<typeof openKeyStore>;
   try {
-    store = openKeyStore(readSetting((problems) => keyStoreSettings(cfg.keyStore, process.env, problems))!);
+    store = openKeyStore(readSetting((problems) => keyStoreSettings(cfg.keyStore, io.env, problems))!);
   } catch (err) {
     io.err(`imagegate keys: ${err instanceof Error ? err.message : String(err)}`);
     return 1;

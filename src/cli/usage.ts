@@ -129,7 +129,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     }
     let usage: ReturnType<typeof createUsageService>;
     try {
-      usage = createUsageService({ ...readSetting((problems) => usageSettings(u, process.env, problems))!, onUnavailable: 'failClosed' }, { logger: { info() {}, warn() {}, error() {} } });
+      usage = createUsageService({ ...readSetting((problems) => usageSettings(u, io.env, problems))!, onUnavailable: 'failClosed' }, { logger: { info() {}, warn() {}, error() {} } });
     } catch (err) {
       io.err(`imagegate usage: ${(err as Error).message}`);
       return 1;

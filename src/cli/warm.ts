@@ -9,7 +9,7 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { sha256hex } from '../auth/keys.ts';
+import { sha256hex } from '../digest.ts';
 import type { KeyLookup } from '../auth/types.ts';
 import { compileRoutes, pathForKey } from '../routes/match.ts';
 import { negotiateFormat } from '../request/negotiate.ts';
@@ -276,6 +276,8 @@ export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions,
   const basePath = config.server?.basePath ?? '';
   const jobs: WarmJob[] = [];
   const skipped: string[] = [];
+  /** Originals whose master is already planned (once each, however many URLs name them). */
+  const mastered = new Set<string>();
   for (const url of urls) {
     const { path: rawPath, query } = splitTarget(url);
     const path = withBasePath(basePath, rawPath);
@@ -291,7 +293,9 @@ export function planUrls(config: Config, urls: string[], opts: Pick<WarmOptions,
       continue;
     }
     const queries = opts.params?.length ? opts.params.map((p) => [query, p.replace(/^\?/, '')].filter(Boolean).join('&')) : [query];
-    const master = opts.masters && !jobs.some((j) => j.master && j.source === match.source && j.key === match.key);
+    const original = `${match.source}\u0000${match.key}`;
+    const master = opts.masters === true && !mastered.has(original);
+    if (master) mastered.add(original);
     jobs.push(...jobsFor(config, match.source, match.key, path, queries, opts.accepts, master));
   }
   return { jobs, skipped };

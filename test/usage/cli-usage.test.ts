@@ -47,13 +47,9 @@ describe('imagegate usage', () => {
       usage.record('dev', { requests: 3, s2xx: 2, s4xx: 1, bytes: 5000 });
       await usage.close();
       const config = writeConfig(dir, { store: 'dynamodb', tableFromEnv: 'IG_CLI_TABLE', endpoint: moto.url });
-      const t = capture();
-      process.env.IG_CLI_TABLE = table;
-      try {
-        assert.equal(await usageCli(['--config', config, '--from', '2026-11-01', '--to', '2026-11-30'], t.io), 0, t.err.join('\n'));
-      } finally {
-        delete process.env.IG_CLI_TABLE;
-      }
+      // The table's name comes from the command's environment (its io), as every setting does.
+      const t = capture({ IG_CLI_TABLE: table });
+      assert.equal(await usageCli(['--config', config, '--from', '2026-11-01', '--to', '2026-11-30'], t.io), 0, t.err.join('\n'));
       assert.match(t.out.join('\n'), /2026-11-03\s+dev\s+3\s+2\s+0\s+1\s+0\s+4\.9 KiB/);
       const unset = capture();
       assert.equal(await usageCli(['--config', config], unset.io), 1);
