@@ -181,14 +181,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   // Histogram children are resolved once per label set instead of building labels per request.
   const fetchChild = memo((source: string) => sourceFetchDuration.labels({ source }));
-  const requestTimers = new Map<string, Map<string, { observe(seconds: number): void }>>();
+  const requestTimer = memo((route: string) => memo((cache: string) => httpDuration.labels({ route, cache })));
   const observeRequest = (route: string, status: number, cache: string, seconds: number): void => {
     requestTally.add(route, cache, status);
-    let byCache = requestTimers.get(route);
-    if (!byCache) requestTimers.set(route, (byCache = new Map()));
-    let timer = byCache.get(cache);
-    if (!timer) byCache.set(cache, (timer = httpDuration.labels({ route, cache })));
-    timer.observe(seconds);
+    requestTimer(route)(cache).observe(seconds);
   };
 
   return {
