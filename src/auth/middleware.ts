@@ -3,7 +3,7 @@ import { ServiceError } from '../errors.ts';
 import { sha256hex } from '../digest.ts';
 import type { AppEnv } from '../http/context.ts';
 import type { RequestTarget } from '../http/target.ts';
-import { asMiddleware, isPromise, type Next } from '../http/chain.ts';
+import { asMiddleware, isPromise, whenReady, type Next } from '../http/chain.ts';
 import { signingKeyId, verifyAny } from '../request/signature.ts';
 import type { KeyLookup, KeyRecord, SecretLookup } from './types.ts';
 
@@ -62,34 +62,43 @@ export function apiKeyAuth({ keys, sources = {}, clientAddress, remember = 1000 
     return found;
   };
 
-  /** The rest of the decision, for sources other than `key` (signatures, anonymous requests). */
-  const bySource = async (c: Context<AppEnv>, key: KeyRecord | undefined, rule: SourceAccess | undefined, mode: SourceAccess['access'], target: RequestTarget, source: string): Promise<void> => {
+  /**
+   * The rest of the decision, for sources other than `key` (signatures, anonymous requests): at
+   * once, except a URL signed with a key's secret, whose key is looked up first.
+   */
+  const bySource = (c: Context<AppEnv>, key: KeyRecord | undefined, rule: SourceAccess | undefined, mode: SourceAccess['access'], target: RequestTarget): void | Promise<void> => {
     const path = rule?.signing?.path === 'afterBasePath' ? `/${target.imagePath.replace(/^\/+/, '')}` : target.clientPath;
     const keyId = signingKeyId(target.rawQueries[0] ?? '');
     if (keyId !== undefined) {
       // A key's secret: one look-up by id, then each live secret (at most a handful) in constant time.
-      const signer = keys.findSigningKey ? await keys.findSigningKey(keyId) : undefined;
-      const verified = verifyAny(path, target.rawQueries, signer?.secrets ?? []);
-      c.set('verifiedQuery', verified);
-      if (!key) {
-        c.set('apiKey', signer!.plan !== undefined ? { id: signer!.id, plan: signer!.plan } : { id: signer!.id });
-        c.set('credential', 'signed');
-      }
-    } else if (!key && mode === 'signed') {
+      return whenReady(keys.findSigningKey?.(keyId), (signer) => {
+        c.set('verifiedQuery', verifyAny(path, target.rawQueries, signer?.secrets ?? []));
+        if (!key) {
+          c.set('apiKey', signer!.plan !== undefined ? { id: signer!.id, plan: signer!.plan } : { id: signer!.id });
+          c.set('credential', 'signed');
+        }
+        anonymousAddress(c);
+      });
+    }
+    if (!key && mode === 'signed') {
       if (!rule?.signing || !target.rawQueries.some((q) => /(^|&)s=/.test(q))) throw missingSignature();
       c.set('verifiedQuery', verifyAny(path, target.rawQueries, [rule.signing.token]));
       c.set('credential', 'signed');
     } else if (!key) c.set('credential', 'anonymous');
-    if (!c.get('apiKey')) {
-      const addr = clientAddress?.(c);
-      if (addr !== undefined) c.set('clientAddress', addr);
-    }
+    anonymousAddress(c);
+  };
+
+  /** A request no key answers for is limited per client address. */
+  const anonymousAddress = (c: Context<AppEnv>): void => {
+    if (c.get('apiKey')) return;
+    const addr = clientAddress?.(c);
+    if (addr !== undefined) c.set('clientAddress', addr);
   };
 
   const decided = (c: Context<AppEnv>, next: Next, key: KeyRecord | undefined, rule: SourceAccess | undefined, mode: SourceAccess['access'], source: string | undefined) => {
     const target = c.get('target');
     if (mode === 'key' || !target || source === undefined) return next();
-    return bySource(c, key, rule, mode, target, source).then(next);
+    return whenReady(bySource(c, key, rule, mode, target), next);
   };
 
   // A chain layer (chain.ts): a key the look-up knows at once lets the request on at once.

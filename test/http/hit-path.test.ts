@@ -13,6 +13,7 @@ import { sha256hex } from '../../src/auth/keys.ts';
 import { LOG_SETTINGS } from '../../src/log.ts';
 import { chain, type Layer } from '../../src/http/chain.ts';
 import type { AppEnv } from '../../src/http/context.ts';
+import { signTarget } from '../../src/request/signature.ts';
 import type { ImagegateApp } from '../../src/http/app.ts';
 import type { UsageCounters } from '../../src/usage/types.ts';
 
@@ -163,6 +164,25 @@ describe('cache-hit path', () => {
       const open = await fetchNow(ig, cases[1][0]);
       assert.ok(open instanceof Response, 'an anonymous hit on a public source without a plan is answered at once');
       assert.equal(open.headers.get('cache-control'), 'public, max-age=31536000');
+    } finally {
+      await ig.close();
+    }
+  });
+
+  test('a URL signed with its source\'s token: the hit is answered at once, and a tampered one still gets 403', async () => {
+    const token = 'hit-path-signing-token';
+    const ig = await testApp(folder.root, {
+      sources: { ix: { type: 'fs', root: folder.root, access: 'signed', signing: { token } } },
+      routes: [{ match: 'ix/*', source: 'ix', key: '{*}' }],
+    });
+    try {
+      const url = signTarget('/ix/photo.jpg?w=43', token);
+      assert.equal((await fetchNow(ig, url)).status, 200);
+      const hit = fetchNow(ig, url);
+      assert.ok(hit instanceof Response, 'a signed hit is answered at once');
+      assert.equal(hit.status, 200);
+      const tampered = await fetchNow(ig, url.replace('w=43', 'w=44'));
+      assert.equal(tampered.status, 403);
     } finally {
       await ig.close();
     }
