@@ -6,6 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
 import { Hono, type Context } from 'hono';
 import pino from 'pino';
 import { makeImageFolder, testApp, TEST_KEY } from '../helpers/app.ts';
@@ -166,6 +169,24 @@ describe('cache-hit path', () => {
       assert.equal(open.headers.get('cache-control'), 'public, max-age=31536000');
     } finally {
       await ig.close();
+    }
+  });
+
+  test('a watermarked URL: the hit is answered at once while the mark\'s metadata is known', async () => {
+    const ig = await testApp(folder.root, { cache: { sourceMetaTtlMs: 60_000 } });
+    const mark = path.join(folder.root, 'mark.png');
+    try {
+      await sharp({ create: { width: 20, height: 20, channels: 4, background: '#ff000080' } }).png().toFile(mark);
+      const url = '/photo.jpg?w=45&mark=/mark.png';
+      const headers = { 'X-API-Key': TEST_KEY };
+      const miss = await fetchNow(ig, url, headers);
+      assert.equal(miss.status, 200);
+      const hit = fetchNow(ig, url, headers);
+      assert.ok(hit instanceof Response, 'a watermarked hit is answered at once');
+      assert.equal(hit.headers.get('etag'), miss.headers.get('etag'));
+    } finally {
+      await ig.close();
+      rmSync(mark, { force: true });
     }
   });
 

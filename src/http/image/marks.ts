@@ -5,6 +5,8 @@
  */
 import type { RouteMatch } from '../../routes/match.ts';
 import type { Storage } from '../../storage/types.ts';
+import { isPromise, whenReady } from '../chain.ts';
+import { headOf } from './source.ts';
 import { overlayPaths } from '../../request/overlays.ts';
 import type { TransformOptions } from '../../request/params.ts';
 import { markAccess, type AccessRules, type MarkRequester } from '../access.ts';
@@ -37,19 +39,14 @@ export function markRoutes(rules: AccessRules, opts: Readonly<TransformOptions>,
   return new Map(overlays.map(([name, path]) => [path, { name, match: markAccess(rules, path, verifiedSource, requester) }]));
 }
 
-/** The identity of every mark (its ETag, or `missing`), as it joins the cache key: a replaced watermark is a new derivative. */
+/**
+ * The identity of every mark (its ETag, or `missing`), as it joins the cache key: a replaced
+ * watermark is a new derivative. At once when the metadata cache knows every mark.
+ */
 export function marksIdentity(storages: Record<string, Storage>, marks: Marks): string | Promise<string> {
   if (marks.size === 0) return '';
-  return identities(storages, marks);
-}
-
-async function identities(storages: Record<string, Storage>, marks: Marks): Promise<string> {
-  const ids = await Promise.all(
-    [...marks].map(async ([path, { name, match }]) => {
-      if (!match) return `\n${name}=missing:${path}`;
-      const meta = await storages[match.source].head(match.key);
-      return `\n${name}=${meta?.etag ?? 'missing'}`;
-    }),
+  const ids = [...marks].map(([path, { name, match }]) =>
+    match ? whenReady(headOf(storages[match.source], match.key), (meta) => `\n${name}=${meta?.etag ?? 'missing'}`) : `\n${name}=missing:${path}`,
   );
-  return ids.join('');
+  return ids.some(isPromise) ? Promise.all(ids).then((all) => all.join('')) : (ids as string[]).join('');
 }

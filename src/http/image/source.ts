@@ -3,7 +3,8 @@
  * access decision get here (route.ts, derive.ts, marks.ts).
  */
 import type { RouteMatch } from '../../routes/match.ts';
-import type { ObjectMeta, StoredObject } from '../../storage/types.ts';
+import type { ObjectMeta, Storage, StoredObject } from '../../storage/types.ts';
+import { whenReady } from '../chain.ts';
 import { sourceTooLarge } from '../../errors.ts';
 import { notFound } from './route.ts';
 import { detectContentType } from '../../content-type.ts';
@@ -68,14 +69,18 @@ export async function openSource(deps: SourceDeps, match: RouteMatch, signal: Ab
   return { input: { file: opened.file, head: opened.head, size: opened.meta.size }, changed: opened.changed, close: opened.close };
 }
 
+/**
+ * An object's metadata (undefined when it is missing): at once when the metadata cache knows it
+ * (see createApp), else the source's HEAD — bounded by the deadline the sources are wrapped with.
+ */
+export function headOf(storage: Storage, key: string): ObjectMeta | undefined | Promise<ObjectMeta | undefined> {
+  const known = storage.knownHead?.(key);
+  return known !== undefined ? (known ?? undefined) : storage.head(key);
+}
+
 /** The original's metadata: 404 (naming `relative`) when it is missing, 413 when it is larger than `maxBytes`, before its body is read. */
 export function sourceMeta(storages: SourceDeps['storages'], match: RouteMatch, relative: string, maxBytes: number): ObjectMeta | Promise<ObjectMeta> {
-  const storage = storages[match.source];
-  // Known at once (the metadata cache, see createApp): no promise.
-  const known = storage.knownHead?.(match.key);
-  if (known !== undefined) return checkedMeta(known ?? undefined, relative, maxBytes);
-  // Bounded by the deadline: the sources are wrapped with it (see createApp).
-  return storage.head(match.key).then((meta) => checkedMeta(meta, relative, maxBytes));
+  return whenReady(headOf(storages[match.source], match.key), (meta) => checkedMeta(meta, relative, maxBytes));
 }
 
 function checkedMeta(meta: ObjectMeta | undefined, relative: string, maxBytes: number): ObjectMeta {
