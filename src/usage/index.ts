@@ -132,18 +132,24 @@ export class UsageService {
   }
 
   /**
-   * Counts one request against the key's plan. Throws ServiceError 503
-   * `usage_store_unavailable` when the store is down and the policy is failClosed.
+   * Counts one request against the key's plan: at once when the store answers at once (memory),
+   * else a promise. Rejects with ServiceError 503 `usage_store_unavailable` when the store is
+   * down and the policy is failClosed.
    */
-  async check(keyId: string, plan: PlanConfig): Promise<Decision> {
+  check(keyId: string, plan: PlanConfig): Decision | Promise<Decision> {
     if (!needsCheck(plan)) return { allowed: true, retryAfterMs: 0 };
     const now = this.clock();
-    let r: ConsumeResult;
+    let r: ConsumeResult | Promise<ConsumeResult>;
     try {
-      r = await this.store.consume(keyId, plan, now);
+      r = this.store.consume(keyId, plan, now);
     } catch (err) {
       return this.fallback(keyId, plan, now, err);
     }
+    if (r instanceof Promise) return r.then((v) => this.decided(plan, v, now), (err: unknown) => this.fallback(keyId, plan, now, err));
+    return this.decided(plan, r, now);
+  }
+
+  private decided(plan: PlanConfig, r: ConsumeResult, now: number): Decision {
     if (this.down) this.recovered();
     return decide(plan, r, now);
   }

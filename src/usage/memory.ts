@@ -37,7 +37,7 @@ export class MemoryUsageStore implements UsageStore {
     return true;
   }
 
-  async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
+  consume(keyId: string, plan: PlanConfig, now: number): ConsumeResult {
     let bucket: Bucket | undefined;
     if (plan.rate !== undefined) {
       bucket = refill(this.buckets.get(keyId), plan.rate, plan.burst ?? Math.ceil(plan.rate), now);

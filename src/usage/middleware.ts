@@ -1,7 +1,7 @@
 import type { Context, Handler, MiddlewareHandler } from 'hono';
 import { isServiceError, ServiceError } from '../errors.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/context.ts';
-import { afterNext, asMiddleware, type Next } from '../http/chain.ts';
+import { afterNext, asMiddleware, isPromise, type Next } from '../http/chain.ts';
 import type { PlansConfig, UsageConfig } from '../config/usage.ts';
 import type { Decision, UsageService } from './index.ts';
 import { parseUsageQuery, usageReport } from './report.ts';
@@ -122,20 +122,29 @@ export function usageMiddleware({
     record(usage, recordAs, status, extra, len);
   };
 
-  /** The plan's decision (429 when refused; its rate-limit fields for the response), then the request. */
-  const planned = async (c: Context<AppEnv>, next: Next, planName: string, recordAs: string, limitAs: string): Promise<void> => {
+  /** The plan's decision (429 when refused; its rate-limit fields for the response), then the request: at once when the store answers at once. */
+  const planned = (c: Context<AppEnv>, next: Next, planName: string, recordAs: string, limitAs: string): void | Promise<void> => {
     const plan = Object.hasOwn(plans, planName) ? plans[planName] : undefined;
     if (!plan) {
       record(usage, recordAs, 403, undefined, 0);
       throw new ServiceError(403, 'unknown_plan', `Forbidden: the key's plan '${planName}' is not configured`);
     }
-    let decision: Decision;
-    try {
-      decision = await usage.check(limitAs, plan);
-    } catch (err) {
+    const failed = (err: unknown): never => {
       if (isServiceError(err)) record(usage, recordAs, err.status, undefined, 0);
       throw err;
+    };
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = usage.check(limitAs, plan);
+    } catch (err) {
+      return failed(err);
     }
+    if (isPromise(decision)) return decision.then((d) => admitted(c, next, d, recordAs), failed);
+    return admitted(c, next, decision, recordAs);
+  };
+
+  /** A decision taken: 429 when refused, else its rate-limit fields, the request, and its record. */
+  const admitted = (c: Context<AppEnv>, next: Next, decision: Decision, recordAs: string): void | Promise<void> => {
     const now = usage.now();
     const fields = rateLimitHeaders(decision, now, mode);
     if (!decision.allowed) {
@@ -145,11 +154,10 @@ export function usageMiddleware({
       throw err;
     }
     addResponseHeaders(c, fields);
-    await next();
-    answered(c, recordAs);
+    return afterNext(next, () => answered(c, recordAs));
   };
 
-  // A chain layer (chain.ts): a key without a plan has nothing to wait for before the handler.
+  // A chain layer (chain.ts): a key without a plan, or whose plan the store checks at once (memory), waits for nothing before the handler.
   return asMiddleware((c, next) => {
     const key = c.get('apiKey');
     const client = c.get('clientAddress');

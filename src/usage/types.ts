@@ -103,8 +103,8 @@ export interface UsageStore {
   readonly kind: 'memory' | 'redis' | 'dynamodb';
   /** Resolves true once the store answers, false after `timeoutMs`. */
   ready(timeoutMs: number): Promise<boolean>;
-  /** Take one token and one unit of quota if both are available; otherwise take nothing. */
-  consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult>;
+  /** Take one token and one unit of quota if both are available; otherwise take nothing. (The memory store answers at once.) */
+  consume(keyId: string, plan: PlanConfig, now: number): ConsumeResult | Promise<ConsumeResult>;
   addUsage(batch: UsageBatch, now: number): Promise<void>;
   /** Records for the given keys (all keys when undefined) on the given days; days without traffic are left out. */
   readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]>;

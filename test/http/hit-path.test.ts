@@ -159,7 +159,9 @@ describe('cache-hit path', () => {
         const strip = (h: Array<[string, string]>) => h.filter(([k]) => k !== 'ratelimit');
         assert.deepEqual(strip(headersOf(hit)), strip(headersOf(miss)), url);
       }
-      const keyed = await fetchNow(ig, cases[0][0], cases[0][1]);
+      const now = fetchNow(ig, cases[0][0], cases[0][1]);
+      assert.ok(now instanceof Response, 'a keyed hit whose plan the memory store checks is answered at once');
+      const keyed = await now;
       assert.equal(keyed.headers.get('access-control-allow-origin'), 'https://a.example');
       assert.equal(keyed.headers.get('vary'), 'Accept, Origin');
       assert.equal(keyed.headers.get('ratelimit-policy'), '"burst";q=50;w=1, "day";q=1000;w=86400');
