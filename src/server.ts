@@ -1,10 +1,11 @@
 import { serve, type ServerType } from '@hono/node-server';
-import type { Server, ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { drainTime } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { createApp, type AppOptions, type ImagegateApp } from './http/app.ts';
+import { nodeListener } from './http/node.ts';
 
 export interface RunningServer {
   /** A URL this machine reaches the server at (loopback when bound to every interface). */
@@ -38,7 +39,9 @@ export async function startServer(
   const inFlight = new Set<ServerResponse>();
   let draining: Promise<{ cut: number }> | undefined;
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: imagegate.app.fetch, port, hostname: host }, (info: AddressInfo) => {
+    const server = createServer(nodeListener(imagegate));
+    server.listen(port, host, () => {
+      const info = server.address() as AddressInfo;
       imagegate.readiness.start().catch(() => {});
       resolve({
         url: listenUrl(info.address, info.port),
@@ -71,7 +74,7 @@ export async function startServer(
           })()),
       });
     });
-    const http = server as Server;
+    const http: Server = server;
     // One listener function for every response (a response closes once): no closure per request.
     function closed(this: ServerResponse): void {
       inFlight.delete(this);

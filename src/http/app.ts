@@ -46,6 +46,12 @@ export interface ImagegateApp {
   app: Hono<AppEnv>;
   /** `/_metrics` and `/_openapi.json` with no guard, for the metrics listener (`server.metrics`). */
   internal: Hono<AppEnv>;
+  /**
+   * What `app` answers every path outside `/_` with (the image route, CORS preflights, 405s),
+   * for a context built by the caller: the Node server runs image requests here directly
+   * (see node.ts). Synchronous when the whole chain is (a cache hit).
+   */
+  catchAll(c: Context<AppEnv>): Response | Promise<Response>;
   /** The settings as resolved at start-up (frozen). */
   config: Config;
   storages: Record<string, Storage>;
@@ -235,15 +241,17 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
   const preflight = route && withCors ? chain([observe, route, corsPreflight(cors), notAllowed] as Layer[], onError) : undefined;
   const other = chain([observe, notAllowed] as Layer[], onError);
   // Every path outside /_, every method (HEAD is GET to Hono's router, with its own method).
-  app.all('*', (c) => {
+  const catchAll = (c: Context<AppEnv>) => {
     const method = c.req.method;
     if (method === 'GET' || method === 'HEAD') return image(c);
     return method === 'OPTIONS' && preflight ? preflight(c) : other(c);
-  });
+  };
+  app.all('*', catchAll);
 
   return {
     app,
     internal,
+    catchAll,
     config,
     storages,
     logger,

@@ -38,6 +38,23 @@ export function afterNext(next: Next, done: () => void): void | Promise<void> {
   done();
 }
 
+const later: Array<() => void> = [];
+function runLater(): void {
+  // Work queued while this runs (an answer in between) joins the same pass.
+  for (let i = 0; i < later.length; i++) later[i]!();
+  later.length = 0;
+}
+
+/**
+ * Bookkeeping that need not hold an answer back (metrics, usage records, the request line): run
+ * in one microtask for everything queued meanwhile, once the code that answered has returned —
+ * by then the Node server has written a synchronous answer out (it writes before it returns), so
+ * the client does not wait for it. `work` must not throw: each caller catches what it could throw.
+ */
+export function afterAnswer(work: () => void): void {
+  if (later.push(work) === 1) queueMicrotask(runLater);
+}
+
 /** A layer as Hono mounts it (it awaits whatever a layer returns). */
 export function asMiddleware(layer: Layer): MiddlewareHandler<AppEnv> {
   return layer as unknown as MiddlewareHandler<AppEnv>;

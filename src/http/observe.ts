@@ -6,7 +6,7 @@ import { lineWriter, redactQuery, type LineFields } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from './context.ts';
 import type { RequestStats } from './stats.ts';
-import { asMiddleware, isPromise } from './chain.ts';
+import { afterAnswer, asMiddleware, isPromise } from './chain.ts';
 
 const REQUEST_ID_HEADER = 'X-Request-Id';
 
@@ -132,8 +132,15 @@ export function observeRequests(options: ObserveOptions): MiddlewareHandler<AppE
   });
 
   function answered(c: Context<AppEnv>, id: string, started: number): void {
-    record(c, id, started, c.error && c.res.status < 400 ? 500 : c.res.status);
+    const status = c.error && c.res.status < 400 ? 500 : c.res.status;
     applyResponseHeaders(c);
+    afterAnswer(() => {
+      try {
+        record(c, id, started, status);
+      } catch (err) {
+        logger?.error({ requestId: id, err }, 'request not recorded');
+      }
+    });
   }
 
   /** A failure the chain did not turn into a response is recorded as a 500 and goes on up. */

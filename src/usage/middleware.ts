@@ -1,7 +1,7 @@
 import type { Context, Handler, MiddlewareHandler } from 'hono';
 import { isServiceError, ServiceError } from '../errors.ts';
 import { addResponseHeaders, applyResponseHeaders, type AppEnv } from '../http/context.ts';
-import { afterNext, asMiddleware, isPromise, type Next } from '../http/chain.ts';
+import { afterAnswer, afterNext, asMiddleware, isPromise, type Next } from '../http/chain.ts';
 import type { PlansConfig, UsageConfig } from '../config/usage.ts';
 import type { Decision, UsageService } from './index.ts';
 import { parseUsageQuery, usageReport } from './report.ts';
@@ -110,9 +110,13 @@ export function usageMiddleware({
 }): MiddlewareHandler<AppEnv> {
   const mode: HeaderMode = headers ?? usage.config.headers;
 
-  /** After the handler: the rate-limit fields on whatever response it gave, and one record update. */
+  /** After the handler: the rate-limit fields on whatever response it gave, and one record update once it is out. */
   const answered = (c: Context<AppEnv>, recordAs: string): void => {
     applyResponseHeaders(c);
+    afterAnswer(() => recordAnswer(c, recordAs));
+  };
+  // (record never throws: it adds to counters in memory.)
+  const recordAnswer = (c: Context<AppEnv>, recordAs: string): void => {
     const status = c.res.status;
     const len = c.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : (c.get('responseBytes') ?? (Number(c.res.headers.get('content-length') ?? 0) || 0));
     const extra: Partial<UsageCounters> = {};

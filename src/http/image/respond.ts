@@ -68,11 +68,37 @@ export function resultHeaders(headers: Record<string, string>, result: CachedRes
   headers['Content-Length'] = String(result.body.length);
 }
 
-/** The image route's response: its plain header object takes the request's pending headers (request id, rate limits). */
+/**
+ * The image route's response: its plain header object takes the request's pending headers
+ * (request id, rate limits). A response whose body is bytes (or none) also carries its parts as
+ * they are (`plainAnswer`), so the Node server can write them without reading the Response back.
+ */
 export function respond(c: Context<AppEnv>, status: 200 | 304, headers: Record<string, string>, body: Buffer | ReadableStream<Uint8Array> | null): Response {
   const pending = takeResponseHeaders(c);
   if (pending) mergeHeaders(headers, pending);
-  return new Response(body === null || c.req.method === 'HEAD' ? null : Buffer.isBuffer(body) ? bytesOf(body) : body, { status, headers });
+  const bytes = body === null || c.req.method === 'HEAD' ? null : Buffer.isBuffer(body) ? bytesOf(body) : body;
+  const res = new Response(bytes, { status, headers });
+  if (!(bytes instanceof ReadableStream)) (res as Tagged)[PLAIN] = { status, headers, body: bytes ?? undefined };
+  return res;
+}
+
+/** A response's status, headers and body as `respond` built them (undefined for any other Response). */
+export interface PlainAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | undefined;
+}
+
+const PLAIN = Symbol('imagegate.plainAnswer');
+type Tagged = Response & { [PLAIN]?: PlainAnswer };
+
+/**
+ * The parts `respond` built `res` from. Nothing changes a response's headers after `respond`
+ * (the pending ones are merged into it there); a layer that wanted to would set `c.res` to a
+ * new Response, which carries no parts.
+ */
+export function plainAnswer(res: Response): PlainAnswer | undefined {
+  return (res as Tagged)[PLAIN];
 }
 
 /** A view of a Buffer's bytes for a Response body, without copying them. */
