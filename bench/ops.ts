@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 /** Debian's wallpapers (mate-backgrounds, lomiri-wallpapers-20.04): real 9–20 MP photos. */
 export const PHOTO_ROOT = '/usr/share/backgrounds';
@@ -42,17 +42,30 @@ export function ipxPath(photo: string, fmt: Format): string {
  * The physical limit: the same operation straight on sharp from a buffer, with the settings the
  * service's pipeline uses for `?w=400` (or another `width`) — EXIF orientation applied by the decoder, shrink-on-load
  * resize to 400 wide, sRGB with metadata stripped (sharp's default), one encode at q 75 with the
- * same encoder options (JPEG progressive 4:2:0, imgix's default; WebP effort 4; AVIF effort 4, 4:2:0). The service's
- * extra work — the header probe, the source read, HTTP — is what the ratio measures.
+ * same encoder options (`encodeAs`). The service's extra work — the header probe, the source
+ * read, HTTP — is what the ratio measures.
  */
 export function rawTransform(input: Buffer, fmt: Format, width = WIDTH): Promise<Buffer> {
-  const img = sharp(input, { failOn: 'error', limitInputPixels: 100_000_000, sequentialRead: true, autoOrient: true }).resize({ width });
+  return encodeAs(rawResize(input, width), fmt).toBuffer();
+}
+
+/** Everything of `rawTransform` before the encoder: decoder options and the resize. */
+export function rawResize(input: Buffer, width = WIDTH): Sharp {
+  return sharp(input, { failOn: 'error', limitInputPixels: 100_000_000, sequentialRead: true, autoOrient: true }).resize({ width });
+}
+
+/**
+ * The encoder at the pipeline's defaults: q 75; JPEG progressive 4:2:0 (imgix's default); WebP
+ * effort 4; AVIF effort 4, 4:2:0. One place for every raw-sharp contender, so that the
+ * encode-only floor of bench/srcset.ts encodes exactly as raw sharp does.
+ */
+export function encodeAs(img: Sharp, fmt: Format): Sharp {
   switch (fmt) {
     case 'jpeg':
-      return img.jpeg({ quality: QUALITY, progressive: true, chromaSubsampling: '4:2:0' }).toBuffer();
+      return img.jpeg({ quality: QUALITY, progressive: true, chromaSubsampling: '4:2:0' });
     case 'webp':
-      return img.webp({ quality: QUALITY, lossless: false, effort: 4 }).toBuffer();
+      return img.webp({ quality: QUALITY, lossless: false, effort: 4 });
     case 'avif':
-      return img.avif({ quality: QUALITY, lossless: false, effort: 4, chromaSubsampling: '4:2:0' }).toBuffer();
+      return img.avif({ quality: QUALITY, lossless: false, effort: 4, chromaSubsampling: '4:2:0' });
   }
 }
