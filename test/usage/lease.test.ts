@@ -77,7 +77,7 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
     const second = await ask(u, 'busy', p); // seen twice: it takes the key's first block
     const decisions = [first.d, second.d];
     for (let i = 2; i < 100; i++) {
-      await pause(5); // requests a few milliseconds apart: a background taking lands in between
+      await pause(10); // requests a few milliseconds apart: a background taking lands in between
       const { sync, d } = await ask(u, 'busy', p);
       assert.equal(sync, true, `check ${i + 1} answered at once`);
       decisions.push(d);
@@ -119,6 +119,14 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
     const p = plan({ rate: 0.001, burst: 1000, quota: { limit: 100_000, period: 'day' } });
     const quotaKey = (key: string) => `${prefix}quota:{${key}}:d${DAY}`;
     const tokens = async (key: string) => Number(await client.hget(`${prefix}bucket:{${key}}`, 't'));
+    /** Until no taking is in flight: the store's counter is what was served plus what is held. */
+    const settled = async (u: UsageService, key: string, served: number) => {
+      for (let i = 0; i < 200; i++) {
+        if (Number(await client.get(quotaKey(key))) === served + u.heldUnits(key)) return;
+        await pause(10);
+      }
+      assert.fail('a taking still in flight after 2 s');
+    };
     const serve = async (u: UsageService, key: string, n: number) => {
       for (let i = 0; i < n; i++) {
         assert.equal((await ask(u, key, p)).d.allowed, true);
@@ -128,7 +136,7 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
 
     const u = make(clock.fn, { prefix, lease: { maxUnits: 50, idleMs: 1000 } });
     await serve(u, 'idle', 37);
-    await pause(20);
+    await settled(u, 'idle', 37);
     const held = u.heldUnits('idle');
     assert.ok(held > 0, 'a block is held');
     assert.equal(Number(await client.get(quotaKey('idle'))), 37 + held, 'taken before being spent');
@@ -143,7 +151,7 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
 
     const v = make(clock.fn, { prefix });
     await serve(v, 'closing', 41);
-    await pause(20);
+    await settled(v, 'closing', 41);
     assert.ok(v.heldUnits('closing') > 0);
     await v.close();
     assert.equal(Number(await client.get(quotaKey('closing'))), 41);
@@ -203,6 +211,7 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
       }
       await pause(20);
       await own.stop();
+      await pause(100); // a taking in flight when Redis went has failed by now
       for (const [u, policy] of [
         [open, 'failOpen'],
         [closed, 'failClosed'],
