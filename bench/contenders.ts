@@ -34,6 +34,10 @@ export interface ImagegateOptions {
   entry?: 'bench' | 'cli';
   /** The key gets a plan with a rate and a monthly quota, high enough that nothing is refused. */
   plan?: boolean;
+  /** Where the plan's state lives: this process (`memory`, the default) or a Redis (`redisUrl`). */
+  store?: 'memory' | 'redis';
+  /** Default: the local Redis, `redis://127.0.0.1:6379/0`. */
+  redisUrl?: string;
   /** Another checkout of imagegate (with its node_modules) to run instead of this one. */
   checkout?: string;
   /** Extra node options, e.g. `--cpu-prof`. */
@@ -52,6 +56,8 @@ function imagegateConfig(o: ImagegateOptions, port: number): string {
     keys: [{ id: 'bench', valueFromEnv: 'IMAGEGATE_BENCH_KEY', ...(o.plan ? { plan: 'bench' } : {}) }],
     ...(o.plan ? { plans: { bench: { rate: 1_000_000, burst: 1_000_000, quota: { limit: 1_000_000_000, period: 'month' } } } } : {}),
     cache: o.cache ? { enabled: true } : { enabled: false },
+    // Each server its own key prefix: contenders never share a bucket, a quota or usage records.
+    ...(o.store === 'redis' ? { usage: { store: 'redis', url: o.redisUrl ?? 'redis://127.0.0.1:6379/0', prefix: `bench-${o.label ?? 'imagegate'}-${port}:` } } : {}),
   };
   writeFileSync(file, JSON.stringify(cfg, null, 2)); // JSON is YAML
   return file;

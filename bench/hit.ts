@@ -8,12 +8,15 @@
  * CPU per response is the steadier figure.
  *
  *   node --import tsx bench/hit.ts [--clients 2,8,32] [--rounds 5] [--seconds 3] [--plan]
- *     [--before DIR] [--cpu-prof DIR] [--log-level info] [--out FILE]
+ *     [--store memory|redis] [--redis-url URL] [--before DIR] [--cpu-prof DIR] [--log-level info] [--out FILE]
  *
  * --before DIR: another checkout of imagegate (its node_modules installed, e.g. a worktree of an
  * earlier commit) measured as a third contender, for before/after figures from one run.
  * --plan: the key has a usage plan (rate and monthly quota, never reached), so every hit also
  * takes the plan check and sends the rate-limit headers.
+ * --store redis: the plan's state (and the usage records) on a Redis shared by nothing else
+ * (default the local one, --redis-url to name another), as a multi-replica deployment keeps
+ * it; each server under its own key prefix. Default memory.
  * --cpu-prof DIR: this checkout's server writes a V8 CPU profile there when it stops.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,12 +35,16 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '3' },
     before: { type: 'string' },
     plan: { type: 'boolean', default: false },
+    store: { type: 'string', default: 'memory' },
+    'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379/0' },
     'cpu-prof': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     out: { type: 'string' },
   },
 });
 
+if (flags.store !== 'memory' && flags.store !== 'redis') throw new Error(`--store: expected memory or redis, not ${flags.store}`);
+const store = flags.store;
 const clientCounts = flags.clients.split(',').map(Number).filter((n) => n > 0 && n <= 256);
 const rounds = Math.max(1, Math.min(20, Number(flags.rounds) || 5));
 const durationMs = Math.max(0.5, Number(flags.seconds) || 3) * 1000;
@@ -70,7 +77,7 @@ async function firstAnswer(c: Child): Promise<Response> {
 async function main(): Promise<void> {
   const startLoad = loadavg()[0].toFixed(2);
   const started = new Date().toISOString();
-  const common = { work, cache: true, logLevel: flags['log-level'], plan: flags.plan };
+  const common = { work, cache: true, logLevel: flags['log-level'], plan: flags.plan, store, redisUrl: flags['redis-url'] } as const;
   if (flags['cpu-prof']) mkdirSync(flags['cpu-prof'], { recursive: true });
   const contenders: Contender[] = [];
   try {
@@ -102,7 +109,7 @@ async function main(): Promise<void> {
     }
 
     const md = [
-      `${started} to ${new Date().toISOString()}; load average (1 min) ${startLoad} at start, ${loadavg()[0].toFixed(2)} at end; ${rounds} rounds of ${durationMs / 1000} s per cell; key ${flags.plan ? 'with' : 'without'} a plan; log level ${flags['log-level']}.`,
+      `${started} to ${new Date().toISOString()}; load average (1 min) ${startLoad} at start, ${loadavg()[0].toFixed(2)} at end; ${rounds} rounds of ${durationMs / 1000} s per cell; key ${flags.plan ? `with a plan (${store === 'redis' ? 'on Redis' : 'in memory'})` : 'without a plan'}; log level ${flags['log-level']}.`,
       '',
       report(runs, contenders.map((c) => c.name).filter((n) => n !== 'bare')),
     ].join('\n');

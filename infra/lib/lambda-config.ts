@@ -21,7 +21,7 @@ const OWNED: [string[], string][] = [
   [['server', 'internalEndpoints'], 'imagegate:serviceEndpoints'],
   ...(['store', 'table', 'tableFromEnv', 'region', 'endpoint', 'url', 'prefix'] as const).map((k): [string[], string] => [
     ['usage', k],
-    'the environment\'s metering table (the global stack creates it); usage: may set headers, retentionDays, onUnavailable, commandTimeoutMs, flushIntervalMs',
+    'the environment\'s metering table (the global stack creates it); usage: may set headers, retentionDays, onUnavailable, commandTimeoutMs, flushIntervalMs, lease',
   ]),
   [['keyStore'], 'the environment\'s metering table (the global stack creates it; `imagegate keys … --config` on the generated config manages its keys)'],
 ];
@@ -83,8 +83,10 @@ export function generateLambdaConfig(opts: { name: string; env: EnvironmentSetti
     keys: [...generatedKeys, ...(base.keys ?? [])],
     limits: { ...base.limits, deadlineMs: env.deadlineMs },
     // One table per environment, shared by every instance of every stage: exact plans and one
-    // set of usage records on Lambda (region: the function's own).
-    usage: { ...base.usage, store: 'dynamodb', tableFromEnv: METERING_TABLE_ENV },
+    // set of usage records on Lambda (region: the function's own). No leases by default: an
+    // instance is frozen between invocations (its idle timer does not run) and retired without
+    // close(), so units it held would be lost to the key's quota; a base file may still set them.
+    usage: { lease: { maxUnits: 1 }, ...base.usage, store: 'dynamodb', tableFromEnv: METERING_TABLE_ENV },
     keyStore: { type: 'dynamodb', tableFromEnv: METERING_TABLE_ENV },
   };
   delete (config as Record<string, unknown>).imagesSource;

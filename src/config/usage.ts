@@ -90,6 +90,35 @@ const sharedStore = {
     .min(0, 'at least 0')
     .max(60_000, 'at most 60000')
     .default(1000),
+  /**
+   * Leases: a replica takes a block of units for a busy key from the store in one atomic
+   * operation and answers that key's next requests from it without a round trip; unspent units
+   * go back to the store. `maxUnits: 1` turns them off (one store round trip per request).
+   *
+   * The defaults trade a little of a plan's availability, never its limits, for round trips.
+   * Kong's rate-limiting plugin trades the other way round: with `sync_rate` above 0 each node
+   * counts locally and syncs its counters every so often, so the nodes together can let more
+   * through than the limit between syncs. Envoy answers most requests from a local token bucket
+   * in front of its global rate-limit service, but that bucket is a separate limit per instance,
+   * not a share of the global one. A block here is taken from the shared bucket and quota before
+   * a unit of it is spent, so no number of replicas exceeds a plan; what it costs is that units
+   * held by one replica are not available to another until spent or given back. So a block is
+   * small: at most `maxUnits` (50: a busy key asks the store about once per 25 requests, the
+   * rest of the gain is small), at most what this replica saw of the key in the last second,
+   * and at most a tenth of the plan's burst and of the quota left (a plan of burst 5 or a quota
+   * nearly used up gets no block at all); `idleMs` (1000: a key that went quiet has its units
+   * back in the store within about a second, short next to any quota period) bounds how long
+   * they stay away from the other replicas.
+   */
+  lease: z
+    .object({
+      /** Most units one block takes (1: no leases). */
+      maxUnits: z.number({ error: 'expected a whole number of units' }).int('expected a whole number of units').min(1, 'at least 1').max(1000, 'at most 1000').default(50),
+      /** Unspent units of a key not used for this long go back to the store, milliseconds. */
+      idleMs: z.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(10, 'at least 10').max(60_000, 'at most 60000').default(1000),
+    })
+    .strict()
+    .prefault({}),
 };
 
 const memoryUsageSchema = z.object({ store: z.literal('memory'), ...usageCommon }).strict();

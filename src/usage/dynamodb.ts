@@ -9,7 +9,7 @@ import {
 import { batchGet, createDynamoClient, isConditionFailed, itemKey, N, num, queryPartition } from '../dynamodb.ts';
 import type { DynamoUsageConfig, PlanConfig } from '../config/usage.ts';
 import { parseUtcDay, quotaPeriod } from './periods.ts';
-import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, type UsageBatch, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, type TakeResult, type UsageBatch, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 /** Most conditional writes one request makes before giving up (each retry means another writer moved first). */
 const MAX_ATTEMPTS = 8;
@@ -152,6 +152,141 @@ export class DynamoUsageStore implements UsageStore {
       }
     }
     throw new Error(`usage plan of key '${keyId}': too many concurrent updates`);
+  }
+
+  /**
+   * A block of `n` units in one conditional update: the bucket must hold `n` tokens (`tat` at
+   * most `(burst − n)/rate` ahead) and the quota `n` units, on the branch of the bucket this
+   * process last saw. Any condition failure — a wrong branch, too few tokens, too little quota —
+   * falls back to one unit (`consume`, which retries branches and tells a refusal apart).
+   */
+  async take(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult> {
+    const t = Math.floor(now);
+    const rate = plan.rate;
+    const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
+    const interval = rate ? 1000 / rate : 0;
+    if (n <= 1 || (rate && n > burst)) return this.one(keyId, plan, now);
+    const period = plan.quota ? quotaPeriod(plan.quota, t) : undefined;
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const set: string[] = [];
+    const conditions: string[] = [];
+    let update = '';
+    let quotaName: string | undefined;
+    if (period) {
+      quotaName = `q${period.id}`;
+      names['#q'] = quotaName;
+      names['#prev'] = this.previousCounter(plan, period);
+      values[':most'] = N(plan.quota!.limit - n);
+      values[':n'] = N(n);
+      conditions.push('(attribute_not_exists(#q) OR #q <= :most)');
+    }
+    const keepUntil = Math.max(period ? period.end : t, rate ? t + burst * interval : t) + DAY_MS;
+    values[':ttl'] = N(Math.ceil(keepUntil / 1000));
+    set.push('expiresAt = :ttl');
+    if (rate) {
+      values[':now'] = N(t);
+      if ((this.lastTat.get(keyId) ?? 0) > t) {
+        values[':max'] = N(t + (burst - n) * interval);
+        values[':step'] = N(n * interval);
+        conditions.push('(tat > :now AND tat <= :max)');
+        set.push('tat = tat + :step');
+      } else {
+        values[':next'] = N(t + n * interval);
+        conditions.push('(attribute_not_exists(tat) OR tat <= :now)');
+        set.push('tat = :next');
+      }
+    }
+    update = `SET ${set.join(', ')}`;
+    if (period) update += ' ADD #q :n REMOVE #prev';
+    try {
+      const res = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: itemKey(`${this.prefix}plan#${keyId}`),
+          UpdateExpression: update,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const tat = num(res.Attributes?.tat);
+      if (rate && tat !== undefined) this.remember(keyId, tat);
+      return {
+        outcome: 0,
+        tokens: rate && tat !== undefined ? burst - Math.max(0, tat - t) / interval : -1,
+        quotaUsed: quotaName ? (num(res.Attributes?.[quotaName]) ?? 0) : 0,
+        granted: n,
+      };
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+      return this.one(keyId, plan, now);
+    }
+  }
+
+  private async one(keyId: string, plan: PlanConfig, now: number): Promise<TakeResult> {
+    const r = await this.consume(keyId, plan, now);
+    return { ...r, granted: r.outcome === 0 ? 1 : 0 };
+  }
+
+  /**
+   * Unspent units back: the quota counter lowered by `n` (only while it holds that many: a new
+   * period removed it), and the bucket's `tat` moved back by `n` intervals but not before now (a
+   * full bucket). Two conditional updates, each done or not: a give-back that fails leaves the
+   * units taken, so the plan is under-used, never exceeded.
+   */
+  async giveBack(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
+    if (n < 1) return;
+    const t = Math.floor(now);
+    const Key = itemKey(`${this.prefix}plan#${keyId}`);
+    if (plan.quota && quotaPeriodId) {
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key,
+            UpdateExpression: 'ADD #q :back',
+            ConditionExpression: '#q >= :n',
+            ExpressionAttributeNames: { '#q': `q${quotaPeriodId}` },
+            ExpressionAttributeValues: { ':back': N(-n), ':n': N(n) },
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+    }
+    if (plan.rate) {
+      const step = (n * 1000) / plan.rate;
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key,
+            UpdateExpression: 'SET tat = tat - :step',
+            ConditionExpression: 'tat >= :least',
+            ExpressionAttributeValues: { ':step': N(step), ':least': N(t + step) },
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+        // Fewer than n tokens short of full: full it is (tat = now), if still in the future.
+        try {
+          await this.client.send(
+            new UpdateItemCommand({
+              TableName: this.table,
+              Key,
+              UpdateExpression: 'SET tat = :now',
+              ConditionExpression: 'tat > :now AND tat < :least',
+              ExpressionAttributeValues: { ':now': N(t), ':least': N(t + step) },
+            }),
+          );
+        } catch (err2) {
+          if (!isConditionFailed(err2)) throw err2;
+        }
+      }
+      this.lastTat.delete(keyId);
+    }
   }
 
   /** The counter attribute of the period before `period` (removed by the update), computed once per period. */

@@ -5,6 +5,7 @@ import { MemoryUsageStore } from './memory.ts';
 import { quotaPeriod, utcDay } from './periods.ts';
 import { DynamoUsageStore } from './dynamodb.ts';
 import { RedisUsageStore } from './redis.ts';
+import { Leases } from './lease.ts';
 import { addCounters, emptyCounters, type ConsumeResult, type StoreEvents, type QuotaCharge, type UsageBatch, type UsageCounters, type UsageDay, type UsageDelta, type UsageStore } from './types.ts';
 
 /** pino-compatible subset. */
@@ -54,7 +55,9 @@ const MEMORY_FLUSH_MS = 1000;
  * and logs loudly, `failClosed` answers 503 `usage_store_unavailable`. Usage records are summed
  * in memory and written in one batch per flush interval; while the store is down they stay in
  * memory and are written when it returns, with the requests failOpen served added to their
- * quota counters. A batch that failed is sent again unchanged (same id), never merged.
+ * quota counters. A batch that failed is sent again unchanged (same id), never merged. On
+ * Redis and DynamoDB a busy key's checks are answered from blocks of units this process takes
+ * from the store ahead of time (lease.ts), at once rather than after a round trip each.
  */
 export class UsageService {
   readonly storeKind: UsageStore['kind'];
@@ -73,6 +76,8 @@ export class UsageService {
   private unsent: UsageBatch | undefined;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Redis and DynamoDB with `lease.maxUnits` above 1: blocks of units per busy key (lease.ts). */
+  private readonly leases: Leases | undefined;
   private down = false;
   private degradedCount = 0;
   private lastLoud = 0;
@@ -92,6 +97,25 @@ export class UsageService {
     if (this.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
       this.timer.unref();
+    }
+    // The memory store answers at once already: it needs no blocks.
+    const { take, giveBack } = this.store;
+    if (config.store !== 'memory' && config.lease.maxUnits > 1 && take && giveBack) {
+      const store = this.store;
+      this.leases = new Leases(
+        { consume: store.consume.bind(store), take: take.bind(store), giveBack: giveBack.bind(store) },
+        config.lease.maxUnits,
+        config.lease.idleMs,
+        clock,
+        {
+          decide,
+          answered: () => {
+            if (this.down) this.recovered();
+          },
+          failed: (err) => this.unavailable(err),
+          fallback: (keyId, plan, now, err) => this.fallback(keyId, plan, now, err),
+        },
+      );
     }
   }
 
@@ -139,6 +163,8 @@ export class UsageService {
   check(keyId: string, plan: PlanConfig): Decision | Promise<Decision> {
     if (!needsCheck(plan)) return { allowed: true, retryAfterMs: 0 };
     const now = this.clock();
+    // A busy key answered from its block at once (a promise only when the block is empty).
+    if (this.leases) return this.leases.check(keyId, plan, now);
     let r: ConsumeResult | Promise<ConsumeResult>;
     try {
       r = this.store.consume(keyId, plan, now);
@@ -240,10 +266,22 @@ export class UsageService {
     }
   }
 
+  /** Units of the key's block held by this process (0 without leases). */
+  heldUnits(keyId: string): number {
+    return this.leases?.held(keyId) ?? 0;
+  }
+
+  /** Gives back to the store the unspent units of keys quiet for `lease.idleMs` (a timer does this too). */
+  returnIdleUnits(): Promise<void> {
+    return this.leases?.returnIdle() ?? Promise.resolve();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    // Unspent units go back before the store closes (the server's drain comes here).
+    await this.leases?.close();
     await this.flush();
     if (this.unsent || this.pending.size || this.charges.size) {
       this.logger.error({ pendingRecords: this.pendingRecords() }, 'usage records could not be written before shutdown');

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedisClient, createRedisClient, firstConnection, waitReady } from '../redis.ts';
 import type { PlanConfig } from '../config/usage.ts';
 import { quotaPeriod } from './periods.ts';
-import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
+import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, type TakeResult, type UsageBatch, type UsageCounters, type UsageDay, type UsageStore } from './types.ts';
 
 /**
  * Token bucket + quota in one script, so every replica sharing the Redis sees one bucket and
@@ -10,11 +10,13 @@ import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type StoreEvents, typ
  * caller (replicas keep their clocks in sync with NTP; the bucket never refills backwards).
  * One call takes a batch of requests, handled in order (several may name the same key):
  * KEYS: per request its bucket hash and quota counter; ARGV: per request now ms, rate (-1:
- * none), burst, limit (-1: none), quota counter TTL ms, bucket TTL ms. Returns per request
- * outcome (0 ok, 1 rate, 2 quota), tokens left (string), quota used.
+ * none), burst, limit (-1: none), quota counter TTL ms, bucket TTL ms, units wanted (1 for one
+ * request, more for a replica's block: as many as both the bucket and the quota allow are
+ * taken, or none). Returns per request outcome (0 ok, 1 rate, 2 quota), tokens left (string),
+ * quota used, units taken.
  */
 const CONSUME_LUA = `
-local function consume(kb, kq, now, rate, burst, limit, qttl, bttl)
+local function consume(kb, kq, now, rate, burst, limit, qttl, bttl, n)
   local tokens = -1
   local ts = now
   if rate > 0 then
@@ -34,45 +36,82 @@ local function consume(kb, kq, now, rate, burst, limit, qttl, bttl)
       if limit >= 0 then used = tonumber(redis.call('GET', kq) or '0') end
       redis.call('HSET', kb, 't', tostring(tokens), 'ts', tostring(ts))
       redis.call('PEXPIRE', kb, bttl)
-      return 1, tokens, used
+      return 1, tokens, used, 0
     end
+    if tokens < n then n = math.floor(tokens) end
   end
   local used = 0
   if limit >= 0 then
     used = tonumber(redis.call('GET', kq) or '0')
-    if used >= limit then return 2, tokens, used end
-    used = redis.call('INCR', kq)
-    if used == 1 then redis.call('PEXPIRE', kq, qttl) end
+    if used >= limit then return 2, tokens, used, 0 end
+    if limit - used < n then n = limit - used end
+    used = redis.call('INCRBY', kq, n)
+    if used == n then redis.call('PEXPIRE', kq, qttl) end
   end
   if rate > 0 then
-    tokens = tokens - 1
+    tokens = tokens - n
     redis.call('HSET', kb, 't', tostring(tokens), 'ts', tostring(ts))
     redis.call('PEXPIRE', kb, bttl)
   end
-  return 0, tokens, used
+  return 0, tokens, used, n
 end
 local out = {}
 for i = 1, #KEYS / 2 do
-  local a = (i - 1) * 6
-  local o, t, u = consume(KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
-    tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6])
-  out[3 * i - 2] = o
-  out[3 * i - 1] = tostring(t)
-  out[3 * i] = u
+  local a = (i - 1) * 7
+  local o, t, u, g = consume(KEYS[2 * i - 1], KEYS[2 * i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
+    tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7]))
+  out[4 * i - 3] = o
+  out[4 * i - 2] = tostring(t)
+  out[4 * i - 1] = u
+  out[4 * i] = g
 end
 return out
+`;
+
+/**
+ * A block's unspent units back to the store. KEYS: bucket hash, quota counter (of the period
+ * the units were taken in); ARGV: now ms, rate (-1: none), burst, units, units of quota (0 when
+ * the period has changed since), bucket TTL ms. The bucket is refilled to now first, then the
+ * units are added, never above the burst (a bucket that expired is full: nothing to add). The
+ * counter never goes below 0.
+ */
+const GIVE_BACK_LUA = `
+local kb, kq = KEYS[1], KEYS[2]
+local now, rate, burst, n, nq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if rate > 0 and n > 0 then
+  local b = redis.call('HMGET', kb, 't', 'ts')
+  local tokens = tonumber(b[1])
+  local ts = tonumber(b[2])
+  if tokens ~= nil and ts ~= nil then
+    if now > ts then
+      tokens = tokens + (now - ts) * rate / 1000
+      ts = now
+    end
+    tokens = tokens + n
+    if tokens > burst then tokens = burst end
+    redis.call('HSET', kb, 't', tostring(tokens), 'ts', tostring(ts))
+    redis.call('PEXPIRE', kb, ARGV[6])
+  end
+end
+if nq > 0 then
+  local used = tonumber(redis.call('GET', kq) or '0')
+  if used < nq then nq = used end
+  if nq > 0 then redis.call('DECRBY', kq, nq) end
+end
+return 1
 `;
 
 /** Most requests one script call takes. */
 const MAX_BATCH = 200;
 
 type ConsumeFn = (numKeys: number, ...keysThenArgs: (string | number)[]) => Promise<(number | string)[]>;
+type GiveBackFn = (numKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>;
 
 interface Pending {
   bucketKey: string;
   quotaKey: string;
   args: number[];
-  resolve: (r: ConsumeResult) => void;
+  resolve: (r: TakeResult) => void;
   reject: (err: unknown) => void;
 }
 
@@ -83,6 +122,7 @@ export class RedisUsageStore implements UsageStore {
   private readonly prefix: string;
   private readonly retentionDays: number;
   private readonly consumeScript: ConsumeFn;
+  private readonly giveBackScript: GiveBackFn;
   /** Only the first commands after start wait for the connection (once, at most commandTimeoutMs); afterwards a down Redis fails fast. */
   private readonly connected: () => Promise<void> | undefined;
 
@@ -94,6 +134,8 @@ export class RedisUsageStore implements UsageStore {
     this.client.on('ready', () => options.events.up());
     this.client.defineCommand('imagegateConsume', { lua: CONSUME_LUA });
     this.consumeScript = (this.client as unknown as { imagegateConsume: ConsumeFn }).imagegateConsume.bind(this.client);
+    this.client.defineCommand('imagegateGiveBack', { lua: GIVE_BACK_LUA });
+    this.giveBackScript = (this.client as unknown as { imagegateGiveBack: GiveBackFn }).imagegateGiveBack.bind(this.client);
     this.connected = firstConnection(this.client, options.commandTimeoutMs);
   }
 
@@ -113,7 +155,12 @@ export class RedisUsageStore implements UsageStore {
     }
   }
 
-  async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
+  consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
+    return this.take(keyId, plan, now, 1);
+  }
+
+  /** Up to `n` units in one script call (batched with the other requests of this turn like `consume`). */
+  async take(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult> {
     const wait = this.connected();
     if (wait) await wait;
     const rate = plan.rate ?? -1;
@@ -131,11 +178,11 @@ export class RedisUsageStore implements UsageStore {
     const item: Pending = {
       bucketKey: `${this.prefix}bucket:{${keyId}}`,
       quotaKey,
-      args: [Math.floor(now), rate, burst, plan.quota ? plan.quota.limit : -1, Math.max(1, Math.ceil(quotaTtl)), bucketTtl],
+      args: [Math.floor(now), rate, burst, plan.quota ? plan.quota.limit : -1, Math.max(1, Math.ceil(quotaTtl)), bucketTtl, Math.max(1, Math.floor(n))],
       resolve: undefined!,
       reject: undefined!,
     };
-    const promise = new Promise<ConsumeResult>((resolve, reject) => {
+    const promise = new Promise<TakeResult>((resolve, reject) => {
       item.resolve = resolve;
       item.reject = reject;
     });
@@ -172,13 +219,22 @@ export class RedisUsageStore implements UsageStore {
     this.consumeScript(keys.length, ...keys, ...args).then(
       (res) => {
         for (let i = 0; i < batch.length; i++) {
-          batch[i]!.resolve({ outcome: Number(res[3 * i]) as 0 | 1 | 2, tokens: Number(res[3 * i + 1]), quotaUsed: Number(res[3 * i + 2]) });
+          batch[i]!.resolve({ outcome: Number(res[4 * i]) as 0 | 1 | 2, tokens: Number(res[4 * i + 1]), quotaUsed: Number(res[4 * i + 2]), granted: Number(res[4 * i + 3]) });
         }
       },
       (err) => {
         for (const p of batch) p.reject(err);
       },
     );
+  }
+
+  async giveBack(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
+    if (n < 1) return;
+    const rate = plan.rate ?? -1;
+    const burst = plan.burst ?? (plan.rate ? Math.ceil(plan.rate) : 0);
+    const bucketTtl = plan.rate ? Math.ceil((burst / plan.rate) * 1000) + 60_000 : 1;
+    const quotaKey = `${this.prefix}quota:{${keyId}}${quotaPeriodId ? `:${quotaPeriodId}` : ''}`;
+    await this.giveBackScript(2, `${this.prefix}bucket:{${keyId}}`, quotaKey, Math.floor(now), rate, burst, n, quotaPeriodId ? n : 0, bucketTtl);
   }
 
   private recordKey(day: string, key: string): string {

@@ -89,6 +89,15 @@ export interface ConsumeResult {
   quotaUsed: number;
 }
 
+/** What a shared store answers when a replica takes a block of units for a key. */
+export interface TakeResult extends ConsumeResult {
+  /**
+   * Units taken (tokens and quota alike), 0 when refused: then `outcome` says which limit
+   * refused it. `tokens` and `quotaUsed` are the store's figures after the taking.
+   */
+  granted: number;
+}
+
 /** How a shared store tells its service that it went down or came back (the memory store never does). */
 export interface StoreEvents {
   down(err: unknown): void;
@@ -105,6 +114,16 @@ export interface UsageStore {
   ready(timeoutMs: number): Promise<boolean>;
   /** Take one token and one unit of quota if both are available; otherwise take nothing. (The memory store answers at once.) */
   consume(keyId: string, plan: PlanConfig, now: number): ConsumeResult | Promise<ConsumeResult>;
+  /**
+   * Take up to `n` tokens and `n` units of quota at once (as many as both allow, at least 1 or
+   * none): a block this replica spends without asking again. Only the shared stores have it.
+   */
+  take?(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult>;
+  /**
+   * Return `n` unspent units of a block: tokens added back (never above the burst) and, when
+   * `quotaPeriodId` is the period they were taken in, the quota counter lowered by `n`.
+   */
+  giveBack?(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void>;
   addUsage(batch: UsageBatch, now: number): Promise<void>;
   /** Records for the given keys (all keys when undefined) on the given days; days without traffic are left out. */
   readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]>;

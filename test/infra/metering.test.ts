@@ -94,6 +94,7 @@ describe('metering table in the global stacks', () => {
       assert.equal(cfg.usage.tableFromEnv, METERING_TABLE_ENV);
       assert.equal(cfg.usage.table, undefined);
       assert.equal(cfg.usage.prefix, '', 'the leading keys the role allows');
+      assert.deepEqual(cfg.usage.lease, { maxUnits: 1, idleMs: 1000 }, 'no leases on Lambda unless the base file asks');
       assert.deepEqual(cfg.keyStore, { type: 'dynamodb', tableFromEnv: METERING_TABLE_ENV, prefix: '' });
       const out = synth.json(`imagegate-global-${env}`).Outputs!.MeteringTable;
       const [tableId] = onlyResource(synth.template(`imagegate-global-${env}`), 'AWS::DynamoDB::Table');

@@ -426,7 +426,8 @@ describe('Redis (usage store) down', () => {
         { id: 'closed-key', sha256: sha256hex(OTHER_KEY), plan: 'p' },
       ],
       plans: { p: { rate: 1000, burst: 1000, quota: { limit: 100_000, period: 'day' } } },
-      usage: { store: 'redis', url: proxy.url, prefix: 'sec-faults:', onUnavailable, flushIntervalMs: 0, commandTimeoutMs: 300 },
+      // One store round trip per request (no leases), so the outage shows at the very next one.
+      usage: { store: 'redis', url: proxy.url, prefix: 'sec-faults:', onUnavailable, flushIntervalMs: 0, commandTimeoutMs: 300, lease: { maxUnits: 1 } },
     });
     openApp = await testApp(folder.root, cfg('failOpen'));
     closedApp = await testApp(folder.root, cfg('failClosed'));

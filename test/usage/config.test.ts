@@ -36,6 +36,7 @@ test('the issue example parses, with defaults filled in', () => {
     onUnavailable: 'failOpen',
     commandTimeoutMs: 500,
     flushIntervalMs: 1000,
+    lease: { maxUnits: 50, idleMs: 1000 },
     headers: 'draft',
     retentionDays: 400,
   });
@@ -52,7 +53,7 @@ test('every bad setting is named with a clear message', () => {
       c: { rate: 5, extra: 1 },
     },
     keys: [{ id: 'dev', sha256: 'a'.repeat(64), plan: 'missing' }],
-    usage: { store: 'redis', url: 'http://x', onUnavailable: 'maybe', commandTimeoutMs: 1 },
+    usage: { store: 'redis', url: 'http://x', onUnavailable: 'maybe', commandTimeoutMs: 1, lease: { maxUnits: 0, idleMs: 5, every: 1 } },
   });
   const text = p.join('\n');
   assert.match(text, /plans\.a\.rate: must be above 0/);
@@ -64,6 +65,9 @@ test('every bad setting is named with a clear message', () => {
   assert.match(text, /usage\.url: expected redis:\/\/host:port\/db/);
   assert.match(text, /usage\.onUnavailable: expected 'failOpen' or 'failClosed'/);
   assert.match(text, /usage\.commandTimeoutMs: at least 10/);
+  assert.match(text, /usage\.lease\.maxUnits: at least 1/);
+  assert.match(text, /usage\.lease\.idleMs: at least 10/);
+  assert.match(text, /usage\.lease\.every: unknown setting/);
   assert.deepEqual(
     plansConfigSchema.safeParse({ b: { burst: 10 } }).error?.issues.map((i) => [i.path.join('.'), i.message]),
     [['b.burst', 'needs a rate (requests per second) to refill the bucket']],
@@ -94,6 +98,7 @@ test('usage and keyStore on DynamoDB: a table or the variable naming it (exactly
     onUnavailable: 'failOpen',
     commandTimeoutMs: 500,
     flushIntervalMs: 1000,
+    lease: { maxUnits: 50, idleMs: 1000 },
     headers: 'draft',
     retentionDays: 400,
   });

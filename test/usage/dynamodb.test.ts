@@ -131,7 +131,8 @@ describe('usage plans, DynamoDB store', { skip }, () => {
       const logger: UsageLogger = { info() {}, warn: (_o, m) => logged.push(`warn ${m}`), error: (_o, m) => logged.push(`error ${m}`) };
       const frozen = () => Date.parse('2026-06-15T12:00:00.000Z');
       const prefix = `out${randomBytes(4).toString('hex')}/`;
-      const viaProxy = { endpoint: proxy.url, prefix, commandTimeoutMs: 500 };
+      // One store round trip per request (no leases): the fallback at the very next request.
+      const viaProxy = { endpoint: proxy.url, prefix, commandTimeoutMs: 500, lease: { maxUnits: 1 } };
       const open = dynamoUsage({ ...viaProxy, onUnavailable: 'failOpen', flushIntervalMs: 60_000 }, frozen, logger);
       const closed = dynamoUsage({ ...viaProxy, onUnavailable: 'failClosed', flushIntervalMs: 60_000 }, frozen);
       const keys = { k: { id: 'kk', plan: 'p' } };

@@ -66,8 +66,10 @@ describe('usage plans, Redis store', { skip }, () => {
     const logged: string[] = [];
     const logger: UsageLogger = { info() {}, warn: (_o, m) => logged.push(`warn ${m}`), error: (_o, m) => logged.push(`error ${m}`) };
     const frozen = () => Date.parse('2026-06-15T12:00:00.000Z'); // never straddles a UTC day
-    const open = redisUsage({ onUnavailable: 'failOpen', flushIntervalMs: 0 }, frozen, logger);
-    const closed = redisUsage({ onUnavailable: 'failClosed' }, frozen);
+    // One store round trip per request (no leases): the fallback at the very next request.
+    // lease.test.ts covers a block being spent first.
+    const open = redisUsage({ onUnavailable: 'failOpen', flushIntervalMs: 0, lease: { maxUnits: 1 } }, frozen, logger);
+    const closed = redisUsage({ onUnavailable: 'failClosed', lease: { maxUnits: 1 } }, frozen);
     assert.equal(await open.ready(10_000), true);
     assert.equal(await closed.ready(10_000), true);
     const keys = { k: { id: 'kk', plan: 'p' } };

@@ -1,0 +1,327 @@
+import type { PlanConfig } from '../config/usage.ts';
+import type { Decision } from './index.ts';
+import { quotaPeriod } from './periods.ts';
+import type { ConsumeResult, TakeResult, UsageStore } from './types.ts';
+
+/**
+ * A block is at most this share of the plan's burst and of the quota left: several replicas
+ * each holding one still leave most of the plan to the others, and as a quota runs out the
+ * blocks shrink to single units (exact again at the limit).
+ */
+const SHARE = 0.1;
+/** A key's recent rate at this replica: the requests it saw of the key in a window this long. */
+const WINDOW_MS = 1000;
+
+interface Waiter {
+  now: number;
+  resolve: (d: Decision | Promise<Decision>) => void;
+}
+
+/** One key's block at this replica, and what the store last said about the key. */
+interface Lease {
+  keyId: string;
+  plan: PlanConfig;
+  /** Units taken from the store and not spent yet. */
+  held: number;
+  /** Size of the last block taken: the next is taken in the background once half of it is spent. */
+  block: number;
+  /** The store's figures after the last taking (tokens -1: no rate), when, and in which order it was sent. */
+  tokens: number;
+  quotaUsed: number;
+  at: number;
+  seq: number;
+  /** False until the store has answered once for this key. */
+  known: boolean;
+  /** The quota period the held units were counted in. */
+  periodId: string | undefined;
+  /** A taking in flight: requests that find the block empty wait for it rather than ask again. */
+  taking: Promise<void> | undefined;
+  waiters: Waiter[];
+  /** The last taking was refused or failed: no background taking until the block is spent. */
+  paused: boolean;
+  lastUsed: number;
+  /** Requests seen in the current window (since `windowStart`) and in the one before. */
+  windowStart: number;
+  seen: number;
+  seenBefore: number;
+}
+
+/** What the usage service lends the leases: its decisions and its fallback when the store is down. */
+export interface LeaseHost {
+  /** The decision for a store answer (or a block's figures), with no side effect. */
+  decide(plan: PlanConfig, r: ConsumeResult, now: number): Decision;
+  /** The store answered (it may have been down). */
+  answered(): void;
+  /** The store failed a request no client is waiting for. */
+  failed(err: unknown): void;
+  /** Today's fallback for a request the store could not answer (failOpen / failClosed). */
+  fallback(keyId: string, plan: PlanConfig, now: number, err: unknown): Promise<Decision>;
+}
+
+export type LeaseStore = Pick<UsageStore, 'consume'> & Required<Pick<UsageStore, 'take' | 'giveBack'>>;
+
+/**
+ * Blocks of units taken from a shared store (Redis, DynamoDB) so that a busy key's requests are
+ * answered at once, without a round trip each. Limits hold across any number of replicas
+ * because a unit is taken from the store before it is spent; what a replica holds unspent goes
+ * back when the key goes quiet (`idleMs`) and on close, once. A block is sized to the key's
+ * recent rate at this replica (a key seen once a second takes single units, today's path),
+ * capped by `maxUnits` and by a share of the burst and of the quota left. The rate-limit figures
+ * of a request answered from a block are the store's at the taking, less what this replica has
+ * spent since: on one replica exactly what one round trip per request would have said.
+ */
+export class Leases {
+  private readonly leases = new Map<string, Lease>();
+  /** Give-backs in flight: close() waits for them. */
+  private readonly returning = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
+  /** Order of store calls, so that a late answer never replaces a newer one's figures. */
+  private seq = 0;
+  private closed = false;
+
+  constructor(
+    private readonly store: LeaseStore,
+    private readonly maxUnits: number,
+    private readonly idleMs: number,
+    private readonly clock: () => number,
+    private readonly host: LeaseHost,
+  ) {
+    this.timer = setInterval(() => void this.returnIdle(), Math.max(5, Math.floor(idleMs / 2)));
+    this.timer.unref();
+  }
+
+  /** One request of the key: from its block at once when it holds a unit, else after the store. */
+  check(keyId: string, plan: PlanConfig, now: number): Decision | Promise<Decision> {
+    let l = this.leases.get(keyId);
+    if (!l) {
+      l = {
+        keyId,
+        plan,
+        held: 0,
+        block: 0,
+        tokens: -1,
+        quotaUsed: 0,
+        at: now,
+        seq: 0,
+        known: false,
+        periodId: undefined,
+        taking: undefined,
+        waiters: [],
+        paused: false,
+        lastUsed: now,
+        windowStart: now,
+        seen: 0,
+        seenBefore: 0,
+      };
+      this.leases.set(keyId, l);
+    } else if (l.plan !== plan || (l.held > 0 && plan.quota && quotaPeriod(plan.quota, now).id !== l.periodId)) {
+      // A reloaded plan, or a new quota period: the units held were taken for the old one.
+      this.giveBack(l, now);
+      l.plan = plan;
+      l.known = false;
+    }
+    if (now - l.windowStart >= WINDOW_MS) {
+      l.seenBefore = now - l.windowStart < 2 * WINDOW_MS ? l.seen : 0;
+      l.seen = 0;
+      l.windowStart = now;
+    }
+    l.seen++;
+    l.lastUsed = now;
+    if (this.closed) return this.one(l, now);
+
+    if (l.held > 0 && l.waiters.length === 0) {
+      l.held--;
+      const d = this.decision(l, now);
+      this.refill(l, now);
+      return d;
+    }
+    if (!l.taking && this.size(l) <= 1) return this.one(l, now);
+    return new Promise<Decision>((resolve) => {
+      l.waiters.push({ now, resolve });
+      if (!l.taking) this.take(l, Math.max(l.waiters.length, this.size(l)), now);
+    });
+  }
+
+  /** Units the key's block holds at this replica. */
+  held(keyId: string): number {
+    return this.leases.get(keyId)?.held ?? 0;
+  }
+
+  /** Gives back the units of keys not used for `idleMs` (the timer calls this); forgets keys long quiet. */
+  returnIdle(): Promise<void> {
+    const now = this.clock();
+    for (const l of this.leases.values()) {
+      if (l.taking || l.waiters.length) continue;
+      if (l.held > 0) {
+        if (now - l.lastUsed >= this.idleMs) this.giveBack(l, now);
+      } else if (now - l.lastUsed >= 2 * WINDOW_MS) {
+        this.leases.delete(l.keyId);
+      }
+    }
+    return this.settled();
+  }
+
+  /** Waits for the takings in flight (their requests are answered), then gives every unit back. */
+  async close(): Promise<void> {
+    if (this.closed) return this.settled();
+    this.closed = true;
+    clearInterval(this.timer);
+    for (;;) {
+      const taking = [...this.leases.values()].map((l) => l.taking).filter((t) => t !== undefined);
+      if (taking.length === 0) break;
+      await Promise.allSettled(taking);
+    }
+    const now = this.clock();
+    for (const l of this.leases.values()) this.giveBack(l, now);
+    await this.settled();
+  }
+
+  private async settled(): Promise<void> {
+    while (this.returning.size) await Promise.allSettled([...this.returning]);
+  }
+
+  /** One unit, one round trip: the path of a key too quiet (or a plan too small) for a block. */
+  private one(l: Lease, now: number): Promise<Decision> {
+    const seq = ++this.seq;
+    const plan = l.plan;
+    return Promise.resolve()
+      .then(() => this.store.consume(l.keyId, plan, now))
+      .then(
+        (r) => {
+          this.host.answered();
+          this.remember(l, r, now, seq);
+          return this.host.decide(plan, r, now);
+        },
+        (err: unknown) => this.host.fallback(l.keyId, plan, now, err),
+      );
+  }
+
+  /**
+   * The next block's size: the requests this replica saw of the key in the last second, at most
+   * `maxUnits` and a share of the burst and of the quota left as the store last reported it.
+   */
+  private size(l: Lease): number {
+    if (!l.known) return 1;
+    const p = l.plan;
+    let n = Math.min(this.maxUnits, Math.max(l.seen, l.seenBefore));
+    if (p.rate !== undefined) n = Math.min(n, Math.floor((p.burst ?? Math.ceil(p.rate)) * SHARE));
+    if (p.quota) n = Math.min(n, Math.floor((p.quota.limit - l.quotaUsed) * SHARE));
+    return Math.max(1, n);
+  }
+
+  /** Half the block spent: the next one is taken in the background, so a steady key never waits. */
+  private refill(l: Lease, now: number): void {
+    if (l.taking || l.paused || this.closed || l.held * 2 > l.block) return;
+    const n = this.size(l);
+    if (n >= 2) this.take(l, n, now);
+  }
+
+  private take(l: Lease, n: number, now: number): void {
+    const seq = ++this.seq;
+    const plan = l.plan;
+    const periodId = plan.quota ? quotaPeriod(plan.quota, now).id : undefined;
+    l.taking = Promise.resolve()
+      .then(() => this.store.take(l.keyId, plan, now, Math.min(this.maxUnits, n)))
+      .then(
+        (r) => {
+          l.taking = undefined;
+          this.taken(l, plan, r, now, seq, periodId);
+        },
+        (err: unknown) => {
+          l.taking = undefined;
+          this.failed(l, plan, err);
+        },
+      );
+  }
+
+  private taken(l: Lease, plan: PlanConfig, r: TakeResult, now: number, seq: number, periodId: string | undefined): void {
+    this.host.answered();
+    this.remember(l, r, now, seq);
+    if (plan !== l.plan) {
+      // Taken for a plan since replaced: back at once (its waiters are answered under it, below).
+      if (r.granted > 0) this.track(this.store.giveBack(l.keyId, plan, now, r.granted, periodId));
+      this.refuseOrRetry(l, plan, r, now);
+      return;
+    }
+    if (r.granted > 0) {
+      l.held += r.granted;
+      l.block = r.granted;
+      l.periodId = periodId;
+      l.paused = false;
+    } else {
+      l.paused = true;
+    }
+    // Waiting requests in the order they came.
+    while (l.waiters.length && l.held > 0) {
+      const w = l.waiters.shift()!;
+      l.held--;
+      w.resolve(this.decision(l, w.now));
+    }
+    if (l.waiters.length) this.refuseOrRetry(l, plan, r, now);
+    else this.refill(l, this.clock());
+  }
+
+  /** Requests still waiting after a taking: refused as the store refused it, else another taking for them. */
+  private refuseOrRetry(l: Lease, plan: PlanConfig, r: TakeResult, now: number): void {
+    if (!l.waiters.length) return;
+    if (r.granted === 0 || plan !== l.plan) {
+      const waiters = l.waiters;
+      l.waiters = [];
+      for (const w of waiters) w.resolve(r.granted === 0 ? this.host.decide(plan, r, w.now) : this.one(l, w.now));
+      return;
+    }
+    this.take(l, Math.max(l.waiters.length, this.size(l)), now);
+  }
+
+  /** The store unreachable: waiting requests get today's fallback; the block, if any, goes on being spent. */
+  private failed(l: Lease, plan: PlanConfig, err: unknown): void {
+    l.paused = true;
+    const waiters = l.waiters;
+    l.waiters = [];
+    if (waiters.length === 0) this.host.failed(err);
+    for (const w of waiters) w.resolve(this.host.fallback(l.keyId, plan, w.now, err));
+  }
+
+  private remember(l: Lease, r: ConsumeResult, now: number, seq: number): void {
+    if (seq < l.seq) return;
+    l.seq = seq;
+    l.tokens = r.tokens;
+    l.quotaUsed = r.quotaUsed;
+    l.at = now;
+    l.known = true;
+  }
+
+  /**
+   * A request answered from the block: the store's figures at the taking (its bucket refilled
+   * since, as the store would), with the units still held counted as not spent.
+   */
+  private decision(l: Lease, now: number): Decision {
+    const p = l.plan;
+    let tokens = -1;
+    if (p.rate !== undefined) {
+      const burst = p.burst ?? Math.ceil(p.rate);
+      const inStore = Math.min(burst, Math.max(0, l.tokens) + (Math.max(0, now - l.at) * p.rate) / 1000);
+      tokens = Math.min(burst, inStore + l.held);
+    }
+    return this.host.decide(p, { outcome: 0, tokens, quotaUsed: p.quota ? l.quotaUsed - l.held : 0 }, now);
+  }
+
+  /** The held units back to the store, once: they are no longer held before the call is sent. */
+  private giveBack(l: Lease, now: number): void {
+    if (l.held < 1) return;
+    const n = l.held;
+    l.held = 0;
+    l.block = 0;
+    this.track(this.store.giveBack(l.keyId, l.plan, now, n, l.periodId));
+  }
+
+  /** A give-back that fails leaves its units taken (the plan is under-used, never exceeded). */
+  private track(p: Promise<void>): void {
+    const done: Promise<void> = p.then(
+      () => undefined,
+      (err: unknown) => this.host.failed(err),
+    );
+    this.returning.add(done);
+    void done.finally(() => this.returning.delete(done));
+  }
+}
