@@ -34,8 +34,11 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
   // handed to the destination joined, as one buffer per block: one join and one conversion per
   // ~16 KiB instead of a Buffer.from per line, and the destination never re-measures a growing
   // block. (Appending to one string instead builds a rope that is slower to convert than the
-  // lines one by one.)
-  const out = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 64 * 1024, contentMode: 'buffer' });
+  // lines one by one.) Each block is written at once (write(2) on the event loop's thread, as
+  // pino's default destination writes): an asynchronous write goes through libuv's thread pool,
+  // whose thread wake-ups and completion callbacks cost a cache hit more than the write itself
+  // (with them, the request line took a fifth of a hit's CPU at 2 clients; bench/RESULTS.md).
+  const out = pino.destination({ dest: 1, sync: true, minLength: 0, maxWrite: 64 * 1024, contentMode: 'buffer' });
   // Looked up per block: on EPIPE pino replaces the destination's write with a no-op. (Typed for strings only.)
   const blocks = out as unknown as { write(block: Buffer): boolean };
   let pending: string[] = [];
@@ -53,7 +56,7 @@ export function createLogger(level: string = 'info', options: LoggerOptions = {}
   const atExit = (event: 'beforeExit' | 'exit') => {
     try {
       handOn();
-      // At exit there is no event loop left to write it: now, synchronously.
+      // Anything the destination still holds (a write that met a full pipe), before the process goes.
       if (event === 'exit') out.flushSync();
     } catch {
       // Closed, ended or never opened: nothing more can be written.

@@ -6,6 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { LOG_SETTINGS, lineWriter, type LineFields } from '../../src/log.ts';
@@ -100,6 +102,33 @@ describe('request log line', () => {
       const ids = lines.map((l) => l.requestId ?? l.msg);
       assert.deepEqual(ids, [...Array.from({ length: 300 }, (_, i) => `a-${i}`), 'between', 'b-0', 'b-1', 'b-2', 'c-0'], ending);
       assert.equal(lines[0].service, 'imagegate');
+    }
+  });
+
+  test('the buffered logger writes a full block at once, on the calling thread (no thread-pool write)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'imagegate-log-'));
+    try {
+      const script = `
+        import fs from 'node:fs';
+        let pooled = 0;
+        const write = fs.write;
+        fs.write = (...args) => (pooled++, write(...args));
+        const { createLogger, lineWriter } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../src/log.ts'))});
+        const line = lineWriter(createLogger('info', { buffered: true }), ['requestId', 'status']);
+        for (let i = 0; i < 200; i++) line({ requestId: 'a-' + i, status: 200 }, 'request');
+        // Before this turn of the event loop ends: the lines of the full blocks are in the file.
+        process.stderr.write(JSON.stringify({ size: fs.fstatSync(1).size, pooled }));
+      `;
+      const out = openSync(path.join(dir, 'out.log'), 'w');
+      const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', out, 'pipe'], encoding: 'utf8', cwd: path.resolve(import.meta.dirname, '../..') });
+      closeSync(out);
+      assert.equal(run.status, 0, run.stderr);
+      const seen = JSON.parse(run.stderr) as { size: number; pooled: number };
+      assert.equal(seen.pooled, 0);
+      assert.ok(seen.size >= 16 * 1024, `only ${seen.size} bytes written by then`);
+      assert.equal(readFileSync(path.join(dir, 'out.log'), 'utf8').trimEnd().split('\n').length, 200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
