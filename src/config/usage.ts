@@ -103,8 +103,10 @@ const sharedStore = {
    * not a share of the global one. A block here is taken from the shared bucket and quota before
    * a unit of it is spent, so no number of replicas exceeds a plan; what it costs is that units
    * held by one replica are not available to another until spent or given back. So a block is
-   * small: at most `maxUnits` (50: a busy key asks the store about once per 25 requests, the
-   * rest of the gain is small), at most what this replica saw of the key in the last second,
+   * small: at most `maxUnits` (1000: a key asked 10 000 times a second on one replica asks the
+   * store about 20 times a second instead of 10 000; at 50 the store's round trips still cost a
+   * cache hit at 2 clients a tenth of its throughput, bench/RESULTS.md), at most what this
+   * replica saw of the key in the last second,
    * and at most a tenth of the plan's burst and of the quota left (a plan of burst 5 or a quota
    * nearly used up gets no block at all); `idleMs` (1000: a key that went quiet has its units
    * back in the store within about a second, short next to any quota period) bounds how long
@@ -113,7 +115,7 @@ const sharedStore = {
   lease: z
     .object({
       /** Most units one block takes (1: no leases). */
-      maxUnits: z.number({ error: 'expected a whole number of units' }).int('expected a whole number of units').min(1, 'at least 1').max(1000, 'at most 1000').default(50),
+      maxUnits: z.number({ error: 'expected a whole number of units' }).int('expected a whole number of units').min(1, 'at least 1').max(100_000, 'at most 100000').default(1000),
       /** Unspent units of a key not used for this long go back to the store, milliseconds. */
       idleMs: z.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(10, 'at least 10').max(60_000, 'at most 60000').default(1000),
     })

@@ -36,7 +36,7 @@ test('the issue example parses, with defaults filled in', () => {
     onUnavailable: 'failOpen',
     commandTimeoutMs: 500,
     flushIntervalMs: 1000,
-    lease: { maxUnits: 50, idleMs: 1000 },
+    lease: { maxUnits: 1000, idleMs: 1000 },
     headers: 'draft',
     retentionDays: 400,
   });
@@ -98,7 +98,7 @@ test('usage and keyStore on DynamoDB: a table or the variable naming it (exactly
     onUnavailable: 'failOpen',
     commandTimeoutMs: 500,
     flushIntervalMs: 1000,
-    lease: { maxUnits: 50, idleMs: 1000 },
+    lease: { maxUnits: 1000, idleMs: 1000 },
     headers: 'draft',
     retentionDays: 400,
   });
