@@ -132,6 +132,21 @@ describe('Node listener', () => {
     assert.deepEqual(viaFetch, ['/_health', '/%5Fhealth', '/photo.jpg']);
   });
 
+  test('a throw the chain did not answer (sync or async) is a 500 with the app\'s error body', async () => {
+    const catchAll = ig.catchAll;
+    try {
+      for (const fail of [() => { throw 'boom'; }, () => Promise.reject(new Error('late'))]) {
+        ig.catchAll = fail as typeof ig.catchAll;
+        const res = await request(base, '/photo.jpg?w=16', { 'X-API-Key': TEST_KEY });
+        assert.equal(res.status, 500);
+        assert.deepEqual(JSON.parse(res.body.toString()), { message: 'Internal server error', code: 'internal_error' });
+      }
+    } finally {
+      ig.catchAll = catchAll;
+    }
+    assert.equal((await request(base, '/photo.jpg?w=16', { 'X-API-Key': TEST_KEY })).status, 200);
+  });
+
   test('a cache hit is written before its usage record is taken', async () => {
     const url = '/photo.jpg?w=32';
     await request(base, url, { 'X-API-Key': TEST_KEY });
