@@ -1,7 +1,7 @@
 /**
  * The cache-hit path in one process, without the network: real `IncomingMessage` and
  * `ServerResponse` objects over a socket that discards what is written, handed to the request
- * listener of @hono/node-server (as `imagegate serve` does) or to a bare node:http handler
+ * listener `imagegate serve` uses (src/http/node.ts; @hono/node-server's in older checkouts) or to a bare node:http handler
  * sending the same kind of answer. What it measures is the user-space CPU per hit (API key,
  * usage record, metrics, dashboard sample, request log at info to standard output, memory-cache
  * lookup, Hono and the adapter); the kernel's share of a real exchange (loopback TCP, the same
@@ -16,6 +16,7 @@
  * output takes the request log; the results go to standard error.
  */
 import http from 'node:http';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -93,7 +94,10 @@ async function imagegate(checkout: string): Promise<{ listener: Listener; close:
   );
   // The logger the Node server makes (buffered, standard output).
   const ig = await createApp(config, { logger: createLogger(flags.level, { buffered: true }) });
-  const listener = getRequestListener(ig.app.fetch) as Listener;
+  // The listener `imagegate serve` uses: the checkout's own (src/http/node.ts), or, in checkouts
+  // from before it, @hono/node-server's.
+  const own = existsSync(path.join(checkout, 'src/http/node.ts')) ? await import(path.join(checkout, 'src/http/node.ts')) : undefined;
+  const listener = (own ? own.nodeListener(ig) : getRequestListener(ig.app.fetch)) as Listener;
   // The first request renders (and may be shed on a busy machine): wait for a 200, then every request is a memory hit.
   for (let i = 0; (await exchange(listener)) !== 200; i++) if (i > 10) throw new Error(`${checkout}: no 200 for ${url}`);
   return { listener, close: () => ig.close() };
