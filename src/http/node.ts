@@ -23,6 +23,8 @@ type NodeEnv = { incoming: IncomingMessage; outgoing: ServerResponse };
 const ANSWER = Symbol('imagegate.answer');
 type Answered = IncomingMessage & { [ANSWER]?: Response };
 
+const INTERNAL_ERROR = JSON.stringify({ message: 'Internal server error', code: 'internal_error' });
+
 const SLASH = 0x2f;
 const UNDERSCORE = 0x5f;
 const PERCENT = 0x25;
@@ -36,18 +38,29 @@ export function nodeListener(ig: ImagegateApp): RequestListener {
 
   const write = (incoming: IncomingMessage, outgoing: ServerResponse, res: Response): void => {
     const plain = plainAnswer(res);
-    if (plain) {
-      outgoing.writeHead(plain.status, plain.headers);
-      outgoing.end(plain.body);
+    if (!plain) {
+      (incoming as Answered)[ANSWER] = res;
+      void viaAdapter(incoming, outgoing);
       return;
     }
-    (incoming as Answered)[ANSWER] = res;
-    void viaAdapter(incoming, outgoing);
+    try {
+      outgoing.writeHead(plain.status, plain.headers);
+      outgoing.end(plain.body);
+    } catch (err) {
+      // A header node:http refuses (the adapter answers the same way): never a throw out of the listener.
+      ig.logger.error({ err }, 'response not written');
+      if (outgoing.headersSent) outgoing.destroy(err as Error);
+      else {
+        outgoing.writeHead(500, { 'Content-Type': 'application/json' });
+        outgoing.end(INTERNAL_ERROR);
+      }
+    }
   };
-  // What Hono does with a throw its error handler did not turn into an answer (the chain answers every Error itself).
-  const failed = (incoming: IncomingMessage, outgoing: ServerResponse, err: unknown): void => {
+  // A throw the chain did not answer (it answers every Error itself): the app's 500.
+  const failed = (outgoing: ServerResponse, err: unknown): void => {
     ig.logger.error({ err }, 'unhandled error');
-    write(incoming, outgoing, Response.json({ message: 'Internal server error', code: 'internal_error' }, { status: 500 }));
+    outgoing.writeHead(500, { 'Content-Type': 'application/json' });
+    outgoing.end(INTERNAL_ERROR);
   };
 
   return (incoming, outgoing) => {
@@ -64,12 +77,12 @@ export function nodeListener(ig: ImagegateApp): RequestListener {
     try {
       res = ig.catchAll(new Ctx(req, { env, path: getPath(req, { env }) }));
     } catch (err) {
-      return failed(incoming, outgoing, err);
+      return failed(outgoing, err);
     }
     if (isPromise(res)) {
       res.then(
         (r) => write(incoming, outgoing, r),
-        (err: unknown) => failed(incoming, outgoing, err),
+        (err: unknown) => failed(outgoing, err),
       );
     } else write(incoming, outgoing, res);
   };

@@ -75,6 +75,18 @@ describe('Node listener', () => {
     const listener = nodeListener(ig);
     server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
       current = res;
+      if (req.headers['x-refuse-headers']) {
+        // As node:http refuses a header value it cannot send: the first writeHead throws.
+        const writeHead = res.writeHead;
+        let refused = false;
+        res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+          if (!refused) {
+            refused = true;
+            throw new TypeError('Invalid character in header content');
+          }
+          return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+        } as typeof res.writeHead;
+      }
       listener(req, res);
     });
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -144,6 +156,11 @@ describe('Node listener', () => {
     } finally {
       ig.catchAll = catchAll;
     }
+    assert.equal((await request(base, '/photo.jpg?w=16', { 'X-API-Key': TEST_KEY })).status, 200);
+    // An answer node:http will not write: a 500, and the server goes on.
+    const refused = await request(base, '/photo.jpg?w=16', { 'X-API-Key': TEST_KEY, 'X-Refuse-Headers': '1' });
+    assert.equal(refused.status, 500);
+    assert.equal(JSON.parse(refused.body.toString()).code, 'internal_error');
     assert.equal((await request(base, '/photo.jpg?w=16', { 'X-API-Key': TEST_KEY })).status, 200);
   });
 
