@@ -231,61 +231,27 @@ export class DynamoUsageStore implements UsageStore {
   }
 
   /**
-   * Unspent units back: the quota counter lowered by `n` (only while it holds that many: a new
-   * period removed it), and the bucket's `tat` moved back by `n` intervals but not before now (a
-   * full bucket). Two conditional updates, each done or not: a give-back that fails leaves the
-   * units taken, so the plan is under-used, never exceeded.
+   * Unspent quota back: the counter of the period the units were taken in lowered by `n`, only
+   * while it holds that many (a new period removed it). One conditional update, done or not: a
+   * give-back that fails leaves the units taken, so the plan is under-used, never exceeded.
+   * Tokens are never given back: a replica's held tokens decay as the bucket refills instead
+   * (src/usage/lease.ts).
    */
-  async giveBack(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
-    if (n < 1) return;
-    const t = Math.floor(now);
-    const Key = itemKey(`${this.prefix}plan#${keyId}`);
-    if (plan.quota && quotaPeriodId) {
-      try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key,
-            UpdateExpression: 'ADD #q :back',
-            ConditionExpression: '#q >= :n',
-            ExpressionAttributeNames: { '#q': `q${quotaPeriodId}` },
-            ExpressionAttributeValues: { ':back': N(-n), ':n': N(n) },
-          }),
-        );
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-      }
-    }
-    if (plan.rate) {
-      const step = (n * 1000) / plan.rate;
-      try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key,
-            UpdateExpression: 'SET tat = tat - :step',
-            ConditionExpression: 'tat >= :least',
-            ExpressionAttributeValues: { ':step': N(step), ':least': N(t + step) },
-          }),
-        );
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-        // Fewer than n tokens short of full: full it is (tat = now), if still in the future.
-        try {
-          await this.client.send(
-            new UpdateItemCommand({
-              TableName: this.table,
-              Key,
-              UpdateExpression: 'SET tat = :now',
-              ConditionExpression: 'tat > :now AND tat < :least',
-              ExpressionAttributeValues: { ':now': N(t), ':least': N(t + step) },
-            }),
-          );
-        } catch (err2) {
-          if (!isConditionFailed(err2)) throw err2;
-        }
-      }
-      this.lastTat.delete(keyId);
+  async giveBack(keyId: string, plan: PlanConfig, _now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
+    if (n < 1 || !plan.quota || !quotaPeriodId) return;
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: itemKey(`${this.prefix}plan#${keyId}`),
+          UpdateExpression: 'ADD #q :back',
+          ConditionExpression: '#q >= :n',
+          ExpressionAttributeNames: { '#q': `q${quotaPeriodId}` },
+          ExpressionAttributeValues: { ':back': N(-n), ':n': N(n) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
     }
   }
 
