@@ -249,6 +249,20 @@ export class Leases {
       this.refuseOrRetry(l, plan, r, now);
       return;
     }
+    if (plan.quota) {
+      const current = quotaPeriod(plan.quota, this.clock()).id;
+      // Units held from an earlier period go back to it before anything is merged with them.
+      if (l.held > 0 && l.periodId !== current) this.giveBack(l, now);
+      if (periodId !== current) {
+        // Taken in a period that has ended since: spent now they would be counted in the old
+        // period. Back to it, and each waiting request is one unit of its own period.
+        this.returnQuota(l.keyId, plan, now, r.granted, periodId);
+        const waiters = l.waiters;
+        l.waiters = [];
+        for (const w of waiters) w.resolve(this.one(l, w.now));
+        return;
+      }
+    }
     if (r.granted > 0) {
       l.held += r.granted;
       l.block = r.granted;
@@ -264,11 +278,11 @@ export class Leases {
       l.held--;
       w.resolve(this.decision(l, w.now));
     }
-    if (l.waiters.length) this.refuseOrRetry(l, plan, r, now);
+    if (l.waiters.length) this.refuseOrRetry(l, plan, r, this.clock());
     else this.refill(l, this.clock());
   }
 
-  /** Requests still waiting after a taking: refused as the store refused it, else another taking for them. */
+  /** Requests still waiting after a taking: refused as the store refused it, else another taking for them (`now`: the current time). */
   private refuseOrRetry(l: Lease, plan: PlanConfig, r: TakeResult, now: number): void {
     if (!l.waiters.length) return;
     if (r.granted === 0 || plan !== l.plan) {

@@ -229,6 +229,42 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
     assert.ok(allowed >= 90, `${allowed} allowed: the bucket was full again`);
   });
 
+  test('a block taken before midnight UTC and waited on after it: the new day never allows more than its quota, the old day counts what it served', async () => {
+    const clock = clockAt(`${DAY}T23:59:59.000Z`);
+    const prefix = `t8${randomBytes(3).toString('hex')}:`;
+    const u = make(clock.fn, { prefix });
+    const p = plan({ quota: { limit: 100, period: 'day' } });
+    const midnight = Date.parse(`${DAY}T23:59:59.000Z`) + 1000;
+    const served = { old: 0, new: 0 };
+    const count = (at: number) => (d: Decision) => {
+      if (d.allowed) served[at < midnight ? 'old' : 'new']++;
+    };
+    for (let i = 0; i < 20; i++) {
+      count(clock.now)(await u.check('k', p));
+      await pause(2);
+    }
+    await pause(20);
+    assert.ok(u.heldUnits('k') > 0, 'a block held before midnight');
+    // Requests at once across midnight: the block runs out before it, a taking sent in the old
+    // day is in flight when the new day's requests queue for it.
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i === 20) clock.now = midnight;
+      const at = clock.now;
+      pending.push(Promise.resolve(u.check('k', p)).then(count(at)));
+    }
+    await Promise.all(pending);
+    for (let i = 0; i < 150; i++) {
+      const at = clock.now;
+      count(at)(await u.check('k', p));
+      await pause(1);
+    }
+    await u.close();
+    assert.equal(served.new, 100, 'the new day: its quota, not one more');
+    assert.equal(await client.get(`${prefix}quota:{k}:d${DAY}`), String(served.old), 'the old day counts what it served');
+    assert.equal(await client.get(`${prefix}quota:{k}:d2026-06-16`), '100');
+  });
+
   test('Redis dies mid-block: the block is spent, then failOpen serves degraded and failClosed answers 503, as without leases', async () => {
     const own = await startRedis();
     try {
