@@ -144,7 +144,7 @@ export class Leases {
     if (!l.taking && this.size(l) <= 1) return this.one(l, now);
     return new Promise<Decision>((resolve) => {
       l.waiters.push({ now, resolve });
-      if (!l.taking) this.take(l, Math.max(l.waiters.length, this.size(l)), now);
+      if (!l.taking) this.take(l, this.size(l), now);
     });
   }
 
@@ -282,7 +282,12 @@ export class Leases {
     else this.refill(l, this.clock());
   }
 
-  /** Requests still waiting after a taking: refused as the store refused it, else another taking for them (`now`: the current time). */
+  /**
+   * Requests still waiting after a taking: refused as the store refused it, else another taking
+   * for them (`now`: the current time). A taking is at most a block, however many wait:
+   * DynamoDB's is all or nothing, and a bigger one than the bucket holds falls back to one unit
+   * per round trip.
+   */
   private refuseOrRetry(l: Lease, plan: PlanConfig, r: TakeResult, now: number): void {
     if (!l.waiters.length) return;
     if (r.granted === 0 || plan !== l.plan) {
@@ -291,7 +296,7 @@ export class Leases {
       for (const w of waiters) w.resolve(r.granted === 0 ? this.host.decide(plan, r, w.now) : this.one(l, w.now));
       return;
     }
-    this.take(l, Math.max(l.waiters.length, this.size(l)), now);
+    this.take(l, this.size(l), now);
   }
 
   /** The store unreachable: waiting requests get today's fallback; the block, if any, goes on being spent. */

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { fakeAwsEnv, requireCommand, startMoto, startRedis, type RunningService } from '../helpers/services.ts';
 import { freshTable } from '../helpers/dynamodb.ts';
 import { plansConfigSchema, usageConfigSchema, type PlanConfig } from '../../src/config/usage.ts';
@@ -350,5 +351,28 @@ describe('usage plans, leases on DynamoDB', { skip: requireCommand('moto_server'
     assert.equal(allowed, 100);
     assert.ok(sync > 0, 'some answered from a block');
     assert.equal(a!.heldUnits('shared') + b!.heldUnits('shared'), 0);
+  });
+
+  test('80 requests queued on a bucket of 60: a handful of conditional updates, not one per unit', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    const cfg = usageConfigSchema.parse({ store: 'dynamodb', table, endpoint: moto.url, region: 'us-east-1', prefix: `q${randomBytes(4).toString('hex')}/`, commandTimeoutMs: 5000 });
+    const u = createUsageService(cfg, { clock: clock.fn, logger: quiet });
+    services.push(u);
+    const p = plan({ rate: 1, burst: 60 }); // a standing clock: 60 tokens and no refill
+    assert.equal((await ask(u, 'queued', p)).d.allowed, true);
+    const send = DynamoDBClient.prototype.send;
+    let updates = 0;
+    DynamoDBClient.prototype.send = function (this: DynamoDBClient, command: unknown, ...rest: unknown[]) {
+      if (command instanceof UpdateItemCommand) updates++;
+      return (send as (...args: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof send;
+    let all: Decision[];
+    try {
+      all = await Promise.all(Array.from({ length: 80 }, () => u.check('queued', p)));
+    } finally {
+      DynamoDBClient.prototype.send = send;
+    }
+    assert.equal(all.filter((d) => d.allowed).length, 59, 'the bucket, and not one more');
+    assert.ok(updates <= 20, `${updates} store calls`);
   });
 });
