@@ -244,7 +244,7 @@ export class Leases {
     this.host.answered();
     this.remember(l, r, now, seq);
     if (plan !== l.plan) {
-      // Taken for a plan since replaced: its quota back at once (its waiters are answered under it, below).
+      // Taken for a plan since replaced: its quota back at once (its waiters are answered under the new plan, below).
       this.returnQuota(l.keyId, plan, now, r.granted, periodId);
       this.refuseOrRetry(l, plan, r, now);
       return;
@@ -283,8 +283,9 @@ export class Leases {
   }
 
   /**
-   * Requests still waiting after a taking: refused as the store refused it, else another taking
-   * for them (`now`: the current time). A taking is at most a block, however many wait:
+   * Requests still waiting after a taking: one unit each under the plan that replaced the one it
+   * was taken for, else refused as the store refused it, else another taking for them (`now`: the
+   * current time). A taking is at most a block, however many wait:
    * DynamoDB's is all or nothing, and a bigger one than the bucket holds falls back to one unit
    * per round trip.
    */
@@ -293,7 +294,7 @@ export class Leases {
     if (r.granted === 0 || plan !== l.plan) {
       const waiters = l.waiters;
       l.waiters = [];
-      for (const w of waiters) w.resolve(r.granted === 0 ? this.host.decide(plan, r, w.now) : this.one(l, w.now));
+      for (const w of waiters) w.resolve(plan !== l.plan ? this.one(l, w.now) : this.host.decide(plan, r, w.now));
       return;
     }
     this.take(l, this.size(l), now);

@@ -13,6 +13,8 @@ import { freshTable } from '../helpers/dynamodb.ts';
 import { plansConfigSchema, usageConfigSchema, type PlanConfig } from '../../src/config/usage.ts';
 import { createUsageService, type Decision, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { rateLimitHeaders } from '../../src/usage/middleware.ts';
+import { Leases } from '../../src/usage/lease.ts';
+import type { TakeResult } from '../../src/usage/types.ts';
 import { isPromise } from '../../src/http/chain.ts';
 import { isServiceError } from '../../src/errors.ts';
 import { clockAt } from './behaviour.ts';
@@ -374,5 +376,45 @@ describe('usage plans, leases on DynamoDB', { skip: requireCommand('moto_server'
     }
     assert.equal(all.filter((d) => d.allowed).length, 59, 'the bucket, and not one more');
     assert.ok(updates <= 20, `${updates} store calls`);
+  });
+});
+
+describe('usage plans, leases on a fake store', () => {
+  test('a plan replaced while a taking is in flight: the old plan refused it, the waiting requests are decided under the new plan', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    let land: (r: TakeResult) => void = () => {};
+    const consumed: PlanConfig[] = [];
+    const leases = new Leases(
+      {
+        consume: (_key, p) => {
+          consumed.push(p);
+          return Promise.resolve({ outcome: 0, tokens: -1, quotaUsed: 1 });
+        },
+        take: () => new Promise<TakeResult>((resolve) => (land = resolve)),
+        giveBack: () => Promise.resolve(),
+      },
+      1000,
+      1000,
+      clock.fn,
+      {
+        decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
+        answered() {},
+        failed() {},
+        fallback: () => Promise.reject(new Error('no fallback here')),
+      },
+    );
+    try {
+      const old = plan({ quota: { limit: 1000, period: 'day' } });
+      const raised = plan({ quota: { limit: 2000, period: 'day' } });
+      assert.equal((await leases.check('k', old, clock.now)).allowed, true); // one unit: the key is known
+      const before = leases.check('k', old, clock.now); // waits for a taking under the old plan
+      const after = leases.check('k', raised, clock.now); // the plan reloaded while it is in flight
+      await pause(0); // the taking is sent
+      land({ outcome: 2, tokens: -1, quotaUsed: 1000, granted: 0 }); // the old plan's quota is used up
+      assert.deepEqual([(await before).allowed, (await after).allowed], [true, true]);
+      assert.deepEqual(consumed.slice(1), [raised, raised], 'one unit each under the new plan');
+    } finally {
+      await leases.close();
+    }
   });
 });
