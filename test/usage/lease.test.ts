@@ -417,4 +417,48 @@ describe('usage plans, leases on a fake store', () => {
       await leases.close();
     }
   });
+
+  test('requests still waiting when a taking lands are asked for with the time it landed, not the time it was sent', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    const sent: number[] = [];
+    const lands: ((r: TakeResult) => void)[] = [];
+    const leases = new Leases(
+      {
+        consume: () => Promise.resolve({ outcome: 0, tokens: 999, quotaUsed: 0 }),
+        take: (_key, _p, now) => {
+          sent.push(now);
+          // the background taking after the test's two: refused at once, so close() has nothing to wait for
+          if (sent.length > 2) return Promise.resolve({ outcome: 1, tokens: 0, quotaUsed: 0, granted: 0 });
+          return new Promise<TakeResult>((resolve) => lands.push(resolve));
+        },
+        giveBack: () => Promise.resolve(),
+      },
+      1000,
+      1000,
+      clock.fn,
+      {
+        decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
+        answered() {},
+        failed() {},
+        fallback: () => Promise.reject(new Error('no fallback here')),
+      },
+    );
+    try {
+      const p = plan({ rate: 1000, burst: 1000 });
+      await leases.check('k', p, clock.now); // one unit: the key is known
+      const waiting = Array.from({ length: 5 }, () => leases.check('k', p, clock.now));
+      await pause(0); // the taking is sent
+      assert.deepEqual(sent, [clock.now]);
+      clock.now += 300; // it lands later: 2 units for 5 requests, another taking for the rest
+      lands[0]!({ outcome: 0, tokens: 500, quotaUsed: 0, granted: 2 });
+      await pause(0);
+      assert.equal(sent.length, 2);
+      assert.equal(sent[1], clock.now, 'the retry is sent with the current time');
+      lands[1]!({ outcome: 0, tokens: 800, quotaUsed: 0, granted: 3 });
+      assert.deepEqual((await Promise.all(waiting)).map((d) => d.allowed), [true, true, true, true, true]);
+    } finally {
+      for (const land of lands) land({ outcome: 1, tokens: 0, quotaUsed: 0, granted: 0 }); // none left in flight
+      await leases.close();
+    }
+  });
 });
