@@ -92,8 +92,12 @@ const sharedStore = {
     .default(1000),
   /**
    * Leases: a replica takes a block of units for a busy key from the store in one atomic
-   * operation and answers that key's next requests from it without a round trip; unspent units
-   * go back to the store. `maxUnits: 1` turns them off (one store round trip per request).
+   * operation and answers that key's next requests from it without a round trip; the quota of
+   * unspent units goes back to the store. Tokens never go back: a replica holds at most what the
+   * burst leaves above its estimate of the store's bucket (the bucket after its last taking,
+   * refilled to now) and drops the rest, so the store and every block together never hold more
+   * than the burst (src/usage/lease.ts). `maxUnits: 1` turns them off (one store round trip per
+   * request).
    *
    * The defaults trade a little of a plan's availability, never its limits, for round trips.
    * Kong's rate-limiting plugin trades the other way round: with `sync_rate` above 0 each node
@@ -102,21 +106,22 @@ const sharedStore = {
    * in front of its global rate-limit service, but that bucket is a separate limit per instance,
    * not a share of the global one. A block here is taken from the shared bucket and quota before
    * a unit of it is spent, so no number of replicas exceeds a plan; what it costs is that units
-   * held by one replica are not available to another until spent or given back. So a block is
+   * held by one replica are not available to another until spent, their quota given back, or,
+   * for tokens, refilled by the bucket (held/rate seconds after the key goes quiet). So a block is
    * small: at most `maxUnits` (1000: a key asked 10 000 times a second on one replica asks the
    * store about 20 times a second instead of 10 000; at 50 the store's round trips still cost a
    * cache hit at 2 clients a tenth of its throughput, bench/RESULTS.md), at most what this
    * replica saw of the key in the last second,
    * and at most a tenth of the plan's burst and of the quota left (a plan of burst 5 or a quota
-   * nearly used up gets no block at all); `idleMs` (1000: a key that went quiet has its units
-   * back in the store within about a second, short next to any quota period) bounds how long
+   * nearly used up gets no block at all); `idleMs` (1000: a key that went quiet has its quota
+   * units back in the store within about a second, short next to any quota period) bounds how long
    * they stay away from the other replicas.
    */
   lease: z
     .object({
       /** Most units one block takes (1: no leases). */
       maxUnits: z.number({ error: 'expected a whole number of units' }).int('expected a whole number of units').min(1, 'at least 1').max(100_000, 'at most 100000').default(1000),
-      /** Unspent units of a key not used for this long go back to the store, milliseconds. */
+      /** The quota of unspent units of a key not used for this long goes back to the store, milliseconds (held tokens decay instead). */
       idleMs: z.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(10, 'at least 10').max(60_000, 'at most 60000').default(1000),
     })
     .strict()

@@ -157,21 +157,50 @@ export class DynamoUsageStore implements UsageStore {
   /**
    * A block of `n` units in one conditional update: the bucket must hold `n` tokens (`tat` at
    * most `(burst − n)/rate` ahead) and the quota `n` units, on the branch of the bucket this
-   * process last saw. Any condition failure — a wrong branch, too few tokens, too little quota —
-   * falls back to one unit (`consume`, which retries branches and tells a refusal apart).
+   * process last saw. The update is all or nothing, so when its condition fails the item as it
+   * was (returned with the failure) says what is available: a second update takes that much,
+   * on the right branch, when it is at least 2; otherwise (or if that one fails too) one unit
+   * (`consume`, which retries branches and tells a refusal apart). A block is never more than
+   * the burst or the quota limit: no condition could ever hold for it.
    */
   async take(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult> {
     const t = Math.floor(now);
     const rate = plan.rate;
     const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
     const interval = rate ? 1000 / rate : 0;
-    if (n <= 1 || (rate && n > burst)) return this.one(keyId, plan, now);
+    n = Math.floor(n);
+    if (rate) n = Math.min(n, burst);
+    if (plan.quota) n = Math.min(n, plan.quota.limit);
+    if (n <= 1) return this.one(keyId, plan, now);
+    const quotaName = plan.quota ? `q${quotaPeriod(plan.quota, t).id}` : undefined;
+    const first = await this.takeBlock(keyId, plan, t, n, rate ? (this.lastTat.get(keyId) ?? 0) > t : false);
+    if ('granted' in first) return first;
+    let available = n;
+    let busy = false;
+    if (rate) {
+      const tat = num(first.old.tat) ?? -Infinity;
+      this.remember(keyId, tat);
+      busy = tat > t;
+      available = Math.min(available, Math.floor(burst - Math.max(0, tat - t) / interval));
+    }
+    if (plan.quota && quotaName) available = Math.min(available, plan.quota.limit - (num(first.old[quotaName]) ?? 0));
+    if (available >= 2) {
+      const second = await this.takeBlock(keyId, plan, t, available, busy);
+      if ('granted' in second) return second;
+    }
+    return this.one(keyId, plan, now);
+  }
+
+  /** One conditional update taking `n` units on the given branch of the bucket: the result, or the item as it was when the condition failed. */
+  private async takeBlock(keyId: string, plan: PlanConfig, t: number, n: number, busy: boolean): Promise<TakeResult | { old: Record<string, AttributeValue> }> {
+    const rate = plan.rate;
+    const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
+    const interval = rate ? 1000 / rate : 0;
     const period = plan.quota ? quotaPeriod(plan.quota, t) : undefined;
     const names: Record<string, string> = {};
     const values: Record<string, AttributeValue> = {};
     const set: string[] = [];
     const conditions: string[] = [];
-    let update = '';
     let quotaName: string | undefined;
     if (period) {
       quotaName = `q${period.id}`;
@@ -186,7 +215,7 @@ export class DynamoUsageStore implements UsageStore {
     set.push('expiresAt = :ttl');
     if (rate) {
       values[':now'] = N(t);
-      if ((this.lastTat.get(keyId) ?? 0) > t) {
+      if (busy) {
         values[':max'] = N(t + (burst - n) * interval);
         values[':step'] = N(n * interval);
         conditions.push('(tat > :now AND tat <= :max)');
@@ -197,7 +226,7 @@ export class DynamoUsageStore implements UsageStore {
         set.push('tat = :next');
       }
     }
-    update = `SET ${set.join(', ')}`;
+    let update = `SET ${set.join(', ')}`;
     if (period) update += ' ADD #q :n REMOVE #prev';
     try {
       const res = await this.client.send(
@@ -209,6 +238,7 @@ export class DynamoUsageStore implements UsageStore {
           ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
           ExpressionAttributeValues: values,
           ReturnValues: 'UPDATED_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       const tat = num(res.Attributes?.tat);
@@ -221,7 +251,7 @@ export class DynamoUsageStore implements UsageStore {
       };
     } catch (err) {
       if (!isConditionFailed(err)) throw err;
-      return this.one(keyId, plan, now);
+      return { old: err.Item ?? {} };
     }
   }
 
@@ -231,61 +261,27 @@ export class DynamoUsageStore implements UsageStore {
   }
 
   /**
-   * Unspent units back: the quota counter lowered by `n` (only while it holds that many: a new
-   * period removed it), and the bucket's `tat` moved back by `n` intervals but not before now (a
-   * full bucket). Two conditional updates, each done or not: a give-back that fails leaves the
-   * units taken, so the plan is under-used, never exceeded.
+   * Unspent quota back: the counter of the period the units were taken in lowered by `n`, only
+   * while it holds that many (a new period removed it). One conditional update, done or not: a
+   * give-back that fails leaves the units taken, so the plan is under-used, never exceeded.
+   * Tokens are never given back: a replica's held tokens decay as the bucket refills instead
+   * (src/usage/lease.ts).
    */
-  async giveBack(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
-    if (n < 1) return;
-    const t = Math.floor(now);
-    const Key = itemKey(`${this.prefix}plan#${keyId}`);
-    if (plan.quota && quotaPeriodId) {
-      try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key,
-            UpdateExpression: 'ADD #q :back',
-            ConditionExpression: '#q >= :n',
-            ExpressionAttributeNames: { '#q': `q${quotaPeriodId}` },
-            ExpressionAttributeValues: { ':back': N(-n), ':n': N(n) },
-          }),
-        );
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-      }
-    }
-    if (plan.rate) {
-      const step = (n * 1000) / plan.rate;
-      try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key,
-            UpdateExpression: 'SET tat = tat - :step',
-            ConditionExpression: 'tat >= :least',
-            ExpressionAttributeValues: { ':step': N(step), ':least': N(t + step) },
-          }),
-        );
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-        // Fewer than n tokens short of full: full it is (tat = now), if still in the future.
-        try {
-          await this.client.send(
-            new UpdateItemCommand({
-              TableName: this.table,
-              Key,
-              UpdateExpression: 'SET tat = :now',
-              ConditionExpression: 'tat > :now AND tat < :least',
-              ExpressionAttributeValues: { ':now': N(t), ':least': N(t + step) },
-            }),
-          );
-        } catch (err2) {
-          if (!isConditionFailed(err2)) throw err2;
-        }
-      }
-      this.lastTat.delete(keyId);
+  async giveBack(keyId: string, plan: PlanConfig, _now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
+    if (n < 1 || !plan.quota || !quotaPeriodId) return;
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: itemKey(`${this.prefix}plan#${keyId}`),
+          UpdateExpression: 'ADD #q :back',
+          ConditionExpression: '#q >= :n',
+          ExpressionAttributeNames: { '#q': `q${quotaPeriodId}` },
+          ExpressionAttributeValues: { ':back': N(-n), ':n': N(n) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
     }
   }
 

@@ -25,7 +25,10 @@ interface Lease {
   held: number;
   /** Size of the last block taken: the next is taken in the background once half of it is spent. */
   block: number;
-  /** The store's figures after the last taking (tokens -1: no rate), when, and in which order it was sent. */
+  /**
+   * The store's figures right after this replica's last taking or one-unit request (tokens -1: no
+   * rate), the `now` it was sent with, and in which order it was sent.
+   */
   tokens: number;
   quotaUsed: number;
   at: number;
@@ -63,8 +66,10 @@ export type LeaseStore = Pick<UsageStore, 'consume'> & Required<Pick<UsageStore,
 /**
  * Blocks of units taken from a shared store (Redis, DynamoDB) so that a busy key's requests are
  * answered at once, without a round trip each. Limits hold across any number of replicas
- * because a unit is taken from the store before it is spent; what a replica holds unspent goes
- * back when the key goes quiet (`idleMs`) and on close, once. A block is sized to the key's
+ * because a unit is taken from the store before it is spent; the quota units a replica holds
+ * unspent go back when the key goes quiet (`idleMs`) and on close, once. Tokens never go back:
+ * held tokens decay as the store's bucket refills (see `decay`), so the store and every
+ * replica's block together never hold more than the burst. A block is sized to the key's
  * recent rate at this replica (a key seen once a second takes single units, today's path),
  * capped by `maxUnits` and by a share of the burst and of the quota left. The rate-limit figures
  * of a request answered from a block are the store's at the taking, less what this replica has
@@ -129,6 +134,7 @@ export class Leases {
     l.lastUsed = now;
     if (this.closed) return this.one(l, now);
 
+    if (l.held > 0 && l.waiters.length === 0) this.decay(l, now);
     if (l.held > 0 && l.waiters.length === 0) {
       l.held--;
       const d = this.decision(l, now);
@@ -138,7 +144,7 @@ export class Leases {
     if (!l.taking && this.size(l) <= 1) return this.one(l, now);
     return new Promise<Decision>((resolve) => {
       l.waiters.push({ now, resolve });
-      if (!l.taking) this.take(l, Math.max(l.waiters.length, this.size(l)), now);
+      if (!l.taking) this.take(l, this.size(l), now);
     });
   }
 
@@ -238,10 +244,24 @@ export class Leases {
     this.host.answered();
     this.remember(l, r, now, seq);
     if (plan !== l.plan) {
-      // Taken for a plan since replaced: back at once (its waiters are answered under it, below).
-      if (r.granted > 0) this.track(this.store.giveBack(l.keyId, plan, now, r.granted, periodId));
+      // Taken for a plan since replaced: its quota back at once (its waiters are answered under the new plan, below).
+      this.returnQuota(l.keyId, plan, now, r.granted, periodId);
       this.refuseOrRetry(l, plan, r, now);
       return;
+    }
+    if (plan.quota) {
+      const current = quotaPeriod(plan.quota, this.clock()).id;
+      // Units held from an earlier period go back to it before anything is merged with them.
+      if (l.held > 0 && l.periodId !== current) this.giveBack(l, now);
+      if (periodId !== current) {
+        // Taken in a period that has ended since: spent now they would be counted in the old
+        // period. Back to it, and each waiting request is one unit of its own period.
+        this.returnQuota(l.keyId, plan, now, r.granted, periodId);
+        const waiters = l.waiters;
+        l.waiters = [];
+        for (const w of waiters) w.resolve(this.one(l, w.now));
+        return;
+      }
     }
     if (r.granted > 0) {
       l.held += r.granted;
@@ -251,26 +271,33 @@ export class Leases {
     } else {
       l.paused = true;
     }
+    this.decay(l, this.clock());
     // Waiting requests in the order they came.
     while (l.waiters.length && l.held > 0) {
       const w = l.waiters.shift()!;
       l.held--;
       w.resolve(this.decision(l, w.now));
     }
-    if (l.waiters.length) this.refuseOrRetry(l, plan, r, now);
+    if (l.waiters.length) this.refuseOrRetry(l, plan, r, this.clock());
     else this.refill(l, this.clock());
   }
 
-  /** Requests still waiting after a taking: refused as the store refused it, else another taking for them. */
+  /**
+   * Requests still waiting after a taking: one unit each under the plan that replaced the one it
+   * was taken for, else refused as the store refused it, else another taking for them (`now`: the
+   * current time). A taking is at most a block, however many wait:
+   * DynamoDB's is all or nothing, and a bigger one than the bucket holds falls back to one unit
+   * per round trip.
+   */
   private refuseOrRetry(l: Lease, plan: PlanConfig, r: TakeResult, now: number): void {
     if (!l.waiters.length) return;
     if (r.granted === 0 || plan !== l.plan) {
       const waiters = l.waiters;
       l.waiters = [];
-      for (const w of waiters) w.resolve(r.granted === 0 ? this.host.decide(plan, r, w.now) : this.one(l, w.now));
+      for (const w of waiters) w.resolve(plan !== l.plan ? this.one(l, w.now) : this.host.decide(plan, r, w.now));
       return;
     }
-    this.take(l, Math.max(l.waiters.length, this.size(l)), now);
+    this.take(l, this.size(l), now);
   }
 
   /** The store unreachable: waiting requests get today's fallback; the block, if any, goes on being spent. */
@@ -292,8 +319,33 @@ export class Leases {
   }
 
   /**
+   * Held tokens decay, so that they never add to the burst. Tokens are never given back to the
+   * store (only quota units are): between this replica's taking and now the store's bucket then
+   * only falls below what its refill gives (other replicas only take from it), so `est`, the
+   * bucket as this replica last saw it (`l.tokens` at `l.at`) refilled to now, is at least the
+   * store's real level. The replica holds at most `burst - est` and drops the rest, giving back
+   * their quota units. Across replicas, ordered by their last takings: each later taking lowers
+   * the store below every earlier replica's estimate by at least what it took, so what all
+   * replicas hold together never exceeds `burst - store`, and the store plus every block holds
+   * at most the burst at every moment, as without leases. The cost: tokens a quiet replica held
+   * come back by the bucket's own refill (held/rate seconds) instead of at once.
+   */
+  private decay(l: Lease, now: number): void {
+    const p = l.plan;
+    if (p.rate === undefined || l.held < 1) return;
+    const burst = p.burst ?? Math.ceil(p.rate);
+    const est = Math.min(burst, Math.max(0, l.tokens) + (Math.max(0, now - l.at) * p.rate) / 1000);
+    const most = Math.max(0, Math.floor(burst - est));
+    if (l.held <= most) return;
+    const drop = l.held - most;
+    l.held = most;
+    this.returnQuota(l.keyId, p, now, drop, l.periodId);
+  }
+
+  /**
    * A request answered from the block: the store's figures at the taking (its bucket refilled
-   * since, as the store would), with the units still held counted as not spent.
+   * since, as the store would), with the units still held counted as not spent: they are this
+   * key's at this replica (never more than the burst leaves, see `decay`).
    */
   private decision(l: Lease, now: number): Decision {
     const p = l.plan;
@@ -306,13 +358,22 @@ export class Leases {
     return this.host.decide(p, { outcome: 0, tokens, quotaUsed: p.quota ? l.quotaUsed - l.held : 0 }, now);
   }
 
-  /** The held units back to the store, once: they are no longer held before the call is sent. */
+  /**
+   * The held units given up, once: they are no longer held before the call is sent. Their quota
+   * goes back to the period they were taken in; their tokens do not (see `decay`).
+   */
   private giveBack(l: Lease, now: number): void {
     if (l.held < 1) return;
     const n = l.held;
     l.held = 0;
     l.block = 0;
-    this.track(this.store.giveBack(l.keyId, l.plan, now, n, l.periodId));
+    this.returnQuota(l.keyId, l.plan, now, n, l.periodId);
+  }
+
+  /** `n` units of quota back to the counter of the period they were taken in (nothing without a quota). */
+  private returnQuota(keyId: string, plan: PlanConfig, now: number, n: number, periodId: string | undefined): void {
+    if (n < 1 || !plan.quota || periodId === undefined) return;
+    this.track(this.store.giveBack(keyId, plan, now, n, periodId));
   }
 
   /** A give-back that fails leaves its units taken (the plan is under-used, never exceeded). */

@@ -69,35 +69,16 @@ return out
 `;
 
 /**
- * A block's unspent units back to the store. KEYS: bucket hash, quota counter (of the period
- * the units were taken in); ARGV: now ms, rate (-1: none), burst, units, units of quota (0 when
- * the period has changed since), bucket TTL ms. The bucket is refilled to now first, then the
- * units are added, never above the burst (a bucket that expired is full: nothing to add). The
- * counter never goes below 0.
+ * A block's unspent quota units back. KEYS: the quota counter of the period the units were
+ * taken in (the counter of a period that has ended since is lowered all the same: they were
+ * counted there); ARGV: units. The counter never goes below 0. Tokens are never given back (a
+ * replica's held tokens decay as the bucket refills instead: see src/usage/lease.ts).
  */
 const GIVE_BACK_LUA = `
-local kb, kq = KEYS[1], KEYS[2]
-local now, rate, burst, n, nq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if rate > 0 and n > 0 then
-  local b = redis.call('HMGET', kb, 't', 'ts')
-  local tokens = tonumber(b[1])
-  local ts = tonumber(b[2])
-  if tokens ~= nil and ts ~= nil then
-    if now > ts then
-      tokens = tokens + (now - ts) * rate / 1000
-      ts = now
-    end
-    tokens = tokens + n
-    if tokens > burst then tokens = burst end
-    redis.call('HSET', kb, 't', tostring(tokens), 'ts', tostring(ts))
-    redis.call('PEXPIRE', kb, ARGV[6])
-  end
-end
-if nq > 0 then
-  local used = tonumber(redis.call('GET', kq) or '0')
-  if used < nq then nq = used end
-  if nq > 0 then redis.call('DECRBY', kq, nq) end
-end
+local n = tonumber(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used < n then n = used end
+if n > 0 then redis.call('DECRBY', KEYS[1], n) end
 return 1
 `;
 
@@ -228,13 +209,9 @@ export class RedisUsageStore implements UsageStore {
     );
   }
 
-  async giveBack(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
-    if (n < 1) return;
-    const rate = plan.rate ?? -1;
-    const burst = plan.burst ?? (plan.rate ? Math.ceil(plan.rate) : 0);
-    const bucketTtl = plan.rate ? Math.ceil((burst / plan.rate) * 1000) + 60_000 : 1;
-    const quotaKey = `${this.prefix}quota:{${keyId}}${quotaPeriodId ? `:${quotaPeriodId}` : ''}`;
-    await this.giveBackScript(2, `${this.prefix}bucket:{${keyId}}`, quotaKey, Math.floor(now), rate, burst, n, quotaPeriodId ? n : 0, bucketTtl);
+  async giveBack(keyId: string, plan: PlanConfig, _now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
+    if (n < 1 || !plan.quota || !quotaPeriodId) return;
+    await this.giveBackScript(1, `${this.prefix}quota:{${keyId}}:${quotaPeriodId}`, n);
   }
 
   private recordKey(day: string, key: string): string {

@@ -120,8 +120,9 @@ export interface UsageStore {
    */
   take?(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult>;
   /**
-   * Return `n` unspent units of a block: tokens added back (never above the burst) and, when
-   * `quotaPeriodId` is the period they were taken in, the quota counter lowered by `n`.
+   * Return the quota of `n` unspent units of a block: the counter of `quotaPeriodId`, the period
+   * they were taken in, lowered by `n` (nothing without a quota). Tokens are never given back: a
+   * replica's held tokens decay as the bucket refills instead (src/usage/lease.ts).
    */
   giveBack?(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void>;
   addUsage(batch: UsageBatch, now: number): Promise<void>;

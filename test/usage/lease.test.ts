@@ -7,11 +7,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { fakeAwsEnv, requireCommand, startMoto, startRedis, type RunningService } from '../helpers/services.ts';
 import { freshTable } from '../helpers/dynamodb.ts';
 import { plansConfigSchema, usageConfigSchema, type PlanConfig } from '../../src/config/usage.ts';
 import { createUsageService, type Decision, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { rateLimitHeaders } from '../../src/usage/middleware.ts';
+import { Leases } from '../../src/usage/lease.ts';
+import type { TakeResult } from '../../src/usage/types.ts';
 import { isPromise } from '../../src/http/chain.ts';
 import { isServiceError } from '../../src/errors.ts';
 import { clockAt } from './behaviour.ts';
@@ -147,15 +150,18 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
     await u.returnIdleUnits();
     assert.equal(u.heldUnits('idle'), 0);
     assert.equal(Number(await client.get(quotaKey('idle'))), 37);
-    assert.ok(Math.abs((await tokens('idle')) - (1000 - 37 + 0.001)) < 1e-6, 'the tokens back, the bucket refilled by its 1 ms worth');
+    // Tokens are never given back (they come back by the bucket's refill): the store's bucket is
+    // as the last taking left it.
+    assert.ok(Math.abs((await tokens('idle')) - (1000 - 37 - held)) < 1e-6, 'the tokens stay taken');
 
     const v = make(clock.fn, { prefix });
     await serve(v, 'closing', 41);
     await settled(v, 'closing', 41);
-    assert.ok(v.heldUnits('closing') > 0);
+    const closingHeld = v.heldUnits('closing');
+    assert.ok(closingHeld > 0);
     await v.close();
     assert.equal(Number(await client.get(quotaKey('closing'))), 41);
-    assert.ok(Math.abs((await tokens('closing')) - (1000 - 41)) < 1e-6);
+    assert.ok(Math.abs((await tokens('closing')) - (1000 - 41 - closingHeld)) < 1e-6);
     // never twice: closing again and another idle sweep give nothing more back
     await v.close();
     await u.returnIdleUnits();
@@ -189,6 +195,77 @@ describe('usage plans, leases on Redis', { skip: requireCommand('redis-server') 
       await pause(2);
     }
     assert.ok(u.heldUnits('big') > 0);
+  });
+
+  test('held tokens never add to the burst: a replica holding a block, quiet 500 ms, then 200 requests at once: 100 allowed', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    const u = make(clock.fn, { prefix: `t6${randomBytes(3).toString('hex')}:` });
+    const p = plan({ rate: 100, burst: 100, quota: { limit: 100_000, period: 'day' } });
+    for (let i = 0; i < 12; i++) {
+      assert.equal((await ask(u, 'k', p)).d.allowed, true);
+      await pause(2);
+    }
+    await pause(20);
+    assert.ok(u.heldUnits('k') > 0, 'a block held');
+    clock.now += 500; // quiet, but less than idleMs: the block stays; the store's bucket is full again
+    const all = await Promise.all(Array.from({ length: 200 }, () => u.check('k', p)));
+    assert.equal(all.filter((d) => d.allowed).length, 100, 'the burst, as without leases');
+  });
+
+  test('two replicas holding blocks, a quiet gap shorter than idleMs, then a burst from both at once: at most the burst', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    const prefix = `t7${randomBytes(3).toString('hex')}:`;
+    const a = make(clock.fn, { prefix });
+    const b = make(clock.fn, { prefix });
+    const p = plan({ rate: 100, burst: 100 });
+    for (let i = 0; i < 30; i++) {
+      clock.now += 5; // a moving clock: both keep spending while the bucket refills
+      await ask(i % 2 ? a : b, 'k', p);
+      await pause(2);
+    }
+    await pause(20);
+    assert.ok(a.heldUnits('k') > 0 && b.heldUnits('k') > 0, 'both hold a block');
+    clock.now += 900;
+    const all = await Promise.all(Array.from({ length: 150 }, (_, i) => (i % 2 ? a : b).check('k', p)));
+    const allowed = all.filter((d) => d.allowed).length;
+    assert.ok(allowed <= 100, `${allowed} allowed, at most the burst`);
+    assert.ok(allowed >= 90, `${allowed} allowed: the bucket was full again`);
+  });
+
+  test('a block taken before midnight UTC and waited on after it: the new day never allows more than its quota, the old day counts what it served', async () => {
+    const clock = clockAt(`${DAY}T23:59:59.000Z`);
+    const prefix = `t8${randomBytes(3).toString('hex')}:`;
+    const u = make(clock.fn, { prefix });
+    const p = plan({ quota: { limit: 100, period: 'day' } });
+    const midnight = Date.parse(`${DAY}T23:59:59.000Z`) + 1000;
+    const served = { old: 0, new: 0 };
+    const count = (at: number) => (d: Decision) => {
+      if (d.allowed) served[at < midnight ? 'old' : 'new']++;
+    };
+    for (let i = 0; i < 20; i++) {
+      count(clock.now)(await u.check('k', p));
+      await pause(2);
+    }
+    await pause(20);
+    assert.ok(u.heldUnits('k') > 0, 'a block held before midnight');
+    // Requests at once across midnight: the block runs out before it, a taking sent in the old
+    // day is in flight when the new day's requests queue for it.
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i === 20) clock.now = midnight;
+      const at = clock.now;
+      pending.push(Promise.resolve(u.check('k', p)).then(count(at)));
+    }
+    await Promise.all(pending);
+    for (let i = 0; i < 150; i++) {
+      const at = clock.now;
+      count(at)(await u.check('k', p));
+      await pause(1);
+    }
+    await u.close();
+    assert.equal(served.new, 100, 'the new day: its quota, not one more');
+    assert.equal(await client.get(`${prefix}quota:{k}:d${DAY}`), String(served.old), 'the old day counts what it served');
+    assert.equal(await client.get(`${prefix}quota:{k}:d2026-06-16`), '100');
   });
 
   test('Redis dies mid-block: the block is spent, then failOpen serves degraded and failClosed answers 503, as without leases', async () => {
@@ -276,5 +353,112 @@ describe('usage plans, leases on DynamoDB', { skip: requireCommand('moto_server'
     assert.equal(allowed, 100);
     assert.ok(sync > 0, 'some answered from a block');
     assert.equal(a!.heldUnits('shared') + b!.heldUnits('shared'), 0);
+  });
+
+  test('80 requests queued on a bucket of 60: a handful of conditional updates, not one per unit', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    const cfg = usageConfigSchema.parse({ store: 'dynamodb', table, endpoint: moto.url, region: 'us-east-1', prefix: `q${randomBytes(4).toString('hex')}/`, commandTimeoutMs: 5000 });
+    const u = createUsageService(cfg, { clock: clock.fn, logger: quiet });
+    services.push(u);
+    const p = plan({ rate: 1, burst: 60 }); // a standing clock: 60 tokens and no refill
+    assert.equal((await ask(u, 'queued', p)).d.allowed, true);
+    const send = DynamoDBClient.prototype.send;
+    let updates = 0;
+    DynamoDBClient.prototype.send = function (this: DynamoDBClient, command: unknown, ...rest: unknown[]) {
+      if (command instanceof UpdateItemCommand) updates++;
+      return (send as (...args: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof send;
+    let all: Decision[];
+    try {
+      all = await Promise.all(Array.from({ length: 80 }, () => u.check('queued', p)));
+    } finally {
+      DynamoDBClient.prototype.send = send;
+    }
+    assert.equal(all.filter((d) => d.allowed).length, 59, 'the bucket, and not one more');
+    assert.ok(updates <= 20, `${updates} store calls`);
+  });
+});
+
+describe('usage plans, leases on a fake store', () => {
+  test('a plan replaced while a taking is in flight: the old plan refused it, the waiting requests are decided under the new plan', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    let land: (r: TakeResult) => void = () => {};
+    const consumed: PlanConfig[] = [];
+    const leases = new Leases(
+      {
+        consume: (_key, p) => {
+          consumed.push(p);
+          return Promise.resolve({ outcome: 0, tokens: -1, quotaUsed: 1 });
+        },
+        take: () => new Promise<TakeResult>((resolve) => (land = resolve)),
+        giveBack: () => Promise.resolve(),
+      },
+      1000,
+      1000,
+      clock.fn,
+      {
+        decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
+        answered() {},
+        failed() {},
+        fallback: () => Promise.reject(new Error('no fallback here')),
+      },
+    );
+    try {
+      const old = plan({ quota: { limit: 1000, period: 'day' } });
+      const raised = plan({ quota: { limit: 2000, period: 'day' } });
+      assert.equal((await leases.check('k', old, clock.now)).allowed, true); // one unit: the key is known
+      const before = leases.check('k', old, clock.now); // waits for a taking under the old plan
+      const after = leases.check('k', raised, clock.now); // the plan reloaded while it is in flight
+      await pause(0); // the taking is sent
+      land({ outcome: 2, tokens: -1, quotaUsed: 1000, granted: 0 }); // the old plan's quota is used up
+      assert.deepEqual([(await before).allowed, (await after).allowed], [true, true]);
+      assert.deepEqual(consumed.slice(1), [raised, raised], 'one unit each under the new plan');
+    } finally {
+      await leases.close();
+    }
+  });
+
+  test('requests still waiting when a taking lands are asked for with the time it landed, not the time it was sent', async () => {
+    const clock = clockAt(`${DAY}T12:00:00.000Z`);
+    const sent: number[] = [];
+    const lands: ((r: TakeResult) => void)[] = [];
+    const leases = new Leases(
+      {
+        consume: () => Promise.resolve({ outcome: 0, tokens: 999, quotaUsed: 0 }),
+        take: (_key, _p, now) => {
+          sent.push(now);
+          // the background taking after the test's two: refused at once, so close() has nothing to wait for
+          if (sent.length > 2) return Promise.resolve({ outcome: 1, tokens: 0, quotaUsed: 0, granted: 0 });
+          return new Promise<TakeResult>((resolve) => lands.push(resolve));
+        },
+        giveBack: () => Promise.resolve(),
+      },
+      1000,
+      1000,
+      clock.fn,
+      {
+        decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
+        answered() {},
+        failed() {},
+        fallback: () => Promise.reject(new Error('no fallback here')),
+      },
+    );
+    try {
+      const p = plan({ rate: 1000, burst: 1000 });
+      await leases.check('k', p, clock.now); // one unit: the key is known
+      const waiting = Array.from({ length: 5 }, () => leases.check('k', p, clock.now));
+      await pause(0); // the taking is sent
+      assert.deepEqual(sent, [clock.now]);
+      clock.now += 300; // it lands later: 2 units for 5 requests, another taking for the rest
+      lands[0]!({ outcome: 0, tokens: 500, quotaUsed: 0, granted: 2 });
+      await pause(0);
+      assert.equal(sent.length, 2);
+      assert.equal(sent[1], clock.now, 'the retry is sent with the current time');
+      lands[1]!({ outcome: 0, tokens: 800, quotaUsed: 0, granted: 3 });
+      assert.deepEqual((await Promise.all(waiting)).map((d) => d.allowed), [true, true, true, true, true]);
+    } finally {
+      for (const land of lands) land({ outcome: 1, tokens: 0, quotaUsed: 0, granted: 0 }); // none left in flight
+      await leases.close();
+    }
   });
 });
