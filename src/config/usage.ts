@@ -93,21 +93,19 @@ const sharedStore = {
   /**
    * Leases: a replica takes a block of units for a busy key from the store in one atomic
    * operation and answers that key's next requests from it without a round trip; the quota of
-   * unspent units goes back to the store. Tokens never go back: a replica holds at most what the
-   * burst leaves above its estimate of the store's bucket (the bucket after its last taking,
-   * refilled to now) and drops the rest, so the store and every block together never hold more
-   * than the burst (src/usage/lease.ts). `maxUnits: 1` turns them off (one store round trip per
-   * request).
+   * unspent units goes back to the store; tokens never go back (the bucket refills them).
+   * `maxUnits: 1` turns them off (one store round trip per request, exact limits).
    *
-   * The defaults trade a little of a plan's availability, never its limits, for round trips.
+   * The quota stays exact across replicas; the token bucket is bounded instead: a key's instant
+   * burst may exceed `burst` by what the replicas hold (each at most a block and half of the
+   * previous one: 15% of the burst, 1.5 × `maxUnits`), its rate over any longer window does not (src/usage/lease.ts says why).
    * Kong's rate-limiting plugin trades the other way round: with `sync_rate` above 0 each node
    * counts locally and syncs its counters every so often, so the nodes together can let more
    * through than the limit between syncs. Envoy answers most requests from a local token bucket
    * in front of its global rate-limit service, but that bucket is a separate limit per instance,
    * not a share of the global one. A block here is taken from the shared bucket and quota before
-   * a unit of it is spent, so no number of replicas exceeds a plan; what it costs is that units
-   * held by one replica are not available to another until spent, their quota given back, or,
-   * for tokens, refilled by the bucket (held/rate seconds after the key goes quiet). So a block is
+   * a unit of it is spent, so no number of replicas exceeds a quota; what it costs is that units
+   * held by one replica are not available to another until spent or their quota given back. So a block is
    * small: at most `maxUnits` (1000: a key asked 10 000 times a second on one replica asks the
    * store about 20 times a second instead of 10 000; at 50 the store's round trips still cost a
    * cache hit at 2 clients a tenth of its throughput, bench/RESULTS.md), at most what this
@@ -121,7 +119,7 @@ const sharedStore = {
     .object({
       /** Most units one block takes (1: no leases). */
       maxUnits: z.number({ error: 'expected a whole number of units' }).int('expected a whole number of units').min(1, 'at least 1').max(100_000, 'at most 100000').default(1000),
-      /** The quota of unspent units of a key not used for this long goes back to the store, milliseconds (held tokens decay instead). */
+      /** The quota of unspent units of a key not used for this long goes back to the store, milliseconds (tokens are never given back: the bucket refills them). */
       idleMs: z.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(10, 'at least 10').max(60_000, 'at most 60000').default(1000),
     })
     .strict()

@@ -264,8 +264,7 @@ export class DynamoUsageStore implements UsageStore {
    * Unspent quota back: the counter of the period the units were taken in lowered by `n`, only
    * while it holds that many (a new period removed it). One conditional update, done or not: a
    * give-back that fails leaves the units taken, so the plan is under-used, never exceeded.
-   * Tokens are never given back: a replica's held tokens decay as the bucket refills instead
-   * (src/usage/lease.ts).
+   * Tokens are never given back: the bucket refills them (src/usage/lease.ts).
    */
   async giveBack(keyId: string, plan: PlanConfig, _now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
     if (n < 1 || !plan.quota || !quotaPeriodId) return;

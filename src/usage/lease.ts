@@ -65,11 +65,18 @@ export type LeaseStore = Pick<UsageStore, 'consume'> & Required<Pick<UsageStore,
 
 /**
  * Blocks of units taken from a shared store (Redis, DynamoDB) so that a busy key's requests are
- * answered at once, without a round trip each. Limits hold across any number of replicas
- * because a unit is taken from the store before it is spent; the quota units a replica holds
- * unspent go back when the key goes quiet (`idleMs`) and on close, once. Tokens never go back:
- * held tokens decay as the store's bucket refills (see `decay`), so the store and every
- * replica's block together never hold more than the burst. A block is sized to the key's
+ * answered at once, without a round trip each. A unit is taken from the store before it is
+ * spent, so the quota holds exactly across any number of replicas; the quota units a replica
+ * holds unspent go back when the key goes quiet (`idleMs`) and on close, once. Tokens never go
+ * back (the bucket refills them). The token bucket is shared the same way, with one bound
+ * instead of exactness: while a replica holds tokens the store's bucket keeps refilling up to
+ * the burst, so a key's instant burst can exceed `burst` by what the replicas hold — each at
+ * most a block and the unspent half of the previous one (the next is taken at half): 15% of
+ * the burst, 1.5 × `maxUnits` — while its rate over any longer window does not
+ * change. (Holding only what the refill leaves under the burst would make that exact too, but
+ * then a key well under its rate, whose bucket is full, keeps a block for block/rate seconds —
+ * a millisecond at 1000 requests/s — and pays a round trip almost per request again; AWS's usage
+ * plans, which these follow, apply their throttles on a best-effort basis as well.) A block is sized to the key's
  * recent rate at this replica (a key seen once a second takes single units, today's path),
  * capped by `maxUnits` and by a share of the burst and of the quota left. The rate-limit figures
  * of a request answered from a block are the store's at the taking, less what this replica has
@@ -134,7 +141,6 @@ export class Leases {
     l.lastUsed = now;
     if (this.closed) return this.one(l, now);
 
-    if (l.held > 0 && l.waiters.length === 0) this.decay(l, now);
     if (l.held > 0 && l.waiters.length === 0) {
       l.held--;
       const d = this.decision(l, now);
@@ -271,7 +277,6 @@ export class Leases {
     } else {
       l.paused = true;
     }
-    this.decay(l, this.clock());
     // Waiting requests in the order they came.
     while (l.waiters.length && l.held > 0) {
       const w = l.waiters.shift()!;
@@ -319,33 +324,9 @@ export class Leases {
   }
 
   /**
-   * Held tokens decay, so that they never add to the burst. Tokens are never given back to the
-   * store (only quota units are): between this replica's taking and now the store's bucket then
-   * only falls below what its refill gives (other replicas only take from it), so `est`, the
-   * bucket as this replica last saw it (`l.tokens` at `l.at`) refilled to now, is at least the
-   * store's real level. The replica holds at most `burst - est` and drops the rest, giving back
-   * their quota units. Across replicas, ordered by their last takings: each later taking lowers
-   * the store below every earlier replica's estimate by at least what it took, so what all
-   * replicas hold together never exceeds `burst - store`, and the store plus every block holds
-   * at most the burst at every moment, as without leases. The cost: tokens a quiet replica held
-   * come back by the bucket's own refill (held/rate seconds) instead of at once.
-   */
-  private decay(l: Lease, now: number): void {
-    const p = l.plan;
-    if (p.rate === undefined || l.held < 1) return;
-    const burst = p.burst ?? Math.ceil(p.rate);
-    const est = Math.min(burst, Math.max(0, l.tokens) + (Math.max(0, now - l.at) * p.rate) / 1000);
-    const most = Math.max(0, Math.floor(burst - est));
-    if (l.held <= most) return;
-    const drop = l.held - most;
-    l.held = most;
-    this.returnQuota(l.keyId, p, now, drop, l.periodId);
-  }
-
-  /**
    * A request answered from the block: the store's figures at the taking (its bucket refilled
    * since, as the store would), with the units still held counted as not spent: they are this
-   * key's at this replica (never more than the burst leaves, see `decay`).
+   * key's at this replica.
    */
   private decision(l: Lease, now: number): Decision {
     const p = l.plan;
@@ -360,7 +341,7 @@ export class Leases {
 
   /**
    * The held units given up, once: they are no longer held before the call is sent. Their quota
-   * goes back to the period they were taken in; their tokens do not (see `decay`).
+   * goes back to the period they were taken in; their tokens do not (the bucket refills them).
    */
   private giveBack(l: Lease, now: number): void {
     if (l.held < 1) return;

@@ -71,8 +71,8 @@ return out
 /**
  * A block's unspent quota units back. KEYS: the quota counter of the period the units were
  * taken in (the counter of a period that has ended since is lowered all the same: they were
- * counted there); ARGV: units. The counter never goes below 0. Tokens are never given back (a
- * replica's held tokens decay as the bucket refills instead: see src/usage/lease.ts).
+ * counted there); ARGV: units. The counter never goes below 0. Tokens are never given back (the
+ * bucket refills them: see src/usage/lease.ts).
  */
 const GIVE_BACK_LUA = `
 local n = tonumber(ARGV[1])

@@ -121,8 +121,8 @@ export interface UsageStore {
   take?(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult>;
   /**
    * Return the quota of `n` unspent units of a block: the counter of `quotaPeriodId`, the period
-   * they were taken in, lowered by `n` (nothing without a quota). Tokens are never given back: a
-   * replica's held tokens decay as the bucket refills instead (src/usage/lease.ts).
+   * they were taken in, lowered by `n` (nothing without a quota). Tokens are never given back: the
+   * bucket refills them (src/usage/lease.ts).
    */
   giveBack?(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void>;
   addUsage(batch: UsageBatch, now: number): Promise<void>;
