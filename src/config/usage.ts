@@ -99,7 +99,7 @@ const sharedStore = {
    * The quota stays exact across replicas; the token bucket is bounded instead: a key's instant
    * burst may exceed `burst` by what the replicas hold (each at most a block and half of the
    * previous one: 15% of the burst, 1.5 × `maxUnits`), its rate over any longer window does not (src/usage/lease.ts says why).
-   * Kong's rate-limiting plugin trades the other way round: with `sync_rate` above 0 each node
+   * For quotas, Kong's rate-limiting plugin trades the other way round: with `sync_rate` above 0 each node
    * counts locally and syncs its counters every so often, so the nodes together can let more
    * through than the limit between syncs. Envoy answers most requests from a local token bucket
    * in front of its global rate-limit service, but that bucket is a separate limit per instance,
