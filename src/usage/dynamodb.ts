@@ -76,80 +76,19 @@ export class DynamoUsageStore implements UsageStore {
     const rate = plan.rate;
     const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
     const interval = rate ? 1000 / rate : 0;
-    const period = plan.quota ? quotaPeriod(plan.quota, t) : undefined;
-    const names: Record<string, string> = {};
-    const values: Record<string, AttributeValue> = {};
-    const set: string[] = [];
-    const add: string[] = [];
-    const conditions: string[] = [];
-    let quotaName: string | undefined;
-    if (period) {
-      quotaName = `q${period.id}`;
-      names['#q'] = quotaName;
-      names['#prev'] = this.previousCounter(plan, period);
-      values[':limit'] = N(plan.quota!.limit);
-      values[':one'] = N(1);
-      conditions.push('(attribute_not_exists(#q) OR #q < :limit)');
-      add.push('#q :one');
-    }
-    // Past the end of the period (and once the bucket is full again) the item may go.
-    const keepUntil = Math.max(period ? period.end : t, rate ? t + burst * interval : t) + DAY_MS;
-    values[':ttl'] = N(Math.ceil(keepUntil / 1000));
-    set.push('expiresAt = :ttl');
-
+    const quotaName = plan.quota ? `q${quotaPeriod(plan.quota, t).id}` : undefined;
     let busy = rate ? (this.lastTat.get(keyId) ?? 0) > t : false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const v = { ...values };
-      const cond = [...conditions];
-      const s = [...set];
-      if (rate) {
-        v[':now'] = N(t);
-        if (busy) {
-          v[':max'] = N(t + (burst - 1) * interval);
-          v[':step'] = N(interval);
-          cond.push('(tat > :now AND tat <= :max)');
-          s.push('tat = tat + :step');
-        } else {
-          v[':next'] = N(t + interval);
-          cond.push('(attribute_not_exists(tat) OR tat <= :now)');
-          s.push('tat = :next');
-        }
-      }
-      let update = `SET ${s.join(', ')}`;
-      if (add.length) update += ` ADD ${add.join(', ')}`;
-      if (period) update += ' REMOVE #prev';
-      try {
-        const res = await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: itemKey(`${this.prefix}plan#${keyId}`),
-            UpdateExpression: update,
-            ConditionExpression: cond.join(' AND '),
-            ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-            ExpressionAttributeValues: v,
-            ReturnValues: 'UPDATED_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        const tat = num(res.Attributes?.tat);
-        if (rate && tat !== undefined) this.remember(keyId, tat);
-        return {
-          outcome: 0,
-          tokens: rate && tat !== undefined ? burst - Math.max(0, tat - t) / interval : -1,
-          quotaUsed: quotaName ? (num(res.Attributes?.[quotaName]) ?? 0) : 0,
-        };
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-        // The item as it was: a refusal (nothing written), or the other branch of the bucket.
-        const old = err.Item ?? {};
-        const tat = num(old.tat) ?? -Infinity;
-        const used = quotaName ? (num(old[quotaName]) ?? 0) : 0;
-        if (rate) this.remember(keyId, tat);
-        const tokens = rate ? burst - Math.max(0, tat - t) / interval : -1;
-        if (rate && tokens < 1) return { outcome: 1, tokens, quotaUsed: used };
-        if (plan.quota && used >= plan.quota.limit) return { outcome: 2, tokens, quotaUsed: used };
-        busy = tat > t;
-      }
+      const r = await this.takeBlock(keyId, plan, t, 1, busy);
+      if ('granted' in r) return { outcome: 0, tokens: r.tokens, quotaUsed: r.quotaUsed };
+      // The item as it was: a refusal (nothing written), or the other branch of the bucket.
+      const tat = num(r.old.tat) ?? -Infinity;
+      const used = quotaName ? (num(r.old[quotaName]) ?? 0) : 0;
+      if (rate) this.remember(keyId, tat);
+      const tokens = rate ? burst - Math.max(0, tat - t) / interval : -1;
+      if (rate && tokens < 1) return { outcome: 1, tokens, quotaUsed: used };
+      if (plan.quota && used >= plan.quota.limit) return { outcome: 2, tokens, quotaUsed: used };
+      busy = tat > t;
     }
     throw new Error(`usage plan of key '${keyId}': too many concurrent updates`);
   }
