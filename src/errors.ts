@@ -32,6 +32,9 @@ export class ServiceError extends Error {
   }
 }
 
+/** The body of a 500 for anything that is not a ServiceError (its details stay in the logs). */
+export const INTERNAL_ERROR = { message: 'Internal server error', code: 'internal_error' } as const;
+
 /** 400 for a query parameter whose value is not accepted; the message names the parameter. */
 export function invalidParameter(name: string, value: string, expected: string): ServiceError {
   const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;

@@ -1,7 +1,7 @@
 import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import type { Config } from '../config/schema.ts';
 import { resolveConfig } from '../config/resolve.ts';
-import { ServiceError } from '../errors.ts';
+import { INTERNAL_ERROR, ServiceError } from '../errors.ts';
 import { compileRoutes } from '../routes/match.ts';
 import { createStorages, guardStorage } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
@@ -133,7 +133,7 @@ export async function createApp(input: Config, options: AppOptions = {}): Promis
       return c.json(err.status === 403 && err.code === 'forbidden' ? FORBIDDEN : err.body(), err.status as 400);
     }
     logger.error({ requestId: c.get('requestId'), err }, 'unhandled error');
-    return c.json({ message: 'Internal server error', code: 'internal_error' }, 500);
+    return c.json(INTERNAL_ERROR, 500);
   };
   app.onError(onError);
 

@@ -16,6 +16,7 @@ import type { AppEnv } from './context.ts';
 import type { ImagegateApp } from './app.ts';
 import { isPromise } from './chain.ts';
 import { plainAnswer } from './image/respond.ts';
+import { INTERNAL_ERROR } from '../errors.ts';
 
 type ContextClass = new (req: Request, options: { env: NodeEnv; path: string }) => Context<AppEnv>;
 type NodeEnv = { incoming: IncomingMessage; outgoing: ServerResponse };
@@ -23,7 +24,7 @@ type NodeEnv = { incoming: IncomingMessage; outgoing: ServerResponse };
 const ANSWER = Symbol('imagegate.answer');
 type Answered = IncomingMessage & { [ANSWER]?: Response };
 
-const INTERNAL_ERROR = JSON.stringify({ message: 'Internal server error', code: 'internal_error' });
+const INTERNAL_ERROR_BODY = JSON.stringify(INTERNAL_ERROR);
 
 const SLASH = 0x2f;
 const UNDERSCORE = 0x5f;
@@ -48,19 +49,15 @@ export function nodeListener(ig: ImagegateApp): RequestListener {
       outgoing.end(plain.body);
     } catch (err) {
       // A header node:http refuses (the adapter answers the same way): never a throw out of the listener.
-      ig.logger.error({ err }, 'response not written');
-      if (outgoing.headersSent) outgoing.destroy(err as Error);
-      else {
-        outgoing.writeHead(500, { 'Content-Type': 'application/json' });
-        outgoing.end(INTERNAL_ERROR);
-      }
+      failed(outgoing, err, 'response not written');
     }
   };
-  // A throw the chain did not answer (it answers every Error itself): the app's 500.
-  const failed = (outgoing: ServerResponse, err: unknown): void => {
-    ig.logger.error({ err }, 'unhandled error');
+  // A throw the chain did not answer (it answers every Error itself), or an answer that could not be written: the app's 500.
+  const failed = (outgoing: ServerResponse, err: unknown, msg = 'unhandled error'): void => {
+    ig.logger.error({ err }, msg);
+    if (outgoing.headersSent) return void outgoing.destroy(err instanceof Error ? err : undefined);
     outgoing.writeHead(500, { 'Content-Type': 'application/json' });
-    outgoing.end(INTERNAL_ERROR);
+    outgoing.end(INTERNAL_ERROR_BODY);
   };
 
   return (incoming, outgoing) => {
