@@ -205,8 +205,8 @@ export class DynamoUsageStore implements UsageStore {
    * give-back that fails leaves the units taken, so the plan is under-used, never exceeded.
    * Tokens are never given back: the bucket refills them (src/usage/lease.ts).
    */
-  async giveBack(keyId: string, plan: PlanConfig, _now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
-    if (n < 1 || !plan.quota || !quotaPeriodId) return;
+  async giveBack(keyId: string, quotaPeriodId: string, n: number): Promise<void> {
+    if (n < 1) return;
     try {
       await this.client.send(
         new UpdateItemCommand({

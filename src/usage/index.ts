@@ -109,9 +109,7 @@ export class UsageService {
         clock,
         {
           decide,
-          answered: () => {
-            if (this.down) this.recovered();
-          },
+          answered: () => this.recovered(),
           failed: (err) => this.unavailable(err),
           fallback: (keyId, plan, now, err) => this.fallback(keyId, plan, now, err),
         },
@@ -176,7 +174,7 @@ export class UsageService {
   }
 
   private decided(plan: PlanConfig, r: ConsumeResult, now: number): Decision {
-    if (this.down) this.recovered();
+    this.recovered();
     return decide(plan, r, now);
   }
 

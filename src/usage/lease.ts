@@ -128,7 +128,7 @@ export class Leases {
       this.leases.set(keyId, l);
     } else if (l.plan !== plan || (l.held > 0 && plan.quota && quotaPeriod(plan.quota, now).id !== l.periodId)) {
       // A reloaded plan, or a new quota period: the units held were taken for the old one.
-      this.giveBack(l, now);
+      this.giveBack(l);
       l.plan = plan;
       l.known = false;
     }
@@ -165,7 +165,7 @@ export class Leases {
     for (const l of this.leases.values()) {
       if (l.taking || l.waiters.length) continue;
       if (l.held > 0) {
-        if (now - l.lastUsed >= this.idleMs) this.giveBack(l, now);
+        if (now - l.lastUsed >= this.idleMs) this.giveBack(l);
       } else if (now - l.lastUsed >= 2 * WINDOW_MS) {
         this.leases.delete(l.keyId);
       }
@@ -183,8 +183,7 @@ export class Leases {
       if (taking.length === 0) break;
       await Promise.allSettled(taking);
     }
-    const now = this.clock();
-    for (const l of this.leases.values()) this.giveBack(l, now);
+    for (const l of this.leases.values()) this.giveBack(l);
     await this.settled();
   }
 
@@ -251,18 +250,18 @@ export class Leases {
     this.remember(l, r, now, seq);
     if (plan !== l.plan) {
       // Taken for a plan since replaced: its quota back at once (its waiters are answered under the new plan, below).
-      this.returnQuota(l.keyId, plan, now, r.granted, periodId);
+      this.returnQuota(l.keyId, plan, r.granted, periodId);
       this.refuseOrRetry(l, plan, r, now);
       return;
     }
     if (plan.quota) {
       const current = quotaPeriod(plan.quota, this.clock()).id;
       // Units held from an earlier period go back to it before anything is merged with them.
-      if (l.held > 0 && l.periodId !== current) this.giveBack(l, now);
+      if (l.held > 0 && l.periodId !== current) this.giveBack(l);
       if (periodId !== current) {
         // Taken in a period that has ended since: spent now they would be counted in the old
         // period. Back to it, and each waiting request is one unit of its own period.
-        this.returnQuota(l.keyId, plan, now, r.granted, periodId);
+        this.returnQuota(l.keyId, plan, r.granted, periodId);
         const waiters = l.waiters;
         l.waiters = [];
         for (const w of waiters) w.resolve(this.one(l, w.now));
@@ -343,18 +342,18 @@ export class Leases {
    * The held units given up, once: they are no longer held before the call is sent. Their quota
    * goes back to the period they were taken in; their tokens do not (the bucket refills them).
    */
-  private giveBack(l: Lease, now: number): void {
+  private giveBack(l: Lease): void {
     if (l.held < 1) return;
     const n = l.held;
     l.held = 0;
     l.block = 0;
-    this.returnQuota(l.keyId, l.plan, now, n, l.periodId);
+    this.returnQuota(l.keyId, l.plan, n, l.periodId);
   }
 
   /** `n` units of quota back to the counter of the period they were taken in (nothing without a quota). */
-  private returnQuota(keyId: string, plan: PlanConfig, now: number, n: number, periodId: string | undefined): void {
+  private returnQuota(keyId: string, plan: PlanConfig, n: number, periodId: string | undefined): void {
     if (n < 1 || !plan.quota || periodId === undefined) return;
-    this.track(this.store.giveBack(keyId, plan, now, n, periodId));
+    this.track(this.store.giveBack(keyId, periodId, n));
   }
 
   /** A give-back that fails leaves its units taken (the plan is under-used, never exceeded). */

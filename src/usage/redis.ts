@@ -209,8 +209,8 @@ export class RedisUsageStore implements UsageStore {
     );
   }
 
-  async giveBack(keyId: string, plan: PlanConfig, _now: number, n: number, quotaPeriodId: string | undefined): Promise<void> {
-    if (n < 1 || !plan.quota || !quotaPeriodId) return;
+  async giveBack(keyId: string, quotaPeriodId: string, n: number): Promise<void> {
+    if (n < 1) return;
     await this.giveBackScript(1, `${this.prefix}quota:{${keyId}}:${quotaPeriodId}`, n);
   }
 

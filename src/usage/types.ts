@@ -120,11 +120,11 @@ export interface UsageStore {
    */
   take?(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult>;
   /**
-   * Return the quota of `n` unspent units of a block: the counter of `quotaPeriodId`, the period
-   * they were taken in, lowered by `n` (nothing without a quota). Tokens are never given back: the
-   * bucket refills them (src/usage/lease.ts).
+   * Return the quota of `n` unspent units of a block: the key's counter of `quotaPeriodId`, the
+   * period they were taken in, lowered by `n`. Tokens are never given back: the bucket refills
+   * them (src/usage/lease.ts).
    */
-  giveBack?(keyId: string, plan: PlanConfig, now: number, n: number, quotaPeriodId: string | undefined): Promise<void>;
+  giveBack?(keyId: string, quotaPeriodId: string, n: number): Promise<void>;
   addUsage(batch: UsageBatch, now: number): Promise<void>;
   /** Records for the given keys (all keys when undefined) on the given days; days without traffic are left out. */
   readUsage(keys: string[] | undefined, days: string[]): Promise<UsageDay[]>;
