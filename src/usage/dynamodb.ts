@@ -13,6 +13,20 @@ import { COUNTER_NAMES, emptyCounters, type ConsumeResult, type QuotaCharge, typ
 
 /** Most conditional writes one request makes before giving up (each retry means another writer moved first). */
 const MAX_ATTEMPTS = 8;
+
+/** What a plan's item held when a conditional update on it failed. */
+interface ItemState {
+  tokens: number;
+  used: number;
+  /** The bucket is on its busy branch (`tat` ahead of now). */
+  busy: boolean;
+}
+
+/** The plan's token bucket as the item keeps it: its size, and the milliseconds one token takes to come back (0: no rate). */
+function bucketOf(plan: PlanConfig): { burst: number; interval: number } {
+  const rate = plan.rate;
+  return { burst: plan.burst ?? (rate ? Math.ceil(rate) : 0), interval: rate ? 1000 / rate : 0 };
+}
 /** Items per TransactWriteItems (DynamoDB's limit). */
 const TRANSACT_MAX = 100;
 /** Usage-record days queried at once when every key is asked for. */
@@ -73,22 +87,14 @@ export class DynamoUsageStore implements UsageStore {
 
   async consume(keyId: string, plan: PlanConfig, now: number): Promise<ConsumeResult> {
     const t = Math.floor(now);
-    const rate = plan.rate;
-    const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
-    const interval = rate ? 1000 / rate : 0;
-    const quotaName = plan.quota ? `q${quotaPeriod(plan.quota, t).id}` : undefined;
-    let busy = rate ? (this.lastTat.get(keyId) ?? 0) > t : false;
+    let busy = plan.rate ? (this.lastTat.get(keyId) ?? 0) > t : false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const r = await this.takeBlock(keyId, plan, t, 1, busy);
       if ('granted' in r) return { outcome: 0, tokens: r.tokens, quotaUsed: r.quotaUsed };
-      // The item as it was: a refusal (nothing written), or the other branch of the bucket.
-      const tat = num(r.old.tat) ?? -Infinity;
-      const used = quotaName ? (num(r.old[quotaName]) ?? 0) : 0;
-      if (rate) this.remember(keyId, tat);
-      const tokens = rate ? burst - Math.max(0, tat - t) / interval : -1;
-      if (rate && tokens < 1) return { outcome: 1, tokens, quotaUsed: used };
-      if (plan.quota && used >= plan.quota.limit) return { outcome: 2, tokens, quotaUsed: used };
-      busy = tat > t;
+      // A refusal (nothing written), or the other branch of the bucket: once more on that one.
+      if (plan.rate && r.tokens < 1) return { outcome: 1, tokens: r.tokens, quotaUsed: r.used };
+      if (plan.quota && r.used >= plan.quota.limit) return { outcome: 2, tokens: r.tokens, quotaUsed: r.used };
+      busy = r.busy;
     }
     throw new Error(`usage plan of key '${keyId}': too many concurrent updates`);
   }
@@ -104,37 +110,29 @@ export class DynamoUsageStore implements UsageStore {
    */
   async take(keyId: string, plan: PlanConfig, now: number, n: number): Promise<TakeResult> {
     const t = Math.floor(now);
-    const rate = plan.rate;
-    const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
-    const interval = rate ? 1000 / rate : 0;
     n = Math.floor(n);
-    if (rate) n = Math.min(n, burst);
+    if (plan.rate) n = Math.min(n, bucketOf(plan).burst);
     if (plan.quota) n = Math.min(n, plan.quota.limit);
     if (n <= 1) return this.one(keyId, plan, now);
-    const quotaName = plan.quota ? `q${quotaPeriod(plan.quota, t).id}` : undefined;
-    const first = await this.takeBlock(keyId, plan, t, n, rate ? (this.lastTat.get(keyId) ?? 0) > t : false);
+    const first = await this.takeBlock(keyId, plan, t, n, plan.rate ? (this.lastTat.get(keyId) ?? 0) > t : false);
     if ('granted' in first) return first;
     let available = n;
-    let busy = false;
-    if (rate) {
-      const tat = num(first.old.tat) ?? -Infinity;
-      this.remember(keyId, tat);
-      busy = tat > t;
-      available = Math.min(available, Math.floor(burst - Math.max(0, tat - t) / interval));
-    }
-    if (plan.quota && quotaName) available = Math.min(available, plan.quota.limit - (num(first.old[quotaName]) ?? 0));
+    if (plan.rate) available = Math.min(available, Math.floor(first.tokens));
+    if (plan.quota) available = Math.min(available, plan.quota.limit - first.used);
     if (available >= 2) {
-      const second = await this.takeBlock(keyId, plan, t, available, busy);
+      const second = await this.takeBlock(keyId, plan, t, available, first.busy);
       if ('granted' in second) return second;
     }
     return this.one(keyId, plan, now);
   }
 
-  /** One conditional update taking `n` units on the given branch of the bucket: the result, or the item as it was when the condition failed. */
-  private async takeBlock(keyId: string, plan: PlanConfig, t: number, n: number, busy: boolean): Promise<TakeResult | { old: Record<string, AttributeValue> }> {
+  /**
+   * One conditional update taking `n` units on the given branch of the bucket: the result, or,
+   * when the condition failed, what the item held then (tokens, quota used, which branch).
+   */
+  private async takeBlock(keyId: string, plan: PlanConfig, t: number, n: number, busy: boolean): Promise<TakeResult | ItemState> {
     const rate = plan.rate;
-    const burst = plan.burst ?? (rate ? Math.ceil(rate) : 0);
-    const interval = rate ? 1000 / rate : 0;
+    const { burst, interval } = bucketOf(plan);
     const period = plan.quota ? quotaPeriod(plan.quota, t) : undefined;
     const names: Record<string, string> = {};
     const values: Record<string, AttributeValue> = {};
@@ -149,6 +147,7 @@ export class DynamoUsageStore implements UsageStore {
       values[':n'] = N(n);
       conditions.push('(attribute_not_exists(#q) OR #q <= :most)');
     }
+    // Past the end of the period (and once the bucket is full again) the item may go.
     const keepUntil = Math.max(period ? period.end : t, rate ? t + burst * interval : t) + DAY_MS;
     values[':ttl'] = N(Math.ceil(keepUntil / 1000));
     set.push('expiresAt = :ttl');
@@ -167,6 +166,8 @@ export class DynamoUsageStore implements UsageStore {
     }
     let update = `SET ${set.join(', ')}`;
     if (period) update += ' ADD #q :n REMOVE #prev';
+    let item: Record<string, AttributeValue>;
+    let granted = 0;
     try {
       const res = await this.client.send(
         new UpdateItemCommand({
@@ -180,18 +181,19 @@ export class DynamoUsageStore implements UsageStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      const tat = num(res.Attributes?.tat);
-      if (rate && tat !== undefined) this.remember(keyId, tat);
-      return {
-        outcome: 0,
-        tokens: rate && tat !== undefined ? burst - Math.max(0, tat - t) / interval : -1,
-        quotaUsed: quotaName ? (num(res.Attributes?.[quotaName]) ?? 0) : 0,
-        granted: n,
-      };
+      item = res.Attributes ?? {};
+      granted = n;
     } catch (err) {
       if (!isConditionFailed(err)) throw err;
-      return { old: err.Item ?? {} };
+      item = err.Item ?? {};
     }
+    // The bucket and the quota as the item holds them: after the update, or as it was (no `tat`: a full bucket).
+    const tat = num(item.tat) ?? (granted ? undefined : -Infinity);
+    if (rate && tat !== undefined) this.remember(keyId, tat);
+    const tokens = rate && tat !== undefined ? burst - Math.max(0, tat - t) / interval : -1;
+    const used = quotaName ? (num(item[quotaName]) ?? 0) : 0;
+    if (granted) return { outcome: 0, tokens, quotaUsed: used, granted };
+    return { tokens, used, busy: tat! > t };
   }
 
   private async one(keyId: string, plan: PlanConfig, now: number): Promise<TakeResult> {
