@@ -13,7 +13,7 @@ import { freshTable } from '../helpers/dynamodb.ts';
 import { plansConfigSchema, usageConfigSchema, type PlanConfig } from '../../src/config/usage.ts';
 import { createUsageService, type Decision, type UsageLogger, type UsageService } from '../../src/usage/index.ts';
 import { rateLimitHeaders } from '../../src/usage/middleware.ts';
-import { Leases } from '../../src/usage/lease.ts';
+import { Leases, type LeaseStore } from '../../src/usage/lease.ts';
 import type { TakeResult } from '../../src/usage/types.ts';
 import { isPromise } from '../../src/http/chain.ts';
 import { isServiceError } from '../../src/errors.ts';
@@ -382,30 +382,28 @@ describe('usage plans, leases on DynamoDB', { skip: requireCommand('moto_server'
   });
 });
 
+/** Leases (blocks of up to 1000, idle after 1 s) on a store the test answers for, deciding only allowed or not. */
+function fakeLeases(clock: () => number, store: Pick<LeaseStore, 'consume' | 'take'>): Leases {
+  return new Leases({ ...store, giveBack: () => Promise.resolve() }, 1000, 1000, clock, {
+    decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
+    answered() {},
+    failed() {},
+    fallback: () => Promise.reject(new Error('no fallback here')),
+  });
+}
+
 describe('usage plans, leases on a fake store', () => {
   test('a plan replaced while a taking is in flight: the old plan refused it, the waiting requests are decided under the new plan', async () => {
     const clock = clockAt(`${DAY}T12:00:00.000Z`);
     let land: (r: TakeResult) => void = () => {};
     const consumed: PlanConfig[] = [];
-    const leases = new Leases(
-      {
-        consume: (_key, p) => {
-          consumed.push(p);
-          return Promise.resolve({ outcome: 0, tokens: -1, quotaUsed: 1 });
-        },
-        take: () => new Promise<TakeResult>((resolve) => (land = resolve)),
-        giveBack: () => Promise.resolve(),
+    const leases = fakeLeases(clock.fn, {
+      consume: (_key, p) => {
+        consumed.push(p);
+        return Promise.resolve({ outcome: 0, tokens: -1, quotaUsed: 1 });
       },
-      1000,
-      1000,
-      clock.fn,
-      {
-        decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
-        answered() {},
-        failed() {},
-        fallback: () => Promise.reject(new Error('no fallback here')),
-      },
-    );
+      take: () => new Promise<TakeResult>((resolve) => (land = resolve)),
+    });
     try {
       const old = plan({ quota: { limit: 1000, period: 'day' } });
       const raised = plan({ quota: { limit: 2000, period: 'day' } });
@@ -425,27 +423,15 @@ describe('usage plans, leases on a fake store', () => {
     const clock = clockAt(`${DAY}T12:00:00.000Z`);
     const sent: number[] = [];
     const lands: ((r: TakeResult) => void)[] = [];
-    const leases = new Leases(
-      {
-        consume: () => Promise.resolve({ outcome: 0, tokens: 999, quotaUsed: 0 }),
-        take: (_key, _p, now) => {
-          sent.push(now);
-          // the background taking after the test's two: refused at once, so close() has nothing to wait for
-          if (sent.length > 2) return Promise.resolve({ outcome: 1, tokens: 0, quotaUsed: 0, granted: 0 });
-          return new Promise<TakeResult>((resolve) => lands.push(resolve));
-        },
-        giveBack: () => Promise.resolve(),
+    const leases = fakeLeases(clock.fn, {
+      consume: () => Promise.resolve({ outcome: 0, tokens: 999, quotaUsed: 0 }),
+      take: (_key, _p, now) => {
+        sent.push(now);
+        // the background taking after the test's two: refused at once, so close() has nothing to wait for
+        if (sent.length > 2) return Promise.resolve({ outcome: 1, tokens: 0, quotaUsed: 0, granted: 0 });
+        return new Promise<TakeResult>((resolve) => lands.push(resolve));
       },
-      1000,
-      1000,
-      clock.fn,
-      {
-        decide: (_p, r) => ({ allowed: r.outcome === 0, retryAfterMs: 0 }),
-        answered() {},
-        failed() {},
-        fallback: () => Promise.reject(new Error('no fallback here')),
-      },
-    );
+    });
     try {
       const p = plan({ rate: 1000, burst: 1000 });
       await leases.check('k', p, clock.now); // one unit: the key is known
